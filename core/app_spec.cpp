@@ -1,0 +1,147 @@
+#include "core/app_spec.hpp"
+
+#include <set>
+
+namespace spry::core {
+
+std::string source_location::prefix() const {
+  if (file.empty() && line == 0)
+    return {};
+  std::string out = file.empty() ? std::string("<app>") : file;
+  if (line > 0)
+    out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  return out + ": ";
+}
+
+function_id find_function(const app_spec& app, const std::string& name) {
+  for (size_t i = 0; i < app.functions.size(); ++i)
+    if (app.functions[i].name == name)
+      return static_cast<function_id>(i);
+  return no_function;
+}
+
+namespace {
+
+std::string known_functions(const app_spec& app) {
+  std::string out;
+  for (const auto& f : app.functions)
+    out += (out.empty() ? "" : ", ") + f.name;
+  return out.empty() ? "none declared" : out;
+}
+
+} // namespace
+
+expected<compiled_app> compile(const app_spec& app) {
+  if (app.functions.empty())
+    return make_error(app.transport_where.prefix() + "app '" + app.name +
+                      "' declares no functions");
+  if (app.functions.size() >= end_of_chain)
+    return make_error("too many functions (at most " + std::to_string(end_of_chain - 1) + ")");
+  if (app.chains.empty())
+    return make_error("app '" + app.name + "' declares no chains");
+  std::set<std::string> names;
+  for (const auto& f : app.functions) {
+    if (f.name.empty())
+      return make_error(f.where.prefix() + "function without a name");
+    if (f.name == "end")
+      return make_error(f.where.prefix() + "'end' is reserved (it names the end of a chain)");
+    if (!names.insert(f.name).second)
+      return make_error(f.where.prefix() + "function '" + f.name + "' is declared twice");
+    if (f.min_instances < 1)
+      return make_error(f.where.prefix() + "function '" + f.name +
+                        "': min_instances must be at least 1");
+    if (f.max_instances < f.min_instances)
+      return make_error(f.where.prefix() + "function '" + f.name +
+                        "': max_instances must be >= min_instances");
+    if (f.concurrency < 1)
+      return make_error(f.where.prefix() + "function '" + f.name +
+                        "': concurrency must be at least 1");
+  }
+  compiled_app out;
+  std::set<std::string> chain_names;
+  std::set<std::pair<std::string, std::string>> bindings;
+  for (size_t c = 0; c < app.chains.size(); ++c) {
+    const auto& ch = app.chains[c];
+    const auto id = static_cast<chain_id>(c);
+    const std::string at = ch.where.prefix() + "chain '" + ch.name + "': ";
+    if (ch.name.empty())
+      return make_error(ch.where.prefix() + "chain without a name");
+    if (!chain_names.insert(ch.name).second)
+      return make_error(at + "declared twice");
+    if (ch.http.path.empty() || ch.http.path[0] != '/')
+      return make_error(at + "http.path must start with '/' (got '" + ch.http.path + "')");
+    if (ch.http.path == "/healthz" || ch.http.path == "/metrics")
+      return make_error(at + "http.path " + ch.http.path + " is reserved by the gateway");
+    if (!bindings.insert({ch.http.method, ch.http.path}).second)
+      return make_error(at + ch.http.method + " " + ch.http.path +
+                        " is already bound to another chain");
+    if (ch.pool.buffers < 1)
+      return make_error(at + "pool.buffers must be at least 1");
+    if (ch.pool.buffer_size < 1)
+      return make_error(at + "pool.buffer_size must be at least 1 byte");
+    if (ch.timeout_ms < 1)
+      return make_error(at + "timeout must be positive");
+    if (ch.functions.empty() && ch.routes.empty())
+      return make_error(at + "needs `functions:` (a linear chain) or `routes:`");
+
+    std::vector<function_id> seq;
+    for (const auto& name : ch.functions) {
+      auto f = find_function(app, name);
+      if (f == no_function)
+        return make_error(at + "unknown function '" + name + "' (declared: " +
+                          known_functions(app) + ")");
+      seq.push_back(f);
+    }
+    function_id head = seq.empty() ? no_function : seq.front();
+    if (!ch.head.empty()) {
+      head = find_function(app, ch.head);
+      if (head == no_function)
+        return make_error(at + "unknown head function '" + ch.head + "' (declared: " +
+                          known_functions(app) + ")");
+    }
+    if (head == no_function && !ch.routes.empty()) {
+      // Only routes: the head is the `from` of the first route.
+      head = find_function(app, ch.routes.front().from);
+    }
+    out.heads.push_back(head);
+    // Explicit routes first so they can override the linear sugar's default for a topic.
+    bool reaches_end = false;
+    for (const auto& r : ch.routes) {
+      const std::string rat = r.where.prefix() + "chain '" + ch.name + "': route: ";
+      auto from = find_function(app, r.from);
+      if (from == no_function)
+        return make_error(rat + "unknown function '" + r.from + "' in `from` (declared: " +
+                          known_functions(app) + ")");
+      function_id to = end_of_chain;
+      if (r.to != "end") {
+        to = find_function(app, r.to);
+        if (to == no_function)
+          return make_error(rat + "unknown function '" + r.to + "' in `to` (declared: " +
+                            known_functions(app) + "; or 'end')");
+      }
+      if (r.topic.empty())
+        return make_error(rat + "empty topic (use \"*\" for the default route)");
+      reaches_end = reaches_end || to == end_of_chain;
+      out.rules.push_back(route_table::rule{id, from, r.topic, to});
+    }
+    auto linear = route_table::linear(id, seq);
+    for (auto& rule : linear) {
+      bool overridden = false;
+      for (const auto& r : ch.routes)
+        overridden = overridden || (find_function(app, r.from) == rule.from && r.topic == "*");
+      if (!overridden)
+        out.rules.push_back(rule);
+    }
+    if (!seq.empty())
+      reaches_end = true;
+    if (!reaches_end)
+      return make_error(at + "no route leads to 'end': requests could never complete");
+  }
+  // Duplicate rules are reported by the route table itself.
+  auto table = route_table::build(out.heads, out.rules);
+  if (!table)
+    return make_error("routes: " + table.err().message);
+  return out;
+}
+
+} // namespace spry::core

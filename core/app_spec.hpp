@@ -1,0 +1,101 @@
+#pragma once
+// The app model: functions, chains, routes, gateway listeners, pools, transport, policies.
+// Both ways of writing an app produce one: the YAML file (config.hpp) and the C++ builder
+// (app.hpp). validate() checks the cross-references; compile() turns names into ids and routes.
+//
+// Every element remembers where it was declared (file:line for YAML, "program" for C++), so a
+// mistake is reported at the place the user has to fix.
+
+#include "core/error.hpp"
+#include "core/ids.hpp"
+#include "core/route_table.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace spry::core {
+
+struct source_location {
+  std::string file; ///< YAML file, or empty for apps built in C++
+  int line = 0;     ///< 1-based; 0 when unknown
+  int column = 0;
+  /// "file:line:col: " or "" when unknown; prefix of every config error.
+  std::string prefix() const;
+};
+
+struct function_spec {
+  std::string name;
+  std::string handler;        ///< registered function body; defaults to name
+  uint32_t min_instances = 1; ///< instances kept running (>= 1 until autoscaling exists)
+  uint32_t max_instances = 1;
+  uint32_t concurrency = 1;   ///< requests one instance runs at once
+  source_location where;
+};
+
+struct route_spec {
+  std::string from;
+  std::string topic{any_topic};
+  std::string to; ///< a function name or "end"
+  source_location where;
+};
+
+struct http_binding {
+  std::string method = "POST";
+  std::string path; ///< prefix; "/hello" matches "/hello" and "/hello/..."
+};
+
+struct pool_spec {
+  uint32_t buffers = 1024;
+  uint32_t buffer_size = 64 * 1024; ///< payload bytes per buffer; also the largest response
+};
+
+struct chain_spec {
+  std::string name;
+  http_binding http;
+  std::vector<std::string> functions; ///< linear chain sugar: each routes to the next, last to end
+  std::string head;                   ///< entry function when only `routes` are given
+  std::vector<route_spec> routes;
+  pool_spec pool;
+  uint32_t timeout_ms = 10000; ///< whole-chain deadline; 504 past it
+  source_location where;
+};
+
+struct gateway_spec {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080; ///< 0 picks a free port (printed at start-up)
+  unsigned io_threads = 1;
+  uint64_t body_limit = 1 << 20;       ///< 413 above it
+  uint32_t header_timeout_ms = 10000;  ///< 408 if the request head does not arrive in time
+  uint32_t body_timeout_ms = 30000;    ///< 408 if the body does not arrive in time
+  uint32_t idle_timeout_ms = 60000;    ///< keep-alive connections idle longer are closed
+  source_location where;
+};
+
+struct app_spec {
+  std::string name = "app";
+  std::string transport = "local";
+  source_location transport_where;
+  std::string load_balancer = "round_robin";
+  source_location load_balancer_where;
+  unsigned worker_threads = 0; ///< CAF scheduler threads; 0 = one per core
+  gateway_spec gateway;
+  std::vector<std::string> libraries; ///< function libraries, paths resolved against the file
+  std::vector<function_spec> functions;
+  std::vector<chain_spec> chains;
+};
+
+/// Names turned into ids: function i is functions[i], chain c is chains[c].
+struct compiled_app {
+  std::vector<function_id> heads; ///< head function per chain
+  std::vector<route_table::rule> rules;
+};
+
+/// Checks everything that can be checked without running: unique names, known functions in
+/// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.
+expected<compiled_app> compile(const app_spec& app);
+
+/// Index of a function by name, or no_function.
+function_id find_function(const app_spec& app, const std::string& name);
+
+} // namespace spry::core

@@ -1,0 +1,51 @@
+#pragma once
+// The fixed header at the start of every pool buffer. The gateway fills it when a request
+// enters; every function on the chain reads and updates it in place; instances piggyback their
+// metrics on it (queue length, execution time) so the control plane learns them for free.
+//
+// It lives in shared memory that other processes write, so every reader treats its fields as
+// untrusted input (see message.cpp and the gateway's response path).
+
+#include "core/ids.hpp"
+
+#include <cstdint>
+#include <type_traits>
+
+namespace spry::core {
+
+/// Outcome of a request as recorded in the buffer; the gateway maps it to an HTTP status.
+enum class buffer_status : uint16_t {
+  ok = 0,
+  function_error = 1, ///< the function called fail() or threw; payload holds the reason
+  no_route = 2,       ///< no route and no instance for the next hop
+  overloaded = 3,     ///< next hop refused by backpressure
+  hop_limit = 4,      ///< routing loop: too many hops
+  bad_buffer = 5,     ///< a function left the header inconsistent (e.g. length > capacity)
+};
+
+inline constexpr unsigned topic_capacity = 64;
+inline constexpr unsigned content_type_capacity = 64;
+
+struct buffer_header {
+  uint64_t request_id;     ///< unique per gateway; matches a request with its buffer
+  uint64_t t_ingress_ns;   ///< when the gateway accepted the request (core::now_ns)
+  uint64_t t_sent_ns;      ///< when the last hop's descriptor was sent
+  uint64_t exec_ns;        ///< piggyback: execution time of the last function
+  uint32_t payload_length; ///< bytes of payload after the header
+  chain_id chain;          ///< chain the request belongs to (== pool id)
+  uint16_t hop_count;      ///< functions run so far
+  uint16_t status;         ///< buffer_status
+  uint16_t http_status;    ///< status the function wants the gateway to answer (0 = default)
+  function_id function;    ///< function that wrote the buffer last
+  uint16_t queue_length;   ///< piggyback: queue of the last instance when it took the request
+  uint32_t instance;       ///< piggyback: endpoint id of the last instance
+  uint32_t reserved0;
+  char topic[topic_capacity];               ///< NUL-padded; decides the next hop
+  char content_type[content_type_capacity]; ///< NUL-padded; response content type
+  char reserved[72];
+};
+
+static_assert(sizeof(buffer_header) == 256, "buffer header is a fixed 256-byte wire struct");
+static_assert(std::is_trivially_copyable_v<buffer_header>);
+
+} // namespace spry::core

@@ -1,0 +1,375 @@
+#include "core/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <sstream>
+
+namespace spry::core {
+
+namespace {
+
+// Thrown inside this file only, caught by parse_app_yaml: keeps the walker readable.
+struct config_error {
+  std::string message;
+};
+
+class walker {
+public:
+  explicit walker(std::string file) : file_(std::move(file)) {}
+
+  source_location at(const YAML::Node& n) const {
+    auto m = n.Mark();
+    return source_location{file_, m.line + 1, m.column + 1};
+  }
+
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& what) const {
+    throw config_error{at(n).prefix() + what};
+  }
+
+  void expect_map(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsMap())
+      fail(n, path + ": expected a mapping (key: value)");
+  }
+
+  void only_keys(const YAML::Node& n, const std::string& path,
+                 std::initializer_list<const char*> keys) const {
+    for (const auto& kv : n) {
+      const auto key = kv.first.as<std::string>();
+      bool ok = false;
+      for (const char* k : keys)
+        ok = ok || key == k;
+      if (!ok) {
+        std::string list;
+        for (const char* k : keys)
+          list += (list.empty() ? "" : ", ") + std::string(k);
+        fail(kv.first, path + ": unknown key '" + key + "' (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::string str(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsScalar())
+      fail(n, path + ": expected a string");
+    return n.Scalar();
+  }
+
+  uint64_t uint(const YAML::Node& n, const std::string& path, uint64_t max) const {
+    if (!n.IsScalar())
+      fail(n, path + ": expected a non-negative integer");
+    const auto& s = n.Scalar();
+    if (s.empty() || s.size() > 19 ||
+        !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
+      fail(n, path + ": expected a non-negative integer, got '" + s + "'");
+    const uint64_t v = std::stoull(s);
+    if (v > max)
+      fail(n, path + ": " + s + " is too large (at most " + std::to_string(max) + ")");
+    return v;
+  }
+
+  uint64_t size(const YAML::Node& n, const std::string& path, uint64_t max) const {
+    if (!n.IsScalar())
+      fail(n, path + ": expected a size such as 64KiB, 1MiB or a number of bytes");
+    auto v = parse_size(n.Scalar());
+    if (!v)
+      fail(n, path + ": " + v.err().message);
+    if (*v > max)
+      fail(n, path + ": " + n.Scalar() + " is too large (at most " + std::to_string(max) +
+                " bytes)");
+    return *v;
+  }
+
+  uint32_t duration(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsScalar())
+      fail(n, path + ": expected a duration such as 10s, 250ms or a number of milliseconds");
+    auto v = parse_duration_ms(n.Scalar());
+    if (!v)
+      fail(n, path + ": " + v.err().message);
+    if (*v == 0 || *v > std::numeric_limits<uint32_t>::max())
+      fail(n, path + ": duration must be between 1ms and ~49 days");
+    return static_cast<uint32_t>(*v);
+  }
+
+  std::vector<std::string> str_list(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsSequence())
+      fail(n, path + ": expected a list, e.g. [a, b]");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n.size(); ++i)
+      out.push_back(str(n[i], path + "[" + std::to_string(i) + "]"));
+    return out;
+  }
+
+  const std::string& file() const { return file_; }
+
+private:
+  std::string file_;
+};
+
+void parse_listen(const walker& w, const YAML::Node& n, gateway_spec& g) {
+  const auto s = w.str(n, "gateway.listen");
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    w.fail(n, "gateway.listen: expected HOST:PORT such as 127.0.0.1:8080, got '" + s + "'");
+  g.host = s.substr(0, colon);
+  const auto port = s.substr(colon + 1);
+  if (!std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+      port.size() > 5 || std::stoul(port) > 65535)
+    w.fail(n, "gateway.listen: port must be 0..65535, got '" + port + "'");
+  g.port = static_cast<uint16_t>(std::stoul(port));
+}
+
+void parse_gateway(const walker& w, const YAML::Node& n, gateway_spec& g) {
+  w.expect_map(n, "gateway");
+  w.only_keys(n, "gateway",
+              {"listen", "io_threads", "body_limit", "header_timeout", "body_timeout",
+               "idle_timeout"});
+  g.where = w.at(n);
+  if (n["listen"])
+    parse_listen(w, n["listen"], g);
+  if (n["io_threads"]) {
+    g.io_threads = static_cast<unsigned>(w.uint(n["io_threads"], "gateway.io_threads", 256));
+    if (g.io_threads == 0)
+      w.fail(n["io_threads"], "gateway.io_threads: must be at least 1");
+  }
+  if (n["body_limit"])
+    g.body_limit = w.size(n["body_limit"], "gateway.body_limit", uint64_t{1} << 32);
+  if (n["header_timeout"])
+    g.header_timeout_ms = w.duration(n["header_timeout"], "gateway.header_timeout");
+  if (n["body_timeout"])
+    g.body_timeout_ms = w.duration(n["body_timeout"], "gateway.body_timeout");
+  if (n["idle_timeout"])
+    g.idle_timeout_ms = w.duration(n["idle_timeout"], "gateway.idle_timeout");
+}
+
+function_spec parse_function(const walker& w, const YAML::Node& n, const std::string& path) {
+  function_spec f;
+  f.where = w.at(n);
+  if (n.IsScalar()) { // `- upper` is short for `- {name: upper}`
+    f.name = f.handler = n.Scalar();
+    return f;
+  }
+  w.expect_map(n, path);
+  w.only_keys(n, path, {"name", "handler", "min_instances", "max_instances", "concurrency"});
+  if (!n["name"])
+    w.fail(n, path + ": missing required key 'name'");
+  f.name = w.str(n["name"], path + ".name");
+  f.handler = n["handler"] ? w.str(n["handler"], path + ".handler") : f.name;
+  if (n["min_instances"])
+    f.min_instances = static_cast<uint32_t>(w.uint(n["min_instances"], path + ".min_instances", 4096));
+  if (n["max_instances"])
+    f.max_instances = static_cast<uint32_t>(w.uint(n["max_instances"], path + ".max_instances", 4096));
+  else
+    f.max_instances = std::max(f.max_instances, f.min_instances);
+  if (n["concurrency"])
+    f.concurrency = static_cast<uint32_t>(w.uint(n["concurrency"], path + ".concurrency", 65535));
+  return f;
+}
+
+route_spec parse_route(const walker& w, const YAML::Node& n, const std::string& path) {
+  w.expect_map(n, path);
+  w.only_keys(n, path, {"from", "topic", "to"});
+  route_spec r;
+  r.where = w.at(n);
+  for (const char* k : {"from", "to"})
+    if (!n[k])
+      w.fail(n, path + ": missing required key '" + k + "'");
+  r.from = w.str(n["from"], path + ".from");
+  r.to = w.str(n["to"], path + ".to");
+  if (n["topic"])
+    r.topic = w.str(n["topic"], path + ".topic");
+  return r;
+}
+
+chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& path) {
+  w.expect_map(n, path);
+  w.only_keys(n, path, {"name", "http", "functions", "head", "routes", "pool", "timeout"});
+  chain_spec c;
+  c.where = w.at(n);
+  if (!n["name"])
+    w.fail(n, path + ": missing required key 'name'");
+  c.name = w.str(n["name"], path + ".name");
+  if (!n["http"])
+    w.fail(n, path + ": missing required key 'http' (e.g. http: {method: POST, path: /" +
+                c.name + "})");
+  const auto& h = n["http"];
+  w.expect_map(h, path + ".http");
+  w.only_keys(h, path + ".http", {"method", "path"});
+  if (h["method"]) {
+    c.http.method = w.str(h["method"], path + ".http.method");
+    static const char* methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    if (std::none_of(std::begin(methods), std::end(methods),
+                     [&](const char* m) { return c.http.method == m; }))
+      w.fail(h["method"], path + ".http.method: expected GET, POST, PUT, PATCH or DELETE, got '" +
+                              c.http.method + "'");
+  }
+  if (!h["path"])
+    w.fail(h, path + ".http: missing required key 'path'");
+  c.http.path = w.str(h["path"], path + ".http.path");
+  if (c.http.path.empty() || c.http.path[0] != '/')
+    w.fail(h["path"], path + ".http.path: must start with '/'");
+  if (c.http.path.size() > 1 && c.http.path.back() == '/')
+    c.http.path.pop_back();
+  if (n["functions"])
+    c.functions = w.str_list(n["functions"], path + ".functions");
+  if (n["head"])
+    c.head = w.str(n["head"], path + ".head");
+  if (n["routes"]) {
+    const auto& rs = n["routes"];
+    if (!rs.IsSequence())
+      w.fail(rs, path + ".routes: expected a list of {from, topic, to}");
+    for (size_t i = 0; i < rs.size(); ++i)
+      c.routes.push_back(parse_route(w, rs[i], path + ".routes[" + std::to_string(i) + "]"));
+  }
+  if (n["pool"]) {
+    const auto& p = n["pool"];
+    w.expect_map(p, path + ".pool");
+    w.only_keys(p, path + ".pool", {"buffers", "buffer_size"});
+    if (p["buffers"])
+      c.pool.buffers = static_cast<uint32_t>(w.uint(p["buffers"], path + ".pool.buffers", 1u << 24));
+    if (p["buffer_size"])
+      c.pool.buffer_size =
+        static_cast<uint32_t>(w.size(p["buffer_size"], path + ".pool.buffer_size", 1u << 30));
+    if (c.pool.buffers == 0)
+      w.fail(p["buffers"], path + ".pool.buffers: must be at least 1");
+    if (c.pool.buffer_size == 0)
+      w.fail(p["buffer_size"], path + ".pool.buffer_size: must be at least 1 byte");
+  }
+  if (n["timeout"])
+    c.timeout_ms = w.duration(n["timeout"], path + ".timeout");
+  return c;
+}
+
+app_spec parse_root(const walker& w, const YAML::Node& root) {
+  if (!root.IsDefined() || root.IsNull())
+    throw config_error{w.file() + ": the file is empty; an app needs `functions:` and `chains:`"};
+  w.expect_map(root, "app file");
+  w.only_keys(root, "top level",
+              {"app", "transport", "gateway", "libraries", "functions", "chains", "policies",
+               "workers"});
+  app_spec app;
+  if (root["app"])
+    app.name = w.str(root["app"], "app");
+  if (root["transport"]) {
+    app.transport = w.str(root["transport"], "transport");
+    app.transport_where = w.at(root["transport"]);
+  } else {
+    app.transport_where = w.at(root);
+  }
+  if (root["workers"])
+    app.worker_threads = static_cast<unsigned>(w.uint(root["workers"], "workers", 256));
+  if (root["gateway"])
+    parse_gateway(w, root["gateway"], app.gateway);
+  if (root["policies"]) {
+    const auto& p = root["policies"];
+    w.expect_map(p, "policies");
+    w.only_keys(p, "policies", {"load_balancer"});
+    if (p["load_balancer"]) {
+      app.load_balancer = w.str(p["load_balancer"], "policies.load_balancer");
+      app.load_balancer_where = w.at(p["load_balancer"]);
+    }
+  }
+  if (root["libraries"]) {
+    const auto base = std::filesystem::path(w.file()).parent_path();
+    for (auto& lib : w.str_list(root["libraries"], "libraries")) {
+      std::filesystem::path p(lib);
+      // A bare name ("libfoo.so") is left to the dynamic loader's search path; anything with a
+      // directory part is relative to the app file, like every other path in it.
+      if (p.is_relative() && p.has_parent_path())
+        p = base / p;
+      else if (p.is_relative() && std::filesystem::exists(base / p))
+        p = base / p;
+      app.libraries.push_back(p.string());
+    }
+  }
+  if (!root["functions"])
+    w.fail(root, "missing required key 'functions' (the functions of the app)");
+  if (!root["functions"].IsSequence())
+    w.fail(root["functions"], "functions: expected a list");
+  for (size_t i = 0; i < root["functions"].size(); ++i)
+    app.functions.push_back(
+      parse_function(w, root["functions"][i], "functions[" + std::to_string(i) + "]"));
+  if (!root["chains"])
+    w.fail(root, "missing required key 'chains' (how requests enter and flow)");
+  if (!root["chains"].IsSequence())
+    w.fail(root["chains"], "chains: expected a list");
+  for (size_t i = 0; i < root["chains"].size(); ++i)
+    app.chains.push_back(parse_chain(w, root["chains"][i], "chains[" + std::to_string(i) + "]"));
+  return app;
+}
+
+} // namespace
+
+expected<uint64_t> parse_size(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+    ++i;
+  if (i == 0 || i > 19)
+    return make_error("expected a size such as 64KiB, 1MiB, 4096; got '" + s + "'");
+  const uint64_t n = std::stoull(s.substr(0, i));
+  std::string unit = s.substr(i);
+  while (!unit.empty() && unit.front() == ' ')
+    unit.erase(0, 1);
+  uint64_t mult = 1;
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "KiB" || unit == "K" || unit == "KB" || unit == "k")
+    mult = 1024;
+  else if (unit == "MiB" || unit == "M" || unit == "MB")
+    mult = 1024 * 1024;
+  else if (unit == "GiB" || unit == "G" || unit == "GB")
+    mult = 1024ull * 1024 * 1024;
+  else
+    return make_error("unknown size unit '" + unit + "' in '" + s + "' (use B, KiB, MiB, GiB)");
+  if (n > UINT64_MAX / mult)
+    return make_error("size '" + s + "' overflows");
+  return n * mult;
+}
+
+expected<uint64_t> parse_duration_ms(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+    ++i;
+  if (i == 0 || i > 12)
+    return make_error("expected a duration such as 10s, 250ms, 2m; got '" + s + "'");
+  const uint64_t n = std::stoull(s.substr(0, i));
+  const std::string unit = s.substr(i);
+  if (unit.empty() || unit == "ms")
+    return n;
+  if (unit == "s")
+    return n * 1000;
+  if (unit == "m")
+    return n * 60 * 1000;
+  return make_error("unknown duration unit '" + unit + "' in '" + s + "' (use ms, s, m)");
+}
+
+expected<app_spec> parse_app_yaml(const std::string& text, const std::string& file) {
+  walker w(file);
+  try {
+    YAML::Node root = YAML::Load(text);
+    return parse_root(w, root);
+  } catch (const config_error& e) {
+    return make_error(e.message);
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp's own syntax errors: keep its message, in our file:line format.
+    return make_error(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  }
+}
+
+expected<app_spec> load_app_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    return make_error("cannot read app file '" + path + "': " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_app_yaml(ss.str(), path);
+}
+
+} // namespace spry::core

@@ -1,0 +1,53 @@
+#pragma once
+// Function libraries: shared objects that a YAML app names under `libraries:`.
+//
+// A library defines its functions with SPRY_FUNCTION_LIBRARY:
+//
+//   SPRY_FUNCTION_LIBRARY(registry) {
+//     registry.add("uppercase", [](spry::core::message& m) { ... });
+//   }
+//
+// which exports two C symbols: spry_function_abi_version() and spry_register_functions(). The
+// loader checks the ABI version before calling anything else, so a library built against another
+// layout of message/buffer_header is refused with a clear message instead of corrupting requests.
+
+#include "core/error.hpp"
+#include "core/function.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+/// Bumped whenever message, buffer_header or function_registry change layout.
+#define SPRY_FUNCTION_ABI 1u
+
+#define SPRY_FUNCTION_LIBRARY(registry_var)                                                      \
+  static void spry_register_functions_impl(::spry::core::function_registry&);                    \
+  extern "C" __attribute__((visibility("default"))) uint32_t spry_function_abi_version() {        \
+    return SPRY_FUNCTION_ABI;                                                                    \
+  }                                                                                              \
+  extern "C" __attribute__((visibility("default"))) void spry_register_functions(                \
+    ::spry::core::function_registry* r) {                                                        \
+    spry_register_functions_impl(*r);                                                            \
+  }                                                                                              \
+  static void spry_register_functions_impl(::spry::core::function_registry& registry_var)
+
+namespace spry::core {
+
+/// A loaded library. Functions registered from it stay valid while this object lives.
+class function_library {
+public:
+  /// dlopen()s `path` and registers its functions into `into`. Errors name the path and the
+  /// problem (not found, missing symbol, ABI mismatch, duplicate function name).
+  static expected<std::shared_ptr<function_library>> load(const std::string& path,
+                                                          function_registry& into);
+  ~function_library();
+  const std::string& path() const { return path_; }
+
+private:
+  function_library(std::string path, void* handle) : path_(std::move(path)), handle_(handle) {}
+  std::string path_;
+  void* handle_;
+};
+
+} // namespace spry::core

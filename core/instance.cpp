@@ -1,0 +1,150 @@
+#include "core/instance.hpp"
+
+#include "core/clock.hpp"
+#include "core/message.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+namespace spry::core {
+
+send_status hop_router::send_to_function(function_id f, descriptor d) {
+  const auto& instances = directory.get().of(f);
+  if (instances.empty())
+    return send_status::unknown_endpoint;
+  scratch.clear();
+  for (auto e : instances)
+    scratch.push_back({e, tp->queue_depth(e)});
+  const size_t first = balancer->pick(scratch.data(), scratch.size()) % scratch.size();
+  send_status last = send_status::unknown_endpoint;
+  for (size_t k = 0; k < scratch.size(); ++k) {
+    d.dst = scratch[(first + k) % scratch.size()].endpoint;
+    last = tp->send(d);
+    if (last == send_status::ok || last == send_status::closed)
+      return last;
+  }
+  return last;
+}
+
+namespace {
+
+class instance_actor : public caf::event_based_actor {
+public:
+  instance_actor(caf::actor_config& cfg, instance_context ctx)
+    : caf::event_based_actor(cfg),
+      ctx_(std::move(ctx)),
+      router_{versioned<route_table>::reader(*ctx_.routes),
+              versioned<endpoint_directory>::reader(*ctx_.directory), ctx_.tp,
+              ctx_.balancer.get(),
+              {}} {
+  }
+
+  const char* name() const override { return "spry.instance"; }
+
+  caf::behavior make_behavior() override {
+    return {[this](const descriptor& d) { on_descriptor(d); }};
+  }
+
+private:
+  void on_descriptor(const descriptor& d) {
+    const uint32_t queued = ctx_.tp->queue_depth(ctx_.self);
+    ctx_.tp->consumed(ctx_.self);
+    // Validate before touching anything: the descriptor may come from another process.
+    if (d.pool >= ctx_.pools->size()) {
+      reject(d, "unknown pool");
+      return;
+    }
+    pool& p = (*ctx_.pools)[d.pool];
+    buffer_header* b = p.resolve(d.offset);
+    if (!b) {
+      reject(d, "buffer reference outside the pool or not allocated");
+      return;
+    }
+    message m(b, p.buffer_size());
+    if (b->payload_length > p.buffer_size()) {
+      m.fail("request arrived with a corrupt payload length", 502);
+      b->status = static_cast<uint16_t>(buffer_status::bad_buffer);
+    } else {
+      const uint64_t t0 = now_ns();
+      try {
+        ctx_.body(m);
+      } catch (const std::exception& e) {
+        m.fail(std::string("function '") + ctx_.function_name + "' threw: " + e.what());
+      } catch (...) {
+        m.fail(std::string("function '") + ctx_.function_name + "' threw a non-std exception");
+      }
+      b->exec_ns = now_ns() - t0;
+    }
+    b->hop_count++;
+    b->function = ctx_.function;
+    b->instance = ctx_.self;
+    b->queue_length = static_cast<uint16_t>(std::min<uint32_t>(queued, UINT16_MAX));
+    ctx_.counters->processed.fetch_add(1, std::memory_order_relaxed);
+    if (m.failed())
+      ctx_.counters->failed.fetch_add(1, std::memory_order_relaxed);
+    forward(d, m);
+  }
+
+  void forward(descriptor d, message& m) {
+    buffer_header& b = m.header();
+    if (!m.failed()) {
+      const auto next = router_.routes.get().next(d.pool, ctx_.function, m.topic());
+      if (!next) {
+        m.fail("no route from function '" + ctx_.function_name + "' for topic '" +
+                 std::string(m.topic()) + "'",
+               502);
+        b.status = static_cast<uint16_t>(buffer_status::no_route);
+      } else if (*next != end_of_chain) {
+        if (b.hop_count >= max_hops) {
+          m.fail("routing loop: request visited " + std::to_string(b.hop_count) + " functions",
+                 508);
+          b.status = static_cast<uint16_t>(buffer_status::hop_limit);
+        } else {
+          b.t_sent_ns = now_ns();
+          const auto st = router_.send_to_function(*next, d);
+          if (st == send_status::ok)
+            return;
+          if (st == send_status::backpressure) {
+            m.fail("next function is overloaded (all instances refused the request)", 503);
+            b.status = static_cast<uint16_t>(buffer_status::overloaded);
+          } else {
+            m.fail("no instance of the next function is reachable (" +
+                     std::string(to_string(st)) + ")",
+                   502);
+            b.status = static_cast<uint16_t>(buffer_status::no_route);
+          }
+        }
+      }
+    }
+    d.dst = gateway_endpoint;
+    b.t_sent_ns = now_ns();
+    const auto st = ctx_.tp->send(d);
+    if (st != send_status::ok) {
+      // Nobody can answer this request any more (the gateway is gone or shutting down): the
+      // buffer is ours, so it goes back to the pool rather than leaking.
+      spdlog::warn("instance {}: cannot return request {} to the gateway ({}); buffer released",
+                   ctx_.self, b.request_id, to_string(st));
+      (*ctx_.pools)[d.pool].release(&b);
+    }
+  }
+
+  void reject(const descriptor& d, const char* why) {
+    ctx_.counters->rejected_descriptors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("instance {} ({}): rejected descriptor pool={} offset={}: {}", ctx_.self,
+                 ctx_.function_name, d.pool, d.offset, why);
+  }
+
+  instance_context ctx_;
+  hop_router router_;
+};
+
+} // namespace
+
+caf::actor spawn_instance(caf::actor_system& sys, instance_context ctx) {
+  return sys.spawn<instance_actor>(std::move(ctx));
+}
+
+} // namespace spry::core

@@ -1,0 +1,73 @@
+#pragma once
+// One instance of a function, as a CAF actor: takes a descriptor, runs the function on the
+// buffer in place, finds the next hop itself (direct function routing) and sends the descriptor
+// on. The gateway is not involved between functions.
+//
+// The same actor runs inside an instance process (cross-process transports) and inside the
+// gateway process (transport "local"); only the transport behind `tp` differs.
+
+#include "core/endpoint_directory.hpp"
+#include "core/function.hpp"
+#include "core/ids.hpp"
+#include "core/pool.hpp"
+#include "core/route_table.hpp"
+#include "core/transport.hpp"
+#include "core/versioned.hpp"
+#include "policies/load_balancing/load_balancer.hpp"
+
+#include <caf/actor.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace caf {
+class actor_system;
+}
+
+namespace spry::core {
+
+/// Requests that visit more functions than this fail as a routing loop.
+inline constexpr uint16_t max_hops = 64;
+
+/// Counters an instance keeps about itself (read by tests and, later, the metrics agent).
+struct instance_counters {
+  std::atomic<uint64_t> processed{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> rejected_descriptors{0}; ///< failed validation: never touched
+};
+
+struct instance_context {
+  endpoint_id self = no_endpoint;
+  function_id function = no_function;
+  std::string function_name;
+  function_body body;
+  /// Pools by chain id; owned by the runtime, outlive the actor.
+  std::vector<pool>* pools = nullptr;
+  versioned<route_table>* routes = nullptr;
+  versioned<endpoint_directory>* directory = nullptr;
+  transport* tp = nullptr;
+  std::unique_ptr<policies::load_balancing::load_balancer> balancer;
+  std::shared_ptr<instance_counters> counters = std::make_shared<instance_counters>();
+};
+
+/// Spawns the instance actor. The caller binds it to the transport at ctx.self.
+caf::actor spawn_instance(caf::actor_system& sys, instance_context ctx);
+
+/// Sends a request's buffer on to the next hop after `from` ran (or back to the gateway), as
+/// the instance does. Exposed so the gateway can use the same routing for the head hop.
+/// On any failure it marks the buffer and sends it to the gateway; if even that fails it returns
+/// false and the caller still owns the buffer.
+struct hop_router {
+  versioned<route_table>::reader routes;
+  versioned<endpoint_directory>::reader directory;
+  transport* tp;
+  policies::load_balancing::load_balancer* balancer;
+  std::vector<policies::load_balancing::instance_load> scratch;
+
+  /// Picks an instance of `f` and sends it `d` (d.dst filled in). Tries each instance once on
+  /// backpressure. Returns ok, or the last failure.
+  send_status send_to_function(function_id f, descriptor d);
+};
+
+} // namespace spry::core

@@ -1,0 +1,83 @@
+#pragma once
+// The transport interface: moves descriptors between endpoints (the gateway and instances).
+//
+// One transport object exists per process. The runtime binds the endpoints that live in this
+// process (the gateway's, or an instance's) to CAF actors; the transport delivers every
+// descriptor addressed to a bound endpoint to that actor as a `descriptor` message, event-driven
+// (no actor polls). Sending goes to any endpoint of the app, in this process or another.
+//
+// Backpressure is explicit: send() never blocks and never queues without bound. When the
+// destination cannot take more (its queue holds queue_capacity descriptors, a ring or socket
+// buffer is full) send returns send_status::backpressure and the caller still owns the buffer: the
+// gateway answers 503, an instance tries another instance or fails the request.
+//
+// Queue depth: the receiving actor calls consumed(endpoint) once for every descriptor it takes
+// off its mailbox. The transport uses the difference sent - consumed as the endpoint's queue
+// length, for backpressure and as the Q_i that load balancers and autoscalers read.
+//
+// Threads: bind/unbind/stop are called by the runtime's control thread, never concurrently with
+// each other. send, consumed and queue_depth may be called from any thread, concurrently.
+
+#include "core/descriptor.hpp"
+#include "core/error.hpp"
+#include "core/ids.hpp"
+
+#include <caf/actor.hpp>
+
+#include <cstdint>
+#include <string_view>
+
+namespace caf {
+class actor_system;
+}
+
+namespace spry::core {
+
+enum class send_status : uint8_t {
+  ok,               ///< queued for delivery; ownership of the buffer moved with it
+  backpressure,     ///< destination full; caller keeps the buffer
+  unknown_endpoint, ///< nothing is bound at dst (never bound, or unbound since)
+  closed,           ///< the transport is stopped
+};
+
+const char* to_string(send_status s) noexcept;
+
+struct transport_stats {
+  uint64_t sent = 0;        ///< descriptors accepted by send()
+  uint64_t delivered = 0;   ///< descriptors handed to a receiving actor in this process
+  uint64_t rejected = 0;    ///< send() calls that did not return ok
+};
+
+class transport {
+public:
+  virtual ~transport() = default;
+
+  /// Config name ("local", "tcp", "shm-skmsg", "shm-dpdk").
+  virtual std::string_view name() const noexcept = 0;
+
+  /// Makes `id` reachable; descriptors for it arrive at `receiver` as `descriptor` messages.
+  /// Errors: id already bound, id out of range, or the transport's own resources failed.
+  virtual status_or_error bind(endpoint_id id, caf::actor receiver) = 0;
+
+  /// Stops delivery to `id`; later sends to it return unknown_endpoint. Descriptors already in
+  /// the receiver's mailbox are still delivered (the receiver owns their buffers).
+  virtual void unbind(endpoint_id id) noexcept = 0;
+
+  /// Sends `d` to `d.dst`. Never blocks, never throws, does not allocate on the fast path
+  /// beyond what the delivery mechanism itself needs.
+  virtual send_status send(const descriptor& d) noexcept = 0;
+
+  /// Called by a receiving actor once per descriptor it took off its mailbox.
+  virtual void consumed(endpoint_id id) noexcept = 0;
+
+  /// Descriptors sent to `id` and not yet consumed (0 for endpoints not in this process when
+  /// the transport cannot see their queues).
+  virtual uint32_t queue_depth(endpoint_id id) const noexcept = 0;
+
+  virtual transport_stats stats() const noexcept = 0;
+
+  /// Unbinds everything; later sends return closed. Idempotent.
+  virtual void stop() noexcept = 0;
+};
+
+} // namespace spry::core

@@ -1,0 +1,53 @@
+#pragma once
+// Transports by config name. Registration is explicit: transports/register.cpp calls each
+// transport's register function from one place (no static initialisers, which a static library
+// silently drops). The registry is what `transport: NAME` in the app file looks up.
+
+#include "core/error.hpp"
+#include "core/transport.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace caf {
+class actor_system;
+}
+
+namespace spry::core {
+
+/// What a transport gets when it is created for a process.
+struct transport_context {
+  caf::actor_system* system = nullptr;
+  /// Endpoint ids are 0..max_endpoints-1.
+  uint32_t max_endpoints = 4096;
+  /// Per-endpoint queue bound (descriptors sent and not yet consumed) before backpressure.
+  uint32_t queue_capacity = 65536;
+};
+
+using transport_factory =
+  std::function<expected<std::unique_ptr<transport>>(const transport_context&)>;
+
+class transport_registry {
+public:
+  struct entry {
+    std::string name;
+    std::string description; ///< one line: what it is and what it needs (root, hugepages, ...)
+    transport_factory factory;
+  };
+
+  /// Errors if the name is taken.
+  status_or_error add(entry e);
+  const entry* find(const std::string& name) const;
+  /// Creates `name`; unknown names list the registered ones.
+  expected<std::unique_ptr<transport>> create(const std::string& name,
+                                              const transport_context& ctx) const;
+  std::vector<const entry*> entries() const;
+
+private:
+  std::map<std::string, entry> entries_;
+};
+
+} // namespace spry::core

@@ -1,0 +1,254 @@
+#include "gateway/gateway.hpp"
+
+#include "core/clock.hpp"
+#include "core/message.hpp"
+#include "gateway/metrics.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace spry::gateway {
+
+using core::buffer_status;
+
+namespace {
+
+chain_result make_result(uint16_t status, std::string body, uint64_t request_id = 0) {
+  chain_result r;
+  r.http_status = status;
+  r.content_type = "text/plain";
+  r.body = std::move(body);
+  if (!r.body.empty() && r.body.back() != '\n')
+    r.body += '\n';
+  r.request_id = request_id;
+  return r;
+}
+
+} // namespace
+
+gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway_metrics>(rt)) {
+  for (auto& p : rt_.pools()) {
+    chain_slots cs;
+    cs.count = p.capacity();
+    cs.slots.reset(new slot[cs.count]);
+    pending_.push_back(std::move(cs));
+  }
+  head_balancer_ = rt_.make_balancer();
+  head_router_.reset(new core::hop_router{
+    core::versioned<core::route_table>::reader(rt_.routes()),
+    core::versioned<core::endpoint_directory>::reader(rt_.directory()), &rt_.tp(),
+    head_balancer_.get(), {}});
+  receiver_ = rt_.system().spawn([this](caf::event_based_actor*) -> caf::behavior {
+    return {[this](const core::descriptor& d) { on_descriptor(d); }};
+  });
+  if (auto ok = rt_.tp().bind(core::gateway_endpoint, receiver_); !ok)
+    spdlog::critical("gateway: cannot bind endpoint 0: {}", ok.err().message);
+}
+
+gateway::~gateway() {
+  rt_.tp().unbind(core::gateway_endpoint);
+  // The receiver runs on a CAF worker and touches our members: wait until it has terminated.
+  caf::scoped_actor self{rt_.system()};
+  self->send_exit(receiver_, caf::exit_reason::user_shutdown);
+  self->wait_for(receiver_);
+}
+
+route_match gateway::match(std::string_view method, std::string_view path) const {
+  route_match out;
+  out.status = 404;
+  size_t best = 0;
+  for (size_t c = 0; c < rt_.app().chains.size(); ++c) {
+    const auto& b = rt_.app().chains[c].http;
+    const bool prefix = path.size() >= b.path.size() && path.compare(0, b.path.size(), b.path) == 0 &&
+                        (path.size() == b.path.size() || path[b.path.size()] == '/' ||
+                         b.path == "/");
+    if (!prefix || b.path.size() < best)
+      continue;
+    if (b.method != method) {
+      if (out.status != 0 && b.path.size() >= best) {
+        out.status = 405;
+        out.allow = b.method;
+        best = b.path.size();
+      }
+      continue;
+    }
+    best = b.path.size();
+    out.status = 0;
+    out.chain = static_cast<core::chain_id>(c);
+    auto rest = path.substr(std::min(path.size(), b.path.size()));
+    while (!rest.empty() && rest.front() == '/')
+      rest.remove_prefix(1);
+    out.topic = std::string(rest);
+  }
+  return out;
+}
+
+uint32_t gateway::chain_timeout_ms(core::chain_id chain) const {
+  return rt_.app().chains.at(chain).timeout_ms;
+}
+
+std::variant<core::buffer_lease, chain_result> gateway::reserve(core::chain_id chain) {
+  auto& p = rt_.pools()[chain];
+  if (auto* b = p.alloc())
+    return core::buffer_lease(&p, b);
+  auto r = make_result(503, "chain '" + rt_.app().chains[chain].name +
+                              "' is at capacity: all " + std::to_string(p.capacity()) +
+                              " buffers of its pool are in use; retry later");
+  r.retry_after_s = 1;
+  metrics_->request_done(chain, 503, 0);
+  return r;
+}
+
+std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::buffer_lease lease,
+                                                   uint32_t length, std::string_view topic,
+                                                   std::string_view content_type,
+                                                   completion done) {
+  core::buffer_header* b = lease.get();
+  const uint64_t id = next_request_id_.fetch_add(1, std::memory_order_relaxed);
+  b->request_id = id;
+  b->t_ingress_ns = core::now_ns();
+  b->chain = chain;
+  b->payload_length = length;
+  b->function = core::no_function;
+  if (!core::set_fixed_field(b->topic, core::topic_capacity, topic)) {
+    metrics_->request_done(chain, 414, 0);
+    return make_result(414, "topic (the path below the chain's route) is longer than " +
+                              std::to_string(core::topic_capacity) + " bytes", id);
+  }
+  core::set_fixed_field(b->content_type, core::content_type_capacity,
+                        content_type.substr(0, core::content_type_capacity));
+
+  auto& p = rt_.pools()[chain];
+  const uint32_t index = p.index_of(b);
+  slot& s = pending_[chain].slots[index];
+  // The slot is idle: its buffer was free until reserve() took it.
+  s.request_id = id;
+  s.started_ns = b->t_ingress_ns;
+  s.done = std::move(done);
+  s.state.store(waiting, std::memory_order_release);
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+
+  core::descriptor d{core::gateway_endpoint, chain,
+                     static_cast<uint16_t>(core::descriptor_kind::request), p.offset_of(b)};
+  core::send_status st;
+  {
+    std::lock_guard<std::mutex> guard{head_mtx_};
+    const auto head = head_router_->routes.get().head(chain);
+    b->t_sent_ns = core::now_ns();
+    st = head ? head_router_->send_to_function(*head, d) : core::send_status::unknown_endpoint;
+  }
+  if (st == core::send_status::ok) {
+    lease.release_ownership();
+    return ticket{chain, index, id};
+  }
+  // Not sent: take the slot back; the lease returns the buffer when it goes out of scope.
+  s.done = nullptr;
+  s.state.store(idle, std::memory_order_release);
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  chain_result r;
+  if (st == core::send_status::backpressure) {
+    r = make_result(503, "the head function of chain '" + rt_.app().chains[chain].name +
+                           "' is overloaded; retry later", id);
+    r.retry_after_s = 1;
+  } else {
+    r = make_result(502, "no instance of the head function of chain '" +
+                           rt_.app().chains[chain].name + "' is reachable (" +
+                           core::to_string(st) + ")", id);
+  }
+  metrics_->request_done(chain, r.http_status, 0);
+  return r;
+}
+
+bool gateway::abandon(const ticket& t) {
+  if (t.chain >= pending_.size() || t.slot >= pending_[t.chain].count)
+    return false;
+  slot& s = pending_[t.chain].slots[t.slot];
+  if (s.request_id != t.request_id)
+    return false;
+  uint32_t expected = waiting;
+  if (!s.state.compare_exchange_strong(expected, abandoned, std::memory_order_acq_rel))
+    return false;
+  // We own the slot's completion now; the buffer stays with the chain until it comes back.
+  s.done = nullptr;
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  metrics_->request_done(t.chain, 504, (core::now_ns() - s.started_ns) / 1e9);
+  return true;
+}
+
+void gateway::reject(const core::descriptor& d, const char* why) {
+  metrics_->rejected_descriptor();
+  spdlog::warn("gateway: rejected descriptor (pool {}, offset {}): {}", d.pool, d.offset, why);
+}
+
+void gateway::on_descriptor(const core::descriptor& d) {
+  rt_.tp().consumed(core::gateway_endpoint);
+  if (d.pool >= pending_.size())
+    return reject(d, "unknown pool");
+  auto& p = rt_.pools()[d.pool];
+  core::buffer_header* b = p.resolve(d.offset);
+  if (!b)
+    return reject(d, "buffer reference outside the pool or not allocated");
+  slot& s = pending_[d.pool].slots[p.index_of(b)];
+  uint32_t state = s.state.load(std::memory_order_acquire);
+  if (state == abandoned) {
+    // The client already got its 504; the chain has now let go of the buffer.
+    s.state.store(idle, std::memory_order_release);
+    p.release(b);
+    return;
+  }
+  if (state != waiting || !s.state.compare_exchange_strong(state, completing,
+                                                            std::memory_order_acq_rel)) {
+    if (state == abandoned) { // lost the race against abandon() between the load and the CAS
+      s.state.store(idle, std::memory_order_release);
+      p.release(b);
+      return;
+    }
+    return reject(d, "no request is waiting on this buffer (duplicate descriptor?)");
+  }
+  completion done = std::move(s.done);
+  s.done = nullptr;
+  // Build the response from the header, treating every field as untrusted.
+  chain_result r;
+  r.request_id = s.request_id;
+  const auto len = std::min(b->payload_length, p.buffer_size());
+  const auto status = static_cast<buffer_status>(b->status);
+  const uint16_t asked = b->http_status;
+  if (b->request_id != s.request_id) {
+    r = make_result(502, "an instance corrupted the request header (request id changed)",
+                    s.request_id);
+  } else if (status == buffer_status::ok) {
+    r.http_status = asked == 0 ? 200 : asked;
+    if (r.http_status < 200 || r.http_status > 599)
+      r = make_result(502, "function set an invalid HTTP status " + std::to_string(asked),
+                      s.request_id);
+    else {
+      auto ct = core::fixed_field(b->content_type, core::content_type_capacity);
+      r.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
+      r.body.assign(core::pool::payload(b), len);
+    }
+  } else {
+    uint16_t code = asked;
+    if (code < 400 || code > 599)
+      code = status == buffer_status::overloaded ? 503 : status == buffer_status::function_error ? 500 : 502;
+    r = make_result(code, std::string(core::pool::payload(b), len), s.request_id);
+    if (code == 503)
+      r.retry_after_s = 1;
+  }
+  const double seconds = (core::now_ns() - s.started_ns) / 1e9;
+  s.state.store(idle, std::memory_order_release);
+  p.release(b);
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  metrics_->request_done(d.pool, r.http_status, seconds);
+  if (done)
+    done(std::move(r));
+}
+
+std::string gateway::metrics_text() { return metrics_->render(in_flight()); }
+
+} // namespace spry::gateway

@@ -1,0 +1,118 @@
+#pragma once
+// The gateway's request side, independent of the wire protocol: match a request to a chain,
+// reserve a pool buffer, start the chain at its head instance, and complete the request when the
+// last function's descriptor comes back to endpoint 0 (or the deadline passes).
+//
+// Per-request state lives in a table indexed by the buffer's index in its pool: a buffer belongs
+// to exactly one request at a time, so the index is a free, collision-less key, and a returning
+// descriptor finds its request in O(1) without a lock. Each slot's state machine
+// (idle -> waiting -> idle, or waiting -> abandoned -> idle) guarantees that a request is answered
+// exactly once and that its buffer is released exactly once, whichever of response and timeout
+// comes first.
+
+#include "core/buffer_lease.hpp"
+#include "core/ids.hpp"
+#include "core/instance.hpp"
+#include "core/runtime.hpp"
+
+#include <caf/actor.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace spry::gateway {
+
+class gateway_metrics;
+
+/// What the client gets back.
+struct chain_result {
+  uint16_t http_status = 200;
+  std::string content_type;
+  std::string body;
+  uint32_t retry_after_s = 0; ///< set with 503
+  uint64_t request_id = 0;
+};
+
+/// Called exactly once with the chain's result, from a gateway worker thread; never called for
+/// a request that was abandoned (timed out) first.
+using completion = std::function<void(chain_result)>;
+
+struct ticket {
+  core::chain_id chain;
+  uint32_t slot;
+  uint64_t request_id;
+};
+
+struct route_match {
+  uint16_t status = 0; ///< 0 = matched; otherwise 404 or 405
+  core::chain_id chain = 0;
+  std::string topic;   ///< the path below the chain's prefix ("/hello/a/b" -> "a/b")
+  std::string allow;   ///< for 405: the method the path accepts
+};
+
+class gateway {
+public:
+  explicit gateway(core::runtime& rt);
+  ~gateway();
+  gateway(const gateway&) = delete;
+  gateway& operator=(const gateway&) = delete;
+
+  /// Which chain serves (method, path); `path` excludes the query string.
+  route_match match(std::string_view method, std::string_view path) const;
+
+  /// A buffer from the chain's pool, or a 503 result when the pool is exhausted.
+  std::variant<core::buffer_lease, chain_result> reserve(core::chain_id chain);
+
+  /// Starts the chain on a buffer whose payload (length bytes) is filled in. Returns a ticket
+  /// (the result will go to `done`) or an immediate result (the buffer is already released).
+  std::variant<ticket, chain_result> submit(core::chain_id chain, core::buffer_lease lease,
+                                            uint32_t length, std::string_view topic,
+                                            std::string_view content_type, completion done);
+
+  /// Gives up on a request (deadline passed). true if the caller must answer it (504) itself;
+  /// false if the result is already on its way to `done`.
+  bool abandon(const ticket& t);
+
+  /// Requests started and not yet answered or abandoned.
+  uint64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+
+  uint32_t chain_timeout_ms(core::chain_id chain) const;
+  core::runtime& runtime() noexcept { return rt_; }
+  gateway_metrics& stats() noexcept { return *metrics_; }
+  /// Prometheus text exposition of every metric of this gateway.
+  std::string metrics_text();
+
+private:
+  enum slot_state : uint32_t { idle = 0, waiting = 1, completing = 2, abandoned = 3 };
+  struct slot {
+    std::atomic<uint32_t> state{idle};
+    uint64_t request_id = 0;
+    uint64_t started_ns = 0;
+    completion done;
+  };
+  struct chain_slots {
+    std::unique_ptr<slot[]> slots;
+    uint32_t count = 0;
+  };
+
+  void on_descriptor(const core::descriptor& d);
+  void reject(const core::descriptor& d, const char* why);
+
+  core::runtime& rt_;
+  std::unique_ptr<gateway_metrics> metrics_;
+  std::vector<chain_slots> pending_;
+  std::atomic<uint64_t> next_request_id_{1};
+  std::atomic<uint64_t> in_flight_{0};
+  std::mutex head_mtx_; // guards head_router_ (balancers are single-threaded by contract)
+  std::unique_ptr<policies::load_balancing::load_balancer> head_balancer_;
+  std::unique_ptr<core::hop_router> head_router_;
+  caf::actor receiver_;
+};
+
+} // namespace spry::gateway

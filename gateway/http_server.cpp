@@ -1,0 +1,333 @@
+#include "gateway/http_server.hpp"
+
+#include "gateway/gateway.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <optional>
+
+namespace spry::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr unsigned header_limit = 16 * 1024;
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket&& socket, gateway& gw, const core::gateway_spec& spec,
+          std::shared_ptr<std::atomic<uint64_t>> connections)
+    : stream_(std::move(socket)),
+      timer_(stream_.get_executor()),
+      gw_(gw),
+      spec_(spec),
+      connections_(std::move(connections)) {
+    connections_->fetch_add(1);
+  }
+  ~session() { connections_->fetch_sub(1); }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+private:
+  // -- reading ---------------------------------------------------------------------------------
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(spec_.body_limit);
+    lease_.reset();
+    // The first request of a connection must arrive within the header timeout; later ones may
+    // idle up to the keep-alive idle timeout before their first byte.
+    stream_.expires_after(std::chrono::milliseconds(
+      served_ == 0 ? spec_.header_timeout_ms : std::max(spec_.idle_timeout_ms, spec_.header_timeout_ms)));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->on_header(ec);
+                            });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec)
+      return on_read_error(ec);
+    auto& req = parser_->get();
+    const auto target = std::string_view(req.target().data(), req.target().size());
+    const auto path = target.substr(0, target.find('?'));
+    const bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+    // An early answer (404, 503, ...) leaves an unread body on the connection: close it then.
+    keep_alive_ = req.keep_alive();
+    const bool reuse = keep_alive_ && !has_body;
+
+    if (path == "/healthz" || path == "/metrics") {
+      if (req.method() != http::verb::get && req.method() != http::verb::head)
+        return respond_text(405, "use GET", reuse, "GET");
+      if (path == "/healthz")
+        return respond_text(200, "ok", reuse);
+      return respond(200, "text/plain; version=0.0.4", gw_.metrics_text(), reuse);
+    }
+    auto m = gw_.match(std::string_view(req.method_string().data(), req.method_string().size()), path);
+    if (m.status == 404)
+      return respond_text(404, "no chain is bound to " + std::string(path), reuse);
+    if (m.status == 405)
+      return respond_text(405, std::string(path) + " accepts " + m.allow, reuse, m.allow);
+    chain_ = m.chain;
+    topic_ = std::move(m.topic);
+
+    auto reserved = gw_.reserve(chain_);
+    if (auto* r = std::get_if<chain_result>(&reserved))
+      return respond_result(std::move(*r), reuse);
+    lease_ = std::move(std::get<core::buffer_lease>(reserved));
+    const uint64_t capacity = lease_.capacity();
+    if (auto cl = parser_->content_length(); cl && *cl > std::min<uint64_t>(spec_.body_limit, capacity))
+      return respond_too_large(*cl);
+
+    req.body().data = lease_.payload();
+    req.body().size = capacity;
+    req.body().more = true;
+    stream_.expires_after(std::chrono::milliseconds(spec_.body_timeout_ms));
+    const auto expect = req[http::field::expect];
+    if (beast::iequals(expect, "100-continue")) {
+      static const std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(cont),
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec)
+                           return self->close();
+                         self->read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->on_body(ec);
+                     });
+  }
+
+  void on_body(beast::error_code ec) {
+    if (ec == http::error::need_buffer)
+      return respond_too_large(0);
+    if (ec)
+      return on_read_error(ec);
+    stream_.expires_never();
+    auto& req = parser_->get();
+    const auto length = static_cast<uint32_t>(lease_.capacity() - req.body().size);
+    const auto ct = req[http::field::content_type];
+    keep_alive_ = req.keep_alive();
+    auto result = gw_.submit(chain_, std::move(lease_), length, topic_,
+                             std::string_view(ct.data(), ct.size()),
+                             [self = shared_from_this()](chain_result r) {
+                               net::post(self->stream_.get_executor(),
+                                         [self, r = std::move(r)]() mutable {
+                                           self->on_chain_done(std::move(r));
+                                         });
+                             });
+    if (auto* r = std::get_if<chain_result>(&result))
+      return respond_result(std::move(*r), keep_alive_);
+    ticket_ = std::get<ticket>(result);
+    timer_.expires_after(std::chrono::milliseconds(gw_.chain_timeout_ms(chain_)));
+    timer_.async_wait([self = shared_from_this(), t = *ticket_](beast::error_code ec) {
+      if (ec || !self->gw_.abandon(t))
+        return;
+      self->ticket_.reset();
+      self->respond_text(504,
+                         "chain '" + self->gw_.runtime().app().chains[t.chain].name +
+                           "' did not answer within " +
+                           std::to_string(self->gw_.chain_timeout_ms(t.chain)) + " ms",
+                         self->keep_alive_);
+    });
+  }
+
+  void on_chain_done(chain_result r) {
+    if (!ticket_)
+      return; // answered already (cannot happen: abandon and completion are exclusive)
+    ticket_.reset();
+    timer_.cancel();
+    respond_result(std::move(r), keep_alive_);
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset ||
+        (ec == http::error::partial_message && !parser_->got_some()))
+      return close();
+    if (ec == beast::error::timeout) {
+      if (parser_->got_some())
+        return respond_text(408, "request not received in time", false);
+      return close(); // idle keep-alive connection: just close it
+    }
+    if (ec == http::error::body_limit)
+      return respond_too_large(parser_->content_length().value_or(0));
+    if (ec == http::error::header_limit)
+      return respond_text(431, "request header larger than " + std::to_string(header_limit) + " bytes",
+                          false);
+    if (ec.category() == http::make_error_code(http::error::bad_target).category())
+      return respond_text(400, "malformed HTTP request: " + ec.message(), false);
+    close();
+  }
+
+  // -- writing ---------------------------------------------------------------------------------
+
+  void respond_too_large(uint64_t declared) {
+    const uint64_t limit = lease_ ? std::min<uint64_t>(spec_.body_limit, lease_.capacity())
+                                  : spec_.body_limit;
+    lease_.reset();
+    respond_text(413,
+                 (declared ? "body of " + std::to_string(declared) + " bytes" : std::string("body")) +
+                   " exceeds the limit of " + std::to_string(limit) + " bytes",
+                 false);
+  }
+
+  void respond_text(unsigned status, std::string text, bool keep_alive, std::string allow = {}) {
+    chain_result r;
+    r.http_status = static_cast<uint16_t>(status);
+    r.content_type = "text/plain";
+    r.body = std::move(text) + "\n";
+    if (!allow.empty())
+      allow_ = std::move(allow);
+    respond_result(std::move(r), keep_alive);
+  }
+
+  void respond(unsigned status, std::string content_type, std::string body, bool keep_alive) {
+    chain_result r;
+    r.http_status = static_cast<uint16_t>(status);
+    r.content_type = std::move(content_type);
+    r.body = std::move(body);
+    respond_result(std::move(r), keep_alive);
+  }
+
+  void respond_result(chain_result r, bool keep_alive) {
+    lease_.reset();
+    res_.emplace();
+    auto& res = *res_;
+    res.version(11);
+    res.result(r.http_status);
+    res.set(http::field::server, "spry");
+    if (!r.content_type.empty())
+      res.set(http::field::content_type, r.content_type);
+    if (r.retry_after_s)
+      res.set(http::field::retry_after, std::to_string(r.retry_after_s));
+    if (r.request_id)
+      res.set("X-Spry-Request-Id", std::to_string(r.request_id));
+    if (!allow_.empty())
+      res.set(http::field::allow, std::exchange(allow_, {}));
+    const bool head = parser_ && parser_->get().method() == http::verb::head;
+    res.body() = head ? std::string() : std::move(r.body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    ++served_;
+    stream_.expires_after(std::chrono::milliseconds(spec_.body_timeout_ms));
+    http::async_write(stream_, res,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                        self->res_.reset();
+                        if (ec || !keep_alive)
+                          return self->close();
+                        self->read_header();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  net::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::buffer_body>> parser_;
+  std::optional<http::response<http::string_body>> res_;
+  gateway& gw_;
+  const core::gateway_spec& spec_;
+  std::shared_ptr<std::atomic<uint64_t>> connections_;
+  core::buffer_lease lease_;
+  core::chain_id chain_ = 0;
+  std::string topic_;
+  std::optional<ticket> ticket_;
+  std::string allow_;
+  bool keep_alive_ = true;
+  uint64_t served_ = 0;
+};
+
+} // namespace
+
+http_server::http_server(gateway& gw, const core::gateway_spec& spec)
+  : gw_(gw), spec_(spec), acceptor_(net::make_strand(ioc_)) {
+}
+
+http_server::~http_server() { stop(0); }
+
+core::status_or_error http_server::start() {
+  beast::error_code ec;
+  const auto addr = net::ip::make_address(spec_.host, ec);
+  if (ec)
+    return core::make_error(spec_.where.prefix() + "gateway.listen: '" + spec_.host +
+                            "' is not an IP address");
+  const tcp::endpoint ep{addr, spec_.port};
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec)
+    acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec)
+    acceptor_.bind(ep, ec);
+  if (!ec)
+    acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return core::make_error("cannot listen on " + spec_.host + ":" + std::to_string(spec_.port) +
+                            ": " + ec.message());
+  port_ = acceptor_.local_endpoint().port();
+  running_ = true;
+  do_accept();
+  for (unsigned i = 0; i < spec_.io_threads; ++i)
+    threads_.emplace_back([this] { ioc_.run(); });
+  return {};
+}
+
+void http_server::do_accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor_.is_open())
+        return;
+      spdlog::warn("gateway: accept failed: {}", ec.message());
+    } else {
+      s.set_option(tcp::no_delay(true), ec);
+      std::make_shared<session>(std::move(s), gw_, spec_, connections_)->start();
+    }
+    do_accept();
+  });
+}
+
+void http_server::stop(unsigned drain_ms) {
+  if (!running_)
+    return;
+  running_ = false;
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_ms);
+  while (gw_.in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Let the last responses be written before the loop stops.
+  if (drain_ms)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ioc_.stop();
+  for (auto& t : threads_)
+    t.join();
+  threads_.clear();
+}
+
+} // namespace spry::gateway

@@ -1,0 +1,99 @@
+#include "gateway/metrics.hpp"
+
+#include "core/runtime.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace spry::gateway {
+
+namespace {
+
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  // 25 us .. ~13 s, x2 per bucket: covers a local hop chain and a cold start alike.
+  prometheus::Histogram::BucketBoundaries b;
+  for (double s = 25e-6; s < 15; s *= 2)
+    b.push_back(s);
+  return b;
+}
+
+} // namespace
+
+gateway_metrics::gateway_metrics(core::runtime& rt)
+  : rt_(rt),
+    registry_(std::make_shared<prometheus::Registry>()),
+    requests_(prometheus::BuildCounter()
+                .Name("spry_requests_total")
+                .Help("Requests answered by the gateway, by chain and HTTP status")
+                .Register(*registry_)),
+    duration_(prometheus::BuildHistogram()
+                .Name("spry_request_duration_seconds")
+                .Help("Time from the gateway accepting a request to its response being ready")
+                .Register(*registry_)),
+    pool_buffers_(prometheus::BuildGauge()
+                    .Name("spry_pool_buffers")
+                    .Help("Buffers of each chain's pool, free or in use")
+                    .Register(*registry_)),
+    pool_high_water_(prometheus::BuildGauge()
+                       .Name("spry_pool_high_water")
+                       .Help("Most buffers of the pool ever in use at once")
+                       .Register(*registry_)),
+    pool_failures_(prometheus::BuildGauge()
+                     .Name("spry_pool_alloc_failures_total")
+                     .Help("Buffer allocations refused because the pool was exhausted")
+                     .Register(*registry_)),
+    in_flight_(prometheus::BuildGauge()
+                 .Name("spry_in_flight_requests")
+                 .Help("Requests inside a chain now")
+                 .Register(*registry_)
+                 .Add({})),
+    rejected_(prometheus::BuildCounter()
+                .Name("spry_rejected_descriptors_total")
+                .Help("Descriptors that failed validation at the gateway and were dropped")
+                .Register(*registry_)
+                .Add({{"endpoint", "gateway"}})),
+    instance_requests_(prometheus::BuildGauge()
+                         .Name("spry_instance_requests_total")
+                         .Help("Requests processed by each instance")
+                         .Register(*registry_)),
+    transport_(prometheus::BuildGauge()
+                 .Name("spry_transport_descriptors_total")
+                 .Help("Descriptors sent through the transport, accepted or rejected")
+                 .Register(*registry_)) {
+  for (const auto& c : rt_.app().chains)
+    duration_by_chain_.push_back(&duration_.Add({{"chain", c.name}}, latency_buckets()));
+}
+
+void gateway_metrics::request_done(uint16_t chain, uint16_t code, double seconds) {
+  const auto& chains = rt_.app().chains;
+  const std::string name = chain < chains.size() ? chains[chain].name : "-";
+  requests_.Add({{"chain", name}, {"code", std::to_string(code)}}).Increment();
+  if (chain < duration_by_chain_.size())
+    duration_by_chain_[chain]->Observe(seconds);
+}
+
+void gateway_metrics::rejected_descriptor() { rejected_.Increment(); }
+
+std::string gateway_metrics::render(uint64_t in_flight) {
+  const auto& chains = rt_.app().chains;
+  for (size_t c = 0; c < chains.size(); ++c) {
+    const auto s = rt_.pools()[c].stats();
+    pool_buffers_.Add({{"chain", chains[c].name}, {"state", "free"}}).Set(s.free());
+    pool_buffers_.Add({{"chain", chains[c].name}, {"state", "in_use"}}).Set(s.in_use);
+    pool_high_water_.Add({{"chain", chains[c].name}}).Set(s.high_water);
+    pool_failures_.Add({{"chain", chains[c].name}}).Set(static_cast<double>(s.alloc_failures));
+  }
+  for (const auto& i : rt_.instances())
+    instance_requests_
+      .Add({{"function", rt_.app().functions[i.function].name},
+            {"instance", std::to_string(i.endpoint)}})
+      .Set(static_cast<double>(i.counters->processed.load()));
+  const auto ts = rt_.tp().stats();
+  const std::string tname(rt_.tp().name());
+  transport_.Add({{"transport", tname}, {"result", "sent"}}).Set(static_cast<double>(ts.sent));
+  transport_.Add({{"transport", tname}, {"result", "rejected"}})
+    .Set(static_cast<double>(ts.rejected));
+  in_flight_.Set(static_cast<double>(in_flight));
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+} // namespace spry::gateway

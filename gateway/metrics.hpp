@@ -1,0 +1,56 @@
+#pragma once
+// The gateway's metrics, exposed on /metrics in the Prometheus text format (prometheus-cpp).
+// Names and labels are stable: tests and dashboards depend on them.
+//
+//   spry_requests_total{chain,code}                 counter
+//   spry_request_duration_seconds{chain}            histogram (gateway in -> response ready)
+//   spry_pool_buffers{chain,state="free"|"in_use"}  gauge, read at scrape time
+//   spry_pool_high_water{chain}                     gauge
+//   spry_pool_alloc_failures_total{chain}           counter
+//   spry_in_flight_requests                         gauge
+//   spry_rejected_descriptors_total{endpoint}       counter (failed validation)
+//   spry_instance_requests_total{function,instance} counter
+//   spry_transport_descriptors_total{transport,result="sent"|"rejected"}
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace spry::core {
+class runtime;
+}
+
+namespace spry::gateway {
+
+class gateway_metrics {
+public:
+  explicit gateway_metrics(core::runtime& rt);
+
+  /// Thread-safe; called once per answered request.
+  void request_done(uint16_t chain, uint16_t code, double seconds);
+  void rejected_descriptor();
+  /// Refreshes the scrape-time gauges and renders everything.
+  std::string render(uint64_t in_flight);
+
+private:
+  core::runtime& rt_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Gauge>& pool_buffers_;
+  prometheus::Family<prometheus::Gauge>& pool_high_water_;
+  prometheus::Family<prometheus::Gauge>& pool_failures_;
+  prometheus::Gauge& in_flight_;
+  prometheus::Counter& rejected_;
+  prometheus::Family<prometheus::Gauge>& instance_requests_;
+  prometheus::Family<prometheus::Gauge>& transport_;
+  std::vector<prometheus::Histogram*> duration_by_chain_;
+};
+
+} // namespace spry::gateway

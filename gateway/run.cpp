@@ -1,0 +1,210 @@
+#include "gateway/run.hpp"
+
+#include "core/config.hpp"
+#include "core/runtime.hpp"
+#include "gateway/server.hpp"
+#include "policies/load_balancing/load_balancer.hpp"
+#include "transports/register.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+namespace spry::gateway {
+
+namespace {
+
+struct overrides {
+  std::string listen;
+  std::string transport;
+  unsigned io_threads = 0;
+  unsigned workers = 0;
+  std::string log_level = "info";
+  unsigned drain_ms = 5000;
+};
+
+void add_overrides(CLI::App& cmd, overrides& o) {
+  cmd.add_option("--listen", o.listen, "Gateway address HOST:PORT (port 0 picks a free port)");
+  cmd.add_option("--transport", o.transport, "Transport to use instead of the app's own "
+                                             "(see `spry transports`)");
+  cmd.add_option("--io-threads", o.io_threads, "Gateway HTTP I/O threads")->check(CLI::Range(1, 256));
+  cmd.add_option("--workers", o.workers, "Actor scheduler threads (0 = one per core)");
+  cmd.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical, off")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  cmd.add_option("--drain", o.drain_ms, "On shutdown, wait up to this many ms for in-flight requests");
+}
+
+void setup_logging(const std::string& level) {
+  // stdout belongs to the program's own output (the "listening on" line); logs go to stderr.
+  auto logger = spdlog::stderr_color_mt("spry");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+core::status_or_error apply(core::app_spec& app, const overrides& o) {
+  if (!o.listen.empty()) {
+    const auto colon = o.listen.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      return core::make_error("--listen: expected HOST:PORT, got '" + o.listen + "'");
+    try {
+      const auto port = std::stoul(o.listen.substr(colon + 1));
+      if (port > 65535)
+        throw std::out_of_range("port");
+      app.gateway.port = static_cast<uint16_t>(port);
+    } catch (const std::exception&) {
+      return core::make_error("--listen: port must be 0..65535, got '" + o.listen.substr(colon + 1) + "'");
+    }
+    app.gateway.host = o.listen.substr(0, colon);
+  }
+  if (!o.transport.empty()) {
+    app.transport = o.transport;
+    app.transport_where = {};
+  }
+  if (o.io_threads)
+    app.gateway.io_threads = o.io_threads;
+  if (o.workers)
+    app.worker_threads = o.workers;
+  return {};
+}
+
+// Blocks SIGINT/SIGTERM in this thread before any other thread exists, so every thread inherits
+// the mask and the signals are taken only by sigwait below.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int serve(core::app_spec app, core::function_registry functions, const overrides& o) {
+  const sigset_t stop_signals = block_stop_signals();
+  if (auto ok = apply(app, o); !ok) {
+    std::cerr << "spry: " << ok.err().message << "\n";
+    return 2;
+  }
+  const std::string name = app.name;
+  const std::string transport = app.transport;
+  auto srv = server::start(std::move(app), std::move(functions));
+  if (!srv) {
+    std::cerr << "spry: " << srv.err().message << "\n";
+    return 1;
+  }
+  auto& rt = (*srv)->runtime();
+  std::printf("spry: app '%s' on transport %s: %zu instance(s) of %zu function(s), %zu chain(s); "
+              "listening on http://%s:%u\n",
+              name.c_str(), transport.c_str(), rt.instances().size(), rt.app().functions.size(),
+              rt.app().chains.size(), rt.app().gateway.host.c_str(), (*srv)->port());
+  for (const auto& c : rt.app().chains)
+    std::printf("spry:   %s %s -> chain '%s'\n", c.http.method.c_str(), c.http.path.c_str(),
+                c.name.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("received {}, shutting down (draining up to {} ms)", strsignal(sig), o.drain_ms);
+  (*srv)->stop(o.drain_ms);
+  srv->reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+} // namespace
+
+int run(core::app& app, int argc, char** argv) {
+  CLI::App cli{"spry app '" + app.spec().name + "': serves its chains behind the spry gateway"};
+  overrides o;
+  add_overrides(cli, o);
+  CLI11_PARSE(cli, argc, argv);
+  setup_logging(o.log_level);
+  for (const auto& e : app.errors()) {
+    std::cerr << "spry: " << e << "\n";
+    return 2;
+  }
+  return serve(app.spec(), app.functions(), o);
+}
+
+int spry_main(int argc, char** argv) {
+  CLI::App cli{"spry: serverless function chains on shared memory, eBPF and actors.\n"
+               "Run an app described in YAML, check one, or list what this build contains."};
+  cli.require_subcommand(1);
+
+  overrides o;
+  std::string app_file;
+  auto* run_cmd = cli.add_subcommand("run", "Start the gateway and the app's instances; serve "
+                                            "until SIGINT/SIGTERM");
+  run_cmd->add_option("app", app_file, "App file (YAML)")->required()->check(CLI::ExistingFile);
+  add_overrides(*run_cmd, o);
+
+  std::string check_file;
+  auto* check_cmd = cli.add_subcommand("check", "Validate an app file and its function libraries "
+                                                "without serving");
+  check_cmd->add_option("app", check_file, "App file (YAML)")->required()->check(CLI::ExistingFile);
+
+  cli.add_subcommand("transports", "List the transports compiled into this build");
+  cli.add_subcommand("policies", "List the policies compiled into this build");
+  cli.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(cli, argc, argv);
+
+  if (cli.got_subcommand("version")) {
+    std::printf("spry 0.1.0\n");
+    return 0;
+  }
+  if (cli.got_subcommand("transports")) {
+    core::transport_registry reg;
+    spry::transports::register_all(reg);
+    for (const auto* e : reg.entries())
+      std::printf("%-10s %s\n", e->name.c_str(), e->description.c_str());
+    return 0;
+  }
+  if (cli.got_subcommand("policies")) {
+    policies::load_balancing::load_balancer_registry reg;
+    policies::load_balancing::register_all(reg);
+    for (const auto& n : reg.names())
+      std::printf("load_balancer  %s\n", n.c_str());
+    return 0;
+  }
+  setup_logging(run_cmd->parsed() ? o.log_level : "warn");
+  const std::string& file = run_cmd->parsed() ? app_file : check_file;
+  auto app = core::load_app_file(file);
+  if (!app) {
+    std::cerr << "spry: " << app.err().message << "\n";
+    return 2;
+  }
+  if (check_cmd->parsed()) {
+    core::function_registry fns;
+    std::vector<std::shared_ptr<core::function_library>> libs;
+    for (const auto& path : app->libraries) {
+      auto lib = core::function_library::load(path, fns);
+      if (!lib) {
+        std::cerr << "spry: " << lib.err().message << "\n";
+        return 2;
+      }
+      libs.push_back(*lib);
+    }
+    auto compiled = core::compile(*app);
+    if (!compiled) {
+      std::cerr << "spry: " << compiled.err().message << "\n";
+      return 2;
+    }
+    for (const auto& f : app->functions)
+      if (!fns.find(f.handler)) {
+        std::cerr << "spry: " << f.where.prefix() << "function '" << f.name
+                  << "': no handler named '" << f.handler << "' in the app's libraries\n";
+        return 2;
+      }
+    std::printf("%s: ok: app '%s', transport %s, %zu function(s), %zu chain(s)\n", file.c_str(),
+                app->name.c_str(), app->transport.c_str(), app->functions.size(),
+                app->chains.size());
+    return 0;
+  }
+  return serve(std::move(*app), core::function_registry{}, o);
+}
+
+} // namespace spry::gateway

@@ -1,0 +1,65 @@
+#include "gateway/server.hpp"
+
+#include "core/runtime.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/http_server.hpp"
+#include "policies/load_balancing/load_balancer.hpp"
+#include "transports/register.hpp"
+
+namespace spry::gateway {
+
+namespace {
+
+// Built once per process: the explicit registration of everything this build contains.
+const core::transport_registry& transports() {
+  static const core::transport_registry r = [] {
+    core::transport_registry reg;
+    spry::transports::register_all(reg);
+    return reg;
+  }();
+  return r;
+}
+
+const policies::load_balancing::load_balancer_registry& balancers() {
+  static const policies::load_balancing::load_balancer_registry r = [] {
+    policies::load_balancing::load_balancer_registry reg;
+    policies::load_balancing::register_all(reg);
+    return reg;
+  }();
+  return r;
+}
+
+} // namespace
+
+core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
+                                                      core::function_registry functions) {
+  std::unique_ptr<server> s(new server());
+  core::runtime_options opts;
+  opts.transports = &transports();
+  opts.balancers = &balancers();
+  const auto gw_spec = app.gateway;
+  auto rt = core::runtime::start(std::move(app), std::move(functions), opts);
+  if (!rt)
+    return rt.err();
+  s->rt_ = std::move(*rt);
+  s->gw_ = std::make_unique<gateway>(*s->rt_);
+  s->http_ = std::make_unique<http_server>(*s->gw_, s->rt_->app().gateway);
+  if (auto ok = s->http_->start(); !ok)
+    return ok.err();
+  return s;
+}
+
+uint16_t server::port() const noexcept { return http_ ? http_->port() : 0; }
+
+void server::stop(unsigned drain_ms) {
+  if (http_)
+    http_->stop(drain_ms);
+  http_.reset();
+  gw_.reset();
+  if (rt_)
+    rt_->stop();
+}
+
+server::~server() { stop(0); }
+
+} // namespace spry::gateway

@@ -1,0 +1,41 @@
+#pragma once
+// A running spry node: runtime (instances, transport, pools) + gateway + HTTP listener, started
+// and stopped as one. `spry run`, C++ apps (run.hpp), tests and benchmarks all start apps
+// through this class, so they exercise the same code.
+
+#include "core/app_spec.hpp"
+#include "core/error.hpp"
+#include "core/function.hpp"
+
+#include <memory>
+
+namespace spry::core {
+class runtime;
+}
+
+namespace spry::gateway {
+
+class gateway;
+class http_server;
+
+class server {
+public:
+  /// Starts everything; on error nothing is left running.
+  static core::expected<std::unique_ptr<server>> start(core::app_spec app,
+                                                       core::function_registry functions);
+  ~server();
+
+  uint16_t port() const noexcept;
+  core::runtime& runtime() noexcept { return *rt_; }
+  gateway& gw() noexcept { return *gw_; }
+  /// Stops accepting, drains in-flight requests (up to drain_ms), stops instances. Idempotent.
+  void stop(unsigned drain_ms = 5000);
+
+private:
+  server() = default;
+  std::unique_ptr<core::runtime> rt_;
+  std::unique_ptr<gateway> gw_;
+  std::unique_ptr<http_server> http_;
+};
+
+} // namespace spry::gateway

@@ -1,0 +1,53 @@
+#pragma once
+// Load balancing: which instance of a function takes the next request.
+//
+// Pure policy: a snapshot of the candidates' load in, an index out; no I/O, never blocks. A
+// balancer object is used by one thread at a time (an instance actor, or the gateway under its
+// own lock), so algorithms may keep state (a round-robin cursor) without atomics.
+
+#include "core/error.hpp"
+#include "core/ids.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spry::policies::load_balancing {
+
+/// What a balancer knows about one candidate instance.
+struct instance_load {
+  core::endpoint_id endpoint;
+  uint32_t queue_length; ///< descriptors queued at the instance (transport::queue_depth)
+};
+
+class load_balancer {
+public:
+  virtual ~load_balancer() = default;
+  virtual std::string_view name() const noexcept = 0;
+  /// Index into `candidates` (n >= 1) of the instance to use.
+  virtual size_t pick(const instance_load* candidates, size_t n) noexcept = 0;
+};
+
+using load_balancer_factory = std::function<std::unique_ptr<load_balancer>()>;
+
+/// Balancers by config name (`policies.load_balancer`). Registered explicitly by register_all().
+class load_balancer_registry {
+public:
+  core::status_or_error add(const std::string& name, load_balancer_factory factory);
+  core::expected<std::unique_ptr<load_balancer>> create(const std::string& name) const;
+  std::vector<std::string> names() const;
+  bool contains(const std::string& name) const { return factories_.count(name) != 0; }
+
+private:
+  std::map<std::string, load_balancer_factory> factories_;
+};
+
+/// Every balancer of this build.
+void register_all(load_balancer_registry& registry);
+
+} // namespace spry::policies::load_balancing
