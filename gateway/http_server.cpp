@@ -30,6 +30,7 @@ public:
           std::shared_ptr<std::atomic<uint64_t>> connections)
     : stream_(std::move(socket)),
       timer_(stream_.get_executor()),
+      read_timer_(stream_.get_executor()),
       gw_(gw),
       spec_(spec),
       connections_(std::move(connections)) {
@@ -51,17 +52,39 @@ private:
     lease_.reset();
     // The first request of a connection must arrive within the header timeout; later ones may
     // idle up to the keep-alive idle timeout before their first byte.
-    stream_.expires_after(std::chrono::milliseconds(
-      served_ == 0 ? spec_.header_timeout_ms : std::max(spec_.idle_timeout_ms, spec_.header_timeout_ms)));
+    arm_read_timer(served_ == 0 ? spec_.header_timeout_ms
+                                : std::max(spec_.idle_timeout_ms, spec_.header_timeout_ms));
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
                               self->on_header(ec);
                             });
   }
 
+  // Read deadlines use our own timer rather than tcp_stream's expiry, because tcp_stream closes
+  // the socket when it expires and we still want to answer 408. The generation counter makes a
+  // timer that fired just as the read completed harmless.
+  void arm_read_timer(uint32_t ms) {
+    const uint64_t gen = ++read_gen_;
+    read_timed_out_ = false;
+    read_timer_.expires_after(std::chrono::milliseconds(ms));
+    read_timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      if (ec || gen != self->read_gen_)
+        return;
+      self->read_timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
+  void disarm_read_timer() {
+    ++read_gen_;
+    read_timer_.cancel();
+  }
+
   void on_header(beast::error_code ec) {
     if (ec)
       return on_read_error(ec);
+    disarm_read_timer();
     auto& req = parser_->get();
     const auto target = std::string_view(req.target().data(), req.target().size());
     const auto path = target.substr(0, target.find('?'));
@@ -96,7 +119,8 @@ private:
     req.body().data = lease_.payload();
     req.body().size = capacity;
     req.body().more = true;
-    stream_.expires_after(std::chrono::milliseconds(spec_.body_timeout_ms));
+    disarm_read_timer();
+    arm_read_timer(spec_.body_timeout_ms);
     const auto expect = req[http::field::expect];
     if (beast::iequals(expect, "100-continue")) {
       static const std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -119,11 +143,12 @@ private:
   }
 
   void on_body(beast::error_code ec) {
+    if (!read_timed_out_)
+      disarm_read_timer();
     if (ec == http::error::need_buffer)
       return respond_too_large(0);
     if (ec)
       return on_read_error(ec);
-    stream_.expires_never();
     auto& req = parser_->get();
     const auto length = static_cast<uint32_t>(lease_.capacity() - req.body().size);
     const auto ct = req[http::field::content_type];
@@ -161,15 +186,17 @@ private:
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset ||
-        (ec == http::error::partial_message && !parser_->got_some()))
-      return close();
-    if (ec == beast::error::timeout) {
+    if (read_timed_out_) {
+      read_timed_out_ = false;
       if (parser_->got_some())
         return respond_text(408, "request not received in time", false);
       return close(); // idle keep-alive connection: just close it
     }
+    disarm_read_timer();
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset ||
+        (ec == http::error::partial_message && !parser_->got_some()))
+      return close();
     if (ec == http::error::body_limit)
       return respond_too_large(parser_->content_length().value_or(0));
     if (ec == http::error::header_limit)
@@ -236,6 +263,7 @@ private:
                         self->res_.reset();
                         if (ec || !keep_alive)
                           return self->close();
+                        self->stream_.expires_never();
                         self->read_header();
                       });
   }
@@ -247,7 +275,10 @@ private:
   }
 
   beast::tcp_stream stream_;
-  net::steady_timer timer_;
+  net::steady_timer timer_;      // chain deadline
+  net::steady_timer read_timer_; // header / body deadline
+  uint64_t read_gen_ = 0;
+  bool read_timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::optional<http::response<http::string_body>> res_;

@@ -177,6 +177,12 @@ int spry_main(int argc, char** argv) {
     std::cerr << "spry: " << app.err().message << "\n";
     return 2;
   }
+  // Everything checkable without running is checked before anything starts (exit code 2, like
+  // a syntax error), so a broken file never brings up half an app.
+  if (auto compiled = core::compile(*app); !compiled) {
+    std::cerr << "spry: " << compiled.err().message << "\n";
+    return 2;
+  }
   if (check_cmd->parsed()) {
     core::function_registry fns;
     std::vector<std::shared_ptr<core::function_library>> libs;
@@ -187,11 +193,6 @@ int spry_main(int argc, char** argv) {
         return 2;
       }
       libs.push_back(*lib);
-    }
-    auto compiled = core::compile(*app);
-    if (!compiled) {
-      std::cerr << "spry: " << compiled.err().message << "\n";
-      return 2;
     }
     for (const auto& f : app->functions)
       if (!fns.find(f.handler)) {

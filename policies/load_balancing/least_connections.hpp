@@ -10,9 +10,10 @@ class least_connections final : public load_balancer {
 public:
   std::string_view name() const noexcept override { return "least_connections"; }
   size_t pick(const instance_load* c, size_t n) noexcept override {
-    size_t best = next_++ % n;
+    const size_t start = next_++ % n;
+    size_t best = start;
     for (size_t k = 1; k < n; ++k) {
-      const size_t i = (best + k) % n;
+      const size_t i = (start + k) % n;
       if (c[i].queue_length < c[best].queue_length)
         best = i;
     }

@@ -1,0 +1,198 @@
+#include "core/app_spec.hpp"
+#include "core/config.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace spry::core;
+
+namespace {
+
+const char* valid = R"(app: demo
+transport: local
+gateway:
+  listen: 127.0.0.1:9090
+  io_threads: 2
+  body_limit: 2MiB
+  header_timeout: 5s
+  body_timeout: 500ms
+functions:
+  - { name: a, handler: lib.a, min_instances: 2 }
+  - b
+chains:
+  - name: main
+    http: { method: PUT, path: /main/ }
+    functions: [a, b]
+    pool: { buffers: 16, buffer_size: 4KiB }
+    timeout: 2s
+  - name: branchy
+    http: { path: /branchy }
+    routes:
+      - { from: a, topic: left, to: b }
+      - { from: a, to: end }
+      - { from: b, to: end }
+)";
+
+// Parses `text` and returns the error message (test fails if it parsed and compiled).
+std::string error_of(const std::string& text) {
+  auto app = parse_app_yaml(text, "app.yaml");
+  if (!app)
+    return app.err().message;
+  auto c = compile(*app);
+  if (!c)
+    return c.err().message;
+  FAIL("expected an error for:\n" << text);
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("a valid app file parses into the app model", "[config]") {
+  auto app = parse_app_yaml(valid, "demo.yaml");
+  REQUIRE(app);
+  CHECK(app->name == "demo");
+  CHECK(app->transport == "local");
+  CHECK(app->gateway.host == "127.0.0.1");
+  CHECK(app->gateway.port == 9090);
+  CHECK(app->gateway.io_threads == 2);
+  CHECK(app->gateway.body_limit == 2u << 20);
+  CHECK(app->gateway.header_timeout_ms == 5000);
+  CHECK(app->gateway.body_timeout_ms == 500);
+  REQUIRE(app->functions.size() == 2);
+  CHECK(app->functions[0].handler == "lib.a");
+  CHECK(app->functions[0].min_instances == 2);
+  CHECK(app->functions[0].max_instances == 2);
+  CHECK(app->functions[1].name == "b");
+  CHECK(app->functions[1].handler == "b");
+  REQUIRE(app->chains.size() == 2);
+  CHECK(app->chains[0].http.method == "PUT");
+  CHECK(app->chains[0].http.path == "/main"); // trailing slash dropped
+  CHECK(app->chains[0].pool.buffers == 16);
+  CHECK(app->chains[0].pool.buffer_size == 4096);
+  CHECK(app->chains[0].timeout_ms == 2000);
+  CHECK(app->chains[1].http.method == "POST");
+  CHECK(app->functions[0].where.line == 10);
+
+  auto compiled = compile(*app);
+  REQUIRE(compiled);
+  auto t = route_table::build(compiled->heads, compiled->rules);
+  REQUIRE(t);
+  CHECK(t->next(0, 0, "") == function_id{1});
+  CHECK(t->next(1, 0, "left") == function_id{1});
+  CHECK(t->next(1, 0, "right") == end_of_chain);
+}
+
+TEST_CASE("config errors name file, line and what was expected", "[config]") {
+  SECTION("unknown key") {
+    auto e = error_of("functions: [a]\nchains: []\ntransprot: local\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:3:1: "));
+    CHECK_THAT(e, Catch::Contains("unknown key 'transprot'"));
+    CHECK_THAT(e, Catch::Contains("transport"));
+  }
+  SECTION("YAML syntax") {
+    auto e = error_of("functions: [a\nchains: []\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:"));
+    CHECK_THAT(e, Catch::Contains("YAML syntax error"));
+  }
+  SECTION("missing functions") {
+    CHECK_THAT(error_of("chains: []\n"), Catch::Contains("missing required key 'functions'"));
+  }
+  SECTION("empty file") {
+    CHECK_THAT(error_of(""), Catch::Contains("empty"));
+  }
+  SECTION("chain names an unknown function") {
+    auto e = error_of("functions: [a, b]\nchains:\n  - name: c\n    http: {path: /c}\n"
+                      "    functions: [a, x]\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:3:5: "));
+    CHECK_THAT(e, Catch::Contains("unknown function 'x'"));
+    CHECK_THAT(e, Catch::Contains("declared: a, b"));
+  }
+  SECTION("route to an unknown function") {
+    auto e = error_of("functions: [a]\nchains:\n  - name: c\n    http: {path: /c}\n"
+                      "    routes:\n      - {from: a, to: nowhere}\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:6:9: "));
+    CHECK_THAT(e, Catch::Contains("unknown function 'nowhere' in `to`"));
+  }
+  SECTION("a chain that never ends") {
+    auto e = error_of("functions: [a, b]\nchains:\n  - name: c\n    http: {path: /c}\n"
+                      "    routes:\n      - {from: a, to: b}\n      - {from: b, to: a}\n");
+    CHECK_THAT(e, Catch::Contains("no route leads to 'end'"));
+  }
+  SECTION("wrong type") {
+    auto e = error_of("functions: [a]\nchains:\n  - name: c\n    http: {path: /c}\n"
+                      "    functions: [a]\n    pool: {buffers: many}\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:6:21: "));
+    CHECK_THAT(e, Catch::Contains("pool.buffers: expected a non-negative integer, got 'many'"));
+  }
+  SECTION("bad size unit") {
+    auto e = error_of("functions: [a]\nchains:\n  - name: c\n    http: {path: /c}\n"
+                      "    functions: [a]\n    pool: {buffer_size: 4XB}\n");
+    CHECK_THAT(e, Catch::Contains("unknown size unit 'XB'"));
+  }
+  SECTION("bad duration") {
+    auto e = error_of("functions: [a]\nchains:\n  - name: c\n    http: {path: /c}\n"
+                      "    functions: [a]\n    timeout: soon\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:6:14: "));
+    CHECK_THAT(e, Catch::Contains("expected a duration"));
+  }
+  SECTION("bad listen address") {
+    auto e = error_of("gateway: {listen: localhost}\nfunctions: [a]\nchains: []\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:1:19: "));
+    CHECK_THAT(e, Catch::Contains("HOST:PORT"));
+    CHECK_THAT(error_of("gateway: {listen: '127.0.0.1:70000'}\nfunctions: [a]\nchains: []\n"),
+               Catch::Contains("0..65535"));
+  }
+  SECTION("duplicate function") {
+    auto e = error_of("functions:\n  - a\n  - a\nchains:\n  - {name: c, http: {path: /c}, "
+                      "functions: [a]}\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:3:5: "));
+    CHECK_THAT(e, Catch::Contains("declared twice"));
+  }
+  SECTION("two chains on one route") {
+    auto e = error_of("functions: [a]\nchains:\n  - {name: c, http: {path: /c}, functions: [a]}\n"
+                      "  - {name: d, http: {path: /c}, functions: [a]}\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:4:5: "));
+    CHECK_THAT(e, Catch::Contains("already bound"));
+  }
+  SECTION("reserved path") {
+    auto e = error_of("functions: [a]\nchains:\n  - {name: c, http: {path: /metrics}, functions: [a]}\n");
+    CHECK_THAT(e, Catch::Contains("reserved"));
+  }
+  SECTION("bad HTTP method") {
+    auto e = error_of("functions: [a]\nchains:\n  - {name: c, http: {method: FETCH, path: /c}, "
+                      "functions: [a]}\n");
+    CHECK_THAT(e, Catch::Contains("expected GET, POST"));
+  }
+  SECTION("max below min instances") {
+    auto e = error_of("functions:\n  - {name: a, min_instances: 3, max_instances: 2}\nchains:\n"
+                      "  - {name: c, http: {path: /c}, functions: [a]}\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:2:5: "));
+    CHECK_THAT(e, Catch::Contains("max_instances must be >= min_instances"));
+  }
+  SECTION("a mapping where a list belongs") {
+    auto e = error_of("functions: {a: 1}\nchains: []\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:1:12: "));
+    CHECK_THAT(e, Catch::Contains("expected a list"));
+  }
+}
+
+TEST_CASE("an unreadable file is a clear error", "[config]") {
+  auto app = load_app_file("/nonexistent/app.yaml");
+  REQUIRE_FALSE(app);
+  CHECK_THAT(app.err().message, Catch::Contains("cannot read app file '/nonexistent/app.yaml'"));
+}
+
+TEST_CASE("sizes and durations", "[config]") {
+  CHECK(*parse_size("512") == 512);
+  CHECK(*parse_size("64KiB") == 65536);
+  CHECK(*parse_size("1MiB") == 1048576);
+  CHECK(*parse_size("2G") == 2147483648ull);
+  CHECK_FALSE(parse_size("KiB"));
+  CHECK_FALSE(parse_size("-1"));
+  CHECK_FALSE(parse_size("99999999999999999999"));
+  CHECK(*parse_duration_ms("250ms") == 250);
+  CHECK(*parse_duration_ms("10s") == 10000);
+  CHECK(*parse_duration_ms("2m") == 120000);
+  CHECK(*parse_duration_ms("1500") == 1500);
+  CHECK_FALSE(parse_duration_ms("1h"));
+  CHECK_FALSE(parse_duration_ms("s"));
+}

@@ -1,0 +1,208 @@
+// Integration: the real `spry` binary and the C++ hello program as child processes, driven over
+// real HTTP, stopped by PID.
+
+#include "tests/support/child_process.hpp"
+#include "tests/support/http_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sys/wait.h>
+
+using namespace spry::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct temp_dir {
+  temp_dir() {
+    char tmpl[] = "/tmp/spry-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~temp_dir() { fs::remove_all(path); }
+  std::string file(const std::string& name, const std::string& text) const {
+    const auto p = (fs::path(path) / name).string();
+    std::ofstream(p) << text;
+    return p;
+  }
+  std::string path;
+};
+
+std::string hello_yaml(const std::string& extra_gateway = {}) {
+  const auto lib = (fs::path(SPRY_HELLO_YAML).parent_path() / "libspry_hello.so").string();
+  return "app: hello\ntransport: local\nlibraries: [" + lib +
+         "]\ngateway:\n  listen: 127.0.0.1:0\n  body_limit: 8KiB\n" + extra_gateway +
+         "functions:\n  - { name: upper, handler: hello.uppercase }\n"
+         "  - { name: count, handler: hello.count }\n"
+         "chains:\n  - name: hello\n    http: { method: POST, path: /hello }\n"
+         "    functions: [upper, count]\n    pool: { buffers: 64, buffer_size: 16KiB }\n";
+}
+
+uint16_t port_of(child_process& p) {
+  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(20));
+  REQUIRE(line);
+  std::smatch m;
+  REQUIRE(std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)")));
+  return static_cast<uint16_t>(std::stoul(m[1]));
+}
+
+// Runs a command to completion; returns (exit code, stdout+stderr).
+std::pair<int, std::string> run_command(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(f);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    out.append(buf, n);
+  const int st = pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+} // namespace
+
+TEST_CASE("spry run serves the hello chain and handles bad input", "[integration]") {
+  temp_dir dir;
+  const auto app = dir.file("hello.yaml", hello_yaml("  header_timeout: 500ms\n"));
+  child_process spry({SPRY_BINARY, "run", app, "--log-level", "warn"}, dir.path + "/stderr");
+  const uint16_t port = port_of(spry);
+
+  auto ok = http_request(port, "POST", "/hello", "hello spry");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK(ok->header("content-type") == "application/json");
+  CHECK(ok->body == R"({"text":"HELLO SPRY","words":2,"bytes":10})");
+
+  http_connection keep(port);
+  for (int i = 0; i < 50; ++i) {
+    auto r = keep.request("POST", "/hello", "request " + std::to_string(i));
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    CHECK(r->body == "{\"text\":\"REQUEST " + std::to_string(i) + "\",\"words\":2,\"bytes\":" +
+                       std::to_string(8 + std::to_string(i).size()) + "}");
+  }
+
+  auto empty = http_request(port, "POST", "/hello", "");
+  REQUIRE(empty);
+  CHECK(empty->status == 400);
+  CHECK_THAT(empty->body, Catch::Contains("send some text"));
+
+  auto unknown = http_request(port, "POST", "/goodbye", "x");
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+
+  auto oversized = http_request(port, "POST", "/hello", std::string(9000, 'o'));
+  REQUIRE(oversized);
+  CHECK(oversized->status == 413);
+
+  {
+    http_connection bad(port);
+    REQUIRE(bad.send_raw("POST /hello HTTP/1.1\r\nContent-Length: -5\r\n\r\n"));
+    auto r = bad.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 400);
+  }
+  {
+    http_connection bad(port);
+    REQUIRE(bad.send_raw("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello\r\n\r\n"));
+    auto r = bad.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 400);
+  }
+  {
+    http_connection slow(port);
+    REQUIRE(slow.send_raw("POST /hello HTTP/1.1\r\n"));
+    auto r = slow.read_response(std::chrono::seconds(5));
+    REQUIRE(r);
+    CHECK(r->status == 408);
+  }
+
+  auto metrics = http_request(port, "GET", "/metrics");
+  REQUIRE(metrics);
+  CHECK(metric_value(metrics->body, "spry_pool_buffers{chain=\"hello\",state=\"in_use\"}") == 0.0);
+  CHECK(metric_value(metrics->body, "spry_pool_buffers{chain=\"hello\",state=\"free\"}") == 64.0);
+  CHECK(metric_value(metrics->body, "spry_requests_total{chain=\"hello\",code=\"200\"}") == 51.0);
+  CHECK(metric_value(metrics->body, "spry_in_flight_requests") == 0.0);
+
+  auto status = spry.stop(SIGTERM, std::chrono::seconds(10));
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("the C++ hello program answers exactly like the YAML app", "[integration]") {
+  temp_dir dir;
+  const auto app = dir.file("hello.yaml", hello_yaml());
+  child_process yaml({SPRY_BINARY, "run", app, "--log-level", "warn"});
+  child_process cpp({SPRY_HELLO_APP_BINARY, "--listen", "127.0.0.1:0", "--log-level", "warn"});
+  const uint16_t yport = port_of(yaml);
+  const uint16_t cport = port_of(cpp);
+  for (const std::string body : {"a", "Two Words", "tab\tand\nnewline \"quoted\" \\"}) {
+    auto a = http_request(yport, "POST", "/hello", body);
+    auto b = http_request(cport, "POST", "/hello", body);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->status == 200);
+    CHECK(a->status == b->status);
+    CHECK(a->body == b->body);
+  }
+  CHECK(cpp.stop(SIGINT, std::chrono::seconds(10)) == 0);
+  CHECK(yaml.stop(SIGINT, std::chrono::seconds(10)) == 0);
+}
+
+TEST_CASE("spry explains bad app files and bad arguments", "[integration]") {
+  temp_dir dir;
+  const auto bad = dir.file("bad.yaml", "functions: [a]\nchains:\n  - name: c\n    http: {path: /c}\n"
+                                        "    functions: [b]\n");
+  auto [code, out] = run_command(std::string(SPRY_BINARY) + " run " + bad);
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains(bad + ":3:5: chain 'c': unknown function 'b'"));
+
+  const auto nolib = dir.file("nolib.yaml", "libraries: [./missing.so]\nfunctions: [a]\nchains:\n"
+                                            "  - {name: c, http: {path: /c}, functions: [a]}\n");
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + nolib);
+  CHECK(code == 1);
+  CHECK_THAT(out, Catch::Contains("cannot load function library"));
+
+  const auto nohandler = dir.file("nohandler.yaml", "functions: [a]\nchains:\n"
+                                                    "  - {name: c, http: {path: /c}, functions: [a]}\n");
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + nohandler);
+  CHECK(code == 1);
+  CHECK_THAT(out, Catch::Contains("nohandler.yaml:1:13: function 'a': no handler named 'a'"));
+
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run /nonexistent.yaml");
+  CHECK(code != 0);
+  CHECK_THAT(out, Catch::Contains("/nonexistent.yaml"));
+
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " check " + dir.file("ok.yaml", hello_yaml()));
+  CHECK(code == 0);
+  CHECK_THAT(out, Catch::Contains("ok: app 'hello'"));
+
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + dir.file("t.yaml", hello_yaml()) +
+                                    " --transport warp-drive");
+  CHECK(code == 1);
+  CHECK_THAT(out, Catch::Contains("unknown transport 'warp-drive' (available in this build: local"));
+}
+
+TEST_CASE("spry --help describes every subcommand", "[integration]") {
+  auto [code, out] = run_command(std::string(SPRY_BINARY) + " --help");
+  CHECK(code == 0);
+  for (const char* sub : {"run", "check", "transports", "policies", "version"})
+    CHECK_THAT(out, Catch::Contains(sub));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run --help");
+  CHECK(code == 0);
+  CHECK_THAT(out, Catch::Contains("--listen"));
+  CHECK_THAT(out, Catch::Contains("--transport"));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " transports");
+  CHECK(code == 0);
+  CHECK_THAT(out, Catch::Contains("local"));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY));
+  CHECK(code != 0);
+  std::tie(code, out) = run_command(std::string(SPRY_HELLO_APP_BINARY) + " --help");
+  CHECK(code == 0);
+  CHECK_THAT(out, Catch::Contains("--listen"));
+}

@@ -1,0 +1,42 @@
+#pragma once
+// A child process started by a test and stopped by its PID, even when the test fails (the
+// destructor sends SIGTERM, waits, then SIGKILLs). Its stdout is readable line by line so a
+// test can wait for "listening on" instead of sleeping.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace spry::test {
+
+class child_process {
+public:
+  /// Starts argv[0] with arguments; stdout is piped to us, stderr goes to `stderr_file`
+  /// (or is inherited when empty).
+  child_process(std::vector<std::string> argv, std::string stderr_file = {});
+  ~child_process();
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  pid_t pid() const noexcept { return pid_; }
+  /// Reads stdout until a line contains `needle`; returns that line, or nullopt on EOF/timeout.
+  std::optional<std::string> wait_for_line(const std::string& needle,
+                                           std::chrono::milliseconds timeout);
+  /// Sends `sig` and waits up to `timeout` for exit; returns the exit status (as from waitpid),
+  /// or nullopt if it did not exit in time.
+  std::optional<int> stop(int sig, std::chrono::milliseconds timeout);
+  bool running();
+
+private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string pending_;
+  std::optional<int> status_;
+};
+
+/// Reads `path` into a string ("" if unreadable).
+std::string read_file(const std::string& path);
+
+} // namespace spry::test
