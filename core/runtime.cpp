@@ -56,6 +56,11 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
     app.worker_threads ? app.worker_threads : std::max(2u, std::thread::hardware_concurrency());
   rt->config_->set("scheduler.max-threads", static_cast<size_t>(workers));
   rt->config_->set("logger.verbosity", caf::atom("quiet"));
+  // CAF 0.17's idle workers first spin briefly, then poll 500 times with 50 us sleeps, then
+  // wait on a condition variable. The middle phase adds up to 50 us to every hop that finds its
+  // worker there, and wakes an idle process 20000 times a second. Skipping it makes delivery
+  // event-driven after the short spin: an enqueue notifies the sleeping worker directly.
+  rt->config_->set("work-stealing.moderate-poll-attempts", size_t{0});
   rt->system_ = std::make_unique<caf::actor_system>(*rt->config_);
 
   // -- transport -------------------------------------------------------------------------------

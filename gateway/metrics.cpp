@@ -59,16 +59,27 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
                  .Name("spry_transport_descriptors_total")
                  .Help("Descriptors sent through the transport, accepted or rejected")
                  .Register(*registry_)) {
-  for (const auto& c : rt_.app().chains)
+  for (const auto& c : rt_.app().chains) {
     duration_by_chain_.push_back(&duration_.Add({{"chain", c.name}}, latency_buckets()));
+    by_code_.push_back(std::make_unique<code_counters>());
+    for (auto& slot : *by_code_.back())
+      slot.store(nullptr, std::memory_order_relaxed);
+  }
 }
 
 void gateway_metrics::request_done(uint16_t chain, uint16_t code, double seconds) {
   const auto& chains = rt_.app().chains;
-  const std::string name = chain < chains.size() ? chains[chain].name : "-";
-  requests_.Add({{"chain", name}, {"code", std::to_string(code)}}).Increment();
-  if (chain < duration_by_chain_.size())
-    duration_by_chain_[chain]->Observe(seconds);
+  if (chain >= chains.size() || code >= 600)
+    return;
+  auto& slot = (*by_code_[chain])[code];
+  prometheus::Counter* c = slot.load(std::memory_order_acquire);
+  if (!c) {
+    std::lock_guard<std::mutex> guard{add_mtx_};
+    c = &requests_.Add({{"chain", chains[chain].name}, {"code", std::to_string(code)}});
+    slot.store(c, std::memory_order_release);
+  }
+  c->Increment();
+  duration_by_chain_[chain]->Observe(seconds);
 }
 
 void gateway_metrics::rejected_descriptor() { rejected_.Increment(); }

@@ -18,7 +18,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,11 @@ private:
   prometheus::Family<prometheus::Gauge>& instance_requests_;
   prometheus::Family<prometheus::Gauge>& transport_;
   std::vector<prometheus::Histogram*> duration_by_chain_;
+  // Counter per (chain, status code), created on first use: Family::Add hashes a label map under
+  // a mutex, too slow to do per request.
+  using code_counters = std::array<std::atomic<prometheus::Counter*>, 600>;
+  std::vector<std::unique_ptr<code_counters>> by_code_;
+  std::mutex add_mtx_;
 };
 
 } // namespace spry::gateway
