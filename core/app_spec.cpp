@@ -13,6 +13,14 @@ std::string source_location::prefix() const {
   return out + ": ";
 }
 
+routing_mode effective_routing(const app_spec& app) {
+  if (app.routing == "broker")
+    return routing_mode::broker;
+  if (app.routing == "direct")
+    return routing_mode::direct;
+  return app.transport == "tcp" ? routing_mode::broker : routing_mode::direct;
+}
+
 function_id find_function(const app_spec& app, const std::string& name) {
   for (size_t i = 0; i < app.functions.size(); ++i)
     if (app.functions[i].name == name)
@@ -39,6 +47,12 @@ expected<compiled_app> compile(const app_spec& app) {
     return make_error("too many functions (at most " + std::to_string(end_of_chain - 1) + ")");
   if (app.chains.empty())
     return make_error("app '" + app.name + "' declares no chains");
+  if (!app.routing.empty() && app.routing != "direct" && app.routing != "broker")
+    return make_error(app.routing_where.prefix() + "routing: expected 'direct' or 'broker', got '" +
+                      app.routing + "'");
+  if (app.tcp.front_end != "none" && app.tcp.front_end != "nginx")
+    return make_error(app.tcp.where.prefix() + "tcp.front_end: expected 'none' or 'nginx', got '" +
+                      app.tcp.front_end + "'");
   std::set<std::string> names;
   for (const auto& f : app.functions) {
     if (f.name.empty())

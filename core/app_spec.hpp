@@ -72,6 +72,29 @@ struct gateway_spec {
   source_location where;
 };
 
+/// Instance processes (every transport but local): readiness, restarts.
+struct instances_spec {
+  uint32_t ready_timeout_ms = 10000;      ///< an instance not ready by then fails start-up
+  uint32_t restart_backoff_ms = 100;      ///< first restart delay; doubles per crash
+  uint32_t restart_backoff_max_ms = 10000;
+  uint32_t crash_loop_restarts = 5;       ///< this many crashes within the window ...
+  uint32_t crash_loop_window_ms = 30000;  ///< ... is reported as a crash loop
+};
+
+/// transport: tcp — the Knative-like baseline.
+struct tcp_spec {
+  bool sidecar = false;            ///< a queue-proxy process in front of every instance
+  std::string front_end = "none";  ///< "nginx": every hop goes through a real nginx
+  unsigned connections_per_peer = 8;
+  source_location where;
+};
+
+/// How a request finds its next function.
+enum class routing_mode {
+  direct, ///< the instance sends straight to the next function (SPRIGHT's DFR)
+  broker, ///< every result goes back to the gateway, which forwards it (Knative's broker)
+};
+
 struct app_spec {
   std::string name = "app";
   std::string transport = "local";
@@ -79,6 +102,10 @@ struct app_spec {
   std::string load_balancer = "round_robin";
   source_location load_balancer_where;
   unsigned worker_threads = 0; ///< CAF scheduler threads; 0 = one per core
+  std::string routing;         ///< "direct", "broker", or "" for the transport's default
+  source_location routing_where;
+  instances_spec instances;
+  tcp_spec tcp;
   gateway_spec gateway;
   std::vector<std::string> libraries; ///< function libraries, paths resolved against the file
   std::vector<function_spec> functions;
@@ -94,6 +121,9 @@ struct compiled_app {
 /// Checks everything that can be checked without running: unique names, known functions in
 /// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.
 expected<compiled_app> compile(const app_spec& app);
+
+/// The routing in effect: the app's `routing:`, else broker on tcp and direct elsewhere.
+routing_mode effective_routing(const app_spec& app);
 
 /// Index of a function by name, or no_function.
 function_id find_function(const app_spec& app, const std::string& name);

@@ -40,9 +40,13 @@ struct buffer_header {
   uint16_t queue_length;   ///< piggyback: queue of the last instance when it took the request
   uint32_t instance;       ///< piggyback: endpoint id of the last instance
   uint32_t reserved0;
+  /// Offset of the request's buffer in the gateway's pool. Equal to the buffer's own offset on
+  /// shared-memory transports; copying transports (tcp) carry it along so the result lands back
+  /// in the buffer the gateway is holding for the request.
+  uint64_t home_offset;
   char topic[topic_capacity];               ///< NUL-padded; decides the next hop
   char content_type[content_type_capacity]; ///< NUL-padded; response content type
-  char reserved[72];
+  char reserved[64];
 };
 
 static_assert(sizeof(buffer_header) == 256, "buffer header is a fixed 256-byte wire struct");

@@ -252,7 +252,7 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   w.expect_map(root, "app file");
   w.only_keys(root, "top level",
               {"app", "transport", "gateway", "libraries", "functions", "chains", "policies",
-               "workers"});
+               "workers", "routing", "instances", "tcp"});
   app_spec app;
   if (root["app"])
     app.name = w.str(root["app"], "app");
@@ -266,6 +266,53 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
     app.worker_threads = static_cast<unsigned>(w.uint(root["workers"], "workers", 256));
   if (root["gateway"])
     parse_gateway(w, root["gateway"], app.gateway);
+  if (root["routing"]) {
+    app.routing = w.str(root["routing"], "routing");
+    app.routing_where = w.at(root["routing"]);
+    if (app.routing != "direct" && app.routing != "broker")
+      w.fail(root["routing"], "routing: expected 'direct' or 'broker', got '" + app.routing + "'");
+  }
+  if (root["instances"]) {
+    const auto& n = root["instances"];
+    w.expect_map(n, "instances");
+    w.only_keys(n, "instances", {"ready_timeout", "restart_backoff", "restart_backoff_max",
+                                 "crash_loop_restarts", "crash_loop_window"});
+    auto& i = app.instances;
+    if (n["ready_timeout"])
+      i.ready_timeout_ms = w.duration(n["ready_timeout"], "instances.ready_timeout");
+    if (n["restart_backoff"])
+      i.restart_backoff_ms = w.duration(n["restart_backoff"], "instances.restart_backoff");
+    if (n["restart_backoff_max"])
+      i.restart_backoff_max_ms = w.duration(n["restart_backoff_max"], "instances.restart_backoff_max");
+    if (n["crash_loop_restarts"])
+      i.crash_loop_restarts =
+        static_cast<uint32_t>(w.uint(n["crash_loop_restarts"], "instances.crash_loop_restarts", 1000));
+    if (n["crash_loop_window"])
+      i.crash_loop_window_ms = w.duration(n["crash_loop_window"], "instances.crash_loop_window");
+  }
+  if (root["tcp"]) {
+    const auto& n = root["tcp"];
+    w.expect_map(n, "tcp");
+    w.only_keys(n, "tcp", {"sidecar", "front_end", "connections_per_peer"});
+    app.tcp.where = w.at(n);
+    if (n["sidecar"]) {
+      const auto v = w.str(n["sidecar"], "tcp.sidecar");
+      if (v != "true" && v != "false")
+        w.fail(n["sidecar"], "tcp.sidecar: expected true or false, got '" + v + "'");
+      app.tcp.sidecar = v == "true";
+    }
+    if (n["front_end"]) {
+      app.tcp.front_end = w.str(n["front_end"], "tcp.front_end");
+      if (app.tcp.front_end != "none" && app.tcp.front_end != "nginx")
+        w.fail(n["front_end"], "tcp.front_end: expected none or nginx, got '" + app.tcp.front_end + "'");
+    }
+    if (n["connections_per_peer"]) {
+      app.tcp.connections_per_peer =
+        static_cast<unsigned>(w.uint(n["connections_per_peer"], "tcp.connections_per_peer", 1024));
+      if (app.tcp.connections_per_peer == 0)
+        w.fail(n["connections_per_peer"], "tcp.connections_per_peer: must be at least 1");
+    }
+  }
   if (root["policies"]) {
     const auto& p = root["policies"];
     w.expect_map(p, "policies");

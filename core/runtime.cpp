@@ -63,24 +63,6 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   rt->config_->set("work-stealing.moderate-poll-attempts", size_t{0});
   rt->system_ = std::make_unique<caf::actor_system>(*rt->config_);
 
-  // -- transport -------------------------------------------------------------------------------
-  size_t total_instances = 0;
-  for (const auto& f : app.functions)
-    total_instances += f.max_instances;
-  transport_context tctx;
-  tctx.system = rt->system_.get();
-  tctx.max_endpoints = static_cast<uint32_t>(std::max<size_t>(64, total_instances + 1));
-  uint64_t buffers = 0;
-  for (const auto& c : app.chains)
-    buffers += c.pool.buffers;
-  // A queue can never hold more descriptors than there are buffers; the bound only matters for
-  // transports whose queues are smaller than the pools.
-  tctx.queue_capacity = static_cast<uint32_t>(std::min<uint64_t>(buffers, UINT32_MAX));
-  auto tp = opts.transports->create(app.transport, tctx);
-  if (!tp)
-    return make_error(app.transport_where.prefix() + tp.err().message);
-  rt->tp_ = std::move(*tp);
-
   // -- pools -----------------------------------------------------------------------------------
   for (size_t c = 0; c < app.chains.size(); ++c) {
     pool_options po;
@@ -96,6 +78,26 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
                  p->hugepages() ? "hugepages" : "regular pages (no hugepages available)");
     rt->pools_.push_back(std::move(*p));
   }
+
+  // -- transport -------------------------------------------------------------------------------
+  size_t total_instances = 0;
+  for (const auto& f : app.functions)
+    total_instances += f.max_instances;
+  transport_context tctx;
+  tctx.system = rt->system_.get();
+  tctx.pools = &rt->pools_;
+  tctx.app = &app;
+  tctx.max_endpoints = static_cast<uint32_t>(std::max<size_t>(64, total_instances + 1));
+  uint64_t buffers = 0;
+  for (const auto& c : app.chains)
+    buffers += c.pool.buffers;
+  // A queue can never hold more descriptors than there are buffers; the bound only matters for
+  // transports whose queues are smaller than the pools.
+  tctx.queue_capacity = static_cast<uint32_t>(std::min<uint64_t>(buffers, UINT32_MAX));
+  auto tp = opts.transports->create(app.transport, tctx);
+  if (!tp)
+    return make_error(app.transport_where.prefix() + tp.err().message);
+  rt->tp_ = std::move(*tp);
 
   // -- routes ----------------------------------------------------------------------------------
   auto table = route_table::build(compiled->heads, compiled->rules);

@@ -12,6 +12,8 @@ const char* to_string(send_status s) noexcept {
       return "unknown endpoint";
     case send_status::closed:
       return "closed";
+    case send_status::invalid:
+      return "invalid descriptor";
   }
   return "?";
 }

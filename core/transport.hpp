@@ -25,6 +25,7 @@
 #include <caf/actor.hpp>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace caf {
@@ -38,6 +39,7 @@ enum class send_status : uint8_t {
   backpressure,     ///< destination full; caller keeps the buffer
   unknown_endpoint, ///< nothing is bound at dst (never bound, or unbound since)
   closed,           ///< the transport is stopped
+  invalid,          ///< the descriptor names no allocated buffer of this process (caller bug)
 };
 
 const char* to_string(send_status s) noexcept;
@@ -75,6 +77,17 @@ public:
   virtual uint32_t queue_depth(endpoint_id id) const noexcept = 0;
 
   virtual transport_stats stats() const noexcept = 0;
+
+  // -- peers (transports that cross processes) -------------------------------------------------
+
+  /// Where other processes reach local endpoint `id` (tcp: "127.0.0.1:PORT"); empty when the
+  /// transport needs no address or `id` is not bound here. Control thread.
+  virtual std::string address_of(endpoint_id) const { return {}; }
+  /// Tells the transport where remote endpoint `id` is now (it may have been restarted): any
+  /// connection to its previous incarnation is dropped. Control thread.
+  virtual status_or_error set_peer(endpoint_id, const std::string& /*address*/) { return {}; }
+  /// Forgets a remote endpoint; later sends to it return unknown_endpoint. Control thread.
+  virtual void remove_peer(endpoint_id) noexcept {}
 
   /// Unbinds everything; later sends return closed. Idempotent.
   virtual void stop() noexcept = 0;

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,9 +19,21 @@ class actor_system;
 
 namespace spry::core {
 
+class pool;
+struct app_spec;
+
 /// What a transport gets when it is created for a process.
 struct transport_context {
   caf::actor_system* system = nullptr;
+  /// This process's pools by chain id (copying transports decode into them). May be null for
+  /// transports that only move descriptors.
+  std::vector<pool>* pools = nullptr;
+  /// The app, for transport-specific settings (read during the factory call only); null in
+  /// tests that run a bare transport.
+  const app_spec* app = nullptr;
+  /// Listening sockets opened for endpoints of this process by the node agent, by endpoint id
+  /// (tcp: kept across instance restarts so the address never changes). Taken over on bind.
+  std::unordered_map<endpoint_id, int> listen_fds;
   /// Endpoint ids are 0..max_endpoints-1.
   uint32_t max_endpoints = 4096;
   /// Per-endpoint queue bound (descriptors sent and not yet consumed) before backpressure.
@@ -36,6 +49,9 @@ public:
     std::string name;
     std::string description; ///< one line: what it is and what it needs (root, hugepages, ...)
     transport_factory factory;
+    /// true: instances are actors in the gateway process (local). false: every instance is its
+    /// own OS process started by the node agent.
+    bool in_process_instances = false;
   };
 
   /// Errors if the name is taken.

@@ -100,7 +100,8 @@ void register_transport(core::transport_registry& registry) {
                 [](const core::transport_context& ctx)
                   -> core::expected<std::unique_ptr<core::transport>> {
                   return std::unique_ptr<core::transport>(new local_transport(ctx));
-                }});
+                },
+                true});
 }
 
 } // namespace spry::transports::local

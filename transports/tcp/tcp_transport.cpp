@@ -1,0 +1,702 @@
+#include "transports/tcp/tcp_transport.hpp"
+
+#include "core/app_spec.hpp"
+#include "core/message.hpp"
+#include "core/pool.hpp"
+#include "transports/tcp/envelope.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/message.hpp>
+#include <caf/message_id.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace spry::transports::tcp {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using btcp = net::ip::tcp;
+using core::endpoint_id;
+using core::send_status;
+
+namespace {
+
+class tcp_transport;
+
+// One message on its way to a peer.
+struct outgoing {
+  std::string body;          // the envelope
+  endpoint_id dst;
+  core::chain_id chain;
+  uint64_t request_id;
+  uint64_t home_offset;
+  bool home_kept;            // the gateway kept the home buffer in this process
+};
+
+struct peer;
+
+// A keep-alive client connection to one peer; runs on the io thread only.
+class client_conn : public std::enable_shared_from_this<client_conn> {
+public:
+  client_conn(net::io_context& ioc, tcp_transport& owner, std::shared_ptr<peer> p)
+    : stream_(ioc), owner_(owner), peer_(std::move(p)) {}
+  void start(outgoing msg);
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
+
+private:
+  void write();
+  void on_response(beast::error_code ec);
+  void fail(const std::string& why, bool overloaded);
+
+  beast::tcp_stream stream_;
+  tcp_transport& owner_;
+  std::shared_ptr<peer> peer_;
+  std::optional<outgoing> msg_;
+  http::request<http::string_body> req_;
+  beast::flat_buffer buffer_;
+  std::optional<http::response_parser<http::string_body>> res_;
+  bool connected_ = false;
+};
+
+struct peer {
+  endpoint_id id;
+  std::string host;
+  uint16_t port = 0;
+  std::string target;                 // prefix + deliver_path
+  std::atomic<uint32_t> in_flight{0}; // queued or awaiting an answer; any thread
+  // -- io thread only --
+  std::deque<outgoing> queue;
+  std::vector<std::shared_ptr<client_conn>> idle;
+  std::vector<std::weak_ptr<client_conn>> all;
+  unsigned open = 0;
+  bool removed = false;
+};
+
+class server_session;
+
+struct alignas(64) local_slot {
+  std::atomic<caf::abstract_actor*> receiver{nullptr};
+  std::atomic<uint32_t> depth{0};
+  std::unique_ptr<btcp::acceptor> acceptor; // control + io thread (guarded by control_)
+  uint16_t port = 0;
+};
+
+class tcp_transport final : public core::transport {
+public:
+  explicit tcp_transport(const core::transport_context& ctx)
+    : pools_(ctx.pools),
+      capacity_(ctx.queue_capacity),
+      slots_(new local_slot[ctx.max_endpoints]),
+      slot_count_(ctx.max_endpoints),
+      listen_fds_(ctx.listen_fds),
+      work_(net::make_work_guard(ioc_)) {
+    if (ctx.app)
+      max_conns_ = std::max(1u, ctx.app->tcp.connections_per_peer);
+    uint64_t largest = 0;
+    for (auto& p : *pools_)
+      largest = std::max<uint64_t>(largest, p.buffer_size());
+    body_limit_ = largest + 4096;
+    io_ = std::thread([this] { ioc_.run(); });
+  }
+
+  ~tcp_transport() override {
+    stop();
+    work_.reset();
+    ioc_.stop();
+    if (io_.joinable())
+      io_.join();
+    for (auto& [fd_id, fd] : listen_fds_)
+      (void)fd_id, (void)fd; // ownership moved to acceptors on bind; unbound fds are the agent's
+  }
+
+  std::string_view name() const noexcept override { return "tcp"; }
+
+  // -- binding (control thread) ----------------------------------------------------------------
+
+  core::status_or_error bind(endpoint_id id, caf::actor receiver) override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (stopped_.load())
+      return core::make_error("tcp transport: stopped");
+    if (id >= slot_count_)
+      return core::make_error("tcp transport: endpoint " + std::to_string(id) + " is out of range");
+    if (!receiver)
+      return core::make_error("tcp transport: endpoint " + std::to_string(id) +
+                              " bound to an invalid actor");
+    auto& s = slots_[id];
+    if (s.receiver.load())
+      return core::make_error("tcp transport: endpoint " + std::to_string(id) + " is already bound");
+    auto acc = std::make_unique<btcp::acceptor>(ioc_);
+    beast::error_code ec;
+    if (auto fd = listen_fds_.find(id); fd != listen_fds_.end()) {
+      acc->assign(btcp::v4(), fd->second, ec);
+      listen_fds_.erase(fd);
+    } else {
+      const btcp::endpoint ep{net::ip::make_address_v4("127.0.0.1"), 0};
+      acc->open(ep.protocol(), ec);
+      if (!ec)
+        acc->bind(ep, ec);
+      if (!ec)
+        acc->listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec)
+      return core::make_error("tcp transport: cannot listen for endpoint " + std::to_string(id) +
+                              ": " + ec.message());
+    s.port = acc->local_endpoint(ec).port();
+    s.depth.store(0);
+    s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
+    keep_alive_.push_back(std::move(receiver));
+    s.acceptor = std::move(acc);
+    net::post(ioc_, [this, id] { accept(id); });
+    // A local endpoint is also a peer: sends to it go through the kernel like any other.
+    add_peer(id, "127.0.0.1:" + std::to_string(s.port));
+    return {};
+  }
+
+  void unbind(endpoint_id id) noexcept override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (id >= slot_count_)
+      return;
+    slots_[id].receiver.store(nullptr, std::memory_order_release);
+    if (slots_[id].acceptor) {
+      auto acc = std::shared_ptr<btcp::acceptor>(std::move(slots_[id].acceptor));
+      net::post(ioc_, [acc] {
+        beast::error_code ignored;
+        acc->close(ignored);
+      });
+    }
+    drop_peer(id);
+  }
+
+  std::string address_of(endpoint_id id) const override {
+    if (id >= slot_count_ || !slots_[id].receiver.load())
+      return {};
+    return "127.0.0.1:" + std::to_string(slots_[id].port);
+  }
+
+  core::status_or_error set_peer(endpoint_id id, const std::string& address) override {
+    std::lock_guard<std::mutex> guard{control_};
+    return add_peer(id, address);
+  }
+
+  void remove_peer(endpoint_id id) noexcept override {
+    std::lock_guard<std::mutex> guard{control_};
+    drop_peer(id);
+  }
+
+  // -- data path (any thread) ------------------------------------------------------------------
+
+  send_status send(const core::descriptor& d) noexcept override {
+    if (stopped_.load(std::memory_order_relaxed))
+      return reject(send_status::closed);
+    std::shared_ptr<peer> p;
+    {
+      std::lock_guard<std::mutex> guard{peers_mtx_};
+      auto i = peers_.find(d.dst);
+      if (i != peers_.end())
+        p = i->second;
+    }
+    if (!p)
+      return reject(send_status::unknown_endpoint);
+    if (d.pool >= pools_->size())
+      return reject(send_status::invalid);
+    core::pool& pl = (*pools_)[d.pool];
+    core::buffer_header* b = pl.resolve(d.offset);
+    if (!b)
+      return reject(send_status::invalid);
+    if (p->in_flight.fetch_add(1, std::memory_order_relaxed) >= capacity_) {
+      p->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      return reject(send_status::backpressure);
+    }
+    const uint32_t len = std::min(b->payload_length, pl.buffer_size());
+    outgoing msg{encode_envelope(d.dst, *b, std::string_view(core::pool::payload(b), len)),
+                 d.dst, d.pool, b->request_id, b->home_offset, false};
+    // The gateway keeps a request's home buffer while it is out: the answer comes back into it.
+    msg.home_kept = gateway_here() && b->home_offset == pl.offset_of(b);
+    if (!msg.home_kept)
+      pl.release(b);
+    sent_.fetch_add(1, std::memory_order_relaxed);
+    net::post(ioc_, [this, p, m = std::move(msg)]() mutable { enqueue(p, std::move(m)); });
+    return send_status::ok;
+  }
+
+  void consumed(endpoint_id id) noexcept override {
+    if (id < slot_count_) {
+      auto& depth = slots_[id].depth;
+      uint32_t cur = depth.load(std::memory_order_relaxed);
+      while (cur > 0 && !depth.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
+      }
+    }
+  }
+
+  uint32_t queue_depth(endpoint_id id) const noexcept override {
+    return id < slot_count_ ? slots_[id].depth.load(std::memory_order_relaxed) : 0;
+  }
+
+  core::transport_stats stats() const noexcept override {
+    return {sent_.load(), delivered_.load(), rejected_.load()};
+  }
+
+  void stop() noexcept override {
+    {
+      std::lock_guard<std::mutex> guard{control_};
+      if (stopped_.exchange(true))
+        return;
+      for (uint32_t i = 0; i < slot_count_; ++i) {
+        slots_[i].receiver.store(nullptr, std::memory_order_release);
+        if (slots_[i].acceptor) {
+          auto acc = std::shared_ptr<btcp::acceptor>(std::move(slots_[i].acceptor));
+          net::post(ioc_, [acc] {
+            beast::error_code ignored;
+            acc->close(ignored);
+          });
+        }
+      }
+      std::lock_guard<std::mutex> g2{peers_mtx_};
+      for (auto& [id, p] : peers_) {
+        auto keep = p;
+        net::post(ioc_, [keep] { close_peer(*keep); });
+      }
+      peers_.clear();
+    }
+  }
+
+  // -- used by sessions and connections (io thread) --------------------------------------------
+
+  /// Takes a received frame: 204 accepted, or an HTTP error status with the reason.
+  std::pair<http::status, std::string> receive(std::string_view body) {
+    msgpack::object_handle keep;
+    auto env = parse_envelope(body, keep);
+    if (!env)
+      return {http::status::bad_request, env.err().message};
+    const auto& e = *env;
+    if (e.dst >= slot_count_ || !slots_[e.dst].receiver.load(std::memory_order_acquire))
+      return {http::status::not_found, "endpoint " + std::to_string(e.dst) + " is not served here"};
+    if (e.header.chain >= pools_->size())
+      return {http::status::bad_request, "unknown chain " + std::to_string(e.header.chain)};
+    core::pool& pl = (*pools_)[e.header.chain];
+    if (e.payload.size() > pl.buffer_size())
+      return {http::status::payload_too_large, "payload larger than the chain's buffer size"};
+    core::buffer_header* b = nullptr;
+    if (e.dst == core::gateway_endpoint) {
+      // Back home: the gateway still holds the request's buffer; anything else is stale.
+      b = pl.resolve(e.header.home_offset);
+      if (!b || b->request_id != e.header.request_id || b->home_offset != e.header.home_offset)
+        return {http::status::gone, "request " + std::to_string(e.header.request_id) +
+                                      " is no longer waiting at the gateway"};
+    } else {
+      b = pl.alloc();
+      if (!b)
+        return {http::status::service_unavailable, "pool exhausted"};
+    }
+    write_envelope(e, b);
+    const core::descriptor d{e.dst, e.header.chain,
+                             static_cast<uint16_t>(core::descriptor_kind::request), pl.offset_of(b)};
+    if (!deliver_local(d, /*bounded=*/e.dst != core::gateway_endpoint)) {
+      if (e.dst != core::gateway_endpoint)
+        pl.release(b);
+      return {http::status::service_unavailable, "endpoint queue is full"};
+    }
+    return {http::status::no_content, {}};
+  }
+
+  void sent_ok(peer& p, std::shared_ptr<client_conn> c) {
+    p.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (p.removed) {
+      c->close();
+      return;
+    }
+    if (!p.queue.empty()) {
+      auto m = std::move(p.queue.front());
+      p.queue.pop_front();
+      c->start(std::move(m));
+      return;
+    }
+    p.idle.push_back(std::move(c));
+  }
+
+  void send_failed(peer& p, outgoing msg, const std::string& why, bool overloaded) {
+    p.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    p.open = p.open > 0 ? p.open - 1 : 0;
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return_to_gateway(std::move(msg), "could not deliver to endpoint " + std::to_string(p.id) +
+                                        ": " + why,
+                      overloaded);
+    pump(p);
+  }
+
+  size_t body_limit() const noexcept { return body_limit_; }
+  net::io_context& ioc() noexcept { return ioc_; }
+
+private:
+  send_status reject(send_status s) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+
+  bool gateway_here() const noexcept {
+    return slots_[core::gateway_endpoint].receiver.load(std::memory_order_relaxed) != nullptr;
+  }
+
+  bool deliver_local(const core::descriptor& d, bool bounded) {
+    auto& s = slots_[d.dst];
+    auto* receiver = s.receiver.load(std::memory_order_acquire);
+    if (!receiver)
+      return false;
+    if (s.depth.fetch_add(1, std::memory_order_relaxed) >= capacity_ && bounded) {
+      s.depth.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+    delivered_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // A message could not be delivered: fail its request and hand it to the gateway, so the client
+  // gets an answer (502/503) instead of waiting for the deadline.
+  void return_to_gateway(outgoing msg, const std::string& why, bool overloaded) {
+    if (msg.dst == core::gateway_endpoint) {
+      lost_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("tcp: request {} could not be returned to the gateway ({}); it will time out "
+                   "there",
+                   msg.request_id, why);
+      return;
+    }
+    if (msg.chain >= pools_->size())
+      return;
+    core::pool& pl = (*pools_)[msg.chain];
+    core::buffer_header* b = nullptr;
+    if (msg.home_kept) {
+      b = pl.resolve(msg.home_offset);
+      if (!b || b->request_id != msg.request_id)
+        return; // the gateway already gave up on it and reused nothing: the buffer is gone
+    } else {
+      msgpack::object_handle keep;
+      auto env = parse_envelope(msg.body, keep);
+      b = pl.alloc();
+      if (!env || !b) {
+        if (b)
+          pl.release(b);
+        lost_.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("tcp: cannot fail request {} back to the gateway (no buffer)", msg.request_id);
+        return;
+      }
+      write_envelope(*env, b);
+    }
+    core::message m(b, pl.buffer_size());
+    m.fail(why, overloaded ? 503 : 502);
+    b->status = static_cast<uint16_t>(overloaded ? core::buffer_status::overloaded
+                                                 : core::buffer_status::no_route);
+    const core::descriptor d{core::gateway_endpoint, msg.chain,
+                             static_cast<uint16_t>(core::descriptor_kind::request), pl.offset_of(b)};
+    if (gateway_here()) {
+      if (!deliver_local(d, false) && !msg.home_kept)
+        pl.release(b);
+      return;
+    }
+    if (send(d) != send_status::ok) {
+      pl.release(b);
+      lost_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("tcp: request {} could not be failed back to the gateway; it will time out",
+                   msg.request_id);
+    }
+  }
+
+  core::status_or_error add_peer(endpoint_id id, const std::string& address) {
+    // "host:port" or "host:port/prefix"
+    const auto slash = address.find('/');
+    const auto hostport = address.substr(0, slash);
+    const auto colon = hostport.rfind(':');
+    if (colon == std::string::npos)
+      return core::make_error("tcp transport: peer address '" + address + "' is not host:port");
+    auto p = std::make_shared<peer>();
+    p->id = id;
+    p->host = hostport.substr(0, colon);
+    try {
+      p->port = static_cast<uint16_t>(std::stoul(hostport.substr(colon + 1)));
+    } catch (const std::exception&) {
+      return core::make_error("tcp transport: bad port in peer address '" + address + "'");
+    }
+    p->target = (slash == std::string::npos ? std::string() : address.substr(slash)) + deliver_path;
+    std::shared_ptr<peer> old;
+    {
+      std::lock_guard<std::mutex> guard{peers_mtx_};
+      auto& slot = peers_[id];
+      old = std::move(slot);
+      slot = p;
+    }
+    if (old) // connections to the previous incarnation are useless now
+      net::post(ioc_, [old] { close_peer(*old); });
+    return {};
+  }
+
+  void drop_peer(endpoint_id id) {
+    std::shared_ptr<peer> old;
+    {
+      std::lock_guard<std::mutex> guard{peers_mtx_};
+      auto i = peers_.find(id);
+      if (i == peers_.end())
+        return;
+      old = std::move(i->second);
+      peers_.erase(i);
+    }
+    net::post(ioc_, [this, old] {
+      close_peer(*old);
+      while (!old->queue.empty()) {
+        auto m = std::move(old->queue.front());
+        old->queue.pop_front();
+        old->in_flight.fetch_sub(1, std::memory_order_relaxed);
+        return_to_gateway(std::move(m), "endpoint " + std::to_string(old->id) + " went away", false);
+      }
+    });
+  }
+
+  static void close_peer(peer& p) {
+    p.removed = true;
+    for (auto& w : p.all)
+      if (auto c = w.lock())
+        c->close();
+    p.idle.clear();
+  }
+
+  void enqueue(const std::shared_ptr<peer>& p, outgoing msg) {
+    if (p->removed) {
+      p->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      return_to_gateway(std::move(msg), "endpoint " + std::to_string(p->id) + " went away", false);
+      return;
+    }
+    p->queue.push_back(std::move(msg));
+    pump(*p);
+  }
+
+  void pump(peer& p) {
+    while (!p.queue.empty()) {
+      std::shared_ptr<client_conn> c;
+      if (!p.idle.empty()) {
+        c = std::move(p.idle.back());
+        p.idle.pop_back();
+      } else if (p.open < max_conns_) {
+        std::shared_ptr<peer> self;
+        {
+          std::lock_guard<std::mutex> guard{peers_mtx_};
+          auto i = peers_.find(p.id);
+          if (i != peers_.end() && i->second.get() == &p)
+            self = i->second;
+        }
+        if (!self)
+          return;
+        c = std::make_shared<client_conn>(ioc_, *this, self);
+        p.all.push_back(c);
+        p.open++;
+      } else {
+        return; // every connection is busy; the next answer pumps again
+      }
+      auto m = std::move(p.queue.front());
+      p.queue.pop_front();
+      c->start(std::move(m));
+    }
+  }
+
+  void accept(endpoint_id id);
+
+  std::vector<core::pool>* pools_;
+  uint32_t capacity_;
+  std::unique_ptr<local_slot[]> slots_;
+  uint32_t slot_count_;
+  std::unordered_map<endpoint_id, int> listen_fds_;
+  unsigned max_conns_ = 8;
+  size_t body_limit_ = 1 << 20;
+  std::atomic<bool> stopped_{false};
+  std::mutex control_;
+  std::vector<caf::actor> keep_alive_;
+  std::mutex peers_mtx_;
+  std::unordered_map<endpoint_id, std::shared_ptr<peer>> peers_;
+  std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0}, lost_{0};
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::thread io_;
+};
+
+// -- client connection ---------------------------------------------------------------------------
+
+void client_conn::start(outgoing msg) {
+  msg_ = std::move(msg);
+  req_ = {};
+  req_.method(http::verb::post);
+  req_.target(peer_->target);
+  req_.version(11);
+  req_.set(http::field::host, peer_->host);
+  req_.set(http::field::content_type, "application/msgpack");
+  req_.body() = std::move(msg_->body);
+  req_.keep_alive(true);
+  req_.prepare_payload();
+  if (connected_)
+    return write();
+  beast::error_code ec;
+  const auto addr = net::ip::make_address(peer_->host, ec);
+  if (ec)
+    return fail("bad peer address " + peer_->host, false);
+  stream_.async_connect(btcp::endpoint{addr, peer_->port},
+                        [self = shared_from_this()](beast::error_code ec) {
+                          if (ec)
+                            return self->fail("connect: " + ec.message(), false);
+                          self->connected_ = true;
+                          self->stream_.socket().set_option(btcp::no_delay(true), ec);
+                          self->write();
+                        });
+}
+
+void client_conn::write() {
+  http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec)
+      return self->fail("write: " + ec.message(), false);
+    self->res_.emplace();
+    http::async_read(self->stream_, self->buffer_, *self->res_,
+                     [self](beast::error_code ec, size_t) { self->on_response(ec); });
+  });
+}
+
+void client_conn::on_response(beast::error_code ec) {
+  if (ec)
+    return fail("read: " + ec.message(), false);
+  const auto status = res_->get().result();
+  if (status == http::status::no_content) {
+    msg_.reset();
+    req_.body().clear();
+    if (!res_->get().keep_alive())
+      connected_ = false, close();
+    owner_.sent_ok(*peer_, shared_from_this());
+    return;
+  }
+  if (status == http::status::gone) { // the gateway gave up on it: nothing to fail back
+    msg_.reset();
+    owner_.sent_ok(*peer_, shared_from_this());
+    return;
+  }
+  fail("HTTP " + std::to_string(res_->get().result_int()) + " " + res_->get().body(),
+       status == http::status::service_unavailable);
+}
+
+void client_conn::fail(const std::string& why, bool overloaded) {
+  close();
+  connected_ = false;
+  outgoing m = std::move(*msg_);
+  msg_.reset();
+  // The body moved into the request; the failure path may need to decode it again.
+  m.body = std::move(req_.body());
+  owner_.send_failed(*peer_, std::move(m), why, overloaded);
+}
+
+// -- server side ---------------------------------------------------------------------------------
+
+class server_session : public std::enable_shared_from_this<server_session> {
+public:
+  server_session(btcp::socket s, tcp_transport& owner) : stream_(std::move(s)), owner_(owner) {}
+
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(owner_.body_limit());
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+private:
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::body_limit)
+      return respond(http::status::payload_too_large, "frame larger than any buffer", false);
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != net::error::operation_aborted &&
+          ec != net::error::connection_reset && ec.category() == http::make_error_code(http::error::bad_target).category())
+        return respond(http::status::bad_request, "malformed HTTP: " + ec.message(), false);
+      beast::error_code ignored;
+      stream_.socket().shutdown(btcp::socket::shutdown_both, ignored);
+      return;
+    }
+    auto& req = parser_->get();
+    const bool keep = req.keep_alive();
+    if (req.method() != http::verb::post || req.target() != deliver_path)
+      return respond(http::status::not_found, "only POST " + std::string(deliver_path), keep);
+    auto [status, why] = owner_.receive(req.body());
+    respond(status, why, keep);
+  }
+
+  void respond(http::status status, std::string why, bool keep) {
+    res_ = {};
+    res_.version(11);
+    res_.result(status);
+    res_.keep_alive(keep);
+    if (!why.empty()) {
+      res_.set(http::field::content_type, "text/plain");
+      res_.body() = std::move(why);
+    }
+    res_.prepare_payload();
+    http::async_write(stream_, res_, [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+      if (ec || !keep) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(btcp::socket::shutdown_both, ignored);
+        return;
+      }
+      self->read();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  tcp_transport& owner_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+};
+
+void tcp_transport::accept(endpoint_id id) {
+  btcp::acceptor* acc = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{control_};
+    acc = slots_[id].acceptor.get();
+  }
+  if (!acc || !acc->is_open())
+    return;
+  acc->async_accept([this, id](beast::error_code ec, btcp::socket s) {
+    if (ec == net::error::operation_aborted || stopped_.load())
+      return;
+    if (!ec) {
+      s.set_option(btcp::no_delay(true), ec);
+      std::make_shared<server_session>(std::move(s), *this)->read();
+    }
+    accept(id);
+  });
+}
+
+} // namespace
+
+core::expected<std::unique_ptr<core::transport>> make_tcp_transport(const core::transport_context& ctx) {
+  if (!ctx.pools)
+    return core::make_error("tcp transport: needs the process's pools to copy messages into");
+  return std::unique_ptr<core::transport>(new tcp_transport(ctx));
+}
+
+void register_transport(core::transport_registry& registry) {
+  registry.add({"tcp",
+                "HTTP/1.1 over loopback TCP, msgpack-serialized messages, one process per "
+                "instance (the Knative-like baseline); needs nothing",
+                make_tcp_transport, false});
+}
+
+} // namespace spry::transports::tcp
