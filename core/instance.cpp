@@ -11,7 +11,8 @@
 
 namespace spry::core {
 
-send_status hop_router::send_to_function(function_id f, descriptor d) {
+send_status hop_router::send_to_function(function_id f, descriptor d,
+                                         std::atomic<endpoint_id>* holder) {
   const auto& instances = directory.get().of(f);
   if (instances.empty())
     return send_status::unknown_endpoint;
@@ -22,6 +23,8 @@ send_status hop_router::send_to_function(function_id f, descriptor d) {
   send_status last = send_status::unknown_endpoint;
   for (size_t k = 0; k < scratch.size(); ++k) {
     d.dst = scratch[(first + k) % scratch.size()].endpoint;
+    if (holder)
+      holder->store(d.dst, std::memory_order_relaxed);
     last = tp->send(d);
     if (last == send_status::ok || last == send_status::closed)
       return last;
@@ -90,7 +93,7 @@ private:
 
   void forward(descriptor d, message& m) {
     buffer_header& b = m.header();
-    if (!m.failed()) {
+    if (!m.failed() && ctx_.routing == routing_mode::direct) {
       const auto next = router_.routes.get().next(d.pool, ctx_.function, m.topic());
       if (!next) {
         m.fail("no route from function '" + ctx_.function_name + "' for topic '" +

@@ -6,6 +6,7 @@
 // The same actor runs inside an instance process (cross-process transports) and inside the
 // gateway process (transport "local"); only the transport behind `tp` differs.
 
+#include "core/app_spec.hpp"
 #include "core/endpoint_directory.hpp"
 #include "core/function.hpp"
 #include "core/ids.hpp"
@@ -49,6 +50,8 @@ struct instance_context {
   transport* tp = nullptr;
   std::unique_ptr<policies::load_balancing::load_balancer> balancer;
   std::shared_ptr<instance_counters> counters = std::make_shared<instance_counters>();
+  /// broker: results always go back to the gateway, which routes (Knative's path).
+  routing_mode routing = routing_mode::direct;
 };
 
 /// Spawns the instance actor. The caller binds it to the transport at ctx.self.
@@ -67,7 +70,10 @@ struct hop_router {
 
   /// Picks an instance of `f` and sends it `d` (d.dst filled in). Tries each instance once on
   /// backpressure. Returns ok, or the last failure.
-  send_status send_to_function(function_id f, descriptor d);
+  /// `holder`, if given, is set to the chosen endpoint before the send (so a reply can never
+  /// arrive before it is recorded).
+  send_status send_to_function(function_id f, descriptor d,
+                               std::atomic<endpoint_id>* holder = nullptr);
 };
 
 } // namespace spry::core

@@ -275,6 +275,10 @@ buffer_header* pool::resolve(uint64_t offset) const noexcept {
   return b;
 }
 
+buffer_header* pool::at(uint32_t i) const noexcept {
+  return reinterpret_cast<buffer_header*>(base_ + ctl_->data_offset + uint64_t{i} * ctl_->stride);
+}
+
 uint32_t pool::capacity() const noexcept { return ctl_->buffer_count; }
 uint32_t pool::buffer_size() const noexcept { return ctl_->buffer_size; }
 

@@ -66,6 +66,9 @@ public:
   /// The allocated buffer at `offset`, or nullptr if the offset is outside the pool, not at a
   /// buffer boundary, or names a free buffer. This is the check applied to every descriptor.
   buffer_header* resolve(uint64_t offset) const noexcept;
+  /// The buffer with index `i` (< capacity), allocated or not: for the owner of per-buffer state
+  /// (the gateway) to reach a buffer whose holder died.
+  buffer_header* at(uint32_t i) const noexcept;
   /// Index of a buffer (0..capacity-1); used to key per-request state.
   uint32_t index_of(const buffer_header* b) const noexcept;
 

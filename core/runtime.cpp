@@ -1,14 +1,25 @@
 #include "core/runtime.hpp"
 
+#include "core/control_channel.hpp"
+
+#include <caf/actor_pool.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace spry::core {
+
+namespace {
+
+// An instance process keeps a small pool per chain: it only holds the requests queued at it.
+constexpr uint32_t instance_pool_buffers = 256;
+
+} // namespace
 
 runtime::runtime()
   : routes_(std::make_shared<const route_table>()),
@@ -16,9 +27,12 @@ runtime::runtime()
 }
 
 expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registry functions,
-                                                  const runtime_options& opts) {
+                                                  const runtime_options& opts,
+                                                  const instance_role* role) {
   std::unique_ptr<runtime> rt(new runtime());
-  rt->balancers_ = opts.balancers;
+  rt->opts_ = opts;
+  if (role)
+    rt->role_ = *role;
   for (const auto& path : app.libraries) {
     auto lib = function_library::load(path, functions);
     if (!lib)
@@ -39,6 +53,8 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
                         "); is its library listed under `libraries:`?");
     }
   }
+  if (role && find_function(app, role->function) == no_function)
+    return make_error("instance role names unknown function '" + role->function + "'");
   if (!opts.balancers || !opts.balancers->contains(app.load_balancer)) {
     std::string known;
     if (opts.balancers)
@@ -49,11 +65,28 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   }
   if (!opts.transports)
     return make_error("runtime: no transport registry given");
+  const auto* entry = opts.transports->find(app.transport);
+  if (!entry) {
+    std::string known;
+    for (const auto* e : opts.transports->entries())
+      known += (known.empty() ? "" : ", ") + e->name;
+    return make_error(app.transport_where.prefix() + "unknown transport '" + app.transport +
+                      "' (available in this build: " + known + ")");
+  }
+  rt->in_process_instances_ = entry->in_process_instances;
+  rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
+  rt->routing_ = effective_routing(app);
+  if (!rt->in_process_instances_ && !role && !opts.launcher)
+    return make_error(app.transport_where.prefix() + "transport '" + app.transport +
+                      "' runs every instance as its own process, and this program was started "
+                      "without a way to launch them (use `spry run` or spry::gateway::run)");
 
   // -- actor system ----------------------------------------------------------------------------
   rt->config_ = std::make_unique<caf::actor_system_config>();
-  const unsigned workers =
+  unsigned workers =
     app.worker_threads ? app.worker_threads : std::max(2u, std::thread::hardware_concurrency());
+  if (role) // an instance runs one function: its concurrency is all the parallelism it needs
+    workers = std::max(1u, std::min(workers, app.functions[find_function(app, role->function)].concurrency));
   rt->config_->set("scheduler.max-threads", static_cast<size_t>(workers));
   rt->config_->set("logger.verbosity", caf::atom("quiet"));
   // CAF 0.17's idle workers first spin briefly, then poll 500 times with 50 us sleeps, then
@@ -70,12 +103,17 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
     po.buffer_count = app.chains[c].pool.buffers;
     po.buffer_size = app.chains[c].pool.buffer_size;
     po.try_hugepages = opts.hugepages;
+    if (role) {
+      po.buffer_count = std::min(po.buffer_count, instance_pool_buffers);
+      po.try_hugepages = false; // hugepages are the node's budget, not every instance's
+    }
     auto p = pool::create(po);
     if (!p)
       return make_error(app.chains[c].where.prefix() + p.err().message);
-    spdlog::info("chain '{}': pool of {} x {} B buffers in {}", app.chains[c].name,
-                 po.buffer_count, po.buffer_size,
-                 p->hugepages() ? "hugepages" : "regular pages (no hugepages available)");
+    if (!role)
+      spdlog::info("chain '{}': pool of {} x {} B buffers in {}", app.chains[c].name,
+                   po.buffer_count, po.buffer_size,
+                   p->hugepages() ? "hugepages" : "regular pages (no hugepages available)");
     rt->pools_.push_back(std::move(*p));
   }
 
@@ -94,7 +132,9 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   // A queue can never hold more descriptors than there are buffers; the bound only matters for
   // transports whose queues are smaller than the pools.
   tctx.queue_capacity = static_cast<uint32_t>(std::min<uint64_t>(buffers, UINT32_MAX));
-  auto tp = opts.transports->create(app.transport, tctx);
+  if (role && role->listen_fd >= 0)
+    tctx.listen_fds[role->endpoint] = role->listen_fd;
+  auto tp = entry->factory(tctx);
   if (!tp)
     return make_error(app.transport_where.prefix() + tp.err().message);
   rt->tp_ = std::move(*tp);
@@ -104,55 +144,114 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   if (!table)
     return table.err();
   rt->routes_.publish(std::make_shared<const route_table>(std::move(*table)));
-
-  // -- instances -------------------------------------------------------------------------------
-  endpoint_directory dir;
-  dir.instances.resize(app.functions.size());
-  dir.function_of.assign(1, no_function); // endpoint 0: the gateway
-  endpoint_id next_endpoint = 1;
-  for (size_t f = 0; f < app.functions.size(); ++f) {
-    const auto& spec = app.functions[f];
-    if (spec.concurrency > 1 && app.transport == "local")
-      spdlog::warn("function '{}': concurrency {} has no effect on transport local (an instance "
-                   "actor runs one request at a time); use min_instances for parallelism",
-                   spec.name, spec.concurrency);
-    for (uint32_t k = 0; k < spec.min_instances; ++k) {
-      instance_context ctx;
-      ctx.self = next_endpoint++;
-      ctx.function = static_cast<function_id>(f);
-      ctx.function_name = spec.name;
-      ctx.body = *functions.find(spec.handler);
-      ctx.pools = &rt->pools_;
-      ctx.routes = &rt->routes_;
-      ctx.directory = &rt->directory_;
-      ctx.tp = rt->tp_.get();
-      ctx.balancer = *opts.balancers->create(app.load_balancer);
-      auto counters = ctx.counters;
-      const auto self = ctx.self;
-      auto actor = spawn_instance(*rt->system_, std::move(ctx));
-      if (auto bound = rt->tp_->bind(self, actor); !bound) {
-        caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
-        return bound.err();
-      }
-      rt->instances_.push_back({self, static_cast<function_id>(f), actor, counters});
-      dir.instances[f].push_back(self);
-      dir.function_of.push_back(static_cast<function_id>(f));
-    }
-  }
-  rt->directory_.publish(std::make_shared<const endpoint_directory>(std::move(dir)));
   rt->app_ = std::move(app);
   rt->functions_ = std::move(functions);
   return rt;
 }
 
+status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
+  const auto& spec = app_.functions[f];
+  auto counters = std::make_shared<instance_counters>();
+  auto make_one = [this, ep, f, counters] {
+    instance_context ctx;
+    ctx.self = ep;
+    ctx.function = f;
+    ctx.function_name = app_.functions[f].name;
+    ctx.body = *functions_.find(app_.functions[f].handler);
+    ctx.pools = &pools_;
+    ctx.routes = &routes_;
+    ctx.directory = &directory_;
+    ctx.tp = tp_.get();
+    ctx.balancer = *opts_.balancers->create(app_.load_balancer);
+    ctx.counters = counters;
+    ctx.routing = routing_;
+    return spawn_instance(*system_, std::move(ctx));
+  };
+  // `concurrency` requests at once: that many actors behind one endpoint, fed round robin.
+  caf::actor actor =
+    spec.concurrency <= 1
+      ? make_one()
+      : caf::actor_pool::make(system_->dummy_execution_unit(), spec.concurrency, make_one,
+                              caf::actor_pool::round_robin());
+  if (auto bound = tp_->bind(ep, actor); !bound) {
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    return bound;
+  }
+  instances_.push_back({ep, f, actor, counters});
+  return {};
+}
+
+status_or_error runtime::launch(launch_hooks hooks) {
+  if (role_) {
+    const function_id f = find_function(app_, role_->function);
+    return spawn_local(role_->endpoint, f);
+  }
+  // Endpoint ids: 0 is the gateway, then min_instances of every function in declaration order.
+  std::vector<instance_supervisor::planned> plan;
+  endpoint_directory dir;
+  dir.instances.resize(app_.functions.size());
+  dir.function_of.assign(1, no_function);
+  endpoint_id next = 1;
+  for (size_t f = 0; f < app_.functions.size(); ++f)
+    for (uint32_t k = 0; k < app_.functions[f].min_instances; ++k) {
+      plan.push_back({next, static_cast<function_id>(f)});
+      dir.instances[f].push_back(next);
+      dir.function_of.push_back(static_cast<function_id>(f));
+      ++next;
+    }
+  if (in_process_instances_) {
+    for (const auto& p : plan)
+      if (auto ok = spawn_local(p.endpoint, p.function); !ok)
+        return ok;
+    directory_.publish(std::make_shared<const endpoint_directory>(std::move(dir)));
+    return {};
+  }
+  const std::string gateway_address = tp_->address_of(gateway_endpoint);
+  instance_supervisor::hooks sh;
+  sh.on_down = hooks.on_instance_down;
+  sh.on_topology = [this](const endpoint_directory& d,
+                          const std::vector<std::pair<endpoint_id, std::string>>& peers) {
+    std::vector<endpoint_id> now;
+    for (const auto& [ep, address] : peers) {
+      if (ep == gateway_endpoint)
+        continue;
+      if (auto ok = tp_->set_peer(ep, address); !ok)
+        spdlog::error("{}", ok.err().message);
+      now.push_back(ep);
+    }
+    for (auto ep : peers_set_)
+      if (std::find(now.begin(), now.end(), ep) == now.end())
+        tp_->remove_peer(ep);
+    peers_set_ = now;
+    directory_.publish(std::make_shared<const endpoint_directory>(d));
+  };
+  supervisor_ = std::make_unique<instance_supervisor>(app_, *opts_.launcher, gateway_address,
+                                                      listen_socket_per_endpoint_, std::move(sh));
+  return supervisor_->start(plan);
+}
+
+std::vector<instance_status> runtime::processes() const {
+  return supervisor_ ? supervisor_->status() : std::vector<instance_status>{};
+}
+
+size_t runtime::instance_count() const {
+  return supervisor_ ? supervisor_->status().size() : instances_.size();
+}
+
 std::unique_ptr<policies::load_balancing::load_balancer> runtime::make_balancer() const {
-  return *balancers_->create(app_.load_balancer);
+  return *opts_.balancers->create(app_.load_balancer);
+}
+
+void runtime::stop_instances() {
+  if (supervisor_)
+    supervisor_->stop();
 }
 
 void runtime::stop() {
   if (stopped_)
     return;
   stopped_ = true;
+  stop_instances();
   if (tp_)
     tp_->stop();
   for (auto& i : instances_)
@@ -164,6 +263,8 @@ void runtime::stop() {
 runtime::~runtime() {
   stop();
   instances_.clear();
+  supervisor_.reset();
+  tp_.reset();
   system_.reset();
 }
 

@@ -2,14 +2,22 @@
 // The running app on one node: actor system, transport, pools, route table, instance directory
 // and the instances themselves. The gateway sits on top of it (endpoint 0).
 //
-// Lifecycle: start() builds everything or fails with an error that names the cause; the
-// destructor (or stop()) stops instances first and then frees the pools they pointed into.
+// Two roles share this class:
+//  - node (the gateway process): start() builds everything, the gateway binds endpoint 0, then
+//    launch() starts every instance: as actors here (transport local) or as processes through
+//    the instance supervisor (every other transport).
+//  - instance (a process started by the supervisor): start() with a role builds the same pieces
+//    for this process alone, launch() spawns its one instance actor.
+//
+// Lifecycle: start() fails with an error that names the cause; stop()/the destructor stop
+// instances first and only then free the pools they point into.
 
 #include "core/app_spec.hpp"
 #include "core/endpoint_directory.hpp"
 #include "core/function.hpp"
 #include "core/function_library.hpp"
 #include "core/instance.hpp"
+#include "core/instance_supervisor.hpp"
 #include "core/pool.hpp"
 #include "core/route_table.hpp"
 #include "core/transport.hpp"
@@ -19,7 +27,9 @@
 
 #include <caf/actor.hpp>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace caf {
@@ -34,6 +44,8 @@ struct runtime_options {
   const policies::load_balancing::load_balancer_registry* balancers = nullptr;
   /// Try MFD_HUGETLB for pools.
   bool hugepages = true;
+  /// How to start instance processes (cross-process transports); none = this program cannot.
+  std::optional<launch_spec> launcher;
 };
 
 struct instance_info {
@@ -45,15 +57,28 @@ struct instance_info {
 
 class runtime {
 public:
-  /// Loads the app's function libraries into `functions`, checks the app, creates the
-  /// transport, the pools and the route table, and starts min_instances of every function.
+  struct launch_hooks {
+    /// An instance process is gone; requests it held must be failed. Supervisor thread.
+    std::function<void(endpoint_id, const std::string& why)> on_instance_down;
+  };
+
+  /// Loads the app's function libraries into `functions`, checks the app, creates the actor
+  /// system, pools, transport and route table. `role` set: this process is that instance.
   static expected<std::unique_ptr<runtime>> start(app_spec app, function_registry functions,
-                                                  const runtime_options& opts);
+                                                  const runtime_options& opts,
+                                                  const instance_role* role = nullptr);
   ~runtime();
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  /// Stops every instance and the transport; idempotent.
+  /// Starts the instances (node role: all of them, and waits until they are ready; instance
+  /// role: this process's one). Call after the gateway bound endpoint 0.
+  status_or_error launch(launch_hooks hooks = {});
+
+  /// Stops instance processes (their exits are then no longer reported); idempotent.
+  void stop_instances();
+  /// Stops every instance and the transport and waits for every actor of this process (the
+  /// gateway's included: destroy the gateway first); idempotent.
   void stop();
 
   const app_spec& app() const noexcept { return app_; }
@@ -62,24 +87,37 @@ public:
   std::vector<pool>& pools() noexcept { return pools_; }
   versioned<route_table>& routes() noexcept { return routes_; }
   versioned<endpoint_directory>& directory() noexcept { return directory_; }
+  /// Instances hosted in this process (actors).
   const std::vector<instance_info>& instances() const noexcept { return instances_; }
+  /// Instance processes (empty for transport local).
+  std::vector<instance_status> processes() const;
+  /// Number of instances the app runs (in this process or as processes).
+  size_t instance_count() const;
+  routing_mode routing() const noexcept { return routing_; }
   /// A fresh balancer of the app's configured kind (one per thread/actor that picks).
   std::unique_ptr<policies::load_balancing::load_balancer> make_balancer() const;
 
 private:
   runtime();
+  status_or_error spawn_local(endpoint_id ep, function_id f);
 
   app_spec app_;
   function_registry functions_;
   std::vector<std::shared_ptr<function_library>> libraries_;
-  const policies::load_balancing::load_balancer_registry* balancers_ = nullptr;
+  runtime_options opts_;
+  std::optional<instance_role> role_;
+  bool in_process_instances_ = true;
+  bool listen_socket_per_endpoint_ = false;
+  routing_mode routing_ = routing_mode::direct;
   std::unique_ptr<caf::actor_system_config> config_;
   std::unique_ptr<caf::actor_system> system_;
-  std::unique_ptr<transport> tp_;
   std::vector<pool> pools_;
+  std::unique_ptr<transport> tp_;
   versioned<route_table> routes_;
   versioned<endpoint_directory> directory_;
   std::vector<instance_info> instances_;
+  std::unique_ptr<instance_supervisor> supervisor_;
+  std::vector<endpoint_id> peers_set_;
   bool stopped_ = false;
 };
 

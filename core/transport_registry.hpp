@@ -52,6 +52,9 @@ public:
     /// true: instances are actors in the gateway process (local). false: every instance is its
     /// own OS process started by the node agent.
     bool in_process_instances = false;
+    /// true: the node agent opens each instance's listening socket and passes it down, so an
+    /// instance's address survives its restarts (tcp).
+    bool listen_socket_per_endpoint = false;
   };
 
   /// Errors if the name is taken.

@@ -30,6 +30,38 @@ chain_result make_result(uint16_t status, std::string body, uint64_t request_id 
   return r;
 }
 
+// The client's answer, built from a buffer whose every field is untrusted (another process may
+// have written it).
+chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64_t request_id) {
+  chain_result r;
+  r.request_id = request_id;
+  const auto len = std::min(b->payload_length, p.buffer_size());
+  const auto status = static_cast<buffer_status>(b->status);
+  const uint16_t asked = b->http_status;
+  if (b->request_id != request_id)
+    return make_result(502, "an instance corrupted the request header (request id changed)",
+                       request_id);
+  if (status == buffer_status::ok) {
+    r.http_status = asked == 0 ? 200 : asked;
+    if (r.http_status < 200 || r.http_status > 599)
+      return make_result(502, "function set an invalid HTTP status " + std::to_string(asked),
+                         request_id);
+    const auto ct = core::fixed_field(b->content_type, core::content_type_capacity);
+    r.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
+    r.body.assign(core::pool::payload(b), len);
+    return r;
+  }
+  uint16_t code = asked;
+  if (code < 400 || code > 599)
+    code = status == buffer_status::overloaded       ? 503
+           : status == buffer_status::function_error ? 500
+                                                     : 502;
+  r = make_result(code, std::string(core::pool::payload(b), len), request_id);
+  if (code == 503)
+    r.retry_after_s = 1;
+  return r;
+}
+
 } // namespace
 
 gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway_metrics>(rt)) {
@@ -40,6 +72,11 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
     pending_.push_back(std::move(cs));
   }
   head_balancer_ = rt_.make_balancer();
+  broker_balancer_ = rt_.make_balancer();
+  broker_router_.reset(new core::hop_router{
+    core::versioned<core::route_table>::reader(rt_.routes()),
+    core::versioned<core::endpoint_directory>::reader(rt_.directory()), &rt_.tp(),
+    broker_balancer_.get(), {}});
   head_router_.reset(new core::hop_router{
     core::versioned<core::route_table>::reader(rt_.routes()),
     core::versioned<core::endpoint_directory>::reader(rt_.directory()), &rt_.tp(),
@@ -116,6 +153,7 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
   b->chain = chain;
   b->payload_length = length;
   b->function = core::no_function;
+  b->home_offset = rt_.pools()[chain].offset_of(b);
   if (!core::set_fixed_field(b->topic, core::topic_capacity, topic)) {
     metrics_->request_done(chain, 414, 0);
     return make_result(414, "topic (the path below the chain's route) is longer than " +
@@ -141,7 +179,8 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
     std::lock_guard<std::mutex> guard{head_mtx_};
     const auto head = head_router_->routes.get().head(chain);
     b->t_sent_ns = core::now_ns();
-    st = head ? head_router_->send_to_function(*head, d) : core::send_status::unknown_endpoint;
+    st = head ? head_router_->send_to_function(*head, d, &s.holder)
+              : core::send_status::unknown_endpoint;
   }
   if (st == core::send_status::ok) {
     lease.release_ownership();
@@ -202,6 +241,10 @@ void gateway::on_descriptor(const core::descriptor& d) {
     p.release(b);
     return;
   }
+  if (state == waiting && rt_.routing() == core::routing_mode::broker &&
+      b->status == static_cast<uint16_t>(buffer_status::ok) && b->request_id == s.request_id &&
+      forward(d, b, s))
+    return; // on to the next function; the request stays waiting
   if (state != waiting || !s.state.compare_exchange_strong(state, completing,
                                                             std::memory_order_acq_rel)) {
     if (state == abandoned) { // lost the race against abandon() between the load and the CAS
@@ -211,42 +254,74 @@ void gateway::on_descriptor(const core::descriptor& d) {
     }
     return reject(d, "no request is waiting on this buffer (duplicate descriptor?)");
   }
+  complete(d.pool, b, s, result_of(b, p, s.request_id));
+}
+
+bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s) {
+  const auto next = broker_router_->routes.get().next(
+    d.pool, b->function, core::fixed_field(b->topic, core::topic_capacity));
+  core::message m(b, rt_.pools()[d.pool].buffer_size());
+  if (!next) {
+    m.fail("no route from function '" +
+             (b->function < rt_.app().functions.size() ? rt_.app().functions[b->function].name
+                                                       : std::string("?")) +
+             "' for topic '" + std::string(m.topic()) + "'",
+           502);
+    b->status = static_cast<uint16_t>(buffer_status::no_route);
+    return false;
+  }
+  if (*next == core::end_of_chain)
+    return false;
+  if (b->hop_count >= core::max_hops) {
+    m.fail("routing loop: request visited " + std::to_string(b->hop_count) + " functions", 508);
+    b->status = static_cast<uint16_t>(buffer_status::hop_limit);
+    return false;
+  }
+  b->t_sent_ns = core::now_ns();
+  const auto st = broker_router_->send_to_function(*next, d, &s.holder);
+  if (st == core::send_status::ok)
+    return true;
+  m.fail(st == core::send_status::backpressure
+           ? "next function is overloaded (all instances refused the request)"
+           : "no instance of the next function is reachable (" + std::string(core::to_string(st)) + ")",
+         st == core::send_status::backpressure ? 503 : 502);
+  b->status = static_cast<uint16_t>(st == core::send_status::backpressure ? buffer_status::overloaded
+                                                                         : buffer_status::no_route);
+  return false;
+}
+
+void gateway::complete(core::chain_id chain, core::buffer_header* b, slot& s, chain_result r) {
   completion done = std::move(s.done);
   s.done = nullptr;
-  // Build the response from the header, treating every field as untrusted.
-  chain_result r;
-  r.request_id = s.request_id;
-  const auto len = std::min(b->payload_length, p.buffer_size());
-  const auto status = static_cast<buffer_status>(b->status);
-  const uint16_t asked = b->http_status;
-  if (b->request_id != s.request_id) {
-    r = make_result(502, "an instance corrupted the request header (request id changed)",
-                    s.request_id);
-  } else if (status == buffer_status::ok) {
-    r.http_status = asked == 0 ? 200 : asked;
-    if (r.http_status < 200 || r.http_status > 599)
-      r = make_result(502, "function set an invalid HTTP status " + std::to_string(asked),
-                      s.request_id);
-    else {
-      auto ct = core::fixed_field(b->content_type, core::content_type_capacity);
-      r.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
-      r.body.assign(core::pool::payload(b), len);
-    }
-  } else {
-    uint16_t code = asked;
-    if (code < 400 || code > 599)
-      code = status == buffer_status::overloaded ? 503 : status == buffer_status::function_error ? 500 : 502;
-    r = make_result(code, std::string(core::pool::payload(b), len), s.request_id);
-    if (code == 503)
-      r.retry_after_s = 1;
-  }
   const double seconds = (core::now_ns() - s.started_ns) / 1e9;
+  s.holder.store(core::no_endpoint, std::memory_order_relaxed);
   s.state.store(idle, std::memory_order_release);
-  p.release(b);
+  rt_.pools()[chain].release(b);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  metrics_->request_done(d.pool, r.http_status, seconds);
+  metrics_->request_done(chain, r.http_status, seconds);
   if (done)
     done(std::move(r));
+}
+
+void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& why) {
+  size_t failed = 0;
+  for (size_t c = 0; c < pending_.size(); ++c) {
+    auto& p = rt_.pools()[c];
+    for (uint32_t i = 0; i < pending_[c].count; ++i) {
+      slot& s = pending_[c].slots[i];
+      if (s.holder.load(std::memory_order_relaxed) != endpoint)
+        continue;
+      uint32_t expected = waiting;
+      if (!s.state.compare_exchange_strong(expected, completing, std::memory_order_acq_rel))
+        continue;
+      // The process that held a copy (or the buffer itself) is gone: nobody else touches it.
+      failed++;
+      complete(static_cast<core::chain_id>(c), p.at(i), s,
+               make_result(502, why + " while handling this request", s.request_id));
+    }
+  }
+  if (failed)
+    spdlog::warn("gateway: failed {} in-flight request(s) held by endpoint {}", failed, endpoint);
 }
 
 std::string gateway::metrics_text() { return metrics_->render(in_flight()); }

@@ -82,6 +82,10 @@ public:
   /// Requests started and not yet answered or abandoned.
   uint64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
 
+  /// An instance process is gone: every request it held is answered 502 with `why` at once.
+  /// Thread-safe (called from the instance supervisor).
+  void on_instance_down(core::endpoint_id endpoint, const std::string& why);
+
   uint32_t chain_timeout_ms(core::chain_id chain) const;
   core::runtime& runtime() noexcept { return rt_; }
   gateway_metrics& stats() noexcept { return *metrics_; }
@@ -92,6 +96,7 @@ private:
   enum slot_state : uint32_t { idle = 0, waiting = 1, completing = 2, abandoned = 3 };
   struct slot {
     std::atomic<uint32_t> state{idle};
+    std::atomic<core::endpoint_id> holder{core::no_endpoint}; // where the gateway last sent it
     uint64_t request_id = 0;
     uint64_t started_ns = 0;
     completion done;
@@ -102,6 +107,10 @@ private:
   };
 
   void on_descriptor(const core::descriptor& d);
+  /// Broker routing: sends a finished hop on to the next function. true if it went out.
+  bool forward(const core::descriptor& d, core::buffer_header* b, slot& s);
+  /// Answers a waiting request (state already `completing`) and releases its buffer.
+  void complete(core::chain_id chain, core::buffer_header* b, slot& s, chain_result r);
   void reject(const core::descriptor& d, const char* why);
 
   core::runtime& rt_;
@@ -112,6 +121,9 @@ private:
   std::mutex head_mtx_; // guards head_router_ (balancers are single-threaded by contract)
   std::unique_ptr<policies::load_balancing::load_balancer> head_balancer_;
   std::unique_ptr<core::hop_router> head_router_;
+  // Used only by the receiver actor (broker forwarding): no lock needed.
+  std::unique_ptr<policies::load_balancing::load_balancer> broker_balancer_;
+  std::unique_ptr<core::hop_router> broker_router_;
   caf::actor receiver_;
 };
 

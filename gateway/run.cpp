@@ -1,6 +1,7 @@
 #include "gateway/run.hpp"
 
 #include "core/config.hpp"
+#include "core/instance_process.hpp"
 #include "core/runtime.hpp"
 #include "gateway/server.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
@@ -83,15 +84,31 @@ sigset_t block_stop_signals() {
   return set;
 }
 
-int serve(core::app_spec app, core::function_registry functions, const overrides& o) {
-  const sigset_t stop_signals = block_stop_signals();
+int serve(core::app_spec app, core::function_registry functions, const overrides& o,
+          int argc, char** argv) {
   if (auto ok = apply(app, o); !ok) {
     std::cerr << "spry: " << ok.err().message << "\n";
     return 2;
   }
+  // Started by the instance supervisor: be that instance instead of a gateway. The app went
+  // through exactly the same parsing and overrides as in the gateway process.
+  if (auto role = core::instance_role_from_env()) {
+    if (!*role) {
+      std::cerr << "spry: " << role->err().message << "\n";
+      return 2;
+    }
+    core::runtime_options opts;
+    opts.transports = &transports();
+    opts.balancers = &balancers();
+    return core::run_instance(std::move(app), std::move(functions), **role, opts);
+  }
+  const sigset_t stop_signals = block_stop_signals();
+  core::launch_spec launcher;
+  for (int i = 0; i < argc; ++i)
+    launcher.argv.emplace_back(argv[i]);
   const std::string name = app.name;
   const std::string transport = app.transport;
-  auto srv = server::start(std::move(app), std::move(functions));
+  auto srv = server::start(std::move(app), std::move(functions), std::move(launcher));
   if (!srv) {
     std::cerr << "spry: " << srv.err().message << "\n";
     return 1;
@@ -99,7 +116,7 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   auto& rt = (*srv)->runtime();
   std::printf("spry: app '%s' on transport %s: %zu instance(s) of %zu function(s), %zu chain(s); "
               "listening on http://%s:%u\n",
-              name.c_str(), transport.c_str(), rt.instances().size(), rt.app().functions.size(),
+              name.c_str(), transport.c_str(), rt.instance_count(), rt.app().functions.size(),
               rt.app().chains.size(), rt.app().gateway.host.c_str(), (*srv)->port());
   for (const auto& c : rt.app().chains)
     std::printf("spry:   %s %s -> chain '%s'\n", c.http.method.c_str(), c.http.path.c_str(),
@@ -126,7 +143,7 @@ int run(core::app& app, int argc, char** argv) {
     std::cerr << "spry: " << e << "\n";
     return 2;
   }
-  return serve(app.spec(), app.functions(), o);
+  return serve(app.spec(), app.functions(), o, argc, argv);
 }
 
 int spry_main(int argc, char** argv) {
@@ -205,7 +222,7 @@ int spry_main(int argc, char** argv) {
                 app->chains.size());
     return 0;
   }
-  return serve(std::move(*app), core::function_registry{}, o);
+  return serve(std::move(*app), core::function_registry{}, o, argc, argv);
 }
 
 } // namespace spry::gateway

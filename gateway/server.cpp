@@ -8,8 +8,6 @@
 
 namespace spry::gateway {
 
-namespace {
-
 // Built once per process: the explicit registration of everything this build contains.
 const core::transport_registry& transports() {
   static const core::transport_registry r = [] {
@@ -29,20 +27,27 @@ const policies::load_balancing::load_balancer_registry& balancers() {
   return r;
 }
 
-} // namespace
-
 core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
-                                                      core::function_registry functions) {
+                                                      core::function_registry functions,
+                                                      std::optional<core::launch_spec> launcher) {
   std::unique_ptr<server> s(new server());
   core::runtime_options opts;
   opts.transports = &transports();
   opts.balancers = &balancers();
-  const auto gw_spec = app.gateway;
+  opts.launcher = std::move(launcher);
   auto rt = core::runtime::start(std::move(app), std::move(functions), opts);
   if (!rt)
     return rt.err();
   s->rt_ = std::move(*rt);
+  // The gateway binds endpoint 0 first: instances are told its address when they start.
   s->gw_ = std::make_unique<gateway>(*s->rt_);
+  core::runtime::launch_hooks hooks;
+  gateway* gw = s->gw_.get();
+  hooks.on_instance_down = [gw](core::endpoint_id ep, const std::string& why) {
+    gw->on_instance_down(ep, why);
+  };
+  if (auto ok = s->rt_->launch(std::move(hooks)); !ok)
+    return ok.err();
   s->http_ = std::make_unique<http_server>(*s->gw_, s->rt_->app().gateway);
   if (auto ok = s->http_->start(); !ok)
     return ok.err();
@@ -55,6 +60,10 @@ void server::stop(unsigned drain_ms) {
   if (http_)
     http_->stop(drain_ms);
   http_.reset();
+  // Instance processes first (their exits must not call into a destroyed gateway), then the
+  // gateway's actor, then the rest of the runtime.
+  if (rt_)
+    rt_->stop_instances();
   gw_.reset();
   if (rt_)
     rt_->stop();

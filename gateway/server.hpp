@@ -6,11 +6,18 @@
 #include "core/app_spec.hpp"
 #include "core/error.hpp"
 #include "core/function.hpp"
+#include "core/instance_supervisor.hpp"
 
 #include <memory>
+#include <optional>
 
 namespace spry::core {
 class runtime;
+class transport_registry;
+} // namespace spry::core
+
+namespace spry::policies::load_balancing {
+class load_balancer_registry;
 }
 
 namespace spry::gateway {
@@ -18,11 +25,17 @@ namespace spry::gateway {
 class gateway;
 class http_server;
 
+/// The registries of everything compiled into this build (transports, balancers).
+const core::transport_registry& transports();
+const policies::load_balancing::load_balancer_registry& balancers();
+
 class server {
 public:
   /// Starts everything; on error nothing is left running.
-  static core::expected<std::unique_ptr<server>> start(core::app_spec app,
-                                                       core::function_registry functions);
+  /// `launcher`: how to start instance processes (needed by every transport but local).
+  static core::expected<std::unique_ptr<server>> start(
+    core::app_spec app, core::function_registry functions,
+    std::optional<core::launch_spec> launcher = std::nullopt);
   ~server();
 
   uint16_t port() const noexcept;

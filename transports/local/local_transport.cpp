@@ -101,7 +101,7 @@ void register_transport(core::transport_registry& registry) {
                   -> core::expected<std::unique_ptr<core::transport>> {
                   return std::unique_ptr<core::transport>(new local_transport(ctx));
                 },
-                true});
+                true, false});
 }
 
 } // namespace spry::transports::local

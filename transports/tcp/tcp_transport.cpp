@@ -696,7 +696,7 @@ void register_transport(core::transport_registry& registry) {
   registry.add({"tcp",
                 "HTTP/1.1 over loopback TCP, msgpack-serialized messages, one process per "
                 "instance (the Knative-like baseline); needs nothing",
-                make_tcp_transport, false});
+                make_tcp_transport, false, true});
 }
 
 } // namespace spry::transports::tcp

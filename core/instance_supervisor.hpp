@@ -1,0 +1,116 @@
+#pragma once
+// The node agent's half of instance lifecycle: starts every instance of a cross-process
+// transport as its own OS process, waits for it to say it is ready, notices at once when it
+// exits (EOF on its control channel), fails what it held, and restarts it with backoff. A crash
+// loop is reported and slowed to the maximum backoff, never spun.
+//
+// Children are the same executable re-run in the instance role (SPRY_INSTANCE in the
+// environment), so an app composed in C++ and one loaded from YAML start instances the same way.
+// Every child has PR_SET_PDEATHSIG(SIGKILL): no instance outlives the gateway, even on SIGKILL.
+//
+// Threads: one monitor thread owns the children; callbacks run on it and must not block long.
+
+#include "core/app_spec.hpp"
+#include "core/endpoint_directory.hpp"
+#include "core/error.hpp"
+#include "core/ids.hpp"
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace spry::core {
+
+/// How to start an instance process: this program again, with the same arguments.
+struct launch_spec {
+  std::string executable = "/proc/self/exe";
+  std::vector<std::string> argv; ///< argv[0] included
+};
+
+/// What the supervisor reports to the gateway and the metrics.
+struct instance_status {
+  endpoint_id endpoint;
+  function_id function;
+  pid_t pid;          ///< 0 while not running
+  bool ready;
+  uint32_t restarts;
+  bool crash_looping;
+  std::string address;
+};
+
+class instance_supervisor {
+public:
+  struct hooks {
+    /// The instance is gone (exit, crash, readiness timeout): fail what it held. Monitor thread.
+    std::function<void(endpoint_id, const std::string& why)> on_down;
+    /// The set of ready instances or their addresses changed. Monitor thread.
+    std::function<void(const endpoint_directory&,
+                       const std::vector<std::pair<endpoint_id, std::string>>& peers)>
+      on_topology;
+  };
+
+  struct planned {
+    endpoint_id endpoint;
+    function_id function;
+  };
+
+  /// `gateway_address`: where instances reach endpoint 0. `listen_socket_per_endpoint`: the
+  /// transport wants the agent to own each instance's listening socket (tcp), so its address
+  /// survives restarts.
+  instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
+                      bool listen_socket_per_endpoint, hooks h);
+  ~instance_supervisor();
+
+  /// Starts the planned instances and waits until all are ready. On failure every child is
+  /// stopped and the error names the function, the cause and the tail of its stderr.
+  status_or_error start(const std::vector<planned>& plan);
+  /// Stops every child: `stop` message, then SIGKILL after `grace_ms`. Idempotent.
+  void stop(unsigned grace_ms = 2000);
+
+  std::vector<instance_status> status() const;
+
+private:
+  struct child;
+  void monitor();
+  status_or_error spawn(child& c);
+  void on_exit(child& c, const std::string& why);
+  void publish_locked();
+  void read_control(child& c);
+  void read_stderr(child& c);
+  std::string tail_of(const child& c) const;
+
+  const app_spec& app_;
+  launch_spec launch_;
+  std::string gateway_address_;
+  bool own_listeners_;
+  hooks hooks_;
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<child>> children_;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> stopping_{false};
+  bool serving_ = false; // start() succeeded: exits from now on are restarted
+  std::thread monitor_;
+};
+
+/// The instance role's parameters, passed in the environment variable SPRY_INSTANCE.
+struct instance_role {
+  endpoint_id endpoint = no_endpoint;
+  std::string function;
+  int control_fd = -1;
+  int listen_fd = -1;
+  pid_t parent = 0;
+};
+
+/// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.
+std::optional<expected<instance_role>> instance_role_from_env();
+
+} // namespace spry::core
