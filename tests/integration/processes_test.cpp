@@ -1,0 +1,278 @@
+// Integration: instances as processes (transport tcp), driven over real HTTP; faults injected
+// with kill -9; every process started is stopped by its PID.
+
+#include "tests/support/child_process.hpp"
+#include "tests/support/http_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <dirent.h>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sys/wait.h>
+#include <thread>
+
+using namespace spry::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct temp_dir {
+  temp_dir() {
+    char tmpl[] = "/tmp/spry-proc-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~temp_dir() { fs::remove_all(path); }
+  std::string file(const std::string& name, const std::string& text) const {
+    const auto p = (fs::path(path) / name).string();
+    std::ofstream(p) << text;
+    return p;
+  }
+  std::string path;
+};
+
+std::string app_yaml(const std::string& transport, const std::string& extra = {},
+                     const std::string& library = SPRY_FAULT_LIBRARY) {
+  return "app: hello\ntransport: " + transport + "\nlibraries: [" + library +
+         "]\ngateway: {listen: '127.0.0.1:0'}\n" + extra +
+         "functions:\n  - { name: upper, handler: fault.upper }\n"
+         "  - { name: count, handler: fault.count }\n"
+         "chains:\n  - name: hello\n    http: { method: POST, path: /hello }\n"
+         "    functions: [upper, count]\n    pool: { buffers: 64, buffer_size: 16KiB }\n"
+         "    timeout: 10s\n";
+}
+
+uint16_t port_of(child_process& p) {
+  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(30));
+  REQUIRE(line);
+  std::smatch m;
+  REQUIRE(std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)")));
+  return static_cast<uint16_t>(std::stoul(m[1]));
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  while (auto* e = readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0)
+      continue;
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close_paren = line.rfind(')');
+    if (close_paren == std::string::npos)
+      continue;
+    std::istringstream rest(line.substr(close_paren + 2));
+    char state;
+    pid_t ppid;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z')
+      out.push_back(pid);
+  }
+  closedir(d);
+  return out;
+}
+
+bool alive(pid_t pid) {
+  if (kill(pid, 0) != 0)
+    return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto p = line.rfind(')');
+  return p != std::string::npos && line.size() > p + 2 && line[p + 2] != 'Z';
+}
+
+bool all_gone(const std::vector<pid_t>& pids, std::chrono::milliseconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    bool any = false;
+    for (auto p : pids)
+      any = any || alive(p);
+    if (!any)
+      return true;
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::vector<pid_t> wait_children(pid_t parent, size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::vector<pid_t> c;
+  while ((c = children_of(parent)).size() < n && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return c;
+}
+
+double in_use(uint16_t port) {
+  auto m = http_request(port, "GET", "/metrics");
+  REQUIRE(m);
+  auto v = metric_value(m->body, "spry_pool_buffers{chain=\"hello\",state=\"in_use\"}");
+  REQUIRE(v);
+  return *v;
+}
+
+} // namespace
+
+TEST_CASE("the same app answers byte for byte alike on local and tcp (broker and direct)",
+          "[integration][processes]") {
+  temp_dir dir;
+  child_process local({SPRY_BINARY, "run", dir.file("local.yaml", app_yaml("local")), "--log-level", "warn"});
+  child_process broker({SPRY_BINARY, "run", dir.file("broker.yaml", app_yaml("tcp")), "--log-level", "warn"});
+  child_process direct({SPRY_BINARY, "run", dir.file("direct.yaml", app_yaml("tcp", "routing: direct\n")),
+                        "--log-level", "warn"});
+  const uint16_t lp = port_of(local), bp = port_of(broker), dp = port_of(direct);
+  CHECK(wait_children(broker.pid(), 2).size() == 2);
+  CHECK(wait_children(direct.pid(), 2).size() == 2);
+  CHECK(children_of(local.pid()).empty()); // local: instances are actors, not processes
+  const std::vector<std::string> bodies = {"a", "Two Words", std::string(10000, 'x'),
+                                           "tab\there \"q\" \\", std::string("\0binary\x01", 8)};
+  for (const auto& body : bodies) {
+    auto a = http_request(lp, "POST", "/hello", body);
+    auto b = http_request(bp, "POST", "/hello", body);
+    auto c = http_request(dp, "POST", "/hello", body);
+    REQUIRE(a);
+    REQUIRE(b);
+    REQUIRE(c);
+    CHECK(a->status == 200);
+    CHECK(b->status == a->status);
+    CHECK(c->status == a->status);
+    CHECK(b->body == a->body);
+    CHECK(c->body == a->body);
+    CHECK(b->header("content-type") == a->header("content-type"));
+  }
+  auto empty = http_request(bp, "POST", "/hello", "");
+  REQUIRE(empty);
+  CHECK(empty->status == 400); // a function's failure crosses processes with its reason
+  CHECK_THAT(empty->body, Catch::Contains("send some text"));
+  CHECK(in_use(bp) == 0);
+  CHECK(in_use(dp) == 0);
+}
+
+TEST_CASE("kill -9 of an instance under load: every request answered, instance back, nothing leaked",
+          "[integration][processes]") {
+  temp_dir dir;
+  child_process spry({SPRY_BINARY, "run",
+                      dir.file("app.yaml", app_yaml("tcp", "instances: {restart_backoff: 50ms}\n")),
+                      "--log-level", "warn"},
+                     dir.path + "/stderr");
+  const uint16_t port = port_of(spry);
+  auto kids = wait_children(spry.pid(), 2);
+  REQUIRE(kids.size() == 2);
+
+  std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
+  std::atomic<bool> go{true};
+  std::vector<std::thread> users;
+  for (int u = 0; u < 4; ++u)
+    users.emplace_back([&] {
+      for (int i = 0; i < 300 && go.load(); ++i) {
+        auto r = http_request(port, "POST", "/hello", "under load");
+        if (!r)
+          ++no_answer;
+        else if (r->status == 200)
+          ++ok;
+        else if (r->status == 502)
+          ++bad_gateway;
+        else
+          ++other;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  REQUIRE(kill(kids[0], SIGKILL) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  REQUIRE(kill(kids[1], SIGKILL) == 0);
+  for (auto& t : users)
+    t.join();
+  CHECK(no_answer == 0);
+  CHECK(other == 0);
+  CHECK(ok + bad_gateway == 1200);
+  CHECK(ok > 0);
+  // Both instances come back (new pids) and serve.
+  std::vector<pid_t> now;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    now = children_of(spry.pid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while ((now.size() < 2 || std::set<pid_t>(now.begin(), now.end()).count(kids[0]) ||
+            std::set<pid_t>(now.begin(), now.end()).count(kids[1])) &&
+           std::chrono::steady_clock::now() < deadline);
+  REQUIRE(now.size() == 2);
+  std::optional<http_response> after;
+  for (int i = 0; i < 100; ++i) {
+    after = http_request(port, "POST", "/hello", "after");
+    if (after && after->status == 200)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(after);
+  CHECK(after->status == 200);
+  CHECK(in_use(port) == 0);
+  CHECK_THAT(read_file(dir.path + "/stderr"), Catch::Contains("was killed by signal 9"));
+  auto status = spry.stop(SIGTERM, std::chrono::seconds(10));
+  REQUIRE(status);
+  CHECK(WEXITSTATUS(*status) == 0);
+  CHECK(all_gone(now, std::chrono::seconds(2)));
+}
+
+TEST_CASE("no instance outlives a SIGKILLed gateway", "[integration][processes]") {
+  temp_dir dir;
+  child_process spry({SPRY_BINARY, "run", dir.file("app.yaml", app_yaml("tcp")), "--log-level", "warn"});
+  port_of(spry);
+  auto kids = wait_children(spry.pid(), 2);
+  REQUIRE(kids.size() == 2);
+  REQUIRE(spry.stop(SIGKILL, std::chrono::seconds(5)));
+  CHECK(all_gone(kids, std::chrono::seconds(3)));
+}
+
+TEST_CASE("an instance that never becomes ready fails start-up with its name and stderr",
+          "[integration][processes]") {
+  temp_dir dir;
+  SECTION("hangs") {
+    setenv("SPRY_TEST_FAULT", "hang", 1);
+    child_process spry({SPRY_BINARY, "run",
+                        dir.file("app.yaml", app_yaml("tcp", "instances: {ready_timeout: 1s}\n")),
+                        "--log-level", "warn"},
+                       dir.path + "/stderr");
+    unsetenv("SPRY_TEST_FAULT");
+    auto status = spry.stop(0, std::chrono::seconds(15)); // signal 0: just wait for the exit
+    REQUIRE(status);
+    CHECK(WEXITSTATUS(*status) == 1);
+    const auto err = read_file(dir.path + "/stderr");
+    CHECK_THAT(err, Catch::Contains("function 'upper' did not become ready within 1000 ms"));
+    CHECK_THAT(err, Catch::Contains("fault library: hanging before ready"));
+  }
+  SECTION("crashes") {
+    setenv("SPRY_TEST_FAULT", "crash", 1);
+    child_process spry({SPRY_BINARY, "run", dir.file("app.yaml", app_yaml("tcp")), "--log-level", "warn"},
+                       dir.path + "/stderr");
+    unsetenv("SPRY_TEST_FAULT");
+    auto status = spry.stop(0, std::chrono::seconds(15));
+    REQUIRE(status);
+    CHECK(WEXITSTATUS(*status) == 1);
+    const auto err = read_file(dir.path + "/stderr");
+    CHECK_THAT(err, Catch::Contains("was killed by signal 6"));
+    CHECK_THAT(err, Catch::Contains("before it was ready"));
+    CHECK_THAT(err, Catch::Contains("fault library: crashing before ready"));
+  }
+  // Nothing of it is left running: the instances were children of the (now reaped) gateway and
+  // die with it; the test process has no other children.
+  CHECK(children_of(getpid()).empty());
+}
+
+TEST_CASE("the C++ program runs its instances as processes too", "[integration][processes]") {
+  child_process app({SPRY_HELLO_APP_BINARY, "--listen", "127.0.0.1:0", "--transport", "tcp",
+                     "--log-level", "warn"});
+  const uint16_t port = port_of(app);
+  CHECK(wait_children(app.pid(), 2).size() == 2);
+  auto r = http_request(port, "POST", "/hello", "from c++");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == R"({"text":"FROM C++","words":2,"bytes":8})");
+  CHECK(app.stop(SIGINT, std::chrono::seconds(10)) == 0);
+}
