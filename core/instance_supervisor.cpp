@@ -60,14 +60,26 @@ void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOC
 
 } // namespace
 
-struct instance_supervisor::child {
-  endpoint_id endpoint;
-  function_id function;
+// One OS process: the instance itself or its sidecar.
+struct instance_supervisor::proc {
   pid_t pid = 0;
   int control = -1;
   int err = -1;
-  int listen_fd = -1;        // owned by the agent across restarts (tcp)
-  std::string address;       // where the instance listens (from `ready`, or the owned socket)
+  std::deque<std::string> tail; // last stderr lines
+  std::string partial;          // stderr bytes after the last newline
+  control_reader reader;
+};
+
+struct instance_supervisor::child {
+  endpoint_id endpoint;
+  function_id function;
+  proc main;
+  proc side;                 // the queue-proxy sidecar, when sidecars are on
+  int listen_fd = -1;        // owned by the agent across restarts (tcp): what peers connect to
+  int private_fd = -1;       // with a sidecar: the instance's own socket behind it
+  uint16_t private_port = 0;
+  std::string address;       // where the endpoint listens (from `ready`, or the owned socket)
+  std::string advertised;    // what peers are told (a front end may sit in between)
   bool ready = false;
   bool running = false;
   uint32_t restarts = 0;
@@ -76,19 +88,17 @@ struct instance_supervisor::child {
   uint64_t restart_at_ns = 0;
   uint32_t backoff_ms = 0;
   std::deque<uint64_t> crashes;  // times of recent crashes
-  std::deque<std::string> tail;  // last stderr lines
-  std::string partial;           // stderr bytes after the last newline
-  control_reader reader;
   std::string exit_reason;       // why it last stopped (for start-up errors)
 };
 
 instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch,
                                          std::string gateway_address,
-                                         bool listen_socket_per_endpoint, hooks h)
+                                         bool listen_socket_per_endpoint, bool sidecars, hooks h)
   : app_(app),
     launch_(std::move(launch)),
     gateway_address_(std::move(gateway_address)),
     own_listeners_(listen_socket_per_endpoint),
+    sidecars_(sidecars && listen_socket_per_endpoint),
     hooks_(std::move(h)) {
   if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
     wake_[0] = wake_[1] = -1;
@@ -112,15 +122,30 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
       if (own_listeners_) {
         uint16_t port = 0;
         c->listen_fd = make_listener(port);
-        if (c->listen_fd < 0)
+        if (sidecars_)
+          c->private_fd = make_listener(c->private_port);
+        if (c->listen_fd < 0 || (sidecars_ && c->private_fd < 0))
           return make_error(std::string("cannot open a loopback listening socket for an "
                                         "instance: ") + strerror(errno));
-        c->address = "127.0.0.1:" + std::to_string(port);
+        c->address = c->advertised = "127.0.0.1:" + std::to_string(port);
       }
-      if (auto ok = spawn(*c); !ok)
-        return ok;
       children_.push_back(std::move(c));
     }
+    if (own_listeners_ && hooks_.front_end) {
+      std::vector<std::pair<endpoint_id, std::string>> sockets;
+      for (const auto& c : children_)
+        sockets.emplace_back(c->endpoint, c->address);
+      auto fe = hooks_.front_end(app_, sockets);
+      if (!fe)
+        return fe.err();
+      front_end_ = std::move(*fe);
+      if (front_end_)
+        for (auto& c : children_)
+          c->advertised = front_end_->advertised(c->endpoint, c->address);
+    }
+    for (auto& c : children_)
+      if (auto ok = spawn(*c); !ok)
+        return ok;
   }
   monitor_ = std::thread([this] { monitor(); });
   // Readiness, not a sleep, gates traffic: wait for every `ready`, or the first failure.
@@ -160,18 +185,23 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
   return {};
 }
 
-std::string instance_supervisor::tail_of(const child& c) const {
-  if (c.tail.empty() && c.partial.empty())
-    return " (it wrote nothing to stderr)";
-  std::string out = "; the end of its stderr:";
-  for (const auto& l : c.tail)
-    out += "\n    " + l;
-  if (!c.partial.empty())
-    out += "\n    " + c.partial;
-  return out;
+std::string instance_supervisor::label_of(const child& c) const {
+  return app_.functions[c.function].name + "#" + std::to_string(c.endpoint);
 }
 
-status_or_error instance_supervisor::spawn(child& c) {
+std::string instance_supervisor::tail_of(const child& c) const {
+  std::string out;
+  for (const proc* p : {&c.main, &c.side}) {
+    for (const auto& l : p->tail)
+      out += "\n    " + l;
+    if (!p->partial.empty())
+      out += "\n    " + p->partial;
+  }
+  return out.empty() ? std::string(" (it wrote nothing to stderr)") : "; the end of its stderr:" + out;
+}
+
+status_or_error instance_supervisor::spawn_process(proc& p, const std::string& role_env,
+                                                   int pass_fd, const std::string& label) {
   int ctl[2], err[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
     return make_error(std::string("socketpair: ") + strerror(errno));
@@ -182,16 +212,11 @@ status_or_error instance_supervisor::spawn(child& c) {
   }
   // Everything the child needs is prepared before fork: after fork in a threaded process only
   // async-signal-safe calls are allowed until exec.
-  const std::string role = "SPRY_INSTANCE=endpoint=" + std::to_string(c.endpoint) +
-                           ";function=" + app_.functions[c.function].name +
-                           ";control_fd=" + std::to_string(child_control_fd) +
-                           ";listen_fd=" + std::to_string(c.listen_fd >= 0 ? child_listen_fd : -1) +
-                           ";parent=" + std::to_string(getpid());
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "SPRY_INSTANCE=", 14) != 0)
+    if (std::strncmp(*e, "SPRY_INSTANCE=", 14) != 0 && std::strncmp(*e, "SPRY_SIDECAR=", 13) != 0)
       env_store.emplace_back(*e);
-  env_store.push_back(role);
+  env_store.push_back(role_env);
   std::vector<char*> envp;
   for (auto& e : env_store)
     envp.push_back(e.data());
@@ -202,7 +227,6 @@ status_or_error instance_supervisor::spawn(child& c) {
     argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = getpid();
-  const int listen_fd = c.listen_fd;
 
   const pid_t pid = fork();
   if (pid < 0) {
@@ -223,8 +247,8 @@ status_or_error instance_supervisor::spawn(child& c) {
     dup2(err[1], STDERR_FILENO);
     dup2(err[1], STDOUT_FILENO); // a function's prints are forwarded with the instance's name
     dup2(ctl[1], child_control_fd);
-    if (listen_fd >= 0)
-      dup2(listen_fd, child_listen_fd);
+    if (pass_fd >= 0)
+      dup2(pass_fd, child_listen_fd);
     execve(launch_.executable.c_str(), argv.data(), envp.data());
     const char msg[] = "spry: exec of the instance program failed\n";
     (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -234,62 +258,89 @@ status_or_error instance_supervisor::spawn(child& c) {
   close(err[1]);
   set_nonblocking(ctl[0]);
   set_nonblocking(err[0]);
-  c.pid = pid;
-  c.control = ctl[0];
-  c.err = err[0];
-  c.running = true;
-  c.ready = false;
-  c.exit_reason.clear();
-  c.reader = control_reader{};
-  c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
-  spdlog::debug("instance {} of '{}' started as pid {}", c.endpoint,
-                app_.functions[c.function].name, pid);
+  p.pid = pid;
+  p.control = ctl[0];
+  p.err = err[0];
+  p.reader = control_reader{};
+  spdlog::debug("{} started as pid {}", label, pid);
   return {};
 }
 
-void instance_supervisor::read_stderr(child& c) {
+status_or_error instance_supervisor::spawn(child& c) {
+  const std::string label = label_of(c);
+  const int instance_fd = sidecars_ ? c.private_fd : c.listen_fd;
+  const std::string role = "SPRY_INSTANCE=endpoint=" + std::to_string(c.endpoint) +
+                           ";function=" + app_.functions[c.function].name +
+                           ";control_fd=" + std::to_string(child_control_fd) +
+                           ";listen_fd=" + std::to_string(instance_fd >= 0 ? child_listen_fd : -1) +
+                           ";parent=" + std::to_string(getpid());
+  if (auto ok = spawn_process(c.main, role, instance_fd, label); !ok)
+    return ok;
+  if (sidecars_) {
+    const std::string side_role =
+      "SPRY_SIDECAR=control_fd=" + std::to_string(child_control_fd) +
+      ";listen_fd=" + std::to_string(child_listen_fd) +
+      ";upstream_port=" + std::to_string(c.private_port) +
+      ";concurrency=" + std::to_string(app_.functions[c.function].concurrency) +
+      ";parent=" + std::to_string(getpid()) + ";name=" + label;
+    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy"); !ok) {
+      kill(c.main.pid, SIGKILL);
+      waitpid(c.main.pid, nullptr, 0);
+      close(c.main.control);
+      close(c.main.err);
+      c.main = proc{};
+      return ok;
+    }
+  }
+  c.running = true;
+  c.ready = false;
+  c.exit_reason.clear();
+  c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
+  return {};
+}
+
+void instance_supervisor::read_stderr(proc& p, const std::string& label) {
   char buf[4096];
   for (;;) {
-    const ssize_t n = read(c.err, buf, sizeof buf);
+    const ssize_t n = read(p.err, buf, sizeof buf);
     if (n <= 0) {
       if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        close(c.err);
-        c.err = -1;
+        close(p.err);
+        p.err = -1;
       }
       return;
     }
-    c.partial.append(buf, static_cast<size_t>(n));
+    p.partial.append(buf, static_cast<size_t>(n));
     size_t nl;
-    while ((nl = c.partial.find('\n')) != std::string::npos) {
-      std::string line = c.partial.substr(0, nl);
-      c.partial.erase(0, nl + 1);
-      std::fprintf(stderr, "[%s#%u] %s\n", app_.functions[c.function].name.c_str(), c.endpoint,
-                   line.c_str());
-      c.tail.push_back(std::move(line));
-      if (c.tail.size() > stderr_tail_lines)
-        c.tail.pop_front();
+    while ((nl = p.partial.find('\n')) != std::string::npos) {
+      std::string line = p.partial.substr(0, nl);
+      p.partial.erase(0, nl + 1);
+      std::fprintf(stderr, "[%s] %s\n", label.c_str(), line.c_str());
+      p.tail.push_back(std::move(line));
+      if (p.tail.size() > stderr_tail_lines)
+        p.tail.pop_front();
     }
-    if (c.partial.size() > 4096)
-      c.partial.erase(0, c.partial.size() - 4096);
+    if (p.partial.size() > 4096)
+      p.partial.erase(0, p.partial.size() - 4096);
   }
 }
 
 void instance_supervisor::read_control(child& c) {
   char buf[4096];
   for (;;) {
-    const ssize_t n = read(c.control, buf, sizeof buf);
+    const ssize_t n = read(c.main.control, buf, sizeof buf);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
       on_exit(c, "");
       return;
     }
     if (n < 0)
       break;
-    c.reader.feed(buf, static_cast<size_t>(n));
+    c.main.reader.feed(buf, static_cast<size_t>(n));
   }
-  while (auto m = c.reader.next()) {
+  while (auto m = c.main.reader.next()) {
     if (!*m) {
       spdlog::error("instance {}: {}; stopping it", c.endpoint, m->err().message);
-      kill(c.pid, SIGKILL);
+      kill(c.main.pid, SIGKILL);
       return;
     }
     const control_message& msg = **m;
@@ -308,30 +359,47 @@ void instance_supervisor::read_control(child& c) {
 void instance_supervisor::on_exit(child& c, const std::string& why_override) {
   if (!c.running)
     return;
-  // The control socket closed: the process is exiting or gone. Make sure, then reap it.
-  int status = 0;
-  pid_t r = waitpid(c.pid, &status, WNOHANG);
-  for (int i = 0; r == 0 && i < 100; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    r = waitpid(c.pid, &status, WNOHANG);
-  }
-  if (r == 0) {
-    kill(c.pid, SIGKILL);
-    waitpid(c.pid, &status, 0);
-  }
-  if (c.err >= 0) {
-    read_stderr(c);
-    if (c.err >= 0)
-      close(c.err);
-    c.err = -1;
-  }
-  close(c.control);
-  c.control = -1;
+  // A control socket closed: that process is exiting or gone. The instance and its sidecar
+  // live and die together: make sure both are gone, then reap them.
+  const std::string label = label_of(c);
+  auto reap = [&](proc& p, bool first) {
+    int status = 0;
+    if (p.pid <= 0)
+      return std::string();
+    pid_t r = waitpid(p.pid, &status, WNOHANG);
+    for (int i = 0; first && r == 0 && i < 100; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      r = waitpid(p.pid, &status, WNOHANG);
+    }
+    if (r == 0) {
+      kill(p.pid, SIGKILL);
+      waitpid(p.pid, &status, 0);
+    }
+    if (p.err >= 0) {
+      read_stderr(p, label);
+      if (p.err >= 0)
+        close(p.err);
+    }
+    if (p.control >= 0)
+      close(p.control);
+    p.err = p.control = -1;
+    p.pid = 0;
+    return describe_status(status);
+  };
+  auto exited = [](pid_t pid) {
+    siginfo_t info{};
+    return pid > 0 && waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == pid;
+  };
+  const bool sidecar_died = why_override.empty() && exited(c.side.pid) && !exited(c.main.pid);
+  std::string reason = reap(c.main, true);
+  const std::string side_reason = reap(c.side, false);
+  if (sidecar_died)
+    reason = "lost its queue-proxy sidecar, which " + side_reason;
   c.running = false;
   const bool was_ready = c.ready;
   c.ready = false;
-  c.pid = 0;
-  c.exit_reason = why_override.empty() ? describe_status(status) : why_override;
+  c.exit_reason = why_override.empty() ? reason : why_override;
   const std::string fname = app_.functions[c.function].name;
   const std::string why = "instance " + std::to_string(c.endpoint) + " of function '" + fname +
                           "' " + c.exit_reason;
@@ -380,7 +448,7 @@ void instance_supervisor::publish_locked() {
     if (!c->ready)
       continue;
     dir.instances[c->function].push_back(c->endpoint);
-    peers.emplace_back(c->endpoint, c->address);
+    peers.emplace_back(c->endpoint, c->advertised.empty() ? c->address : c->advertised);
   }
   control_message pm;
   pm.type = control_message::kind::peers;
@@ -389,9 +457,9 @@ void instance_supervisor::publish_locked() {
   dm.type = control_message::kind::directory;
   dm.directory = dir.instances;
   for (const auto& c : children_)
-    if (c->running && c->control >= 0) {
-      write_control(c->control, pm);
-      write_control(c->control, dm);
+    if (c->running && c->main.control >= 0) {
+      write_control(c->main.control, pm);
+      write_control(c->main.control, dm);
     }
   if (hooks_.on_topology)
     hooks_.on_topology(dir, peers);
@@ -399,7 +467,7 @@ void instance_supervisor::publish_locked() {
 
 void instance_supervisor::monitor() {
   std::vector<pollfd> fds;
-  std::vector<std::pair<child*, bool>> owners; // (child, is_control)
+  std::vector<std::pair<child*, proc*>> owners;
   while (!stopping_.load()) {
     int timeout_ms = 1000;
     {
@@ -418,7 +486,7 @@ void instance_supervisor::monitor() {
           spdlog::error("instance {} of '{}' did not become ready within {} ms; killing it{}",
                         c->endpoint, app_.functions[c->function].name,
                         app_.instances.ready_timeout_ms, tail_of(*c));
-          kill(c->pid, SIGKILL);
+          kill(c->main.pid, SIGKILL);
           c->ready_deadline_ns = UINT64_MAX;
         }
         auto until = [&](uint64_t t) {
@@ -433,17 +501,18 @@ void instance_supervisor::monitor() {
       fds.clear();
       owners.clear();
       fds.push_back({wake_[0], POLLIN, 0});
-      owners.emplace_back(nullptr, false);
-      for (auto& c : children_) {
-        if (c->control >= 0) {
-          fds.push_back({c->control, POLLIN, 0});
-          owners.emplace_back(c.get(), true);
+      owners.emplace_back(nullptr, nullptr);
+      for (auto& c : children_)
+        for (proc* p : {&c->main, &c->side}) {
+          if (p->control >= 0) {
+            fds.push_back({p->control, POLLIN, 0});
+            owners.emplace_back(c.get(), p);
+          }
+          if (p->err >= 0) {
+            fds.push_back({p->err, POLLIN, 0});
+            owners.emplace_back(c.get(), p);
+          }
         }
-        if (c->err >= 0) {
-          fds.push_back({c->err, POLLIN, 0});
-          owners.emplace_back(c.get(), false);
-        }
-      }
     }
     const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n <= 0)
@@ -456,11 +525,22 @@ void instance_supervisor::monitor() {
     }
     // stderr first, so an exit's reason comes with its last words.
     for (size_t i = 1; i < fds.size(); ++i)
-      if (fds[i].revents && !owners[i].second && owners[i].first->err == fds[i].fd)
-        read_stderr(*owners[i].first);
-    for (size_t i = 1; i < fds.size(); ++i)
-      if (fds[i].revents && owners[i].second && owners[i].first->control == fds[i].fd)
-        read_control(*owners[i].first);
+      if (fds[i].revents && owners[i].second->err == fds[i].fd)
+        read_stderr(*owners[i].second, label_of(*owners[i].first));
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (!fds[i].revents)
+        continue;
+      child& c = *owners[i].first;
+      proc& p = *owners[i].second;
+      if (&p == &c.main && p.control == fds[i].fd)
+        read_control(c);
+      else if (&p == &c.side && p.control == fds[i].fd) {
+        char drain[256];
+        const ssize_t n = read(p.control, drain, sizeof drain);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+          on_exit(c, "");
+      }
+    }
   }
 }
 
@@ -475,46 +555,57 @@ void instance_supervisor::stop(unsigned grace_ms) {
   control_message stop_msg;
   stop_msg.type = control_message::kind::stop;
   for (auto& c : children_)
-    if (c->running && c->control >= 0)
-      write_control(c->control, stop_msg);
+    if (c->running && c->main.control >= 0)
+      write_control(c->main.control, stop_msg);
   const uint64_t deadline = now_ns() + uint64_t{grace_ms} * 1000000;
   for (auto& c : children_) {
     if (!c->running)
       continue;
-    int status = 0;
-    pid_t r = waitpid(c->pid, &status, WNOHANG);
-    while (r == 0 && now_ns() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      r = waitpid(c->pid, &status, WNOHANG);
-    }
-    if (r == 0) {
-      spdlog::warn("instance {} did not stop within {} ms; killing it", c->endpoint, grace_ms);
-      kill(c->pid, SIGKILL);
-      waitpid(c->pid, &status, 0);
+    for (proc* p : {&c->main, &c->side}) {
+      if (p->pid <= 0)
+        continue;
+      if (p == &c->side && p->control >= 0) { // EOF tells the sidecar to go
+        close(p->control);
+        p->control = -1;
+      }
+      int status = 0;
+      pid_t r = waitpid(p->pid, &status, WNOHANG);
+      while (r == 0 && now_ns() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        r = waitpid(p->pid, &status, WNOHANG);
+      }
+      if (r == 0) {
+        spdlog::warn("{} did not stop within {} ms; killing it", label_of(*c), grace_ms);
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, &status, 0);
+      }
+      if (p->control >= 0)
+        close(p->control);
+      if (p->err >= 0) {
+        read_stderr(*p, label_of(*c));
+        if (p->err >= 0)
+          close(p->err);
+      }
+      p->control = p->err = -1;
+      p->pid = 0;
     }
     c->running = false;
-    if (c->control >= 0)
-      close(c->control);
-    if (c->err >= 0) {
-      read_stderr(*c);
-      if (c->err >= 0)
-        close(c->err);
-    }
-    c->control = c->err = -1;
   }
   for (auto& c : children_)
-    if (c->listen_fd >= 0) {
-      close(c->listen_fd);
-      c->listen_fd = -1;
-    }
+    for (int* fd : {&c->listen_fd, &c->private_fd})
+      if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+      }
+  front_end_.reset(); // stops the front-end process
 }
 
 std::vector<instance_status> instance_supervisor::status() const {
   std::lock_guard<std::mutex> guard{mtx_};
   std::vector<instance_status> out;
   for (const auto& c : children_)
-    out.push_back({c->endpoint, c->function, c->pid, c->ready, c->restarts, c->crash_looping,
-                   c->address});
+    out.push_back({c->endpoint, c->function, c->main.pid, c->ready, c->restarts,
+                   c->crash_looping, c->advertised.empty() ? c->address : c->advertised});
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include "core/endpoint_directory.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/transport_registry.hpp"
 
 #include <sys/types.h>
 
@@ -55,6 +56,9 @@ public:
     std::function<void(const endpoint_directory&,
                        const std::vector<std::pair<endpoint_id, std::string>>& peers)>
       on_topology;
+    /// Optional (needs owned listening sockets): started once the sockets exist; maps each
+    /// endpoint's socket address to the address peers use (a front-end proxy's).
+    front_end_factory front_end;
   };
 
   struct planned {
@@ -65,8 +69,9 @@ public:
   /// `gateway_address`: where instances reach endpoint 0. `listen_socket_per_endpoint`: the
   /// transport wants the agent to own each instance's listening socket (tcp), so its address
   /// survives restarts.
+  /// `sidecars`: start a queue-proxy process in front of every instance (needs owned sockets).
   instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
-                      bool listen_socket_per_endpoint, hooks h);
+                      bool listen_socket_per_endpoint, bool sidecars, hooks h);
   ~instance_supervisor();
 
   /// Starts the planned instances and waits until all are ready. On failure every child is
@@ -78,20 +83,26 @@ public:
   std::vector<instance_status> status() const;
 
 private:
+  struct proc;
   struct child;
   void monitor();
   status_or_error spawn(child& c);
+  status_or_error spawn_process(proc& p, const std::string& role_env, int pass_fd,
+                                const std::string& label);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
   void read_control(child& c);
-  void read_stderr(child& c);
+  void read_stderr(proc& p, const std::string& label);
   std::string tail_of(const child& c) const;
+  std::string label_of(const child& c) const;
 
   const app_spec& app_;
   launch_spec launch_;
   std::string gateway_address_;
   bool own_listeners_;
+  bool sidecars_;
   hooks hooks_;
+  std::unique_ptr<front_end> front_end_;
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<child>> children_;

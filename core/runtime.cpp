@@ -75,6 +75,14 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   }
   rt->in_process_instances_ = entry->in_process_instances;
   rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
+  rt->front_end_ = entry->front_end;
+  rt->sidecars_ = app.tcp.sidecar;
+  if (app.tcp.sidecar && !entry->supports_sidecar)
+    return make_error(app.tcp.where.prefix() + "tcp.sidecar: transport '" + app.transport +
+                      "' has no sidecar (it is part of the tcp baseline)");
+  if (app.tcp.front_end != "none" && !entry->front_end)
+    return make_error(app.tcp.where.prefix() + "tcp.front_end: transport '" + app.transport +
+                      "' cannot put a front end between endpoints");
   rt->routing_ = effective_routing(app);
   if (!rt->in_process_instances_ && !role && !opts.launcher)
     return make_error(app.transport_where.prefix() + "transport '" + app.transport +
@@ -209,6 +217,7 @@ status_or_error runtime::launch(launch_hooks hooks) {
   const std::string gateway_address = tp_->address_of(gateway_endpoint);
   instance_supervisor::hooks sh;
   sh.on_down = hooks.on_instance_down;
+  sh.front_end = front_end_;
   sh.on_topology = [this](const endpoint_directory& d,
                           const std::vector<std::pair<endpoint_id, std::string>>& peers) {
     std::vector<endpoint_id> now;
@@ -226,7 +235,8 @@ status_or_error runtime::launch(launch_hooks hooks) {
     directory_.publish(std::make_shared<const endpoint_directory>(d));
   };
   supervisor_ = std::make_unique<instance_supervisor>(app_, *opts_.launcher, gateway_address,
-                                                      listen_socket_per_endpoint_, std::move(sh));
+                                                      listen_socket_per_endpoint_, sidecars_,
+                                                      std::move(sh));
   return supervisor_->start(plan);
 }
 

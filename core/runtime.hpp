@@ -108,6 +108,8 @@ private:
   std::optional<instance_role> role_;
   bool in_process_instances_ = true;
   bool listen_socket_per_endpoint_ = false;
+  bool sidecars_ = false;
+  front_end_factory front_end_;
   routing_mode routing_ = routing_mode::direct;
   std::unique_ptr<caf::actor_system_config> config_;
   std::unique_ptr<caf::actor_system> system_;

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <memory>
 #include <string>
@@ -40,6 +41,20 @@ struct transport_context {
   uint32_t queue_capacity = 65536;
 };
 
+/// A process in front of every instance (tcp: nginx), started by the node agent once the
+/// instances' listening sockets exist. It decides the address other endpoints use for each.
+class front_end {
+public:
+  virtual ~front_end() = default;
+  /// The address peers use to reach `endpoint`, whose own socket is at `address`.
+  virtual std::string advertised(endpoint_id endpoint, const std::string& address) const = 0;
+};
+
+/// Starts the front end for these (endpoint, listening address) pairs, or returns null when the
+/// app does not ask for one.
+using front_end_factory = std::function<expected<std::unique_ptr<front_end>>(
+  const app_spec&, const std::vector<std::pair<endpoint_id, std::string>>&)>;
+
 using transport_factory =
   std::function<expected<std::unique_ptr<transport>>(const transport_context&)>;
 
@@ -55,6 +70,14 @@ public:
     /// true: the node agent opens each instance's listening socket and passes it down, so an
     /// instance's address survives its restarts (tcp).
     bool listen_socket_per_endpoint = false;
+    /// Optional: a proxy process between endpoints (needs listen_socket_per_endpoint).
+    front_end_factory front_end;
+    /// Optional: a sidecar process in front of each instance (tcp.sidecar); the sidecar is
+    /// this program re-run with SPRY_SIDECAR, handled by the transport's own role function.
+    bool supports_sidecar = false;
+    /// Optional: if this process was started in one of the transport's own roles (a sidecar),
+    /// runs it and returns the exit code; nullopt otherwise.
+    std::function<std::optional<int>()> role_main;
   };
 
   /// Errors if the name is taken.

@@ -90,6 +90,11 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     std::cerr << "spry: " << ok.err().message << "\n";
     return 2;
   }
+  // Started in a transport's own role (tcp's queue-proxy sidecar): be that.
+  for (const auto* e : transports().entries())
+    if (e->role_main)
+      if (auto code = e->role_main())
+        return *code;
   // Started by the instance supervisor: be that instance instead of a gateway. The app went
   // through exactly the same parsing and overrides as in the gateway process.
   if (auto role = core::instance_role_from_env()) {

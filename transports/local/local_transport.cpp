@@ -95,13 +95,15 @@ void local_transport::stop() noexcept {
 }
 
 void register_transport(core::transport_registry& registry) {
-  registry.add({"local",
-                "in-process actors, descriptors handed over as actor messages; needs nothing",
-                [](const core::transport_context& ctx)
-                  -> core::expected<std::unique_ptr<core::transport>> {
-                  return std::unique_ptr<core::transport>(new local_transport(ctx));
-                },
-                true, false});
+  core::transport_registry::entry e;
+  e.name = "local";
+  e.description = "in-process actors, descriptors handed over as actor messages; needs nothing";
+  e.factory = [](const core::transport_context& ctx)
+    -> core::expected<std::unique_ptr<core::transport>> {
+    return std::unique_ptr<core::transport>(new local_transport(ctx));
+  };
+  e.in_process_instances = true;
+  registry.add(std::move(e));
 }
 
 } // namespace spry::transports::local

@@ -4,6 +4,8 @@
 #include "core/message.hpp"
 #include "core/pool.hpp"
 #include "transports/tcp/envelope.hpp"
+#include "transports/tcp/nginx_front_end.hpp"
+#include "transports/tcp/queue_proxy.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -693,10 +695,27 @@ core::expected<std::unique_ptr<core::transport>> make_tcp_transport(const core::
 }
 
 void register_transport(core::transport_registry& registry) {
-  registry.add({"tcp",
-                "HTTP/1.1 over loopback TCP, msgpack-serialized messages, one process per "
-                "instance (the Knative-like baseline); needs nothing",
-                make_tcp_transport, false, true});
+  core::transport_registry::entry e;
+  e.name = "tcp";
+  e.description = "HTTP/1.1 over loopback TCP, msgpack-serialized messages, one process per "
+                  "instance, optional queue-proxy sidecars and nginx front end (the Knative-like "
+                  "baseline); needs nothing";
+  e.factory = make_tcp_transport;
+  e.in_process_instances = false;
+  e.listen_socket_per_endpoint = true;
+  e.supports_sidecar = true;
+  e.front_end = make_nginx_front_end;
+  e.role_main = []() -> std::optional<int> {
+    auto side = sidecar_role_from_env();
+    if (!side)
+      return std::nullopt;
+    if (!*side) {
+      std::fprintf(stderr, "spry: %s\n", side->err().message.c_str());
+      return 2;
+    }
+    return run_queue_proxy(**side);
+  };
+  registry.add(std::move(e));
 }
 
 } // namespace spry::transports::tcp
