@@ -27,6 +27,14 @@ int run_instance(app_spec app, function_registry functions, const instance_role&
                  rt.err().message.c_str());
     return 1;
   }
+  // The gateway's address first: a request may arrive the moment the endpoint is bound, and its
+  // result must be able to go home. Other peers follow on the control channel, each batch
+  // applied before the directory that names them.
+  if (!role.gateway_address.empty())
+    if (auto ok = (*rt)->tp().set_peer(gateway_endpoint, role.gateway_address); !ok) {
+      std::fprintf(stderr, "spry instance %u: %s\n", role.endpoint, ok.err().message.c_str());
+      return 1;
+    }
   if (auto ok = (*rt)->launch(); !ok) {
     std::fprintf(stderr, "spry instance %u (%s): %s\n", role.endpoint, role.function.c_str(),
                  ok.err().message.c_str());

@@ -273,7 +273,8 @@ status_or_error instance_supervisor::spawn(child& c) {
                            ";function=" + app_.functions[c.function].name +
                            ";control_fd=" + std::to_string(child_control_fd) +
                            ";listen_fd=" + std::to_string(instance_fd >= 0 ? child_listen_fd : -1) +
-                           ";parent=" + std::to_string(getpid());
+                           ";parent=" + std::to_string(getpid()) +
+                           ";gateway=" + gateway_address_;
   if (auto ok = spawn_process(c.main, role, instance_fd, label); !ok)
     return ok;
   if (sidecars_) {
@@ -635,6 +636,8 @@ std::optional<expected<instance_role>> instance_role_from_env() {
         r.listen_fd = std::stoi(val);
       else if (key == "parent")
         r.parent = static_cast<pid_t>(std::stol(val));
+      else if (key == "gateway")
+        r.gateway_address = val;
     }
   } catch (const std::exception&) {
     return expected<instance_role>(make_error("SPRY_INSTANCE is malformed: '" + s + "'"));

@@ -119,6 +119,8 @@ struct instance_role {
   int control_fd = -1;
   int listen_fd = -1;
   pid_t parent = 0;
+  /// Where the gateway (endpoint 0) is: known before the first request can arrive.
+  std::string gateway_address;
 };
 
 /// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.

@@ -1,0 +1,93 @@
+#include "core/message.hpp"
+#include "transports/tcp/envelope.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace spry;
+using namespace spry::transports::tcp;
+
+TEST_CASE("an envelope carries every header field and the payload", "[envelope]") {
+  core::buffer_header h{};
+  h.request_id = 0x1122334455667788ull;
+  h.chain = 3;
+  h.hop_count = 2;
+  h.status = 1;
+  h.http_status = 418;
+  h.function = 7;
+  h.queue_length = 9;
+  h.instance = 12;
+  h.t_ingress_ns = 100;
+  h.t_sent_ns = 200;
+  h.exec_ns = 300;
+  h.home_offset = 4096;
+  core::set_fixed_field(h.topic, core::topic_capacity, "sensors/kitchen");
+  core::set_fixed_field(h.content_type, core::content_type_capacity, "application/json");
+  const std::string payload("bin\0ary", 7);
+  const auto bytes = encode_envelope(5, h, payload);
+  msgpack::object_handle keep;
+  auto e = parse_envelope(bytes, keep);
+  REQUIRE(e);
+  CHECK(e->dst == 5);
+  CHECK(e->header.request_id == h.request_id);
+  CHECK(e->header.chain == 3);
+  CHECK(e->header.hop_count == 2);
+  CHECK(e->header.status == 1);
+  CHECK(e->header.http_status == 418);
+  CHECK(e->header.function == 7);
+  CHECK(e->header.queue_length == 9);
+  CHECK(e->header.instance == 12);
+  CHECK(e->header.exec_ns == 300);
+  CHECK(e->header.home_offset == 4096);
+  CHECK(core::fixed_field(e->header.topic, core::topic_capacity) == "sensors/kitchen");
+  CHECK(core::fixed_field(e->header.content_type, core::content_type_capacity) == "application/json");
+  CHECK(e->payload == payload);
+  CHECK(e->header.payload_length == 7);
+}
+
+TEST_CASE("malformed envelopes are refused with the reason", "[envelope]") {
+  msgpack::object_handle keep;
+  core::buffer_header h{};
+  const auto good = encode_envelope(1, h, "x");
+  SECTION("not msgpack") {
+    auto e = parse_envelope("\xc1\xc1\xc1", keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("malformed envelope"));
+  }
+  SECTION("truncated") {
+    auto e = parse_envelope(std::string_view(good).substr(0, good.size() - 3), keep);
+    REQUIRE_FALSE(e);
+  }
+  SECTION("empty") { CHECK_FALSE(parse_envelope("", keep)); }
+  SECTION("wrong arity") {
+    auto e = parse_envelope("\x93\x01\x02\x03", keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("array of 17"));
+  }
+  SECTION("wrong version") {
+    std::string bad = good;
+    REQUIRE(static_cast<unsigned char>(bad[0]) == 0xdc); // array16 header: 3 bytes
+    bad[3] = 0x07; // the version field (positive fixint) right after it
+    auto e = parse_envelope(bad, keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("version 7"));
+  }
+  SECTION("field out of range") {
+    std::string bad = good;
+    REQUIRE(bad[5] == 0x00);          // chain 0, after header(3) version(1) dst(1)
+    bad[5] = static_cast<char>(0xff); // -1 as a negative fixint: not a chain id
+    auto e = parse_envelope(bad, keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("wrong type or range"));
+  }
+  SECTION("topic too long") {
+    core::buffer_header big{};
+    auto bytes = encode_envelope(1, big, "x");
+    // Rebuild with a 65-byte topic by hand: replace the empty topic (0xa0) with a str8 of 65.
+    const auto pos = bytes.find('\xa0');
+    REQUIRE(pos != std::string::npos);
+    bytes.replace(pos, 1, std::string("\xd9\x41", 2) + std::string(65, 't'));
+    auto e = parse_envelope(bytes, keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("topic"));
+  }
+}
