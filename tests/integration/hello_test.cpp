@@ -1,7 +1,7 @@
 // Integration: the real `spry` binary and the C++ hello program as child processes, driven over
 // real HTTP, stopped by PID.
 
-#include "tests/support/child_process.hpp"
+#include "bench/load/child_process.hpp"
 #include "tests/support/http_client.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 
 using namespace spry::test;
+using spry::bench::child_process;
+using spry::bench::read_file;
 namespace fs = std::filesystem;
 
 namespace {

@@ -1,7 +1,7 @@
 // Integration: instances as processes (transport tcp), driven over real HTTP; faults injected
 // with kill -9; every process started is stopped by its PID.
 
-#include "tests/support/child_process.hpp"
+#include "bench/load/child_process.hpp"
 #include "tests/support/http_client.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,6 +17,8 @@
 #include <thread>
 
 using namespace spry::test;
+using spry::bench::child_process;
+using spry::bench::read_file;
 namespace fs = std::filesystem;
 
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/support/child_process.hpp"
+#include "bench/load/child_process.hpp"
 
 #include <csignal>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <thread>
 #include <unistd.h>
 
-namespace spry::test {
+namespace spry::bench {
 
 child_process::child_process(std::vector<std::string> argv, std::string stderr_file) {
   int fds[2];
@@ -111,4 +111,4 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-} // namespace spry::test
+} // namespace spry::bench

@@ -1,5 +1,5 @@
 #pragma once
-// A child process started by a test and stopped by its PID, even when the test fails (the
+// A child process started by a test or a benchmark and stopped by its PID, even when the test fails (the
 // destructor sends SIGTERM, waits, then SIGKILLs). Its stdout is readable line by line so a
 // test can wait for "listening on" instead of sleeping.
 
@@ -9,7 +9,7 @@
 #include <sys/types.h>
 #include <vector>
 
-namespace spry::test {
+namespace spry::bench {
 
 class child_process {
 public:
@@ -39,4 +39,4 @@ private:
 /// Reads `path` into a string ("" if unreadable).
 std::string read_file(const std::string& path);
 
-} // namespace spry::test
+} // namespace spry::bench
