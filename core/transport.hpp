@@ -89,6 +89,17 @@ public:
   /// Forgets a remote endpoint; later sends to it return unknown_endpoint. Control thread.
   virtual void remove_peer(endpoint_id) noexcept {}
 
+  /// Instance side: a file descriptor the node agent must receive for local endpoint `id` to
+  /// become reachable (shm-skmsg: the endpoint's socket, for the sockmap), or -1. It is passed
+  /// with SCM_RIGHTS, so the instance needs no privilege of its own.
+  virtual int handover_fd(endpoint_id) const { return -1; }
+  /// Node side: takes the handed-over fd of remote endpoint `id` (a dup: the caller closes its
+  /// own). Control thread.
+  virtual status_or_error adopt(endpoint_id id, int /*fd*/) {
+    return make_error("transport '" + std::string(name()) + "' takes no file descriptor for endpoint " +
+                      std::to_string(id));
+  }
+
   /// Unbinds everything; later sends return closed. Idempotent.
   virtual void stop() noexcept = 0;
 };

@@ -35,6 +35,9 @@ struct transport_context {
   /// Listening sockets opened for endpoints of this process by the node agent, by endpoint id
   /// (tcp: kept across instance restarts so the address never changes). Taken over on bind.
   std::unordered_map<endpoint_id, int> listen_fds;
+  /// true in an instance process, false in the gateway (node) process: some transports set up
+  /// node-wide resources (eBPF maps) only once, in the node.
+  bool instance_role = false;
   /// Endpoint ids are 0..max_endpoints-1.
   uint32_t max_endpoints = 4096;
   /// Per-endpoint queue bound (descriptors sent and not yet consumed) before backpressure.
@@ -78,6 +81,9 @@ public:
     /// Optional: if this process was started in one of the transport's own roles (a sidecar),
     /// runs it and returns the exit code; nullopt otherwise.
     std::function<std::optional<int>()> role_main;
+    /// true: instance processes map the gateway's pools (shared memory) instead of making their
+    /// own; the node agent passes the pool fds down at start.
+    bool shared_pools = false;
   };
 
   /// Errors if the name is taken.

@@ -2,14 +2,20 @@
 
 #include "transports/local/local_transport.hpp"
 #include "transports/tcp/tcp_transport.hpp"
+#if SPRY_HAVE_BPF
+#include "transports/shm-skmsg/skmsg_transport.hpp"
+#endif
 
 namespace spry::transports {
 
 void register_all(core::transport_registry& registry) {
   local::register_transport(registry);
   tcp::register_transport(registry);
-  // Backend-specific registrations (tcp, shm-skmsg, shm-dpdk) are added here, each under the
-  // #if of its build option, and nowhere else.
+  // Backend-specific registrations live here, each under the #if of its build option, and
+  // nowhere else.
+#if SPRY_HAVE_BPF
+  skmsg::register_transport(registry);
+#endif
 }
 
 } // namespace spry::transports

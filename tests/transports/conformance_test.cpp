@@ -24,6 +24,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace spry::core;
@@ -78,10 +79,19 @@ struct harness {
     ctx.max_endpoints = 64;
     ctx.queue_capacity = queue_capacity;
     auto t = reg.create(name, ctx);
+    if (!t && geteuid() != 0) {
+      // Privileged transports (shm-skmsg) cannot run here; on CI (root) this is a failure.
+      WARN("SKIPPED: transport " << name << " did not run (not root): " << t.err().message);
+      skipped = true;
+      return;
+    }
     REQUIRE(t);
     tp = std::move(*t);
   }
+  bool skipped = false;
   ~harness() {
+    if (!tp)
+      return;
     tp->stop();
     for (auto& a : actors)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
@@ -148,6 +158,8 @@ TEST_CASE("conformance: a buffer arrives intact at its endpoint", "[conformance]
   for (const auto& name : transport_names()) {
     DYNAMIC_SECTION(name) {
       harness h(name);
+      if (h.skipped)
+        continue;
       auto a = h.endpoint(1);
       auto b = h.endpoint(2);
       REQUIRE(h.tp->send(h.make(2, 77)) == send_status::ok);
@@ -165,6 +177,8 @@ TEST_CASE("conformance: one sender's descriptors arrive in order, none lost", "[
     DYNAMIC_SECTION(name) {
       // Order is per (sender, connection); tcp with one connection per peer keeps it.
       harness h(name);
+      if (h.skipped)
+        continue;
       auto b = h.endpoint(5);
       constexpr uint64_t n = 5000;
       for (uint64_t i = 0; i < n; ++i) {
@@ -194,6 +208,8 @@ TEST_CASE("conformance: concurrent senders, every descriptor exactly once", "[co
   for (const auto& name : transport_names()) {
     DYNAMIC_SECTION(name) {
       harness h(name);
+      if (h.skipped)
+        continue;
       auto b = h.endpoint(3);
       constexpr uint64_t per_thread = 3000;
       std::vector<std::thread> senders;
@@ -223,21 +239,35 @@ TEST_CASE("conformance: concurrent senders, every descriptor exactly once", "[co
 TEST_CASE("conformance: unknown and unbound endpoints are reported", "[conformance]") {
   for (const auto& name : transport_names()) {
     DYNAMIC_SECTION(name) {
+      // Reported at send() (unknown_endpoint, the caller keeps the buffer), or, where the
+      // kernel decides (shm-skmsg), failed back to the gateway endpoint as no_route.
       harness h(name);
+      if (h.skipped)
+        continue;
+      auto gateway = h.endpoint(gateway_endpoint);
       auto b = h.endpoint(4);
-      auto d = h.make(9, 0);
-      CHECK(h.tp->send(d) == send_status::unknown_endpoint);
-      h.reclaim(d);
-      d = h.make(1u << 30, 0);
-      CHECK(h.tp->send(d) == send_status::unknown_endpoint);
-      h.reclaim(d);
+      size_t reported_async = 0;
+      auto expect_refused = [&](descriptor d) {
+        const auto st = h.tp->send(d);
+        if (st == send_status::ok) {
+          ++reported_async;
+          REQUIRE(gateway->wait_for(reported_async));
+          CHECK(gateway->got.back().status == static_cast<uint16_t>(buffer_status::no_route));
+          CHECK_THAT(gateway->got.back().payload, Catch::Contains("not reachable"));
+        } else {
+          CHECK(st == send_status::unknown_endpoint);
+          h.reclaim(d);
+        }
+      };
+      expect_refused(h.make(9, 0));
+      expect_refused(h.make(1u << 30, 0));
       CHECK(h.tp->send(h.make(4, 0)) == send_status::ok);
       REQUIRE(b->wait_for(1));
       h.tp->unbind(4);
-      d = h.make(4, 1);
-      CHECK(h.tp->send(d) == send_status::unknown_endpoint);
-      h.reclaim(d);
+      expect_refused(h.make(4, 1));
       CHECK(h.tp->stats().rejected >= 3);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      CHECK(b->size() == 1);
       CHECK(h.pools[0].stats().in_use == 0);
     }
   }
@@ -247,6 +277,8 @@ TEST_CASE("conformance: binding an endpoint twice or out of range is an error", 
   for (const auto& name : transport_names()) {
     DYNAMIC_SECTION(name) {
       harness h(name);
+      if (h.skipped)
+        continue;
       h.endpoint(1);
       auto extra = h.sys.spawn([](caf::event_based_actor*) -> caf::behavior {
         return {[](const descriptor&) {}};
@@ -262,7 +294,10 @@ TEST_CASE("conformance: binding an endpoint twice or out of range is an error", 
 TEST_CASE("conformance: a full endpoint pushes back and loses nothing", "[conformance]") {
   for (const auto& name : transport_names()) {
     DYNAMIC_SECTION(name) {
-      harness h(name, 8);
+      constexpr uint32_t capacity = 8;
+      harness h(name, capacity);
+      if (h.skipped)
+        continue;
       auto gateway = h.endpoint(gateway_endpoint);
       auto slow = h.endpoint(6, /*ack=*/false);
       constexpr int total = 40;
@@ -277,30 +312,41 @@ TEST_CASE("conformance: a full endpoint pushes back and loses nothing", "[confor
           REQUIRE(st == send_status::ok);
         }
         // Let tcp's asynchronous answers settle so the outcome does not depend on timing.
-        if (name != "local")
+        if (name == "tcp")
           std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
-      // Every message is accounted for: taken by the slow endpoint (at most its capacity),
-      // refused at send(), or failed back to the gateway as overloaded.
+      // The slow endpoint never holds more than `capacity` unconsumed descriptors.
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      CHECK(slow->size() <= capacity);
+      CHECK(slow->size() >= 1);
+      CHECK(h.tp->queue_depth(6) == slow->size());
+      // Every message is accounted for: refused at send(), failed back to the gateway as
+      // overloaded, or delivered to the slow endpoint once it makes room (a transport may hold
+      // the surplus in its own queue, e.g. the kernel's, meanwhile).
+      size_t consumed = 0;
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       while (slow->size() + gateway->size() + static_cast<size_t>(refused) < total &&
-             std::chrono::steady_clock::now() < deadline)
+             std::chrono::steady_clock::now() < deadline) {
+        for (; consumed < slow->size(); ++consumed)
+          h.tp->consumed(6);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      for (; consumed < slow->size(); ++consumed)
+        h.tp->consumed(6);
       CHECK(slow->size() + gateway->size() + static_cast<size_t>(refused) == total);
-      CHECK(slow->size() <= 8);
-      CHECK(slow->size() >= 1);
-      CHECK(refused + gateway->size() >= total - 8);
       for (const auto& r : gateway->got) {
         CHECK(r.status == static_cast<uint16_t>(buffer_status::overloaded));
         CHECK_THAT(r.payload, Catch::Contains("endpoint 6"));
       }
-      const auto accepted = slow->size();
-      CHECK(h.tp->queue_depth(6) == accepted);
-      for (size_t i = 0; i < accepted; ++i)
-        h.tp->consumed(6);
+      std::set<uint64_t> ids;
+      for (const auto& r : slow->got)
+        ids.insert(r.request_id);
+      CHECK(ids.size() == slow->size()); // none twice
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
       CHECK(h.tp->queue_depth(6) == 0);
+      const auto before = slow->size();
       CHECK(h.tp->send(h.make(6, 1000)) == send_status::ok);
-      REQUIRE(slow->wait_for(accepted + 1));
+      REQUIRE(slow->wait_for(before + 1));
       CHECK(slow->got.back().request_id == 1000);
     }
   }
@@ -310,6 +356,8 @@ TEST_CASE("conformance: a stopped transport refuses sends and binds", "[conforma
   for (const auto& name : transport_names()) {
     DYNAMIC_SECTION(name) {
       harness h(name);
+      if (h.skipped)
+        continue;
       h.endpoint(1);
       h.tp->stop();
       h.tp->stop(); // idempotent

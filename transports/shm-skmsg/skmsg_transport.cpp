@@ -1,0 +1,446 @@
+#include "transports/shm-skmsg/skmsg_transport.hpp"
+
+#include "core/descriptor.hpp"
+#include "core/message.hpp"
+#include "core/pool.hpp"
+#include "sk_msg_redirect.skel.h"
+#include "skmsg_maps.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/message.hpp>
+#include <caf/message_id.hpp>
+#include <spdlog/spdlog.h>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <cerrno>
+#include <fcntl.h>
+#include <cstring>
+#include <mutex>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace spry::transports::skmsg {
+
+using core::endpoint_id;
+using core::send_status;
+
+namespace {
+
+static_assert(sizeof(core::descriptor) == SPRY_SKMSG_DESCRIPTOR_SIZE,
+              "the sk_msg program and the runtime must agree on the descriptor size");
+static_assert(offsetof(core::descriptor, dst) == 0, "the program reads dst at offset 0");
+
+// An established loopback TCP connection; `mine` is the endpoint's socket (in the sockmap),
+// `other` only keeps the connection established.
+struct socket_pair {
+  int mine = -1;
+  int other = -1;
+};
+
+core::expected<socket_pair> make_socket_pair() {
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (l < 0 || bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l, 1) != 0 ||
+      getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const int e = errno;
+    if (l >= 0)
+      close(l);
+    return core::make_error(std::string("shm-skmsg: cannot create a loopback socket: ") + strerror(e));
+  }
+  socket_pair p;
+  p.mine = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (p.mine < 0 || connect(p.mine, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    const int e = errno;
+    close(l);
+    if (p.mine >= 0)
+      close(p.mine);
+    return core::make_error(std::string("shm-skmsg: cannot connect a loopback socket: ") + strerror(e));
+  }
+  p.other = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+  close(l);
+  if (p.other < 0) {
+    close(p.mine);
+    return core::make_error(std::string("shm-skmsg: accept failed: ") + strerror(errno));
+  }
+  int one = 1;
+  setsockopt(p.mine, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  fcntl(p.mine, F_SETFL, fcntl(p.mine, F_GETFL) | O_NONBLOCK);
+  return p;
+}
+
+struct alignas(64) endpoint_slot {
+  std::atomic<caf::abstract_actor*> receiver{nullptr};
+  std::atomic<uint32_t> depth{0};
+  std::atomic<bool> paused{false};
+  socket_pair sock;       // control thread; the reader only reads sock.mine
+  char partial[16];       // reader thread: bytes of a descriptor split across reads
+  size_t partial_len = 0;
+};
+
+class skmsg_transport final : public core::transport {
+public:
+  skmsg_transport(const core::transport_context& ctx, spry_sk_msg* skel)
+    : pools_(ctx.pools),
+      capacity_(ctx.queue_capacity),
+      slots_(new endpoint_slot[ctx.max_endpoints]),
+      slot_count_(std::min<uint32_t>(ctx.max_endpoints, SPRY_SKMSG_MAX_ENDPOINTS)),
+      skel_(skel) {
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = UINT64_MAX;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
+    reader_ = std::thread([this] { read_loop(); });
+  }
+
+  ~skmsg_transport() override {
+    stop();
+    for (uint32_t i = 0; i < slot_count_; ++i)
+      for (int fd : {slots_[i].sock.mine, slots_[i].sock.other})
+        if (fd >= 0)
+          close(fd);
+    close(epoll_);
+    close(wake_);
+    if (skel_)
+      spry_sk_msg__destroy(skel_);
+  }
+
+  std::string_view name() const noexcept override { return "shm-skmsg"; }
+
+  core::status_or_error bind(endpoint_id id, caf::actor receiver) override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (stopped_.load())
+      return core::make_error("shm-skmsg: stopped");
+    if (id >= slot_count_)
+      return core::make_error("shm-skmsg: endpoint " + std::to_string(id) + " is out of range");
+    if (!receiver)
+      return core::make_error("shm-skmsg: endpoint " + std::to_string(id) + " bound to an invalid actor");
+    auto& s = slots_[id];
+    if (s.receiver.load())
+      return core::make_error("shm-skmsg: endpoint " + std::to_string(id) + " is already bound");
+    auto pair = make_socket_pair();
+    if (!pair)
+      return pair.err();
+    if (skel_) { // the node registers its own endpoints; instances hand theirs over
+      const int map_fd = bpf_map__fd(skel_->maps.spry_endpoints);
+      const uint32_t key = id;
+      const uint32_t value = static_cast<uint32_t>(pair->mine);
+      if (bpf_map_update_elem(map_fd, &key, &value, BPF_ANY) != 0) {
+        const int e = errno;
+        close(pair->mine);
+        close(pair->other);
+        return core::make_error("shm-skmsg: cannot put endpoint " + std::to_string(id) +
+                                "'s socket into the sockmap: " + strerror(e));
+      }
+    }
+    s.sock = *pair;
+    s.depth.store(0);
+    s.paused.store(false);
+    s.partial_len = 0;
+    s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
+    keep_alive_.push_back(std::move(receiver));
+    if (send_fd_.load() < 0)
+      send_fd_.store(pair->mine);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = id;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, pair->mine, &ev);
+    // What the program could not redirect comes back on the connection's other end.
+    ev.events = EPOLLIN;
+    ev.data.u64 = bounce_flag | id;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, pair->other, &ev);
+    return {};
+  }
+
+  void unbind(endpoint_id id) noexcept override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (id >= slot_count_ || !slots_[id].receiver.load())
+      return;
+    slots_[id].receiver.store(nullptr, std::memory_order_release);
+    if (skel_) {
+      const uint32_t key = id;
+      bpf_map_delete_elem(bpf_map__fd(skel_->maps.spry_endpoints), &key);
+    }
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, slots_[id].sock.mine, nullptr);
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, slots_[id].sock.other, nullptr);
+    // The socket stays open (another thread may be sending on it); it closes with the transport.
+  }
+
+  int handover_fd(endpoint_id id) const override {
+    return id < slot_count_ && slots_[id].receiver.load() ? slots_[id].sock.mine : -1;
+  }
+
+  core::status_or_error adopt(endpoint_id id, int fd) override {
+    if (!skel_)
+      return core::make_error("shm-skmsg: only the gateway process registers sockets");
+    if (id >= slot_count_)
+      return core::make_error("shm-skmsg: endpoint " + std::to_string(id) + " is out of range");
+    const uint32_t key = id;
+    const uint32_t value = static_cast<uint32_t>(fd);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.spry_endpoints), &key, &value, BPF_ANY) != 0)
+      return core::make_error("shm-skmsg: cannot register endpoint " + std::to_string(id) +
+                              "'s socket: " + strerror(errno) +
+                              " (it must be an established TCP socket)");
+    return {};
+  }
+
+  void remove_peer(endpoint_id id) noexcept override {
+    // A dead instance's socket leaves the sockmap by itself when it closes; this covers an
+    // instance that is stopped on purpose while its socket is still open.
+    if (skel_ && id < slot_count_ && !slots_[id].receiver.load()) {
+      const uint32_t key = id;
+      bpf_map_delete_elem(bpf_map__fd(skel_->maps.spry_endpoints), &key);
+    }
+  }
+
+  send_status send(const core::descriptor& d) noexcept override {
+    if (stopped_.load(std::memory_order_relaxed))
+      return reject(send_status::closed);
+    const int fd = send_fd_.load(std::memory_order_acquire);
+    if (fd < 0)
+      return reject(send_status::unknown_endpoint); // nothing bound here: no socket to send on
+    if (d.dst >= SPRY_SKMSG_MAX_ENDPOINTS)
+      return reject(send_status::unknown_endpoint);
+    for (;;) {
+      const ssize_t n = ::send(fd, &d, sizeof d, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n == static_cast<ssize_t>(sizeof d)) {
+        sent_.fetch_add(1, std::memory_order_relaxed);
+        return send_status::ok;
+      }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOMEM || errno == ENOBUFS))
+        return reject(send_status::backpressure);
+      // EACCES: the program dropped it, i.e. no socket is registered under d.dst.
+      return reject(send_status::unknown_endpoint);
+    }
+  }
+
+  void consumed(endpoint_id id) noexcept override {
+    if (id >= slot_count_)
+      return;
+    auto& s = slots_[id];
+    uint32_t cur = s.depth.load(std::memory_order_relaxed);
+    while (cur > 0 && !s.depth.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
+    }
+    // Room again: let the reader drain what the kernel queued meanwhile.
+    if (s.paused.load(std::memory_order_relaxed) && cur - 1 < capacity_) {
+      const uint64_t one = 1;
+      (void)!write(wake_, &one, sizeof one);
+    }
+  }
+
+  uint32_t queue_depth(endpoint_id id) const noexcept override {
+    return id < slot_count_ ? slots_[id].depth.load(std::memory_order_relaxed) : 0;
+  }
+
+  core::transport_stats stats() const noexcept override {
+    return {sent_.load(), delivered_.load(), rejected_.load()};
+  }
+
+  void stop() noexcept override {
+    {
+      std::lock_guard<std::mutex> guard{control_};
+      if (stopped_.exchange(true))
+        return;
+      for (uint32_t i = 0; i < slot_count_; ++i)
+        slots_[i].receiver.store(nullptr, std::memory_order_release);
+    }
+    const uint64_t one = 1;
+    (void)!write(wake_, &one, sizeof one);
+    if (reader_.joinable())
+      reader_.join();
+  }
+
+private:
+  send_status reject(send_status s) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+
+  // Reads one endpoint's socket until it is empty or the endpoint is at capacity.
+  void drain(endpoint_id id) {
+    auto& s = slots_[id];
+    auto* receiver = s.receiver.load(std::memory_order_acquire);
+    if (!receiver)
+      return;
+    alignas(16) char buf[16 * 256];
+    for (;;) {
+      const uint32_t depth = s.depth.load(std::memory_order_relaxed);
+      if (depth >= capacity_) {
+        s.paused.store(true, std::memory_order_relaxed);
+        // Re-check after publishing `paused`: a consumer may have made room in between.
+        if (s.depth.load(std::memory_order_relaxed) >= capacity_)
+          return;
+      }
+      s.paused.store(false, std::memory_order_relaxed);
+      const size_t room = std::min<size_t>(capacity_ - std::min(depth, capacity_), 256);
+      const size_t want = room * 16 - s.partial_len;
+      std::memcpy(buf, s.partial, s.partial_len);
+      const ssize_t n = recv(s.sock.mine, buf + s.partial_len, want, MSG_DONTWAIT);
+      if (n <= 0)
+        return; // EAGAIN: empty (edge-triggered: the next arrival wakes us); 0/error: closed
+      const size_t have = s.partial_len + static_cast<size_t>(n);
+      const size_t whole = have / 16;
+      for (size_t i = 0; i < whole; ++i) {
+        core::descriptor d;
+        std::memcpy(&d, buf + i * 16, sizeof d);
+        s.depth.fetch_add(1, std::memory_order_relaxed);
+        receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+        delivered_.fetch_add(1, std::memory_order_relaxed);
+      }
+      s.partial_len = have - whole * 16;
+      std::memcpy(s.partial, buf + whole * 16, s.partial_len);
+    }
+  }
+
+  // Descriptors the kernel could not redirect (no socket registered under their destination)
+  // arrive on the sender's own peer socket. Each is a request that must not be lost: fail it
+  // and return it to the gateway.
+  void read_bounced(endpoint_id id) {
+    auto& s = slots_[id];
+    alignas(16) char buf[16 * 64];
+    for (;;) {
+      const ssize_t n = recv(s.sock.other, buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0)
+        return;
+      // Bounced messages are whole 16-byte sends; a torn one cannot happen on one connection
+      // from one sender, and is dropped with a warning if it ever did.
+      for (ssize_t off = 0; off + 16 <= n; off += 16) {
+        core::descriptor d;
+        std::memcpy(&d, buf + off, sizeof d);
+        undeliverable(d);
+      }
+      if (n % 16)
+        spdlog::warn("shm-skmsg: {} stray bytes bounced back; ignored", n % 16);
+    }
+  }
+
+  void undeliverable(core::descriptor d) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    if (!pools_ || d.pool >= pools_->size()) {
+      spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no pool", d.dst);
+      return;
+    }
+    core::pool& p = (*pools_)[d.pool];
+    core::buffer_header* b = p.resolve(d.offset);
+    if (!b) {
+      spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no buffer", d.dst);
+      return;
+    }
+    if (d.dst == core::gateway_endpoint) {
+      spdlog::warn("shm-skmsg: request {} cannot reach the gateway; its buffer is released",
+                   b->request_id);
+      p.release(b);
+      return;
+    }
+    core::message m(b, p.buffer_size());
+    m.fail("endpoint " + std::to_string(d.dst) + " is not reachable (no socket registered)", 502);
+    b->status = static_cast<uint16_t>(core::buffer_status::no_route);
+    d.dst = core::gateway_endpoint;
+    auto& g = slots_[core::gateway_endpoint];
+    if (auto* gw = g.receiver.load(std::memory_order_acquire)) {
+      g.depth.fetch_add(1, std::memory_order_relaxed);
+      gw->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+      return;
+    }
+    if (send(d) != send_status::ok) {
+      spdlog::warn("shm-skmsg: request {} cannot be failed back to the gateway; released",
+                   b->request_id);
+      p.release(b);
+    }
+  }
+
+  void read_loop() {
+    epoll_event events[64];
+    while (!stopped_.load()) {
+      const int n = epoll_wait(epoll_, events, 64, -1);
+      if (n < 0 && errno != EINTR)
+        break;
+      for (int i = 0; i < n; ++i) {
+        if (events[i].data.u64 == UINT64_MAX) {
+          uint64_t drainv;
+          (void)!read(wake_, &drainv, sizeof drainv);
+          for (uint32_t id = 0; id < slot_count_; ++id) // resume paused endpoints
+            if (slots_[id].paused.load(std::memory_order_relaxed))
+              drain(id);
+          continue;
+        }
+        if (events[i].data.u64 & bounce_flag)
+          read_bounced(static_cast<endpoint_id>(events[i].data.u64 & ~bounce_flag));
+        else
+          drain(static_cast<endpoint_id>(events[i].data.u64));
+      }
+    }
+  }
+
+  static constexpr uint64_t bounce_flag = uint64_t{1} << 40;
+  std::vector<core::pool>* pools_;
+  uint32_t capacity_;
+  std::unique_ptr<endpoint_slot[]> slots_;
+  uint32_t slot_count_;
+  spry_sk_msg* skel_; // node role only
+  std::atomic<int> send_fd_{-1};
+  int epoll_ = -1;
+  int wake_ = -1;
+  std::thread reader_;
+  std::atomic<bool> stopped_{false};
+  std::mutex control_;
+  std::vector<caf::actor> keep_alive_;
+  std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0};
+};
+
+core::expected<std::unique_ptr<core::transport>> make(const core::transport_context& ctx) {
+  spry_sk_msg* skel = nullptr;
+  if (!ctx.instance_role) {
+    // Quiet libbpf: its own messages would repeat what we say better below.
+    libbpf_set_print([](enum libbpf_print_level, const char*, va_list) { return 0; });
+    skel = spry_sk_msg__open_and_load();
+    if (!skel) {
+      const int e = errno;
+      return core::make_error(
+        std::string("transport shm-skmsg needs root, or CAP_BPF and CAP_NET_ADMIN, to load its "
+                    "eBPF sk_msg program (") + strerror(e) +
+        "); run as root, or use transport tcp or local");
+    }
+    const int prog = bpf_program__fd(skel->progs.spry_redirect);
+    const int map = bpf_map__fd(skel->maps.spry_endpoints);
+    if (bpf_prog_attach(prog, map, BPF_SK_MSG_VERDICT, 0) != 0) {
+      const int e = errno;
+      spry_sk_msg__destroy(skel);
+      return core::make_error(std::string("transport shm-skmsg: cannot attach the sk_msg program "
+                                          "to its sockmap: ") + strerror(e) +
+                              " (the kernel needs CONFIG_BPF_STREAM_PARSER)");
+    }
+  }
+  return std::unique_ptr<core::transport>(new skmsg_transport(ctx, skel));
+}
+
+} // namespace
+
+void register_transport(core::transport_registry& registry) {
+  core::transport_registry::entry e;
+  e.name = "shm-skmsg";
+  e.description = "shared-memory pools, 16-byte descriptors redirected by an eBPF sk_msg program "
+                  "through a sockmap, event-driven (SPRIGHT); needs root or CAP_BPF+CAP_NET_ADMIN";
+  e.factory = make;
+  e.in_process_instances = false;
+  e.shared_pools = true;
+  registry.add(std::move(e));
+}
+
+} // namespace spry::transports::skmsg
