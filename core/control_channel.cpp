@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 
 #include <cerrno>
+#include <cstring>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -109,11 +110,29 @@ std::optional<expected<control_message>> control_reader::next() {
   return expected<control_message>(std::move(m));
 }
 
-bool write_control(int fd, const control_message& m) {
+bool write_control(int fd, const control_message& m, int pass_fd) {
   const std::string frame = encode_control(m);
   size_t off = 0;
   while (off < frame.size()) {
-    const ssize_t n = ::send(fd, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+    ssize_t n;
+    if (pass_fd >= 0 && off == 0) {
+      // The fd rides on the first byte of the frame: the reader collects it with that read.
+      iovec iov{const_cast<char*>(frame.data()), frame.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } else {
+      n = ::send(fd, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+    }
     if (n > 0) {
       off += static_cast<size_t>(n);
       continue;
@@ -129,6 +148,34 @@ bool write_control(int fd, const control_message& m) {
     return false;
   }
   return true;
+}
+
+bool read_control_socket(int fd, control_reader& reader, std::vector<int>& fds) {
+  for (;;) {
+    char buf[4096];
+    iovec iov{buf, sizeof buf};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n == 0)
+      return false;
+    if (n < 0)
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int received;
+          std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          fds.push_back(received);
+        }
+      }
+    reader.feed(buf, static_cast<size_t>(n));
+  }
 }
 
 } // namespace spry::core

@@ -49,7 +49,11 @@ private:
 };
 
 /// Writes a whole frame to a blocking or non-blocking socket (retries EINTR/EAGAIN briefly).
-/// false if the peer is gone.
-bool write_control(int fd, const control_message& m);
+/// `pass_fd` >= 0 travels with it as SCM_RIGHTS. false if the peer is gone.
+bool write_control(int fd, const control_message& m, int pass_fd = -1);
+
+/// Reads what is available from a non-blocking control socket into `reader`, collecting file
+/// descriptors passed with SCM_RIGHTS into `fds`. Returns false on EOF or error.
+bool read_control_socket(int fd, control_reader& reader, std::vector<int>& fds);
 
 } // namespace spry::core

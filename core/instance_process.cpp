@@ -45,7 +45,7 @@ int run_instance(app_spec app, function_registry functions, const instance_role&
   ready.type = control_message::kind::ready;
   ready.endpoint = role.endpoint;
   ready.address = tp.address_of(role.endpoint);
-  if (!write_control(role.control_fd, ready))
+  if (!write_control(role.control_fd, ready, tp.handover_fd(role.endpoint)))
     return 1;
 
   control_reader reader;

@@ -26,6 +26,7 @@ namespace {
 
 constexpr int child_control_fd = 3;
 constexpr int child_listen_fd = 4;
+constexpr int child_first_pool_fd = 5;
 constexpr size_t stderr_tail_lines = 20;
 
 std::string describe_status(int status) {
@@ -93,12 +94,14 @@ struct instance_supervisor::child {
 
 instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch,
                                          std::string gateway_address,
-                                         bool listen_socket_per_endpoint, bool sidecars, hooks h)
+                                         bool listen_socket_per_endpoint, bool sidecars,
+                                         std::vector<int> pool_fds, hooks h)
   : app_(app),
     launch_(std::move(launch)),
     gateway_address_(std::move(gateway_address)),
     own_listeners_(listen_socket_per_endpoint),
     sidecars_(sidecars && listen_socket_per_endpoint),
+    pool_fds_(std::move(pool_fds)),
     hooks_(std::move(h)) {
   if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
     wake_[0] = wake_[1] = -1;
@@ -201,7 +204,8 @@ std::string instance_supervisor::tail_of(const child& c) const {
 }
 
 status_or_error instance_supervisor::spawn_process(proc& p, const std::string& role_env,
-                                                   int pass_fd, const std::string& label) {
+                                                   int pass_fd, const std::string& label,
+                                                   bool pass_pools) {
   int ctl[2], err[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
     return make_error(std::string("socketpair: ") + strerror(errno));
@@ -227,6 +231,7 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = getpid();
+  const std::vector<int> pools = pass_pools ? pool_fds_ : std::vector<int>{};
 
   const pid_t pid = fork();
   if (pid < 0) {
@@ -244,11 +249,21 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr); // the gateway blocks SIGINT/SIGTERM for sigwait
-    dup2(err[1], STDERR_FILENO);
-    dup2(err[1], STDOUT_FILENO); // a function's prints are forwarded with the instance's name
-    dup2(ctl[1], child_control_fd);
-    if (pass_fd >= 0)
-      dup2(pass_fd, child_listen_fd);
+    // Move every fd we pass out of the way first: a source may sit on a target number (a pool
+    // fd that happens to be 3 would be overwritten by the control socket otherwise).
+    auto lift = [](int fd) { return fd < 0 ? -1 : fcntl(fd, F_DUPFD, 256); };
+    const int err_w = lift(err[1]), ctl_w = lift(ctl[1]), listen_w = lift(pass_fd);
+    int pool_w[64];
+    const size_t npools = pools.size() < 64 ? pools.size() : 64;
+    for (size_t i = 0; i < npools; ++i)
+      pool_w[i] = lift(pools[i]);
+    dup2(err_w, STDERR_FILENO);
+    dup2(err_w, STDOUT_FILENO); // a function's prints are forwarded with the instance's name
+    dup2(ctl_w, child_control_fd);
+    if (listen_w >= 0)
+      dup2(listen_w, child_listen_fd);
+    for (size_t i = 0; i < npools; ++i) // the shared pools, mapped again by the instance
+      dup2(pool_w[i], child_first_pool_fd + static_cast<int>(i));
     execve(launch_.executable.c_str(), argv.data(), envp.data());
     const char msg[] = "spry: exec of the instance program failed\n";
     (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -274,8 +289,13 @@ status_or_error instance_supervisor::spawn(child& c) {
                            ";control_fd=" + std::to_string(child_control_fd) +
                            ";listen_fd=" + std::to_string(instance_fd >= 0 ? child_listen_fd : -1) +
                            ";parent=" + std::to_string(getpid()) +
-                           ";gateway=" + gateway_address_;
-  if (auto ok = spawn_process(c.main, role, instance_fd, label); !ok)
+                           ";gateway=" + gateway_address_ + ";pools=" + [&] {
+                             std::string list;
+                             for (size_t i = 0; i < pool_fds_.size(); ++i)
+                               list += (i ? "," : "") + std::to_string(child_first_pool_fd + i);
+                             return list;
+                           }();
+  if (auto ok = spawn_process(c.main, role, instance_fd, label, true); !ok)
     return ok;
   if (sidecars_) {
     const std::string side_role =
@@ -284,7 +304,7 @@ status_or_error instance_supervisor::spawn(child& c) {
       ";upstream_port=" + std::to_string(c.private_port) +
       ";concurrency=" + std::to_string(app_.functions[c.function].concurrency) +
       ";parent=" + std::to_string(getpid()) + ";name=" + label;
-    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy"); !ok) {
+    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", false); !ok) {
       kill(c.main.pid, SIGKILL);
       waitpid(c.main.pid, nullptr, 0);
       close(c.main.control);
@@ -327,25 +347,37 @@ void instance_supervisor::read_stderr(proc& p, const std::string& label) {
 }
 
 void instance_supervisor::read_control(child& c) {
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(c.main.control, buf, sizeof buf);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      on_exit(c, "");
-      return;
-    }
-    if (n < 0)
-      break;
-    c.main.reader.feed(buf, static_cast<size_t>(n));
+  std::vector<int> fds;
+  const bool open = read_control_socket(c.main.control, c.main.reader, fds);
+  auto close_all = [&] {
+    for (int fd : fds)
+      close(fd);
+    fds.clear();
+  };
+  if (!open) {
+    close_all();
+    on_exit(c, "");
+    return;
   }
   while (auto m = c.main.reader.next()) {
     if (!*m) {
       spdlog::error("instance {}: {}; stopping it", c.endpoint, m->err().message);
       kill(c.main.pid, SIGKILL);
+      close_all();
       return;
     }
     const control_message& msg = **m;
     if (msg.type == control_message::kind::ready && msg.endpoint == c.endpoint) {
+      if (!fds.empty() && hooks_.on_handover) {
+        // Registered before the topology names the instance: nobody can send to it earlier.
+        if (auto ok = hooks_.on_handover(c.endpoint, fds.front()); !ok) {
+          spdlog::error("instance {}: {}; stopping it", c.endpoint, ok.err().message);
+          close_all();
+          kill(c.main.pid, SIGKILL);
+          return;
+        }
+      }
+      close_all();
       c.ready = true;
       if (!own_listeners_)
         c.address = msg.address;
@@ -638,6 +670,14 @@ std::optional<expected<instance_role>> instance_role_from_env() {
         r.parent = static_cast<pid_t>(std::stol(val));
       else if (key == "gateway")
         r.gateway_address = val;
+      else if (key == "pools") {
+        size_t p = 0;
+        while (p < val.size()) {
+          const auto comma = val.find(',', p);
+          r.pool_fds.push_back(std::stoi(val.substr(p, comma == std::string::npos ? std::string::npos : comma - p)));
+          p = comma == std::string::npos ? val.size() : comma + 1;
+        }
+      }
     }
   } catch (const std::exception&) {
     return expected<instance_role>(make_error("SPRY_INSTANCE is malformed: '" + s + "'"));

@@ -59,6 +59,9 @@ public:
     /// Optional (needs owned listening sockets): started once the sockets exist; maps each
     /// endpoint's socket address to the address peers use (a front-end proxy's).
     front_end_factory front_end;
+    /// An instance handed over a file descriptor with its `ready` (shm-skmsg: its socket). The
+    /// hook must dup what it keeps; the supervisor closes its copy. Monitor thread.
+    std::function<status_or_error(endpoint_id, int fd)> on_handover;
   };
 
   struct planned {
@@ -70,8 +73,10 @@ public:
   /// transport wants the agent to own each instance's listening socket (tcp), so its address
   /// survives restarts.
   /// `sidecars`: start a queue-proxy process in front of every instance (needs owned sockets).
+  /// `pool_fds`: pools the instances map (shared-memory transports), passed down at start.
   instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
-                      bool listen_socket_per_endpoint, bool sidecars, hooks h);
+                      bool listen_socket_per_endpoint, bool sidecars, std::vector<int> pool_fds,
+                      hooks h);
   ~instance_supervisor();
 
   /// Starts the planned instances and waits until all are ready. On failure every child is
@@ -88,7 +93,7 @@ private:
   void monitor();
   status_or_error spawn(child& c);
   status_or_error spawn_process(proc& p, const std::string& role_env, int pass_fd,
-                                const std::string& label);
+                                const std::string& label, bool pass_pools);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
   void read_control(child& c);
@@ -101,6 +106,7 @@ private:
   std::string gateway_address_;
   bool own_listeners_;
   bool sidecars_;
+  std::vector<int> pool_fds_;
   hooks hooks_;
   std::unique_ptr<front_end> front_end_;
   mutable std::mutex mtx_;
@@ -121,6 +127,8 @@ struct instance_role {
   pid_t parent = 0;
   /// Where the gateway (endpoint 0) is: known before the first request can arrive.
   std::string gateway_address;
+  /// The gateway's pools, by chain id, as inherited fds (shared-memory transports).
+  std::vector<int> pool_fds;
 };
 
 /// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <unistd.h>
 
 namespace spry::core {
 
@@ -76,6 +77,7 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   rt->in_process_instances_ = entry->in_process_instances;
   rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
   rt->front_end_ = entry->front_end;
+  rt->shared_pools_ = entry->shared_pools;
   rt->sidecars_ = app.tcp.sidecar;
   if (app.tcp.sidecar && !entry->supports_sidecar)
     return make_error(app.tcp.where.prefix() + "tcp.sidecar: transport '" + app.transport +
@@ -105,7 +107,19 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   rt->system_ = std::make_unique<caf::actor_system>(*rt->config_);
 
   // -- pools -----------------------------------------------------------------------------------
+  if (role && entry->shared_pools && role->pool_fds.size() != app.chains.size())
+    return make_error("instance role: expected " + std::to_string(app.chains.size()) +
+                      " pool fds from the gateway, got " + std::to_string(role->pool_fds.size()));
   for (size_t c = 0; c < app.chains.size(); ++c) {
+    if (role && entry->shared_pools) {
+      // The gateway's pool for this chain: the same buffers, mapped at our own address.
+      auto p = pool::attach(role->pool_fds[c]);
+      if (!p)
+        return make_error("chain '" + app.chains[c].name + "': " + p.err().message);
+      close(role->pool_fds[c]);
+      rt->pools_.push_back(std::move(*p));
+      continue;
+    }
     pool_options po;
     po.name = "spry-" + app.name + "-" + app.chains[c].name;
     po.buffer_count = app.chains[c].pool.buffers;
@@ -133,6 +147,7 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   tctx.system = rt->system_.get();
   tctx.pools = &rt->pools_;
   tctx.app = &app;
+  tctx.instance_role = role != nullptr;
   tctx.max_endpoints = static_cast<uint32_t>(std::max<size_t>(64, total_instances + 1));
   uint64_t buffers = 0;
   for (const auto& c : app.chains)
@@ -218,6 +233,11 @@ status_or_error runtime::launch(launch_hooks hooks) {
   instance_supervisor::hooks sh;
   sh.on_down = hooks.on_instance_down;
   sh.front_end = front_end_;
+  sh.on_handover = [this](endpoint_id ep, int fd) { return tp_->adopt(ep, fd); };
+  std::vector<int> pool_fds;
+  if (shared_pools_)
+    for (auto& p : pools_)
+      pool_fds.push_back(p.fd());
   sh.on_topology = [this](const endpoint_directory& d,
                           const std::vector<std::pair<endpoint_id, std::string>>& peers) {
     std::vector<endpoint_id> now;
@@ -236,7 +256,7 @@ status_or_error runtime::launch(launch_hooks hooks) {
   };
   supervisor_ = std::make_unique<instance_supervisor>(app_, *opts_.launcher, gateway_address,
                                                       listen_socket_per_endpoint_, sidecars_,
-                                                      std::move(sh));
+                                                      std::move(pool_fds), std::move(sh));
   return supervisor_->start(plan);
 }
 

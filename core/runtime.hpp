@@ -109,6 +109,7 @@ private:
   bool in_process_instances_ = true;
   bool listen_socket_per_endpoint_ = false;
   bool sidecars_ = false;
+  bool shared_pools_ = false;
   front_end_factory front_end_;
   routing_mode routing_ = routing_mode::direct;
   std::unique_ptr<caf::actor_system_config> config_;
