@@ -23,6 +23,9 @@ enum class buffer_status : uint16_t {
   bad_buffer = 5,     ///< a function left the header inconsistent (e.g. length > capacity)
 };
 
+/// buffer_header::owner of a buffer the gateway took back from a dead instance.
+inline constexpr uint32_t reclaimed_owner = UINT32_MAX - 1;
+
 inline constexpr unsigned topic_capacity = 64;
 inline constexpr unsigned content_type_capacity = 64;
 
@@ -39,7 +42,10 @@ struct buffer_header {
   function_id function;    ///< function that wrote the buffer last
   uint16_t queue_length;   ///< piggyback: queue of the last instance when it took the request
   uint32_t instance;       ///< piggyback: endpoint id of the last instance
-  uint32_t reserved0;
+  /// Shared-memory transports: the endpoint that holds the buffer or that it is on its way to.
+  /// Set (compare-and-swap) by the sender before every hop; the gateway reclaims the buffers
+  /// of an instance that died by swapping its id for reclaimed_owner.
+  uint32_t owner;
   /// Offset of the request's buffer in the gateway's pool. Equal to the buffer's own offset on
   /// shared-memory transports; copying transports (tcp) carry it along so the result lands back
   /// in the buffer the gateway is holding for the request.

@@ -13,30 +13,28 @@
 
 namespace spry::core {
 
-enum class descriptor_kind : uint16_t {
-  /// A request on its way to the next function (or back to the gateway).
-  request = 1,
-};
-
 struct descriptor {
   endpoint_id dst;      ///< destination endpoint
   chain_id pool;        ///< which chain's pool the buffer lives in
-  uint16_t kind;        ///< descriptor_kind
+  uint16_t tag;         ///< tag_of(request id): a stale descriptor for a reused buffer mismatches
   uint64_t offset;      ///< byte offset of the buffer header inside the pool mapping
 };
+
+/// The low 16 bits of a request id, carried in every descriptor of that request.
+inline uint16_t tag_of(uint64_t request_id) noexcept { return static_cast<uint16_t>(request_id); }
 
 static_assert(sizeof(descriptor) == 16, "descriptor is a 16-byte wire struct");
 static_assert(std::is_trivially_copyable_v<descriptor>);
 static_assert(std::is_standard_layout_v<descriptor>);
 
 inline bool operator==(const descriptor& a, const descriptor& b) noexcept {
-  return a.dst == b.dst && a.pool == b.pool && a.kind == b.kind && a.offset == b.offset;
+  return a.dst == b.dst && a.pool == b.pool && a.tag == b.tag && a.offset == b.offset;
 }
 
 /// CAF inspection: descriptors travel as actor messages inside a process.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, descriptor& d) {
-  return f(d.dst, d.pool, d.kind, d.offset);
+  return f(d.dst, d.pool, d.tag, d.offset);
 }
 
 } // namespace spry::core

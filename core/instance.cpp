@@ -66,6 +66,10 @@ private:
       reject(d, "buffer reference outside the pool or not allocated");
       return;
     }
+    if (d.tag != tag_of(b->request_id)) {
+      reject(d, "stale descriptor (its tag does not match the buffer's request)");
+      return;
+    }
     message m(b, p.buffer_size());
     if (b->payload_length > p.buffer_size()) {
       m.fail("request arrived with a corrupt payload length", 502);

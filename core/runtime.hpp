@@ -94,6 +94,8 @@ public:
   /// Number of instances the app runs (in this process or as processes).
   size_t instance_count() const;
   routing_mode routing() const noexcept { return routing_; }
+  /// Instances map the gateway's pools (shared-memory transports).
+  bool shared_pools() const noexcept { return shared_pools_; }
   /// A fresh balancer of the app's configured kind (one per thread/actor that picks).
   std::unique_ptr<policies::load_balancing::load_balancer> make_balancer() const;
 

@@ -172,8 +172,7 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
   s.state.store(waiting, std::memory_order_release);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
 
-  core::descriptor d{core::gateway_endpoint, chain,
-                     static_cast<uint16_t>(core::descriptor_kind::request), p.offset_of(b)};
+  core::descriptor d{core::gateway_endpoint, chain, core::tag_of(id), p.offset_of(b)};
   core::send_status st;
   {
     std::lock_guard<std::mutex> guard{head_mtx_};
@@ -233,6 +232,8 @@ void gateway::on_descriptor(const core::descriptor& d) {
   core::buffer_header* b = p.resolve(d.offset);
   if (!b)
     return reject(d, "buffer reference outside the pool or not allocated");
+  if (d.tag != core::tag_of(b->request_id))
+    return reject(d, "stale descriptor (its tag does not match the buffer's request)");
   slot& s = pending_[d.pool].slots[p.index_of(b)];
   uint32_t state = s.state.load(std::memory_order_acquire);
   if (state == abandoned) {
@@ -305,12 +306,27 @@ void gateway::complete(core::chain_id chain, core::buffer_header* b, slot& s, ch
 
 void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& why) {
   size_t failed = 0;
+  const bool shared = rt_.shared_pools();
   for (size_t c = 0; c < pending_.size(); ++c) {
     auto& p = rt_.pools()[c];
     for (uint32_t i = 0; i < pending_[c].count; ++i) {
       slot& s = pending_[c].slots[i];
-      if (s.holder.load(std::memory_order_relaxed) != endpoint)
+      if (shared) {
+        // The buffer itself says who holds it (or is about to): take it back from the dead
+        // instance atomically, so a racing sender or receiver sees reclaimed_owner and backs off.
+        core::buffer_header* b = p.at(i);
+        uint32_t owner = endpoint;
+        if (!__atomic_compare_exchange_n(&b->owner, &owner, core::reclaimed_owner, false,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+          continue;
+        uint32_t st = abandoned;
+        if (s.state.compare_exchange_strong(st, idle, std::memory_order_acq_rel)) {
+          p.release(b); // its client already got a 504
+          continue;
+        }
+      } else if (s.holder.load(std::memory_order_relaxed) != endpoint) {
         continue;
+      }
       uint32_t expected = waiting;
       if (!s.state.compare_exchange_strong(expected, completing, std::memory_order_acq_rel))
         continue;

@@ -215,6 +215,17 @@ public:
       return reject(send_status::unknown_endpoint); // nothing bound here: no socket to send on
     if (d.dst >= SPRY_SKMSG_MAX_ENDPOINTS)
       return reject(send_status::unknown_endpoint);
+    core::buffer_header* b = buffer_of(d);
+    if (!b)
+      return reject(send_status::invalid);
+    // Ownership moves with the descriptor. The gateway may have reclaimed the buffer from an
+    // instance that died meanwhile: then it is no longer ours to send.
+    uint32_t owner = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
+    do {
+      if (owner == core::reclaimed_owner)
+        return reject(send_status::invalid);
+    } while (!__atomic_compare_exchange_n(&b->owner, &owner, d.dst, true, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
     for (;;) {
       const ssize_t n = ::send(fd, &d, sizeof d, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n == static_cast<ssize_t>(sizeof d)) {
@@ -223,8 +234,13 @@ public:
       }
       if (n < 0 && errno == EINTR)
         continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOMEM || errno == ENOBUFS))
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOMEM || errno == ENOBUFS)) {
+        // Not sent: the caller keeps the buffer (unless it was reclaimed in the meantime).
+        uint32_t expected = d.dst;
+        __atomic_compare_exchange_n(&b->owner, &expected, owner, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE);
         return reject(send_status::backpressure);
+      }
       // EACCES: the program dropped it, i.e. no socket is registered under d.dst.
       return reject(send_status::unknown_endpoint);
     }
@@ -272,6 +288,12 @@ private:
     return s;
   }
 
+  core::buffer_header* buffer_of(const core::descriptor& d) const noexcept {
+    if (!pools_ || d.pool >= pools_->size())
+      return nullptr;
+    return (*pools_)[d.pool].resolve(d.offset);
+  }
+
   // Reads one endpoint's socket until it is empty or the endpoint is at capacity.
   void drain(endpoint_id id) {
     auto& s = slots_[id];
@@ -299,6 +321,13 @@ private:
       for (size_t i = 0; i < whole; ++i) {
         core::descriptor d;
         std::memcpy(&d, buf + i * 16, sizeof d);
+        // A descriptor whose buffer the gateway reclaimed (its sender died after sending) is
+        // not ours any more: drop it without touching the buffer.
+        core::buffer_header* b = buffer_of(d);
+        if (b && __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) == core::reclaimed_owner) {
+          rejected_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
         s.depth.fetch_add(1, std::memory_order_relaxed);
         receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
         delivered_.fetch_add(1, std::memory_order_relaxed);
@@ -342,6 +371,11 @@ private:
       spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no buffer", d.dst);
       return;
     }
+    // Take the buffer back from the unreachable destination, unless the gateway already did.
+    uint32_t owner = d.dst;
+    if (!__atomic_compare_exchange_n(&b->owner, &owner, core::gateway_endpoint, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return;
     if (d.dst == core::gateway_endpoint) {
       spdlog::warn("shm-skmsg: request {} cannot reach the gateway; its buffer is released",
                    b->request_id);

@@ -308,8 +308,8 @@ public:
         return {http::status::service_unavailable, "pool exhausted"};
     }
     write_envelope(e, b);
-    const core::descriptor d{e.dst, e.header.chain,
-                             static_cast<uint16_t>(core::descriptor_kind::request), pl.offset_of(b)};
+    const core::descriptor d{e.dst, e.header.chain, core::tag_of(e.header.request_id),
+                             pl.offset_of(b)};
     if (!deliver_local(d, /*bounded=*/e.dst != core::gateway_endpoint)) {
       if (e.dst != core::gateway_endpoint)
         pl.release(b);
@@ -405,8 +405,8 @@ private:
     m.fail(why, overloaded ? 503 : 502);
     b->status = static_cast<uint16_t>(overloaded ? core::buffer_status::overloaded
                                                  : core::buffer_status::no_route);
-    const core::descriptor d{core::gateway_endpoint, msg.chain,
-                             static_cast<uint16_t>(core::descriptor_kind::request), pl.offset_of(b)};
+    const core::descriptor d{core::gateway_endpoint, msg.chain, core::tag_of(msg.request_id),
+                             pl.offset_of(b)};
     if (gateway_here()) {
       if (!deliver_local(d, false) && !msg.home_kept)
         pl.release(b);
