@@ -19,6 +19,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
   cli.add_option("--library", library, "The hello function library")->capture_default_str();
   cli.add_option("--connections,-c", connections, "Closed-loop connections")->capture_default_str();
   cli.add_option("--duration,-d", duration, "Measured time per setup")->capture_default_str();
-  cli.add_option("--only", only, "Run only these setups (local, tcp-direct, tcp-broker, "
+  cli.add_option("--only", only, "Run only these setups (local, shm-skmsg, tcp-direct, tcp-broker, "
                                  "tcp-broker-sidecar, tcp-nginx)");
   CLI11_PARSE(cli, argc, argv);
   auto d = core::parse_duration_ms(duration);
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
 
   const std::vector<setup> all = {
     {"local", "transport: local\n"},
+    {"shm-skmsg", "transport: shm-skmsg\n"},
     {"tcp-direct", "transport: tcp\nrouting: direct\n"},
     {"tcp-broker", "transport: tcp\nrouting: broker\n"},
     {"tcp-broker-sidecar", "transport: tcp\nrouting: broker\ntcp: {sidecar: true}\n"},
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
     std::string name;
     bench::load_result r;
     double cpu_us_per_req;
+    double idle_cpu_pct;
   };
   std::vector<row> rows;
   std::printf("transport_bench: hello chain (upper -> count), %u connections, %s per setup\n",
@@ -132,6 +135,10 @@ int main(int argc, char** argv) {
     auto line = p.wait_for_line("listening on http://", std::chrono::seconds(30));
     std::smatch m;
     if (!line || !std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)"))) {
+      if (s.name == "shm-skmsg" && geteuid() != 0) { // needs root for its eBPF program
+        std::printf("  %-20s skipped: needs root\n", s.name.c_str());
+        continue;
+      }
       std::cerr << "transport_bench: " << s.name << " did not start:\n"
                 << bench::read_file(dir + "/" + s.name + ".stderr");
       return 1;
@@ -144,6 +151,11 @@ int main(int argc, char** argv) {
     o.warmup = std::chrono::milliseconds(0);
     o.duration = std::chrono::milliseconds(500);
     bench::run_load(o); // warm-up: connections, caches, instance pools
+    // Idle cost: CPU of the whole tree over one second with nothing to do.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const double idle0 = tree_cpu_seconds(p.pid());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const double idle_pct = (tree_cpu_seconds(p.pid()) - idle0) * 100.0;
     o.duration = std::chrono::milliseconds(*d);
     const double cpu0 = tree_cpu_seconds(p.pid());
     auto r = bench::run_load(o);
@@ -155,20 +167,20 @@ int main(int argc, char** argv) {
     }
     const double cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(r->ok());
     std::printf("  %-20s %s\n", s.name.c_str(), r->summary().c_str());
-    rows.push_back({s.name, std::move(*r), cpu_us});
+    rows.push_back({s.name, std::move(*r), cpu_us, idle_pct});
   }
   fs::remove_all(dir);
   if (rows.empty())
     return 1;
   const auto& base = rows.front();
-  std::printf("\n%-20s %10s %10s %10s %14s %10s %10s %12s\n", "setup", "req/s", "p50 us", "p99 us",
-              "CPU us/req", "req/s x", "p50 x", "CPU/req x");
+  std::printf("\n%-20s %10s %10s %10s %14s %10s %10s %12s %10s\n", "setup", "req/s", "p50 us",
+              "p99 us", "CPU us/req", "req/s x", "p50 x", "CPU/req x", "idle CPU%");
   for (const auto& rw : rows)
-    std::printf("%-20s %10.0f %10.1f %10.1f %14.1f %10.3f %10.3f %12.3f\n", rw.name.c_str(),
+    std::printf("%-20s %10.0f %10.1f %10.1f %14.1f %10.3f %10.3f %12.3f %10.1f\n", rw.name.c_str(),
                 rw.r.requests_per_second(), rw.r.latency_ns.percentile(0.5) / 1e3,
                 rw.r.latency_ns.percentile(0.99) / 1e3, rw.cpu_us_per_req,
                 rw.r.requests_per_second() / base.r.requests_per_second(),
                 static_cast<double>(rw.r.latency_ns.percentile(0.5)) / base.r.latency_ns.percentile(0.5),
-                rw.cpu_us_per_req / base.cpu_us_per_req);
+                rw.cpu_us_per_req / base.cpu_us_per_req, rw.idle_cpu_pct);
   return 0;
 }

@@ -14,7 +14,9 @@
 #include <regex>
 #include <set>
 #include <sys/wait.h>
+#include <sstream>
 #include <thread>
+#include <unistd.h>
 
 using namespace spry::test;
 using spry::bench::child_process;
@@ -373,4 +375,110 @@ TEST_CASE("a malformed frame sent straight to an instance is refused with the re
   auto ok = http_request(port, "POST", "/hello", "still fine");
   REQUIRE(ok);
   CHECK(ok->status == 200);
+}
+
+namespace {
+
+// CPU seconds (user + system) used so far by `pid` and its live descendants.
+double tree_cpu(pid_t root) {
+  double total = 0;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::vector<pid_t> pids = children_of(root);
+  pids.push_back(root);
+  for (auto p : pids) {
+    std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos)
+      continue;
+    std::istringstream rest(line.substr(paren + 2));
+    std::vector<std::string> f;
+    std::string x;
+    while (rest >> x)
+      f.push_back(x);
+    if (f.size() > 12)
+      total += (std::stod(f[11]) + std::stod(f[12])) / tick;
+  }
+  return total;
+}
+
+} // namespace
+
+TEST_CASE("shm-skmsg: same answers as local, kill -9 under load, idle costs no CPU",
+          "[integration][processes][skmsg]") {
+  if (geteuid() != 0) {
+    WARN("SKIPPED: shm-skmsg needs root to load its eBPF program; this test did not run");
+    return;
+  }
+  temp_dir dir;
+  child_process local({SPRY_BINARY, "run", dir.file("local.yaml", app_yaml("local")), "--log-level", "warn"});
+  child_process shm({SPRY_BINARY, "run",
+                     dir.file("shm.yaml", app_yaml("shm-skmsg", "instances: {restart_backoff: 50ms}\n")),
+                     "--log-level", "warn"},
+                    dir.path + "/stderr");
+  const uint16_t lp = port_of(local), sp = port_of(shm);
+  auto kids = wait_children(shm.pid(), 2);
+  REQUIRE(kids.size() == 2);
+  for (const std::string& body : std::vector<std::string>{"zero copy", std::string(15000, 'z'), "x y z"}) {
+    auto a = http_request(lp, "POST", "/hello", body);
+    auto b = http_request(sp, "POST", "/hello", body);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(b->status == 200);
+    CHECK(b->body == a->body);
+  }
+
+  // Idle: receivers block in epoll; the whole tree uses (almost) no CPU.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double before = tree_cpu(shm.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const double idle = tree_cpu(shm.pid()) - before;
+  CHECK(idle < 0.1); // seconds of CPU over 2 s idle, gateway + instances
+  INFO("idle CPU over 2 s: " << idle << " s");
+
+  std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
+  std::vector<std::thread> users;
+  for (int u = 0; u < 4; ++u)
+    users.emplace_back([&] {
+      for (int i = 0; i < 400; ++i) {
+        auto r = http_request(sp, "POST", "/hello", "under load");
+        if (!r)
+          ++no_answer;
+        else if (r->status == 200)
+          ++ok;
+        else if (r->status == 502)
+          ++bad_gateway;
+        else
+          ++other;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (auto k : kids)
+    kill(k, SIGKILL);
+  for (auto& t : users)
+    t.join();
+  CHECK(no_answer == 0);
+  CHECK(other == 0);
+  CHECK(ok + bad_gateway == 1600);
+  std::optional<http_response> after;
+  for (int i = 0; i < 200; ++i) {
+    after = http_request(sp, "POST", "/hello", "after");
+    if (after && after->status == 200)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(after);
+  CHECK(after->status == 200);
+  // Every buffer is back: those the dead instances held were reclaimed.
+  double used = -1;
+  for (int i = 0; i < 100 && used != 0; ++i) {
+    used = in_use(sp);
+    if (used != 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(used == 0);
+  auto now = children_of(shm.pid());
+  CHECK(shm.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+  CHECK(all_gone(now, std::chrono::seconds(3)));
 }
