@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -188,6 +189,17 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
   return {};
 }
 
+bool instance_supervisor::in_chain(function_id f, size_t chain) const {
+  const auto& ch = app_.chains[chain];
+  const auto& name = app_.functions[f].name;
+  if (ch.head == name || std::find(ch.functions.begin(), ch.functions.end(), name) != ch.functions.end())
+    return true;
+  for (const auto& r : ch.routes)
+    if (r.from == name || r.to == name)
+      return true;
+  return false;
+}
+
 std::string instance_supervisor::label_of(const child& c) const {
   return app_.functions[c.function].name + "#" + std::to_string(c.endpoint);
 }
@@ -205,7 +217,7 @@ std::string instance_supervisor::tail_of(const child& c) const {
 
 status_or_error instance_supervisor::spawn_process(proc& p, const std::string& role_env,
                                                    int pass_fd, const std::string& label,
-                                                   bool pass_pools) {
+                                                   int pools_of) {
   int ctl[2], err[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
     return make_error(std::string("socketpair: ") + strerror(errno));
@@ -231,7 +243,10 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = getpid();
-  const std::vector<int> pools = pass_pools ? pool_fds_ : std::vector<int>{};
+  std::vector<int> pools; // -1: a chain the function is not part of, not passed
+  if (pools_of >= 0)
+    for (size_t i = 0; i < pool_fds_.size(); ++i)
+      pools.push_back(in_chain(static_cast<function_id>(pools_of), i) ? pool_fds_[i] : -1);
 
   const pid_t pid = fork();
   if (pid < 0) {
@@ -263,7 +278,8 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     if (listen_w >= 0)
       dup2(listen_w, child_listen_fd);
     for (size_t i = 0; i < npools; ++i) // the shared pools, mapped again by the instance
-      dup2(pool_w[i], child_first_pool_fd + static_cast<int>(i));
+      if (pool_w[i] >= 0)
+        dup2(pool_w[i], child_first_pool_fd + static_cast<int>(i));
     execve(launch_.executable.c_str(), argv.data(), envp.data());
     const char msg[] = "spry: exec of the instance program failed\n";
     (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -290,12 +306,17 @@ status_or_error instance_supervisor::spawn(child& c) {
                            ";listen_fd=" + std::to_string(instance_fd >= 0 ? child_listen_fd : -1) +
                            ";parent=" + std::to_string(getpid()) +
                            ";gateway=" + gateway_address_ + ";pools=" + [&] {
+                             // Only the pools of chains this function is part of (-1: not
+                             // passed, not mapped): chains are isolated from each other.
                              std::string list;
                              for (size_t i = 0; i < pool_fds_.size(); ++i)
-                               list += (i ? "," : "") + std::to_string(child_first_pool_fd + i);
+                               list += (i ? "," : "") +
+                                       (in_chain(c.function, i)
+                                          ? std::to_string(child_first_pool_fd + i)
+                                          : std::string("-1"));
                              return list;
                            }();
-  if (auto ok = spawn_process(c.main, role, instance_fd, label, true); !ok)
+  if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function); !ok)
     return ok;
   if (sidecars_) {
     const std::string side_role =
@@ -304,7 +325,7 @@ status_or_error instance_supervisor::spawn(child& c) {
       ";upstream_port=" + std::to_string(c.private_port) +
       ";concurrency=" + std::to_string(app_.functions[c.function].concurrency) +
       ";parent=" + std::to_string(getpid()) + ";name=" + label;
-    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", false); !ok) {
+    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", -1); !ok) {
       kill(c.main.pid, SIGKILL);
       waitpid(c.main.pid, nullptr, 0);
       close(c.main.control);

@@ -92,14 +92,17 @@ private:
   struct child;
   void monitor();
   status_or_error spawn(child& c);
+  /// `pools_of`: pass the pools of this function's chains (-1: none, e.g. a sidecar).
   status_or_error spawn_process(proc& p, const std::string& role_env, int pass_fd,
-                                const std::string& label, bool pass_pools);
+                                const std::string& label, int pools_of);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
   void read_control(child& c);
   void read_stderr(proc& p, const std::string& label);
   std::string tail_of(const child& c) const;
   std::string label_of(const child& c) const;
+  /// Whether function f takes part in chain `chain` (and so maps its pool).
+  bool in_chain(function_id f, size_t chain) const;
 
   const app_spec& app_;
   launch_spec launch_;

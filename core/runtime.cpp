@@ -111,6 +111,21 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
     return make_error("instance role: expected " + std::to_string(app.chains.size()) +
                       " pool fds from the gateway, got " + std::to_string(role->pool_fds.size()));
   for (size_t c = 0; c < app.chains.size(); ++c) {
+    if (role && entry->shared_pools && role->pool_fds[c] < 0) {
+      // Chain isolation: this instance's function is not in chain c, so it does not map that
+      // chain's memory. A one-byte placeholder keeps chain ids as indices; every descriptor
+      // naming it fails validation (dropped and counted), as the design asks.
+      pool_options po;
+      po.name = "spry-unmapped-" + app.chains[c].name;
+      po.buffer_count = 1;
+      po.buffer_size = 1;
+      po.try_hugepages = false;
+      auto p = pool::create(po);
+      if (!p)
+        return p.err();
+      rt->pools_.push_back(std::move(*p));
+      continue;
+    }
     if (role && entry->shared_pools) {
       // The gateway's pool for this chain: the same buffers, mapped at our own address.
       auto p = pool::attach(role->pool_fds[c]);

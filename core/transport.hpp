@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace caf {
 class actor_system;
@@ -43,6 +44,16 @@ enum class send_status : uint8_t {
 };
 
 const char* to_string(send_status s) noexcept;
+
+/// Traffic counted per destination endpoint by the transport itself (shm-skmsg: in the kernel,
+/// by the eBPF program). The metrics agent exposes it.
+struct endpoint_traffic {
+  endpoint_id endpoint;
+  uint64_t messages;  ///< descriptors delivered to it
+  uint64_t bytes;
+  uint64_t last_ns;   ///< CLOCK_MONOTONIC of the last one (0: never)
+  uint64_t bounced;   ///< descriptors for it that could not be delivered
+};
 
 struct transport_stats {
   uint64_t sent = 0;        ///< descriptors accepted by send()
@@ -77,6 +88,9 @@ public:
   virtual uint32_t queue_depth(endpoint_id id) const noexcept = 0;
 
   virtual transport_stats stats() const noexcept = 0;
+
+  /// Per-endpoint counters, if the transport keeps them (empty otherwise). Any thread.
+  virtual std::vector<endpoint_traffic> traffic() const { return {}; }
 
   // -- peers (transports that cross processes) -------------------------------------------------
 

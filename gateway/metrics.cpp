@@ -4,6 +4,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <map>
+
 namespace spry::gateway {
 
 namespace {
@@ -58,7 +60,28 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
     transport_(prometheus::BuildGauge()
                  .Name("spry_transport_descriptors_total")
                  .Help("Descriptors sent through the transport, accepted or rejected")
-                 .Register(*registry_)) {
+                 .Register(*registry_)),
+    endpoint_messages_(prometheus::BuildGauge()
+                         .Name("spry_endpoint_messages_total")
+                         .Help("Descriptors delivered to each endpoint, counted by the transport "
+                               "(in the kernel by eBPF on shm-skmsg)")
+                         .Register(*registry_)),
+    endpoint_bytes_(prometheus::BuildGauge()
+                      .Name("spry_endpoint_bytes_total")
+                      .Help("Bytes delivered to each endpoint, counted by the transport")
+                      .Register(*registry_)),
+    endpoint_bounced_(prometheus::BuildGauge()
+                        .Name("spry_endpoint_bounced_total")
+                        .Help("Descriptors for each endpoint that could not be delivered")
+                        .Register(*registry_)),
+    instance_up_(prometheus::BuildGauge()
+                   .Name("spry_instance_up")
+                   .Help("1 while the instance process is running and ready")
+                   .Register(*registry_)),
+    instance_restarts_(prometheus::BuildGauge()
+                         .Name("spry_instance_restarts_total")
+                         .Help("Times the instance process was restarted")
+                         .Register(*registry_)) {
   for (const auto& c : rt_.app().chains) {
     duration_by_chain_.push_back(&duration_.Add({{"chain", c.name}}, latency_buckets()));
     by_code_.push_back(std::make_unique<code_counters>());
@@ -103,6 +126,19 @@ std::string gateway_metrics::render(uint64_t in_flight) {
   transport_.Add({{"transport", tname}, {"result", "sent"}}).Set(static_cast<double>(ts.sent));
   transport_.Add({{"transport", tname}, {"result", "rejected"}})
     .Set(static_cast<double>(ts.rejected));
+  for (const auto& t : rt_.tp().traffic()) {
+    const std::map<std::string, std::string> labels{{"transport", tname},
+                                                    {"endpoint", std::to_string(t.endpoint)}};
+    endpoint_messages_.Add(labels).Set(static_cast<double>(t.messages));
+    endpoint_bytes_.Add(labels).Set(static_cast<double>(t.bytes));
+    endpoint_bounced_.Add(labels).Set(static_cast<double>(t.bounced));
+  }
+  for (const auto& p : rt_.processes()) {
+    const std::map<std::string, std::string> labels{
+      {"function", rt_.app().functions[p.function].name}, {"instance", std::to_string(p.endpoint)}};
+    instance_up_.Add(labels).Set(p.ready ? 1 : 0);
+    instance_restarts_.Add(labels).Set(p.restarts);
+  }
   in_flight_.Set(static_cast<double>(in_flight));
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }

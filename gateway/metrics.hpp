@@ -11,6 +11,11 @@
 //   spry_rejected_descriptors_total{endpoint}       counter (failed validation)
 //   spry_instance_requests_total{function,instance} counter
 //   spry_transport_descriptors_total{transport,result="sent"|"rejected"}
+//   spry_endpoint_messages_total{transport,endpoint}   counted by the transport (eBPF on shm-skmsg)
+//   spry_endpoint_bytes_total{transport,endpoint}
+//   spry_endpoint_bounced_total{transport,endpoint}    could not be delivered
+//   spry_instance_up{function,instance}                1 while the instance process is ready
+//   spry_instance_restarts_total{function,instance}
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -53,6 +58,11 @@ private:
   prometheus::Counter& rejected_;
   prometheus::Family<prometheus::Gauge>& instance_requests_;
   prometheus::Family<prometheus::Gauge>& transport_;
+  prometheus::Family<prometheus::Gauge>& endpoint_messages_;
+  prometheus::Family<prometheus::Gauge>& endpoint_bytes_;
+  prometheus::Family<prometheus::Gauge>& endpoint_bounced_;
+  prometheus::Family<prometheus::Gauge>& instance_up_;
+  prometheus::Family<prometheus::Gauge>& instance_restarts_;
   std::vector<prometheus::Histogram*> duration_by_chain_;
   // Counter per (chain, status code), created on first use: Family::Add hashes a label map under
   // a mutex, too slow to do per request.

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <fcntl.h>
@@ -147,6 +148,7 @@ public:
                                 "'s socket into the sockmap: " + strerror(e));
       }
     }
+    note_endpoint(id);
     s.sock = *pair;
     s.depth.store(0);
     s.paused.store(false);
@@ -184,6 +186,21 @@ public:
     return id < slot_count_ && slots_[id].receiver.load() ? slots_[id].sock.mine : -1;
   }
 
+  std::vector<core::endpoint_traffic> traffic() const override {
+    std::vector<core::endpoint_traffic> out;
+    if (!skel_)
+      return out; // the counters live in the node's map
+    const int map = bpf_map__fd(skel_->maps.spry_counters);
+    std::lock_guard<std::mutex> guard{known_mtx_};
+    for (endpoint_id id : known_) {
+      spry_skmsg_counters c{};
+      const uint32_t key = id;
+      if (bpf_map_lookup_elem(map, &key, &c) == 0)
+        out.push_back({id, c.messages, c.bytes, c.last_ns, c.rejected});
+    }
+    return out;
+  }
+
   core::status_or_error adopt(endpoint_id id, int fd) override {
     if (!skel_)
       return core::make_error("shm-skmsg: only the gateway process registers sockets");
@@ -195,6 +212,7 @@ public:
       return core::make_error("shm-skmsg: cannot register endpoint " + std::to_string(id) +
                               "'s socket: " + strerror(errno) +
                               " (it must be an established TCP socket)");
+    note_endpoint(id);
     return {};
   }
 
@@ -286,6 +304,12 @@ private:
   send_status reject(send_status s) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     return s;
+  }
+
+  void note_endpoint(endpoint_id id) {
+    std::lock_guard<std::mutex> guard{known_mtx_};
+    if (std::find(known_.begin(), known_.end(), id) == known_.end())
+      known_.push_back(id);
   }
 
   core::buffer_header* buffer_of(const core::descriptor& d) const noexcept {
@@ -435,6 +459,8 @@ private:
   std::atomic<bool> stopped_{false};
   std::mutex control_;
   std::vector<caf::actor> keep_alive_;
+  mutable std::mutex known_mtx_;
+  std::vector<endpoint_id> known_; // endpoints ever registered: the rows of traffic()
   std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0};
 };
 
