@@ -70,7 +70,7 @@ private:
       reject(d, "stale descriptor (its tag does not match the buffer's request)");
       return;
     }
-    message m(b, p.buffer_size());
+    message m(b, p.buffer_size(), d.offset);
     if (b->payload_length > p.buffer_size()) {
       m.fail("request arrived with a corrupt payload length", 502);
       b->status = static_cast<uint16_t>(buffer_status::bad_buffer);

@@ -18,7 +18,9 @@ namespace spry::core {
 
 class message {
 public:
-  message(buffer_header* header, uint32_t capacity) noexcept : h_(header), capacity_(capacity) {}
+  /// `location`: the buffer's offset in its pool (what descriptors carry).
+  message(buffer_header* header, uint32_t capacity, uint64_t location = 0) noexcept
+    : h_(header), capacity_(capacity), location_(location) {}
 
   // -- input -----------------------------------------------------------------------------------
 
@@ -28,6 +30,10 @@ public:
   uint64_t request_id() const noexcept { return h_->request_id; }
   /// Functions run on this request before this one.
   uint16_t hop() const noexcept { return h_->hop_count; }
+  /// Offset of this buffer in its pool. On shared-memory transports it equals
+  /// header().home_offset on every hop (the request never moved); copying transports give each
+  /// hop a new buffer. Lets a function, or a test, see whether its input was copied.
+  uint64_t location() const noexcept { return location_; }
 
   // -- output, in place ------------------------------------------------------------------------
 
@@ -53,6 +59,7 @@ public:
 private:
   buffer_header* h_;
   uint32_t capacity_;
+  uint64_t location_;
 };
 
 /// Copies `s` into a fixed NUL-padded field; false if it does not fit.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <unistd.h>
 
 SPRY_FUNCTION_LIBRARY(registry) {
@@ -27,4 +28,16 @@ SPRY_FUNCTION_LIBRARY(registry) {
   }
   registry.add("fault.upper", hello::uppercase{});
   registry.add("fault.count", hello::count{});
+  // A chain step that appends which function ran at which hop: identical on every transport.
+  registry.add("test.step", [](spry::core::message& m) {
+    std::string out(m.payload());
+    out += "|" + std::to_string(m.hop());
+    m.write(out);
+  });
+  // Appends whether this hop works on the request's original buffer ("same") or on a copy.
+  registry.add("test.where", [](spry::core::message& m) {
+    std::string out(m.payload());
+    out += m.location() == m.header().home_offset ? " same" : " copy";
+    m.write(out);
+  });
 }
