@@ -32,45 +32,6 @@ struct setup {
   std::string yaml_extra; // lines added to the app file
 };
 
-// utime + stime of `root` and every descendant, in seconds.
-double tree_cpu_seconds(pid_t root) {
-  std::map<pid_t, pid_t> parent;
-  std::map<pid_t, double> cpu;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  DIR* d = opendir("/proc");
-  while (auto* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0)
-      continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line))
-      continue;
-    const auto p = line.rfind(')');
-    if (p == std::string::npos)
-      continue;
-    std::istringstream rest(line.substr(p + 2));
-    std::string field;
-    std::vector<std::string> f;
-    while (rest >> field)
-      f.push_back(field);
-    if (f.size() < 13)
-      continue;
-    parent[pid] = static_cast<pid_t>(std::stol(f[1]));
-    cpu[pid] = (std::stod(f[11]) + std::stod(f[12])) / tick; // utime, stime
-  }
-  closedir(d);
-  double total = 0;
-  for (const auto& [pid, secs] : cpu) {
-    for (pid_t p = pid; p > 1; p = parent.count(p) ? parent[p] : 0)
-      if (p == root) {
-        total += secs;
-        break;
-      }
-  }
-  return total;
-}
-
 std::string exe_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
 
 } // namespace
@@ -153,13 +114,13 @@ int main(int argc, char** argv) {
     bench::run_load(o); // warm-up: connections, caches, instance pools
     // Idle cost: CPU of the whole tree over one second with nothing to do.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const double idle0 = tree_cpu_seconds(p.pid());
+    const double idle0 = bench::tree_cpu_seconds(p.pid());
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    const double idle_pct = (tree_cpu_seconds(p.pid()) - idle0) * 100.0;
+    const double idle_pct = (bench::tree_cpu_seconds(p.pid()) - idle0) * 100.0;
     o.duration = std::chrono::milliseconds(*d);
-    const double cpu0 = tree_cpu_seconds(p.pid());
+    const double cpu0 = bench::tree_cpu_seconds(p.pid());
     auto r = bench::run_load(o);
-    const double cpu1 = tree_cpu_seconds(p.pid());
+    const double cpu1 = bench::tree_cpu_seconds(p.pid());
     p.stop(SIGTERM, std::chrono::seconds(10));
     if (!r || r->ok() == 0) {
       std::cerr << "transport_bench: " << s.name << ": no successful request\n";

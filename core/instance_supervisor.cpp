@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/control_channel.hpp"
+#include "core/role_env.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -664,47 +665,33 @@ std::vector<instance_status> instance_supervisor::status() const {
 }
 
 std::optional<expected<instance_role>> instance_role_from_env() {
-  const char* v = std::getenv("SPRY_INSTANCE");
-  if (!v)
+  const auto env = read_role_env("SPRY_INSTANCE");
+  if (!env.present)
     return std::nullopt;
+  if (!env.error.empty())
+    return expected<instance_role>(make_error(env.error));
+  const auto& kv = env.values;
   instance_role r;
-  std::string s(v);
-  size_t pos = 0;
   try {
-    while (pos < s.size()) {
-      const auto end = s.find(';', pos);
-      const auto item = s.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-      pos = end == std::string::npos ? s.size() : end + 1;
-      const auto eq = item.find('=');
-      if (eq == std::string::npos)
-        throw std::invalid_argument(item);
-      const auto key = item.substr(0, eq), val = item.substr(eq + 1);
-      if (key == "endpoint")
-        r.endpoint = static_cast<endpoint_id>(std::stoul(val));
-      else if (key == "function")
-        r.function = val;
-      else if (key == "control_fd")
-        r.control_fd = std::stoi(val);
-      else if (key == "listen_fd")
-        r.listen_fd = std::stoi(val);
-      else if (key == "parent")
-        r.parent = static_cast<pid_t>(std::stol(val));
-      else if (key == "gateway")
-        r.gateway_address = val;
-      else if (key == "pools") {
-        size_t p = 0;
-        while (p < val.size()) {
-          const auto comma = val.find(',', p);
-          r.pool_fds.push_back(std::stoi(val.substr(p, comma == std::string::npos ? std::string::npos : comma - p)));
-          p = comma == std::string::npos ? val.size() : comma + 1;
-        }
+    r.endpoint = static_cast<endpoint_id>(role_number(kv, "endpoint"));
+    r.control_fd = static_cast<int>(role_number(kv, "control_fd"));
+    r.listen_fd = kv.count("listen_fd") ? static_cast<int>(role_number(kv, "listen_fd")) : -1;
+    r.parent = kv.count("parent") ? static_cast<pid_t>(role_number(kv, "parent")) : 0;
+    r.function = kv.count("function") ? kv.at("function") : std::string();
+    r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
+    if (kv.count("pools")) {
+      const std::string& list = kv.at("pools");
+      for (size_t p = 0; p < list.size();) {
+        const auto comma = list.find(',', p);
+        r.pool_fds.push_back(std::stoi(list.substr(p, comma == std::string::npos ? std::string::npos : comma - p)));
+        p = comma == std::string::npos ? list.size() : comma + 1;
       }
     }
-  } catch (const std::exception&) {
-    return expected<instance_role>(make_error("SPRY_INSTANCE is malformed: '" + s + "'"));
+  } catch (const std::exception& e) {
+    return expected<instance_role>(make_error(std::string("SPRY_INSTANCE: ") + e.what()));
   }
-  if (r.endpoint == no_endpoint || r.function.empty() || r.control_fd < 0)
-    return expected<instance_role>(make_error("SPRY_INSTANCE lacks endpoint, function or control_fd: '" + s + "'"));
+  if (r.function.empty() || r.control_fd < 0)
+    return expected<instance_role>(make_error("SPRY_INSTANCE lacks a function or control_fd"));
   return expected<instance_role>(r);
 }
 

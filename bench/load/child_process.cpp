@@ -1,6 +1,8 @@
 #include "bench/load/child_process.hpp"
 
 #include <csignal>
+#include <dirent.h>
+#include <map>
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
@@ -109,6 +111,77 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  while (auto* e = readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0)
+      continue;
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close_paren = line.rfind(')');
+    if (close_paren == std::string::npos)
+      continue;
+    std::istringstream rest(line.substr(close_paren + 2));
+    char state;
+    pid_t ppid;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z')
+      out.push_back(pid);
+  }
+  closedir(d);
+  return out;
+}
+
+bool alive(pid_t pid) {
+  if (kill(pid, 0) != 0)
+    return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto p = line.rfind(')');
+  return p != std::string::npos && line.size() > p + 2 && line[p + 2] != 'Z';
+}
+
+double tree_cpu_seconds(pid_t root) {
+  std::map<pid_t, pid_t> parent;
+  std::map<pid_t, double> cpu;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  DIR* d = opendir("/proc");
+  while (auto* e = readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0)
+      continue;
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line))
+      continue;
+    const auto p = line.rfind(')');
+    if (p == std::string::npos)
+      continue;
+    std::istringstream rest(line.substr(p + 2));
+    std::string field;
+    std::vector<std::string> f;
+    while (rest >> field)
+      f.push_back(field);
+    if (f.size() < 13)
+      continue;
+    parent[pid] = static_cast<pid_t>(std::stol(f[1]));
+    cpu[pid] = (std::stod(f[11]) + std::stod(f[12])) / tick; // utime, stime
+  }
+  closedir(d);
+  double total = 0;
+  for (const auto& [pid, secs] : cpu)
+    for (pid_t p = pid; p > 1; p = parent.count(p) ? parent[p] : 0)
+      if (p == root) {
+        total += secs;
+        break;
+      }
+  return total;
 }
 
 } // namespace spry::bench

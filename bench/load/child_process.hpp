@@ -39,4 +39,11 @@ private:
 /// Reads `path` into a string ("" if unreadable).
 std::string read_file(const std::string& path);
 
+/// Live (not zombie) children of `parent`, from /proc.
+std::vector<pid_t> children_of(pid_t parent);
+/// true if `pid` exists and is not a zombie.
+bool alive(pid_t pid);
+/// CPU seconds (user + system) used so far by `root` and all its live descendants.
+double tree_cpu_seconds(pid_t root);
+
 } // namespace spry::bench

@@ -3,6 +3,7 @@
 
 #include "bench/load/child_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/processes.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -20,20 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  temp_dir() {
-    char tmpl[] = "/tmp/spry-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-  std::string file(const std::string& name, const std::string& text) const {
-    const auto p = (fs::path(path) / name).string();
-    std::ofstream(p) << text;
-    return p;
-  }
-  std::string path;
-};
-
 std::string hello_yaml(const std::string& extra_gateway = {}) {
   const auto lib = (fs::path(SPRY_HELLO_YAML).parent_path() / "libspry_hello.so").string();
   return "app: hello\ntransport: local\nlibraries: [" + lib +
@@ -44,13 +31,6 @@ std::string hello_yaml(const std::string& extra_gateway = {}) {
          "    functions: [upper, count]\n    pool: { buffers: 64, buffer_size: 16KiB }\n";
 }
 
-uint16_t port_of(child_process& p) {
-  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(20));
-  REQUIRE(line);
-  std::smatch m;
-  REQUIRE(std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)")));
-  return static_cast<uint16_t>(std::stoul(m[1]));
-}
 
 // Runs a command to completion; returns (exit code, stdout+stderr).
 std::pair<int, std::string> run_command(const std::string& cmd) {

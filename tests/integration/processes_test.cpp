@@ -3,10 +3,12 @@
 
 #include "bench/load/child_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/processes.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <functional>
 #include <csignal>
 #include <dirent.h>
 #include <filesystem>
@@ -21,23 +23,11 @@
 using namespace spry::test;
 using spry::bench::child_process;
 using spry::bench::read_file;
+using spry::bench::children_of;
+using spry::bench::alive;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  temp_dir() {
-    char tmpl[] = "/tmp/spry-proc-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-  std::string file(const std::string& name, const std::string& text) const {
-    const auto p = (fs::path(path) / name).string();
-    std::ofstream(p) << text;
-    return p;
-  }
-  std::string path;
-};
 
 std::string app_yaml(const std::string& transport, const std::string& extra = {},
                      const std::string& library = SPRY_FAULT_LIBRARY) {
@@ -50,47 +40,6 @@ std::string app_yaml(const std::string& transport, const std::string& extra = {}
          "    timeout: 10s\n";
 }
 
-uint16_t port_of(child_process& p) {
-  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(30));
-  REQUIRE(line);
-  std::smatch m;
-  REQUIRE(std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)")));
-  return static_cast<uint16_t>(std::stoul(m[1]));
-}
-
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  while (auto* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0)
-      continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close_paren = line.rfind(')');
-    if (close_paren == std::string::npos)
-      continue;
-    std::istringstream rest(line.substr(close_paren + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state != 'Z')
-      out.push_back(pid);
-  }
-  closedir(d);
-  return out;
-}
-
-bool alive(pid_t pid) {
-  if (kill(pid, 0) != 0)
-    return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const auto p = line.rfind(')');
-  return p != std::string::npos && line.size() > p + 2 && line[p + 2] != 'Z';
-}
 
 bool all_gone(const std::vector<pid_t>& pids, std::chrono::milliseconds within) {
   const auto deadline = std::chrono::steady_clock::now() + within;
@@ -112,6 +61,35 @@ std::vector<pid_t> wait_children(pid_t parent, size_t n) {
   while ((c = children_of(parent)).size() < n && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   return c;
+}
+
+struct load_outcome {
+  int ok = 0, bad_gateway = 0, other = 0, no_answer = 0;
+};
+
+// `users` closed-loop clients send `per_user` requests each to /hello while `fault` runs on this
+// thread; every answer is classified.
+load_outcome under_load(uint16_t port, int users, int per_user, const std::function<void()>& fault) {
+  std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
+  std::vector<std::thread> threads;
+  for (int u = 0; u < users; ++u)
+    threads.emplace_back([&] {
+      for (int i = 0; i < per_user; ++i) {
+        auto r = http_request(port, "POST", "/hello", "under load");
+        if (!r)
+          ++no_answer;
+        else if (r->status == 200)
+          ++ok;
+        else if (r->status == 502)
+          ++bad_gateway;
+        else
+          ++other;
+      }
+    });
+  fault();
+  for (auto& t : threads)
+    t.join();
+  return {ok.load(), bad_gateway.load(), other.load(), no_answer.load()};
 }
 
 double in_use(uint16_t port) {
@@ -170,33 +148,16 @@ TEST_CASE("kill -9 of an instance under load: every request answered, instance b
   auto kids = wait_children(spry.pid(), 2);
   REQUIRE(kids.size() == 2);
 
-  std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
-  std::atomic<bool> go{true};
-  std::vector<std::thread> users;
-  for (int u = 0; u < 4; ++u)
-    users.emplace_back([&] {
-      for (int i = 0; i < 300 && go.load(); ++i) {
-        auto r = http_request(port, "POST", "/hello", "under load");
-        if (!r)
-          ++no_answer;
-        else if (r->status == 200)
-          ++ok;
-        else if (r->status == 502)
-          ++bad_gateway;
-        else
-          ++other;
-      }
-    });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  REQUIRE(kill(kids[0], SIGKILL) == 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  REQUIRE(kill(kids[1], SIGKILL) == 0);
-  for (auto& t : users)
-    t.join();
-  CHECK(no_answer == 0);
-  CHECK(other == 0);
-  CHECK(ok + bad_gateway == 1200);
-  CHECK(ok > 0);
+  auto out = under_load(port, 4, 300, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    REQUIRE(kill(kids[0], SIGKILL) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    REQUIRE(kill(kids[1], SIGKILL) == 0);
+  });
+  CHECK(out.no_answer == 0);
+  CHECK(out.other == 0);
+  CHECK(out.ok + out.bad_gateway == 1200);
+  CHECK(out.ok > 0);
   // Both instances come back (new pids) and serve.
   std::vector<pid_t> now;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -377,33 +338,6 @@ TEST_CASE("a malformed frame sent straight to an instance is refused with the re
   CHECK(ok->status == 200);
 }
 
-namespace {
-
-// CPU seconds (user + system) used so far by `pid` and its live descendants.
-double tree_cpu(pid_t root) {
-  double total = 0;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  std::vector<pid_t> pids = children_of(root);
-  pids.push_back(root);
-  for (auto p : pids) {
-    std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto paren = line.rfind(')');
-    if (paren == std::string::npos)
-      continue;
-    std::istringstream rest(line.substr(paren + 2));
-    std::vector<std::string> f;
-    std::string x;
-    while (rest >> x)
-      f.push_back(x);
-    if (f.size() > 12)
-      total += (std::stod(f[11]) + std::stod(f[12])) / tick;
-  }
-  return total;
-}
-
-} // namespace
 
 TEST_CASE("shm-skmsg: same answers as local, kill -9 under load, idle costs no CPU",
           "[integration][processes][skmsg]") {
@@ -431,36 +365,20 @@ TEST_CASE("shm-skmsg: same answers as local, kill -9 under load, idle costs no C
 
   // Idle: receivers block in epoll; the whole tree uses (almost) no CPU.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const double before = tree_cpu(shm.pid());
+  const double before = spry::bench::tree_cpu_seconds(shm.pid());
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const double idle = tree_cpu(shm.pid()) - before;
+  const double idle = spry::bench::tree_cpu_seconds(shm.pid()) - before;
   CHECK(idle < 0.1); // seconds of CPU over 2 s idle, gateway + instances
   INFO("idle CPU over 2 s: " << idle << " s");
 
-  std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
-  std::vector<std::thread> users;
-  for (int u = 0; u < 4; ++u)
-    users.emplace_back([&] {
-      for (int i = 0; i < 400; ++i) {
-        auto r = http_request(sp, "POST", "/hello", "under load");
-        if (!r)
-          ++no_answer;
-        else if (r->status == 200)
-          ++ok;
-        else if (r->status == 502)
-          ++bad_gateway;
-        else
-          ++other;
-      }
-    });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  for (auto k : kids)
-    kill(k, SIGKILL);
-  for (auto& t : users)
-    t.join();
-  CHECK(no_answer == 0);
-  CHECK(other == 0);
-  CHECK(ok + bad_gateway == 1600);
+  auto out = under_load(sp, 4, 400, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (auto k : kids)
+      kill(k, SIGKILL);
+  });
+  CHECK(out.no_answer == 0);
+  CHECK(out.other == 0);
+  CHECK(out.ok + out.bad_gateway == 1600);
   std::optional<http_response> after;
   for (int i = 0; i < 200; ++i) {
     after = http_request(sp, "POST", "/hello", "after");
@@ -531,9 +449,9 @@ TEST_CASE("a 5-function chain answers alike on local, tcp and shm-skmsg; shared 
   CHECK(http_request(tp, "POST", "/where", "w")->body == "w copy copy copy");
 
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const double before = tree_cpu(shm.pid());
+  const double before = spry::bench::tree_cpu_seconds(shm.pid());
   std::this_thread::sleep_for(std::chrono::seconds(10));
-  const double idle = tree_cpu(shm.pid()) - before;
+  const double idle = spry::bench::tree_cpu_seconds(shm.pid()) - before;
   std::printf("shm-skmsg idle: %.2f CPU seconds over 10 s for the gateway and 13 instances\n", idle);
   CHECK(idle < 0.5);
   auto m = http_request(sp, "GET", "/metrics");

@@ -28,7 +28,7 @@ core::status_or_error local_transport::bind(core::endpoint_id id, caf::actor rec
   if (slots_[id].receiver.load())
     return core::make_error("local transport: endpoint " + std::to_string(id) +
                             " is already bound");
-  slots_[id].depth.store(0);
+  slots_[id].depth.reset();
   slots_[id].receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver),
                             std::memory_order_release);
   keep_alive_.push_back(std::move(receiver));
@@ -56,8 +56,7 @@ core::send_status local_transport::send(const core::descriptor& d) noexcept {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     return core::send_status::unknown_endpoint;
   }
-  if (s.depth.fetch_add(1, std::memory_order_relaxed) >= capacity_) {
-    s.depth.fetch_sub(1, std::memory_order_relaxed);
+  if (!s.depth.try_add(capacity_)) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     return core::send_status::backpressure;
   }
@@ -67,18 +66,12 @@ core::send_status local_transport::send(const core::descriptor& d) noexcept {
 }
 
 void local_transport::consumed(core::endpoint_id id) noexcept {
-  if (id < slot_count_) {
-    // Never below zero, even if a receiver acknowledges a descriptor that was enqueued before a
-    // rebind reset the counter.
-    auto& depth = slots_[id].depth;
-    uint32_t cur = depth.load(std::memory_order_relaxed);
-    while (cur > 0 && !depth.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
-    }
-  }
+  if (id < slot_count_)
+    slots_[id].depth.remove();
 }
 
 uint32_t local_transport::queue_depth(core::endpoint_id id) const noexcept {
-  return id < slot_count_ ? slots_[id].depth.load(std::memory_order_relaxed) : 0;
+  return id < slot_count_ ? slots_[id].depth.get() : 0;
 }
 
 core::transport_stats local_transport::stats() const noexcept {

@@ -3,6 +3,7 @@
 // as an actor message. No copy, no syscall: the floor of what a hop can cost, and the default
 // where nothing faster is available (tests, laptops, no root).
 
+#include "core/queue_depth.hpp"
 #include "core/transport.hpp"
 #include "core/transport_registry.hpp"
 
@@ -32,7 +33,7 @@ private:
     // Raw pointer for the lock-free send path; the strong reference lives in keep_alive_ until
     // the transport dies, so a sender racing with unbind never touches a destroyed actor.
     std::atomic<caf::abstract_actor*> receiver{nullptr};
-    std::atomic<uint32_t> depth{0};
+    core::queue_depth depth;
   };
 
   uint32_t capacity_;

@@ -3,6 +3,7 @@
 #include "core/descriptor.hpp"
 #include "core/message.hpp"
 #include "core/pool.hpp"
+#include "core/queue_depth.hpp"
 #include "sk_msg_redirect.skel.h"
 #include "skmsg_maps.h"
 
@@ -84,7 +85,7 @@ core::expected<socket_pair> make_socket_pair() {
 
 struct alignas(64) endpoint_slot {
   std::atomic<caf::abstract_actor*> receiver{nullptr};
-  std::atomic<uint32_t> depth{0};
+  core::queue_depth depth;
   std::atomic<bool> paused{false};
   socket_pair sock;       // control thread; the reader only reads sock.mine
   char partial[16];       // reader thread: bytes of a descriptor split across reads
@@ -150,7 +151,7 @@ public:
     }
     note_endpoint(id);
     s.sock = *pair;
-    s.depth.store(0);
+    s.depth.reset();
     s.paused.store(false);
     s.partial_len = 0;
     s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
@@ -268,18 +269,16 @@ public:
     if (id >= slot_count_)
       return;
     auto& s = slots_[id];
-    uint32_t cur = s.depth.load(std::memory_order_relaxed);
-    while (cur > 0 && !s.depth.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
-    }
+    const uint32_t now = s.depth.remove();
     // Room again: let the reader drain what the kernel queued meanwhile.
-    if (s.paused.load(std::memory_order_relaxed) && cur - 1 < capacity_) {
+    if (s.paused.load(std::memory_order_relaxed) && now < capacity_) {
       const uint64_t one = 1;
       (void)!write(wake_, &one, sizeof one);
     }
   }
 
   uint32_t queue_depth(endpoint_id id) const noexcept override {
-    return id < slot_count_ ? slots_[id].depth.load(std::memory_order_relaxed) : 0;
+    return id < slot_count_ ? slots_[id].depth.get() : 0;
   }
 
   core::transport_stats stats() const noexcept override {
@@ -326,11 +325,11 @@ private:
       return;
     alignas(16) char buf[16 * 256];
     for (;;) {
-      const uint32_t depth = s.depth.load(std::memory_order_relaxed);
+      const uint32_t depth = s.depth.get();
       if (depth >= capacity_) {
         s.paused.store(true, std::memory_order_relaxed);
         // Re-check after publishing `paused`: a consumer may have made room in between.
-        if (s.depth.load(std::memory_order_relaxed) >= capacity_)
+        if (s.depth.get() >= capacity_)
           return;
       }
       s.paused.store(false, std::memory_order_relaxed);
@@ -352,7 +351,7 @@ private:
           rejected_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        s.depth.fetch_add(1, std::memory_order_relaxed);
+        s.depth.add(); // room was checked above, per batch
         receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
         delivered_.fetch_add(1, std::memory_order_relaxed);
       }
@@ -412,7 +411,7 @@ private:
     d.dst = core::gateway_endpoint;
     auto& g = slots_[core::gateway_endpoint];
     if (auto* gw = g.receiver.load(std::memory_order_acquire)) {
-      g.depth.fetch_add(1, std::memory_order_relaxed);
+      g.depth.add();
       gw->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
       return;
     }

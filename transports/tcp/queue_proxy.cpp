@@ -1,5 +1,7 @@
 #include "transports/tcp/queue_proxy.hpp"
 
+#include "core/role_env.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -239,39 +241,25 @@ void upstream::fail(const std::string& why) {
 } // namespace
 
 std::optional<core::expected<sidecar_role>> sidecar_role_from_env() {
-  const char* v = std::getenv("SPRY_SIDECAR");
-  if (!v)
+  const auto env = core::read_role_env("SPRY_SIDECAR");
+  if (!env.present)
     return std::nullopt;
+  if (!env.error.empty())
+    return core::expected<sidecar_role>(core::make_error(env.error));
+  const auto& kv = env.values;
   sidecar_role r;
-  std::string s(v);
-  size_t pos = 0;
   try {
-    while (pos < s.size()) {
-      const auto end = s.find(';', pos);
-      const auto item = s.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-      pos = end == std::string::npos ? s.size() : end + 1;
-      const auto eq = item.find('=');
-      if (eq == std::string::npos)
-        throw std::invalid_argument(item);
-      const auto key = item.substr(0, eq), val = item.substr(eq + 1);
-      if (key == "control_fd")
-        r.control_fd = std::stoi(val);
-      else if (key == "listen_fd")
-        r.listen_fd = std::stoi(val);
-      else if (key == "upstream_port")
-        r.upstream_port = static_cast<uint16_t>(std::stoul(val));
-      else if (key == "concurrency")
-        r.concurrency = static_cast<unsigned>(std::stoul(val));
-      else if (key == "parent")
-        r.parent = static_cast<pid_t>(std::stol(val));
-      else if (key == "name")
-        r.name = val;
-    }
-  } catch (const std::exception&) {
-    return core::expected<sidecar_role>(core::make_error("SPRY_SIDECAR is malformed: '" + s + "'"));
+    r.control_fd = static_cast<int>(core::role_number(kv, "control_fd"));
+    r.listen_fd = static_cast<int>(core::role_number(kv, "listen_fd"));
+    r.upstream_port = static_cast<uint16_t>(core::role_number(kv, "upstream_port"));
+    r.concurrency = static_cast<unsigned>(core::role_number(kv, "concurrency"));
+    r.parent = kv.count("parent") ? static_cast<pid_t>(core::role_number(kv, "parent")) : 0;
+    r.name = kv.count("name") ? kv.at("name") : std::string("queue-proxy");
+  } catch (const std::exception& e) {
+    return core::expected<sidecar_role>(core::make_error(std::string("SPRY_SIDECAR: ") + e.what()));
   }
-  if (r.control_fd < 0 || r.listen_fd < 0 || r.upstream_port == 0 || r.concurrency == 0)
-    return core::expected<sidecar_role>(core::make_error("SPRY_SIDECAR is incomplete: '" + s + "'"));
+  if (r.upstream_port == 0 || r.concurrency == 0)
+    return core::expected<sidecar_role>(core::make_error("SPRY_SIDECAR: upstream_port and concurrency must be positive"));
   return core::expected<sidecar_role>(r);
 }
 

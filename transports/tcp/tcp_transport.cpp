@@ -3,6 +3,7 @@
 #include "core/app_spec.hpp"
 #include "core/message.hpp"
 #include "core/pool.hpp"
+#include "core/queue_depth.hpp"
 #include "transports/tcp/envelope.hpp"
 #include "transports/tcp/nginx_front_end.hpp"
 #include "transports/tcp/queue_proxy.hpp"
@@ -95,7 +96,7 @@ class server_session;
 
 struct alignas(64) local_slot {
   std::atomic<caf::abstract_actor*> receiver{nullptr};
-  std::atomic<uint32_t> depth{0};
+  core::queue_depth depth;
   std::unique_ptr<btcp::acceptor> acceptor; // control + io thread (guarded by control_)
   uint16_t port = 0;
 };
@@ -161,7 +162,7 @@ public:
       return core::make_error("tcp transport: cannot listen for endpoint " + std::to_string(id) +
                               ": " + ec.message());
     s.port = acc->local_endpoint(ec).port();
-    s.depth.store(0);
+    s.depth.reset();
     s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
     keep_alive_.push_back(std::move(receiver));
     s.acceptor = std::move(acc);
@@ -239,16 +240,12 @@ public:
   }
 
   void consumed(endpoint_id id) noexcept override {
-    if (id < slot_count_) {
-      auto& depth = slots_[id].depth;
-      uint32_t cur = depth.load(std::memory_order_relaxed);
-      while (cur > 0 && !depth.compare_exchange_weak(cur, cur - 1, std::memory_order_relaxed)) {
-      }
-    }
+    if (id < slot_count_)
+      slots_[id].depth.remove();
   }
 
   uint32_t queue_depth(endpoint_id id) const noexcept override {
-    return id < slot_count_ ? slots_[id].depth.load(std::memory_order_relaxed) : 0;
+    return id < slot_count_ ? slots_[id].depth.get() : 0;
   }
 
   core::transport_stats stats() const noexcept override {
@@ -361,10 +358,10 @@ private:
     auto* receiver = s.receiver.load(std::memory_order_acquire);
     if (!receiver)
       return false;
-    if (s.depth.fetch_add(1, std::memory_order_relaxed) >= capacity_ && bounded) {
-      s.depth.fetch_sub(1, std::memory_order_relaxed);
+    if (!bounded)
+      s.depth.add();
+    else if (!s.depth.try_add(capacity_))
       return false;
-    }
     receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
     delivered_.fetch_add(1, std::memory_order_relaxed);
     return true;
