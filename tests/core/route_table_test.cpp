@@ -54,7 +54,7 @@ TEST_CASE("duplicate rules are refused", "[routes]") {
   CHECK_FALSE(route_table::build({0}, {{3, 0, "*", 1}}));
 }
 
-TEST_CASE("a published table reaches readers; their old snapshot stays valid", "[routes]") {
+TEST_CASE("a published table reaches readers, and their old snapshot stays valid", "[routes]") {
   versioned<route_table> v(std::make_shared<const route_table>(
     *route_table::build({0}, route_table::linear(0, {0, 1}))));
   versioned<route_table>::reader r(v);
