@@ -113,45 +113,22 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  while (auto* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0)
-      continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close_paren = line.rfind(')');
-    if (close_paren == std::string::npos)
-      continue;
-    std::istringstream rest(line.substr(close_paren + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state != 'Z')
-      out.push_back(pid);
-  }
-  closedir(d);
-  return out;
-}
+namespace {
 
-bool alive(pid_t pid) {
-  if (kill(pid, 0) != 0)
-    return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const auto p = line.rfind(')');
-  return p != std::string::npos && line.size() > p + 2 && line[p + 2] != 'Z';
-}
+struct proc_row {
+  pid_t pid;
+  pid_t ppid;
+  char state;
+  double cpu_seconds; // utime + stime
+};
 
-double tree_cpu_seconds(pid_t root) {
-  std::map<pid_t, pid_t> parent;
-  std::map<pid_t, double> cpu;
+// Every process in /proc with its parent, state and CPU time so far.
+std::vector<proc_row> all_processes() {
+  std::vector<proc_row> out;
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   DIR* d = opendir("/proc");
+  if (!d)
+    return out;
   while (auto* e = readdir(d)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0)
@@ -160,25 +137,52 @@ double tree_cpu_seconds(pid_t root) {
     std::string line;
     if (!std::getline(stat, line))
       continue;
-    const auto p = line.rfind(')');
-    if (p == std::string::npos)
+    const auto paren = line.rfind(')'); // the command name may contain spaces and parens
+    if (paren == std::string::npos || paren + 2 >= line.size())
       continue;
-    std::istringstream rest(line.substr(p + 2));
-    std::string field;
+    std::istringstream rest(line.substr(paren + 2));
     std::vector<std::string> f;
+    std::string field;
     while (rest >> field)
       f.push_back(field);
     if (f.size() < 13)
       continue;
-    parent[pid] = static_cast<pid_t>(std::stol(f[1]));
-    cpu[pid] = (std::stod(f[11]) + std::stod(f[12])) / tick; // utime, stime
+    out.push_back({pid, static_cast<pid_t>(std::stol(f[1])), f[0][0],
+                   (std::stod(f[11]) + std::stod(f[12])) / tick});
   }
   closedir(d);
+  return out;
+}
+
+} // namespace
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& p : all_processes())
+    if (p.ppid == parent && p.state != 'Z')
+      out.push_back(p.pid);
+  return out;
+}
+
+bool alive(pid_t pid) {
+  if (kill(pid, 0) != 0)
+    return false;
+  for (const auto& p : all_processes())
+    if (p.pid == pid)
+      return p.state != 'Z';
+  return false;
+}
+
+double tree_cpu_seconds(pid_t root) {
+  const auto rows = all_processes();
+  std::map<pid_t, pid_t> parent;
+  for (const auto& p : rows)
+    parent[p.pid] = p.ppid;
   double total = 0;
-  for (const auto& [pid, secs] : cpu)
-    for (pid_t p = pid; p > 1; p = parent.count(p) ? parent[p] : 0)
-      if (p == root) {
-        total += secs;
+  for (const auto& p : rows)
+    for (pid_t a = p.pid; a > 1; a = parent.count(a) ? parent[a] : 0)
+      if (a == root) {
+        total += p.cpu_seconds;
         break;
       }
   return total;
