@@ -20,9 +20,16 @@
 namespace spry::policies::load_balancing {
 
 /// What a balancer knows about one candidate instance.
+///
+/// `endpoint` and `queue_length` are always filled. The rest are metrics that instances
+/// piggyback on every completed request (Mu); 0 means "not measured yet" (a fresh instance, or
+/// a data path that does not carry them), and every balancer must behave sensibly then.
 struct instance_load {
   core::endpoint_id endpoint;
-  uint32_t queue_length; ///< descriptors queued at the instance (transport::queue_depth)
+  uint32_t queue_length; ///< requests queued or running at the instance (transport::queue_depth)
+  double service_time_s = 0;  ///< mean execution time of recent requests, seconds; 0 = unknown
+  double departure_rate = 0;  ///< completions per second while busy; 0 = unknown
+  uint32_t concurrency = 1;   ///< requests the instance runs at once (its worker count)
 };
 
 class load_balancer {
@@ -31,6 +38,9 @@ public:
   virtual std::string_view name() const noexcept = 0;
   /// Index into `candidates` (n >= 1) of the instance to use.
   virtual size_t pick(const instance_load* candidates, size_t n) noexcept = 0;
+  /// Restarts the balancer's random sequence, if it has one, so that a run is reproducible
+  /// from its seed (the policy lab calls this once per run). Deterministic balancers ignore it.
+  virtual void reseed(uint64_t /*seed*/) noexcept {}
 };
 
 using load_balancer_factory = std::function<std::unique_ptr<load_balancer>()>;
