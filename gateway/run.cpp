@@ -4,7 +4,10 @@
 #include "core/instance_process.hpp"
 #include "core/runtime.hpp"
 #include "gateway/server.hpp"
+#include "policies/autoscaling/autoscaler.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
+#include "policies/placement/placement_engine.hpp"
+#include "policies/prediction/rate_predictor.hpp"
 #include "transports/register.hpp"
 
 #include <CLI/CLI.hpp>
@@ -186,10 +189,22 @@ int spry_main(int argc, char** argv) {
     return 0;
   }
   if (cli.got_subcommand("policies")) {
-    policies::load_balancing::load_balancer_registry reg;
-    policies::load_balancing::register_all(reg);
-    for (const auto& n : reg.names())
-      std::printf("load_balancer  %s\n", n.c_str());
+    auto print = [](const char* kind, const std::vector<std::string>& names) {
+      for (const auto& n : names)
+        std::printf("%-16s %s\n", kind, n.c_str());
+    };
+    policies::load_balancing::load_balancer_registry lb;
+    policies::load_balancing::register_all(lb);
+    print("load_balancer", lb.names());
+    policies::autoscaling::autoscaler_registry as;
+    policies::autoscaling::register_all(as);
+    print("autoscaler", as.names());
+    policies::placement::placement_registry pl;
+    policies::placement::register_all(pl);
+    print("placement", pl.names());
+    policies::prediction::rate_predictor_registry rp;
+    policies::prediction::register_all(rp);
+    print("rate_predictor", rp.names());
     return 0;
   }
   setup_logging(run_cmd->parsed() ? o.log_level : "warn");

@@ -179,6 +179,10 @@ TEST_CASE("spry --help describes every subcommand", "[integration]") {
   CHECK(code == 0);
   CHECK_THAT(out, Catch::Contains("--listen"));
   CHECK_THAT(out, Catch::Contains("--transport"));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " policies");
+  CHECK(code == 0);
+  for (const char* kind : {"load_balancer", "autoscaler", "placement", "rate_predictor"})
+    CHECK_THAT(out, Catch::Contains(kind));
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " transports");
   CHECK(code == 0);
   CHECK_THAT(out, Catch::Contains("local"));
