@@ -16,7 +16,10 @@ double mu::utilization_for(const function_metrics& m) const noexcept {
 uint32_t mu::instances_for(const function_metrics& m, double rate, double queued) const noexcept {
   const double c = std::max<uint32_t>(1, m.instance_concurrency);
   const double s = m.service_time_s;
-  const double slack = m.slo_s > 0 ? std::max(m.slo_s - s, s) : std::max(s, 1e-3);
+  // Instances started now serve only after `lookahead_s` (a cold start): sizing to drain the
+  // backlog faster than that would only over-allocate.
+  const double slack =
+    std::max(options_.lookahead_s, m.slo_s > 0 ? std::max(m.slo_s - s, s) : std::max(s, 1e-3));
   const double work = (std::max(0.0, rate) + queued / slack) * s; // busy servers needed
   return static_cast<uint32_t>(std::ceil(work / (c * utilization_for(m)) - 1e-9));
 }
@@ -58,6 +61,12 @@ void mu::decide(const scaling_snapshot& s, std::vector<scaling_decision>& out) {
     for (const auto& r : st.recent)
       held = std::max(held, r.second);
     uint32_t instances = need >= current ? need : std::min(current, held);
+    // Never ask for more than the whole cluster could host: on a constrained edge the excess
+    // cannot be placed anyway, and a queue that grows under overload would otherwise turn into
+    // requests for thousands of instances.
+    if (s.cluster_cpu > 0 && m.cpu_per_instance > 0)
+      instances = std::min<uint32_t>(
+        instances, static_cast<uint32_t>(std::max(1.0, std::floor(s.cluster_cpu / m.cpu_per_instance))));
 
     const bool idle = m.arrival_rate <= 0 && m.queue_length == 0 && m.concurrency <= 0;
     if (instances == 0 || idle) {

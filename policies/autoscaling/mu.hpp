@@ -9,10 +9,12 @@
 //   u      = the utilisation at which one instance still meets the SLO at its percentile p,
 //            from the M/M/1 response time (exponential with rate (1 - u) / S):
 //            u = 1 - S ln(1 / (1 - p)) / SLO, kept within [min_utilization, max_utilization];
-//   backlog: the queued requests Q must drain within the SLO's slack, max(SLO - S, S);
+//   backlog: the queued requests Q must drain within the SLO's slack, max(SLO - S, S), but no
+//            faster than new instances can start (lookahead_s);
 //   n      = ceil((lambda + Q / slack) * S / (c * u)).
 // Nothing is added "just in case" (that is where KPA's 70 % target and panic mode spend
 // instances); the price of a wrong prediction is paid by the queue term on the next tick.
+// At most what the cluster's CPU could host (the snapshot's cluster_cpu), however long the queue.
 // Scaling down waits until the smaller count has held for `scale_down_delay_s` (a cold start
 // costs more than a few idle seconds); to zero after `scale_to_zero_grace_s` without traffic.
 

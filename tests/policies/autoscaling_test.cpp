@@ -223,8 +223,13 @@ TEST_CASE("Mu autoscaler: SLO utilisation, queue drain, prediction, delayed scal
   // u = 1 - 0.1 * ln(20) / 1 = 0.70; 50 req/s * 0.1 s = 5 busy servers / 0.70 = 7.14 -> 8.
   CHECK(a.utilization_for(m) == Approx(1 - 0.1 * std::log(20.0)));
   CHECK(a.instances_for(m, 50, 0) == 8);
-  // 90 queued must drain within SLO - S = 0.9 s: +100 req/s -> 150 * 0.1 / 0.70 = 21.4 -> 22.
-  CHECK(a.instances_for(m, 50, 90) == 22);
+  // 90 queued drain within the SLO's slack, 1 - 0.1 = 0.9 s, but no faster than a cold start
+  // (lookahead 2 s): +45 req/s -> 95 * 0.1 / 0.70 = 13.6 -> 14.
+  CHECK(a.instances_for(m, 50, 90) == 14);
+  // With instances that start in 0.5 s the slack rules: +100 req/s -> 150 * 0.1 / 0.70 -> 22.
+  mu_options quick = o;
+  quick.lookahead_s = 0.5;
+  CHECK(mu(quick).instances_for(m, 50, 90) == 22);
   // A loose SLO is capped at 90 % utilisation, a tight one floored at 50 %.
   m.slo_s = 100;
   CHECK(a.utilization_for(m) == Approx(0.9));
@@ -260,6 +265,24 @@ TEST_CASE("Mu autoscaler: SLO utilisation, queue drain, prediction, delayed scal
     a.decide(one(t, m), out);
   CHECK(out[0].instances == a.instances_for(m, 10, 0));
   CHECK(out[0].instances == 2); // 10 * 0.1 / 0.70 = 1.43
+}
+
+TEST_CASE("Mu autoscaler never asks for more than the cluster can host", "[autoscaling]") {
+  mu a;
+  function_metrics m;
+  m.service_time_s = 0.1;
+  m.slo_s = 1;
+  m.cpu_per_instance = 2;
+  m.arrival_rate = 1000;
+  m.queue_length = 100000;
+  scaling_snapshot s = one(2, m);
+  s.cluster_cpu = 10;
+  std::vector<scaling_decision> out;
+  a.decide(s, out);
+  CHECK(out[0].instances == 5); // 10 cores / 2 per instance
+  s.cluster_cpu = 0;            // unbounded
+  a.decide(s, out);
+  CHECK(out[0].instances > 1000);
 }
 
 TEST_CASE("autoscalers are created by name with checked parameters", "[autoscaling]") {
