@@ -65,10 +65,13 @@ void lass::decide(const scaling_snapshot& s, std::vector<scaling_decision>& out)
     auto& st = state_[f];
     const double capacity = m.cpu_per_instance > 0 ? demand_[f] / m.cpu_per_instance : demand_[f];
     const uint32_t current = m.ready_instances + m.pending_instances;
-    const bool idle = capacity <= 0 && m.queue_length == 0 && m.concurrency <= 0;
+    // Idle: nothing arrived, waits or runs in this tick (the smoothed rate only decays towards
+    // zero, so it cannot be the test).
+    const bool idle = m.arrival_rate <= 0 && m.queue_length == 0 && m.concurrency <= 0;
     if (!idle) {
       st.idle_since = -1;
-      out[f] = capacity > 0 ? shape(capacity, current) : scaling_decision{std::max(1u, current), 1.0};
+      out[f] = capacity > 0 ? shape(capacity, current)
+                            : scaling_decision{std::max(1u, current), options_.min_cpu_fraction};
       continue;
     }
     if (st.idle_since < 0)

@@ -12,7 +12,8 @@
 //    deflated state is instant (no cold start), which is how LaSS re-provisions within hundreds of
 //    milliseconds. Capacity is counted in full-size instance units: n instances at fraction f
 //    give n * f.
-// With no traffic for `scale_to_zero_grace_s` a function goes to zero.
+// With no traffic for `scale_to_zero_grace_s` a function goes to zero; until then it keeps one
+// instance, deflated to the floor.
 
 #include "policies/autoscaling/autoscaler.hpp"
 
@@ -23,7 +24,9 @@ struct lass_options {
   double min_cpu_fraction = 0.5; ///< deflate no further than this, terminate instead
   double default_slo_s = 0;      ///< used when a function states none; 0: size to utilisation
   double utilization_without_slo = 0.7;
-  double scale_to_zero_grace_s = 30;
+  /// Idle time before going to zero. Knative's effective value (60 s stable window, then 30 s
+  /// grace) by default, so that comparisons with KPA isolate the sizing.
+  double scale_to_zero_grace_s = 90;
 };
 
 class lass final : public autoscaler {

@@ -30,7 +30,9 @@ struct mu_options {
   double min_utilization = 0.5;
   double max_utilization = 0.9;
   double scale_down_delay_s = 30;
-  double scale_to_zero_grace_s = 30;
+  /// Idle time before going to zero: Knative's effective value (60 s stable window, then 30 s
+  /// grace) by default, as Mu runs on Knative and keeps its scale to zero.
+  double scale_to_zero_grace_s = 90;
   prediction::bandit_options predictor; ///< seed is mixed with the function index
 };
 

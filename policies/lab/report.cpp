@@ -232,7 +232,7 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
       auto alloc = w.open("allocation.csv");
       cdf << "policy,workload,seed,latency_ms,fraction\n";
       inst << "policy,workload,seed,t_s,instances,ready,cpu,queued\n";
-      alloc << "policy,workload,seed,function,arrivals,demand,allocation\n";
+      alloc << "policy,workload,seed,function,arrivals,demand,allocation,mean_service_ms\n";
       for (const auto& r : runs) {
         for (const auto& [ms, q] : r.result.latency_cdf)
           cdf << r.policy << ',' << r.workload << ',' << r.seed << ',' << ms << ',' << q << '\n';
@@ -243,7 +243,8 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
                << ',' << p.ready << ',' << p.cpu << ',' << p.queued << '\n';
         for (const auto& f : r.result.functions)
           alloc << r.policy << ',' << r.workload << ',' << r.seed << ',' << f.name << ','
-                << f.arrivals << ',' << f.demand << ',' << f.allocation << '\n';
+                << f.arrivals << ',' << f.demand << ',' << f.allocation << ',' << f.mean_service_ms
+                << '\n';
       }
     }
     // -- gnuplot data and script -----------------------------------------------------------------

@@ -34,6 +34,8 @@ constexpr double never = std::numeric_limits<double>::infinity();
 // exponential service times (cv 1) give a steady estimate (cv ~0.23), high enough to follow a
 // deflation within a few requests.
 constexpr double service_ewma_weight = 0.1;
+// The same for a function's execution time as reported to the autoscaler (all its instances).
+constexpr double function_ewma_weight = 0.05;
 
 class simulation {
 public:
@@ -133,9 +135,9 @@ private:
     random_stream service_rng;
     // over the current tick
     uint64_t arrivals_tick = 0;
-    double service_sum_tick = 0;
-    uint64_t service_n_tick = 0;
-    double service_mean = 0;
+    double service_mean = 0; ///< moving average of execution times, as the autoscaler sees it
+    double service_sum_all = 0;
+    uint64_t service_n_all = 0;
     uint32_t in_system = 0;
     double in_system_integral = 0;
     double in_system_since = 0;
@@ -407,8 +409,13 @@ void simulation::on_completion(uint32_t i, uint32_t r) {
                       ? (1 - service_ewma_weight) * in.service_ewma + service_ewma_weight * took
                       : took;
   in.completed_tick++;
-  s.service_sum_tick += took;
-  s.service_n_tick++;
+  // The metrics agent's execution time: a moving average over recent completions (a per-tick
+  // mean would swing wildly at the tail of a burst, when a tick sees one or two completions).
+  s.service_mean = s.service_mean > 0 ? (1 - function_ewma_weight) * s.service_mean +
+                                          function_ewma_weight * took
+                                      : took;
+  s.service_sum_all += took;
+  s.service_n_all++;
   change_in_system(f, -1);
   if (!in.queue.empty()) {
     const uint32_t next = in.queue.front();
@@ -590,8 +597,6 @@ void simulation::on_tick() {
     auto& s = fs_[f];
     const auto& fn = w_.functions[f];
     change_in_system(f, 0); // bring the integral up to now
-    if (s.service_n_tick > 0)
-      s.service_mean = s.service_sum_tick / static_cast<double>(s.service_n_tick);
     auto& m = snapshot_.functions[f];
     m.arrival_rate = static_cast<double>(s.arrivals_tick) / interval;
     m.concurrency = s.in_system_integral / interval;
@@ -605,8 +610,6 @@ void simulation::on_tick() {
     m.slo_percentile = fn.slo_percentile;
     m.weight = fn.weight;
     s.arrivals_tick = 0;
-    s.service_sum_tick = 0;
-    s.service_n_tick = 0;
     s.in_system_integral = 0;
     for (uint32_t i : s.ready) {
       auto& in = instances_[i];
@@ -753,6 +756,8 @@ run_result simulation::run() {
     r.arrivals = s.arrivals_measured;
     r.demand = s.work_measured / window;
     r.allocation = s.capacity_integral / window;
+    r.mean_service_ms =
+      s.service_n_all ? s.service_sum_all / static_cast<double>(s.service_n_all) * 1e3 : 0.0;
     if (r.demand > 0)
       ratios.push_back(std::min(1.0, r.allocation / r.demand));
     out.functions.push_back(std::move(r));

@@ -82,6 +82,7 @@ struct function_result {
   uint64_t arrivals = 0;
   double demand = 0;     ///< reference-speed servers needed on average (arrivals x work / time)
   double allocation = 0; ///< reference-speed servers it had on average
+  double mean_service_ms = 0; ///< measured execution time (node speed and CPU share included)
 };
 
 struct run_result {

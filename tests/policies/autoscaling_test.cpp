@@ -197,18 +197,29 @@ TEST_CASE("LaSS: M/M/c sizing, fair share under overload, deflation before termi
 }
 
 TEST_CASE("LaSS: idle functions deflate, then go to zero after the grace period", "[autoscaling]") {
-  lass l;
+  lass_options o;
+  o.scale_to_zero_grace_s = 30;
+  lass l(o);
   function_metrics m;
   m.service_time_s = 0.1;
   m.ready_instances = 3;
+  m.arrival_rate = 20;
   std::vector<scaling_decision> out;
-  l.decide(one(0, m), out); // idle from t = 0
+  l.decide(one(0, m), out);
+  CHECK(out[0].instances >= 1);
+  m.arrival_rate = 0; // idle from t = 2 (the smoothed rate is not 0 yet: it must not matter)
+  l.decide(one(2, m), out);
   CHECK(out[0].instances == 1);
   CHECK(out[0].cpu_fraction == Approx(0.5));
-  l.decide(one(29, m), out);
+  l.decide(one(31, m), out);
   CHECK(out[0].instances == 1);
-  l.decide(one(30, m), out);
+  l.decide(one(32, m), out);
   CHECK(out[0].instances == 0);
+  // One request comes back: no longer idle.
+  m.ready_instances = 0;
+  m.arrival_rate = 0.5;
+  l.decide(one(34, m), out);
+  CHECK(out[0].instances == 1);
 }
 
 TEST_CASE("Mu autoscaler: SLO utilisation, queue drain, prediction, delayed scale-down",
