@@ -12,7 +12,7 @@ namespace spry::policies::lab {
 const std::vector<std::string>& metric_names() {
   static const std::vector<std::string> names{
     "p50_ms",         "p95_ms",       "p99_ms",         "mean_ms",     "max_ms",
-    "slo_violation_rate", "instance_seconds", "cpu_seconds", "mean_instances", "cold_starts",
+    "slo_violation_rate", "median_chain_slo_violation_rate", "instance_seconds", "cpu_seconds", "mean_instances", "cold_starts",
     "jain_fairness",  "unplaced",     "unfinished",     "activator_waits"};
   return names;
 }
@@ -24,6 +24,7 @@ double metric_value(const run_result& r, const std::string& n) {
   if (n == "mean_ms") return r.mean_ms;
   if (n == "max_ms") return r.max_ms;
   if (n == "slo_violation_rate") return r.slo_violation_rate;
+  if (n == "median_chain_slo_violation_rate") return r.median_chain_slo_violation_rate;
   if (n == "instance_seconds") return r.instance_seconds;
   if (n == "cpu_seconds") return r.cpu_seconds;
   if (n == "mean_instances") return r.mean_instances;

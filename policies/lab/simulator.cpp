@@ -49,6 +49,7 @@ public:
     for (size_t s = 0; s < w_.sources.size(); ++s)
       source_rng_.push_back(random_stream::derive(o_.seed, 0x2000000 + s));
     chain_slo_.resize(w_.chains.size());
+    chains_.resize(w_.chains.size());
     for (size_t c = 0; c < w_.chains.size(); ++c)
       for (uint32_t f : w_.chains[c])
         chain_slo_[c] += w_.functions[f].slo_s;
@@ -255,6 +256,7 @@ private:
   std::vector<function_state> fs_;
   std::vector<random_stream> source_rng_;
   std::vector<double> chain_slo_;
+  std::vector<chain_result> chains_;
   std::vector<load_balancing::instance_load> scratch_;
   std::vector<uint32_t> scratch_ids_;
 
@@ -441,8 +443,11 @@ void simulation::finish(uint32_t r) {
     const double latency = now_ - q.arrival;
     latency_us_.record(static_cast<uint64_t>(latency * 1e6 + 0.5));
     measured_++;
-    if (latency > chain_slo_[q.chain])
+    chains_[q.chain].requests++;
+    if (latency > chain_slo_[q.chain]) {
       violations_++;
+      chains_[q.chain].slo_violations++;
+    }
   }
   q.alive = false;
   --in_flight_;
@@ -715,6 +720,8 @@ run_result simulation::run() {
       continue;
     latency_us_.record(static_cast<uint64_t>((now_ - q.arrival) * 1e6 + 0.5));
     ++unfinished;
+    chains_[q.chain].requests++;
+    chains_[q.chain].slo_violations++;
   }
   out.requests = measured_ + unfinished;
   out.unfinished = unfinished;
@@ -747,6 +754,15 @@ run_result simulation::run() {
               [](auto& a, auto& b) { return a.second < b.second; });
   }
   out.series = std::move(series_);
+  std::vector<double> rates;
+  for (const auto& c : chains_)
+    if (c.requests > 0)
+      rates.push_back(static_cast<double>(c.slo_violations) / static_cast<double>(c.requests));
+  if (!rates.empty()) {
+    std::nth_element(rates.begin(), rates.begin() + rates.size() / 2, rates.end());
+    out.median_chain_slo_violation_rate = rates[rates.size() / 2];
+  }
+  out.chains = chains_;
   std::vector<double> ratios;
   for (uint32_t f = 0; f < fs_.size(); ++f) {
     auto& s = fs_[f];

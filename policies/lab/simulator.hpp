@@ -85,6 +85,12 @@ struct function_result {
   double mean_service_ms = 0; ///< measured execution time (node speed and CPU share included)
 };
 
+/// One chain's share of the requests (for the lab's per-function workloads, one per function).
+struct chain_result {
+  uint64_t requests = 0;
+  uint64_t slo_violations = 0;
+};
+
 struct run_result {
   uint64_t requests = 0;   ///< measured requests, finished or not
   uint64_t unfinished = 0; ///< of which never finished
@@ -103,6 +109,10 @@ struct run_result {
   std::vector<std::pair<double, double>> latency_cdf; ///< (ms, fraction <= ms)
   std::vector<series_point> series;
   std::vector<function_result> functions;
+  std::vector<chain_result> chains;
+  /// Median over chains with requests of their SLO violation rate: under overload, whether the
+  /// typical function is protected while a few absorb the excess.
+  double median_chain_slo_violation_rate = 0;
 };
 
 /// Runs `workload` (consumed: its arrival processes advance) on `nodes` under `policy`.
