@@ -140,7 +140,10 @@ int lab_main(int argc, char** argv) {
       }
       sim_options o = e.options;
       o.seed = j.seed;
-      auto r = simulate(e.nodes, std::move(*model), e.policies[j.policy], registries, o);
+      // A copy per run: reading parameters records which were asked for, so a policy_spec must
+      // not be shared between threads.
+      const policy_spec policy = e.policies[j.policy];
+      auto r = simulate(e.nodes, std::move(*model), policy, registries, o);
       const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (!r) {
