@@ -26,6 +26,8 @@ const char* kind_name(control_message::kind k) {
       return "directory";
     case control_message::kind::stop:
       return "stop";
+    case control_message::kind::applied:
+      return "applied";
   }
   return "?";
 }
@@ -49,9 +51,15 @@ std::string encode_control(const control_message& m) {
       pk.pack(m.peers);
       break;
     case control_message::kind::directory:
-      pk.pack_array(2);
+      pk.pack_array(3);
       pk.pack(std::string(kind_name(m.type)));
       pk.pack(m.directory);
+      pk.pack(m.version);
+      break;
+    case control_message::kind::applied:
+      pk.pack_array(2);
+      pk.pack(std::string(kind_name(m.type)));
+      pk.pack(m.version);
       break;
     case control_message::kind::stop:
       pk.pack_array(1);
@@ -95,9 +103,13 @@ std::optional<expected<control_message>> control_reader::next() {
     } else if (kind == "peers" && size == 2) {
       m.type = control_message::kind::peers;
       m.peers = f[1].as<std::vector<std::pair<endpoint_id, std::string>>>();
-    } else if (kind == "directory" && size == 2) {
+    } else if (kind == "directory" && size == 3) {
       m.type = control_message::kind::directory;
       m.directory = f[1].as<std::vector<std::vector<endpoint_id>>>();
+      m.version = f[2].as<uint64_t>();
+    } else if (kind == "applied" && size == 2) {
+      m.type = control_message::kind::applied;
+      m.version = f[1].as<uint64_t>();
     } else if (kind == "stop" && size == 1) {
       m.type = control_message::kind::stop;
     } else {

@@ -7,6 +7,7 @@
 //   agent -> instance   peers {(endpoint, address)*}   where every endpoint is now
 //   agent -> instance   directory {endpoints per fn}   which instances serve each function
 //   agent -> instance   stop                           shut down cleanly
+//   instance -> agent   applied {version}              the directory of that version is in use
 //
 // Frames come from another process: decode() validates and reports what was wrong.
 
@@ -22,12 +23,13 @@
 namespace spry::core {
 
 struct control_message {
-  enum class kind : uint8_t { ready, peers, directory, stop };
+  enum class kind : uint8_t { ready, peers, directory, stop, applied };
   kind type = kind::stop;
   endpoint_id endpoint = no_endpoint;                       // ready
   std::string address;                                      // ready
   std::vector<std::pair<endpoint_id, std::string>> peers;   // peers
   std::vector<std::vector<endpoint_id>> directory;          // directory
+  uint64_t version = 0;                                     // directory, applied
 };
 
 /// Encodes a message as one frame (4-byte big-endian length + msgpack body).

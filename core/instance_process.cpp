@@ -92,12 +92,19 @@ int run_instance(app_spec app, function_registry functions, const instance_role&
           endpoint_directory dir;
           dir.instances = msg.directory;
           (*rt)->directory().publish(std::make_shared<const endpoint_directory>(std::move(dir)));
+          // Tell the agent this topology is in use: start-up waits for it, so the first request
+          // never finds an instance that does not know its next hop yet.
+          control_message applied;
+          applied.type = control_message::kind::applied;
+          applied.version = msg.version;
+          write_control(role.control_fd, applied);
           break;
         }
         case control_message::kind::stop:
           running = false;
           break;
         case control_message::kind::ready:
+        case control_message::kind::applied:
           break;
       }
     }

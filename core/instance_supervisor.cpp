@@ -92,6 +92,7 @@ struct instance_supervisor::child {
   uint32_t backoff_ms = 0;
   std::deque<uint64_t> crashes;  // times of recent crashes
   std::string exit_reason;       // why it last stopped (for start-up errors)
+  uint64_t applied = 0;          // last topology version the instance says it uses
 };
 
 instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch,
@@ -179,6 +180,19 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
                   std::to_string(app_.instances.ready_timeout_ms) + " ms" + tail_of(*c);
         break;
       }
+  }
+  if (failure.empty()) {
+    // Ready is not enough for direct routing: every instance must also use the final topology
+    // (where its next hops are) before the gateway lets traffic in.
+    const bool applied = cv_.wait_for(lock, timeout, [&] {
+      for (const auto& c : children_)
+        if (c->applied < topology_version_)
+          return false;
+      return true;
+    });
+    if (!applied)
+      failure = "instances did not confirm the final topology within " +
+                std::to_string(app_.instances.ready_timeout_ms) + " ms";
   }
   if (failure.empty())
     serving_ = true;
@@ -407,6 +421,9 @@ void instance_supervisor::read_control(child& c) {
                     app_.functions[c.function].name, c.address);
       publish_locked();
       cv_.notify_all();
+    } else if (msg.type == control_message::kind::applied) {
+      c.applied = std::max(c.applied, msg.version);
+      cv_.notify_all();
     }
   }
 }
@@ -511,6 +528,7 @@ void instance_supervisor::publish_locked() {
   control_message dm;
   dm.type = control_message::kind::directory;
   dm.directory = dir.instances;
+  dm.version = ++topology_version_;
   for (const auto& c : children_)
     if (c->running && c->main.control >= 0) {
       write_control(c->main.control, pm);

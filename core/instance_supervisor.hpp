@@ -117,6 +117,7 @@ private:
   std::vector<std::unique_ptr<child>> children_;
   int wake_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
+  uint64_t topology_version_ = 0; // of the last directory sent to the instances
   bool serving_ = false; // start() succeeded: exits from now on are restarted
   std::thread monitor_;
 };

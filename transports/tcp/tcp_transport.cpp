@@ -440,8 +440,18 @@ private:
       old = std::move(slot);
       slot = p;
     }
-    if (old) // connections to the previous incarnation are useless now
-      net::post(ioc_, [old] { close_peer(*old); });
+    if (old) // connections to the previous incarnation are useless now; what was still queued
+             // for it was never sent, so it goes to the new one instead of being stranded
+      net::post(ioc_, [this, old, p] {
+        close_peer(*old);
+        while (!old->queue.empty()) {
+          auto m = std::move(old->queue.front());
+          old->queue.pop_front();
+          old->in_flight.fetch_sub(1, std::memory_order_relaxed);
+          p->in_flight.fetch_add(1, std::memory_order_relaxed);
+          enqueue(p, std::move(m));
+        }
+      });
     return {};
   }
 
