@@ -26,13 +26,12 @@ struct stats {
   size_t n = 0;
 };
 
-stats over_seeds(const experiment& e, const std::vector<run_record>& runs, const std::string& policy,
+stats over_seeds(const std::vector<run_record>& runs, const std::string& policy,
                  const std::string& workload, const std::string& metric) {
   std::vector<double> v;
   for (const auto& r : runs)
     if (r.policy == policy && r.workload == workload)
       v.push_back(metric_value(r.result, metric));
-  (void)e;
   stats s;
   s.n = v.size();
   if (v.empty())
@@ -132,8 +131,8 @@ std::vector<claim_outcome> evaluate_claims(const experiment& e, const std::vecto
       claim_outcome o;
       o.claim = &c;
       o.workload = w.name;
-      const stats p = over_seeds(e, runs, c.policy, w.name, c.metric);
-      const stats b = over_seeds(e, runs, c.baseline, w.name, c.metric);
+      const stats p = over_seeds(runs, c.policy, w.name, c.metric);
+      const stats b = over_seeds(runs, c.baseline, w.name, c.metric);
       if (p.n == 0 || b.n == 0)
         continue;
       o.policy_value = p.mean;
@@ -380,7 +379,7 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
         for (const auto& p : e.policies) {
           md << "| " << p.name << " |";
           for (const auto& c : cols) {
-            const stats s = over_seeds(e, runs, p.name, wl.name, c.metric);
+            const stats s = over_seeds(runs, p.name, wl.name, c.metric);
             md << ' ' << fmt(s.mean * c.scale);
             if (s.n > 1 && s.sd > 0)
               md << " ± " << fmt(s.sd * c.scale);
