@@ -61,9 +61,14 @@ expected<compiled_app> compile(const app_spec& app) {
       return make_error(f.where.prefix() + "'end' is reserved (it names the end of a chain)");
     if (!names.insert(f.name).second)
       return make_error(f.where.prefix() + "function '" + f.name + "' is declared twice");
-    if (f.min_instances < 1)
+    if (f.min_instances < 1 && app.autoscaling.policy.name == "fixed")
       return make_error(f.where.prefix() + "function '" + f.name +
-                        "': min_instances must be at least 1");
+                        "': min_instances 0 (scale to zero) needs an autoscaler "
+                        "(policies.autoscaler: kpa, mu or lass); with fixed scaling it must be "
+                        "at least 1");
+    if (f.max_instances < 1)
+      return make_error(f.where.prefix() + "function '" + f.name +
+                        "': max_instances must be at least 1");
     if (f.max_instances < f.min_instances)
       return make_error(f.where.prefix() + "function '" + f.name +
                         "': max_instances must be >= min_instances");
@@ -71,6 +76,25 @@ expected<compiled_app> compile(const app_spec& app) {
       return make_error(f.where.prefix() + "function '" + f.name +
                         "': concurrency must be at least 1");
   }
+  std::set<std::string> node_names;
+  for (const auto& n : app.nodes) {
+    if (n.name.empty())
+      return make_error(n.where.prefix() + "node without a name");
+    if (!node_names.insert(n.name).second)
+      return make_error(n.where.prefix() + "node '" + n.name + "' is declared twice");
+  }
+  if (!app.nodes.empty())
+    for (const auto& f : app.functions) {
+      bool fits = false;
+      for (const auto& n : app.nodes) {
+        const double cores = n.cpus.empty() ? 1e9 : static_cast<double>(n.cpus.size());
+        fits = fits || (f.cpu <= cores + 1e-9 && (n.memory == 0 || f.memory <= n.memory));
+      }
+      if (!fits)
+        return make_error(f.where.prefix() + "function '" + f.name +
+                          "': one instance (cpu " + std::to_string(f.cpu) + ", memory " +
+                          std::to_string(f.memory >> 20) + " MiB) fits on no node");
+    }
   compiled_app out;
   std::set<std::string> chain_names;
   std::set<std::pair<std::string, std::string>> bindings;

@@ -27,9 +27,45 @@ struct source_location {
 struct function_spec {
   std::string name;
   std::string handler;        ///< registered function body; defaults to name
-  uint32_t min_instances = 1; ///< instances kept running (>= 1 until autoscaling exists)
-  uint32_t max_instances = 1;
+  /// Instances the autoscaler keeps at least (0 allows scale to zero; keep-warm 1 is the
+  /// default: on event-driven transports a warm, idle instance costs no CPU).
+  uint32_t min_instances = 1;
+  uint32_t max_instances = 1; ///< and at most (with `fixed` scaling: min_instances run)
   uint32_t concurrency = 1;   ///< requests one instance runs at once
+  // What the control plane needs to size and place the function:
+  double cpu = 1;                       ///< cores one instance gets at full size
+  uint64_t memory = 128ull << 20;       ///< bytes one instance is budgeted on its node
+  uint32_t slo_ms = 0;                  ///< response-time objective; 0 = none
+  double slo_percentile = 0.95;         ///< fraction of requests that must meet it
+  double weight = 1;                    ///< share under overload (fair share)
+  source_location where;
+};
+
+/// A policy chosen by name, with its tuning knobs: `kpa`, or `{name: kpa, params: {k: v}}`.
+/// Checked against the policy registries when the app starts (and by `spry check`).
+struct policy_choice {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> params;
+  source_location where;
+};
+
+/// How instance counts follow load (`policies.autoscaler`).
+struct autoscaling_spec {
+  /// "fixed" keeps every function at max_instances (what an app without the key gets).
+  policy_choice policy{"fixed", {}, {}};
+  uint32_t interval_ms = 2000; ///< one scaling decision per function every interval
+  /// Requests waiting for a function at zero instances (held at the gateway until one is ready),
+  /// per function; beyond it the gateway answers 503.
+  uint32_t hold_limit = 1024;
+};
+
+/// A node of this machine: a set of CPUs and a memory budget. Instances placed on it are pinned
+/// to its CPUs. Without `nodes:`, one node holds every CPU.
+struct node_spec {
+  std::string name;
+  std::vector<unsigned> cpus; ///< CPU ids (sched affinity); empty = all
+  uint64_t memory = 0;        ///< bytes; 0 = unbounded
+  double speed = 1;           ///< relative CPU speed, for placement scoring
   source_location where;
 };
 
@@ -101,6 +137,9 @@ struct app_spec {
   source_location transport_where;
   std::string load_balancer = "round_robin";
   source_location load_balancer_where;
+  autoscaling_spec autoscaling;
+  policy_choice placement{"spread", {}, {}};
+  std::vector<node_spec> nodes;
   unsigned worker_threads = 0; ///< CAF scheduler threads; 0 = one per core
   std::string routing;         ///< "direct", "broker", or "" for the transport's default
   source_location routing_where;

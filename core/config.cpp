@@ -40,7 +40,7 @@ public:
   }
 
   void only_keys(const YAML::Node& n, const std::string& path,
-                 std::initializer_list<const char*> keys) const {
+                 const std::vector<const char*>& keys) const {
     for (const auto& kv : n) {
       const auto key = kv.first.as<std::string>();
       bool ok = false;
@@ -97,6 +97,20 @@ public:
     return static_cast<uint32_t>(*v);
   }
 
+  double number(const YAML::Node& n, const std::string& path, double lo, double hi) const {
+    if (!n.IsScalar())
+      fail(n, path + ": expected a number");
+    const auto& s = n.Scalar();
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !(v == v))
+      fail(n, path + ": expected a number, got '" + s + "'");
+    if (v < lo || v > hi)
+      fail(n, path + ": " + s + " is outside [" + fmt(lo) + ", " + fmt(hi) + "]");
+    return v;
+  }
+
   std::vector<std::string> str_list(const YAML::Node& n, const std::string& path) const {
     if (!n.IsSequence())
       fail(n, path + ": expected a list, e.g. [a, b]");
@@ -109,6 +123,12 @@ public:
   const std::string& file() const { return file_; }
 
 private:
+  static std::string fmt(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  }
+
   std::string file_;
 };
 
@@ -156,7 +176,8 @@ function_spec parse_function(const walker& w, const YAML::Node& n, const std::st
     return f;
   }
   w.expect_map(n, path);
-  w.only_keys(n, path, {"name", "handler", "min_instances", "max_instances", "concurrency"});
+  w.only_keys(n, path, {"name", "handler", "min_instances", "max_instances", "concurrency", "cpu",
+                        "memory", "slo", "slo_percentile", "weight"});
   if (!n["name"])
     w.fail(n, path + ": missing required key 'name'");
   f.name = w.str(n["name"], path + ".name");
@@ -169,7 +190,92 @@ function_spec parse_function(const walker& w, const YAML::Node& n, const std::st
     f.max_instances = std::max(f.max_instances, f.min_instances);
   if (n["concurrency"])
     f.concurrency = static_cast<uint32_t>(w.uint(n["concurrency"], path + ".concurrency", 65535));
+  if (n["cpu"])
+    f.cpu = w.number(n["cpu"], path + ".cpu", 0.001, 1024);
+  if (n["memory"])
+    f.memory = w.size(n["memory"], path + ".memory", uint64_t{1} << 44);
+  if (n["slo"])
+    f.slo_ms = w.duration(n["slo"], path + ".slo");
+  if (n["slo_percentile"])
+    f.slo_percentile = w.number(n["slo_percentile"], path + ".slo_percentile", 0.01, 0.9999);
+  if (n["weight"])
+    f.weight = w.number(n["weight"], path + ".weight", 0.001, 1e6);
   return f;
+}
+
+// `kpa` or `{name: kpa, params: {key: value}}` (the policy lab's form too); `extra` lists the
+// further keys the map form may have, which the caller reads.
+policy_choice parse_policy(const walker& w, const YAML::Node& n, const std::string& path,
+                           std::initializer_list<const char*> extra = {}) {
+  policy_choice p;
+  p.where = w.at(n);
+  if (n.IsScalar()) {
+    p.name = n.Scalar();
+    return p;
+  }
+  w.expect_map(n, path);
+  std::vector<const char*> keys{"name", "params"};
+  keys.insert(keys.end(), extra.begin(), extra.end());
+  w.only_keys(n, path, keys);
+  if (!n["name"])
+    w.fail(n, path + ": missing required key 'name'");
+  p.name = w.str(n["name"], path + ".name");
+  if (n["params"]) {
+    w.expect_map(n["params"], path + ".params");
+    for (const auto& kv : n["params"])
+      p.params.emplace_back(kv.first.as<std::string>(),
+                            w.str(kv.second, path + ".params." + kv.first.as<std::string>()));
+  }
+  return p;
+}
+
+// "0-3,6" -> {0,1,2,3,6}
+std::vector<unsigned> parse_cpu_list(const walker& w, const YAML::Node& n, const std::string& path) {
+  const std::string s = w.str(n, path);
+  std::vector<unsigned> out;
+  std::stringstream ss(s);
+  std::string part;
+  auto bad = [&] {
+    w.fail(n, path + ": expected CPU ids such as \"0\", \"0-1\" or \"0,2-3\", got '" + s + "'");
+  };
+  while (std::getline(ss, part, ',')) {
+    const auto dash = part.find('-');
+    const std::string a = part.substr(0, dash);
+    const std::string b = dash == std::string::npos ? a : part.substr(dash + 1);
+    auto digits = [](const std::string& x) {
+      return !x.empty() && x.size() <= 4 &&
+             std::all_of(x.begin(), x.end(), [](unsigned char c) { return std::isdigit(c); });
+    };
+    if (!digits(a) || !digits(b))
+      bad();
+    const unsigned lo = static_cast<unsigned>(std::stoul(a));
+    const unsigned hi = static_cast<unsigned>(std::stoul(b));
+    if (lo > hi)
+      bad();
+    for (unsigned c = lo; c <= hi; ++c)
+      if (std::find(out.begin(), out.end(), c) == out.end())
+        out.push_back(c);
+  }
+  if (out.empty())
+    bad();
+  return out;
+}
+
+node_spec parse_node(const walker& w, const YAML::Node& n, const std::string& path) {
+  w.expect_map(n, path);
+  w.only_keys(n, path, {"name", "cpus", "memory", "speed"});
+  node_spec node;
+  node.where = w.at(n);
+  if (!n["name"])
+    w.fail(n, path + ": missing required key 'name'");
+  node.name = w.str(n["name"], path + ".name");
+  if (n["cpus"])
+    node.cpus = parse_cpu_list(w, n["cpus"], path + ".cpus");
+  if (n["memory"])
+    node.memory = w.size(n["memory"], path + ".memory", uint64_t{1} << 50);
+  if (n["speed"])
+    node.speed = w.number(n["speed"], path + ".speed", 0.01, 100);
+  return node;
 }
 
 route_spec parse_route(const walker& w, const YAML::Node& n, const std::string& path) {
@@ -252,7 +358,7 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   w.expect_map(root, "app file");
   w.only_keys(root, "top level",
               {"app", "transport", "gateway", "libraries", "functions", "chains", "policies",
-               "workers", "routing", "instances", "tcp"});
+               "workers", "routing", "instances", "tcp", "nodes"});
   app_spec app;
   if (root["app"])
     app.name = w.str(root["app"], "app");
@@ -316,11 +422,27 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   if (root["policies"]) {
     const auto& p = root["policies"];
     w.expect_map(p, "policies");
-    w.only_keys(p, "policies", {"load_balancer"});
+    w.only_keys(p, "policies", {"load_balancer", "autoscaler", "placement"});
     if (p["load_balancer"]) {
       app.load_balancer = w.str(p["load_balancer"], "policies.load_balancer");
       app.load_balancer_where = w.at(p["load_balancer"]);
     }
+    if (const auto& a = p["autoscaler"]) {
+      app.autoscaling.policy = parse_policy(w, a, "policies.autoscaler", {"interval", "hold_limit"});
+      if (a.IsMap() && a["interval"])
+        app.autoscaling.interval_ms = w.duration(a["interval"], "policies.autoscaler.interval");
+      if (a.IsMap() && a["hold_limit"])
+        app.autoscaling.hold_limit =
+          static_cast<uint32_t>(w.uint(a["hold_limit"], "policies.autoscaler.hold_limit", 1u << 20));
+    }
+    if (p["placement"])
+      app.placement = parse_policy(w, p["placement"], "policies.placement");
+  }
+  if (root["nodes"]) {
+    if (!root["nodes"].IsSequence())
+      w.fail(root["nodes"], "nodes: expected a list of {name, cpus, memory, speed}");
+    for (size_t i = 0; i < root["nodes"].size(); ++i)
+      app.nodes.push_back(parse_node(w, root["nodes"][i], "nodes[" + std::to_string(i) + "]"));
   }
   if (root["libraries"]) {
     const auto base = std::filesystem::path(w.file()).parent_path();

@@ -3,7 +3,9 @@
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
 #include "core/runtime.hpp"
+#include "gateway/app_policies.hpp"
 #include "gateway/server.hpp"
+#include "policies/lab/lab_main.hpp"
 #include "policies/autoscaling/autoscaler.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
 #include "policies/placement/placement_engine.hpp"
@@ -155,6 +157,15 @@ int run(core::app& app, int argc, char** argv) {
 }
 
 int spry_main(int argc, char** argv) {
+  // `spry lab ...` is the policy lab's own command line (its options, its --help); it is listed
+  // below for `spry --help` but handed its arguments untouched here.
+  if (argc >= 2 && std::string(argv[1]) == "lab") {
+    std::string name = "spry lab";
+    std::vector<char*> args{name.data()};
+    args.insert(args.end(), argv + 2, argv + argc);
+    args.push_back(nullptr);
+    return policies::lab::lab_main(argc - 1, args.data());
+  }
   CLI::App cli{"spry: serverless function chains on shared memory, eBPF and actors.\n"
                "Run an app described in YAML, check one, or list what this build contains."};
   cli.require_subcommand(1);
@@ -174,6 +185,8 @@ int spry_main(int argc, char** argv) {
   cli.add_subcommand("transports", "List the transports compiled into this build");
   cli.add_subcommand("policies", "List the policies compiled into this build");
   cli.add_subcommand("version", "Print the version");
+  cli.add_subcommand("lab", "Run a policy-lab experiment: `spry lab EXPERIMENT.yaml` "
+                            "(see `spry lab --help`)");
 
   CLI11_PARSE(cli, argc, argv);
 
@@ -218,6 +231,10 @@ int spry_main(int argc, char** argv) {
   // a syntax error), so a broken file never brings up half an app.
   if (auto compiled = core::compile(*app); !compiled) {
     std::cerr << "spry: " << compiled.err().message << "\n";
+    return 2;
+  }
+  if (auto p = make_app_policies(*app); !p) {
+    std::cerr << "spry: " << p.err().message << "\n";
     return 2;
   }
   if (check_cmd->parsed()) {

@@ -196,3 +196,81 @@ TEST_CASE("sizes and durations", "[config]") {
   CHECK_FALSE(parse_duration_ms("1h"));
   CHECK_FALSE(parse_duration_ms("s"));
 }
+
+TEST_CASE("policies, nodes and function sizes parse; mistakes name their line", "[config]") {
+  const char* text = R"(functions:
+  - { name: a, min_instances: 0, max_instances: 4, cpu: 0.5, memory: 64MiB, slo: 50ms,
+      slo_percentile: 0.99, weight: 2 }
+chains:
+  - { name: c, http: { path: /c }, functions: [a] }
+policies:
+  load_balancer: mu
+  autoscaler: { name: kpa, interval: 500ms, hold_limit: 10, params: { target_concurrency: 2 } }
+  placement: { name: mu, params: { score: best_fit } }
+nodes:
+  - { name: edge-a, cpus: "0", memory: 1GiB, speed: 1 }
+  - { name: edge-b, cpus: "0-1,3", memory: 512MiB, speed: 0.5 }
+)";
+  auto app = parse_app_yaml(text, "app.yaml");
+  REQUIRE(app);
+  REQUIRE(compile(*app));
+  const auto& f = app->functions[0];
+  CHECK(f.min_instances == 0);
+  CHECK(f.max_instances == 4);
+  CHECK(f.cpu == 0.5);
+  CHECK(f.memory == 64u << 20);
+  CHECK(f.slo_ms == 50);
+  CHECK(f.slo_percentile == 0.99);
+  CHECK(f.weight == 2);
+  CHECK(app->load_balancer == "mu");
+  CHECK(app->autoscaling.policy.name == "kpa");
+  CHECK(app->autoscaling.interval_ms == 500);
+  CHECK(app->autoscaling.hold_limit == 10);
+  REQUIRE(app->autoscaling.policy.params.size() == 1);
+  CHECK(app->autoscaling.policy.params[0].first == "target_concurrency");
+  CHECK(app->autoscaling.policy.params[0].second == "2");
+  CHECK(app->placement.name == "mu");
+  CHECK(app->placement.where.line == 9);
+  REQUIRE(app->nodes.size() == 2);
+  CHECK(app->nodes[1].cpus == std::vector<unsigned>{0, 1, 3});
+  CHECK(app->nodes[1].memory == 512u << 20);
+  CHECK(app->nodes[1].speed == 0.5);
+
+  // The short form: just a name.
+  auto short_form = parse_app_yaml("functions: [a]\nchains: [{name: c, http: {path: /c}, "
+                                   "functions: [a]}]\npolicies: {autoscaler: mu, placement: spread}\n",
+                                   "app.yaml");
+  REQUIRE(short_form);
+  CHECK(short_form->autoscaling.policy.name == "mu");
+  CHECK(short_form->autoscaling.interval_ms == 2000);
+
+  const std::string chain = "chains: [{name: c, http: {path: /c}, functions: [a]}]\n";
+  SECTION("scale to zero needs an autoscaler") {
+    auto e = error_of("functions: [{name: a, min_instances: 0}]\n" + chain);
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:1:13: "));
+    CHECK_THAT(e, Catch::Contains("needs an autoscaler"));
+  }
+  SECTION("bad cpu list") {
+    auto e = error_of("functions: [a]\n" + chain + "nodes: [{name: n, cpus: \"3-1\"}]\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:3:"));
+    CHECK_THAT(e, Catch::Contains("expected CPU ids"));
+  }
+  SECTION("a function that fits on no node") {
+    auto e = error_of("functions: [{name: a, cpu: 2}]\n" + chain + "nodes: [{name: n, cpus: \"0\"}]\n");
+    CHECK_THAT(e, Catch::Contains("fits on no node"));
+  }
+  SECTION("duplicate node") {
+    auto e = error_of("functions: [a]\n" + chain + "nodes: [{name: n}, {name: n}]\n");
+    CHECK_THAT(e, Catch::Contains("node 'n' is declared twice"));
+  }
+  SECTION("not a number") {
+    auto e = error_of("functions: [{name: a, cpu: lots}]\n" + chain);
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:1:"));
+    CHECK_THAT(e, Catch::Contains("expected a number, got 'lots'"));
+  }
+  SECTION("unknown key in a policy") {
+    auto e = error_of("functions: [a]\n" + chain + "policies: {autoscaler: {name: kpa, tick: 1s}}\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:3:"));
+    CHECK_THAT(e, Catch::Contains("unknown key 'tick'"));
+  }
+}

@@ -168,12 +168,68 @@ TEST_CASE("spry explains bad app files and bad arguments", "[integration]") {
                                     " --transport warp-drive");
   CHECK(code == 1);
   CHECK_THAT(out, Catch::Contains("unknown transport 'warp-drive' (available in this build: local"));
+
+  // Policies are made from the registries before anything starts: a typo in a name or a
+  // parameter is refused at its line.
+  const auto policy = [&](const std::string& p) {
+    return dir.file("p.yaml", "functions: [a]\nchains: [{name: c, http: {path: /c}, functions: [a]}]\n"
+                              "policies:\n  " + p + "\n");
+  };
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " check " + policy("autoscaler: kpb"));
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("p.yaml:4:15: policies.autoscaler: unknown autoscaler 'kpb' (available: "));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " check " +
+                                    policy("autoscaler: {name: kpa, params: {target: 3}}"));
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("autoscaler 'kpa' has no parameter 'target' (it has: "));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " check " + policy("placement: fastest"));
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("p.yaml:4:14: policies.placement: unknown placement 'fastest'"));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " check " + policy("load_balancer: rr"));
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("p.yaml:4:18: policies.load_balancer: unknown"));
+}
+
+TEST_CASE("spry lab runs an experiment file like spry-lab does", "[integration]") {
+  temp_dir dir;
+  const auto file = dir.file("tiny.yaml", R"(name: tiny
+duration_s: 60
+warmup_s: 5
+seeds: [1]
+cluster:
+  nodes:
+    - { count: 2, cpu: 4, memory_mb: 8192, speed: 1.0 }
+function_defaults:
+  slo_ms: 100
+  service: { distribution: exponential, mean_ms: 10 }
+policies:
+  - { name: rr, load_balancer: round_robin, autoscaler: kpa, placement: spread }
+  - { name: mu, load_balancer: mu, autoscaler: mu, placement: mu }
+workloads:
+  - { name: steady, kind: poisson, functions: 2, rate: 50 }
+)");
+  const std::string out_dir = dir.path + "/out";
+  auto [code, out] = run_command(std::string(SPRY_BINARY) + " lab " + file + " -q --no-plots -o " + out_dir);
+  CHECK(code == 0);
+  std::ifstream csv(out_dir + "/results.csv");
+  REQUIRE(csv);
+  size_t lines = 0;
+  for (std::string l; std::getline(csv, l);)
+    ++lines;
+  CHECK(lines == 3); // header + 2 policies x 1 workload x 1 seed
+
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " lab --help");
+  CHECK(code == 0);
+  CHECK_THAT(out, Catch::Contains("Usage: spry lab"));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " lab " + dir.file("bad.yaml", "name: x\nbogus: 1\n"));
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("bad.yaml:"));
 }
 
 TEST_CASE("spry --help describes every subcommand", "[integration]") {
   auto [code, out] = run_command(std::string(SPRY_BINARY) + " --help");
   CHECK(code == 0);
-  for (const char* sub : {"run", "check", "transports", "policies", "version"})
+  for (const char* sub : {"run", "check", "transports", "policies", "version", "lab"})
     CHECK_THAT(out, Catch::Contains(sub));
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run --help");
   CHECK(code == 0);
