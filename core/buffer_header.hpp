@@ -21,6 +21,9 @@ enum class buffer_status : uint16_t {
   overloaded = 3,     ///< next hop refused by backpressure
   hop_limit = 4,      ///< routing loop: too many hops
   bad_buffer = 5,     ///< a function left the header inconsistent (e.g. length > capacity)
+  /// The next function has no instance (scaled to zero): the request comes back to the gateway
+  /// untouched, which holds it until an instance is ready (Knative's activator) or fails it.
+  no_instance = 6,
 };
 
 /// buffer_header::owner of a buffer the gateway took back from a dead instance.

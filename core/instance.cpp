@@ -17,17 +17,36 @@ send_status hop_router::send_to_function(function_id f, descriptor d,
   if (instances.empty())
     return send_status::unknown_endpoint;
   scratch.clear();
-  for (auto e : instances)
-    scratch.push_back({e, tp->queue_depth(e)});
+  for (auto e : instances) {
+    policies::load_balancing::instance_load l{e, tp->queue_depth(e)};
+    if (board) {
+      // The board sees every process's queues; the transport only this process's.
+      l.queue_length = std::max(l.queue_length, board->in_flight(e));
+      l.service_time_s = board->service_time_s(e);
+      if (const auto* s = board->slot(e)) {
+        l.concurrency = s->concurrency.load(std::memory_order_relaxed);
+        if (l.service_time_s > 0)
+          l.departure_rate = l.concurrency / l.service_time_s;
+      }
+    }
+    scratch.push_back(l);
+  }
   const size_t first = balancer->pick(scratch.data(), scratch.size()) % scratch.size();
   send_status last = send_status::unknown_endpoint;
   for (size_t k = 0; k < scratch.size(); ++k) {
     d.dst = scratch[(first + k) % scratch.size()].endpoint;
     if (holder)
       holder->store(d.dst, std::memory_order_relaxed);
+    // Counted before the send: the receiver may finish (and count its completion) before send()
+    // returns, and the queue length must never look negative.
+    if (board)
+      board->arrival(d.dst);
     last = tp->send(d);
     if (last == send_status::ok || last == send_status::closed)
       return last;
+    if (board)
+      if (auto* s = board->slot(d.dst))
+        s->arrivals.fetch_sub(1, std::memory_order_relaxed);
   }
   return last;
 }
@@ -42,7 +61,7 @@ public:
       router_{versioned<route_table>::reader(*ctx_.routes),
               versioned<endpoint_directory>::reader(*ctx_.directory), ctx_.tp,
               ctx_.balancer.get(),
-              {}} {
+              {}, ctx_.board} {
   }
 
   const char* name() const override { return "spry.instance"; }
@@ -73,6 +92,7 @@ private:
     message m(b, p.buffer_size(), d.offset);
     if (b->payload_length > p.buffer_size()) {
       m.fail("request arrived with a corrupt payload length", 502);
+      b->exec_ns = 0;
       b->status = static_cast<uint16_t>(buffer_status::bad_buffer);
     } else {
       const uint64_t t0 = now_ns();
@@ -92,7 +112,11 @@ private:
     ctx_.counters->processed.fetch_add(1, std::memory_order_relaxed);
     if (m.failed())
       ctx_.counters->failed.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t exec = b->exec_ns;
     forward(d, m);
+    // After the request left: a drained queue on the board means this instance holds nothing.
+    if (ctx_.board)
+      ctx_.board->completion(ctx_.self, exec, now_ns());
   }
 
   void forward(descriptor d, message& m) {
@@ -114,7 +138,11 @@ private:
           const auto st = router_.send_to_function(*next, d);
           if (st == send_status::ok)
             return;
-          if (st == send_status::backpressure) {
+          if (st == send_status::unknown_endpoint && router_.directory.get().of(*next).empty()) {
+            // Scaled to zero: the gateway holds the request until an instance of the next
+            // function is ready. The payload is left as it is, to be carried on.
+            b.status = static_cast<uint16_t>(buffer_status::no_instance);
+          } else if (st == send_status::backpressure) {
             m.fail("next function is overloaded (all instances refused the request)", 503);
             b.status = static_cast<uint16_t>(buffer_status::overloaded);
           } else {

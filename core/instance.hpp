@@ -7,6 +7,7 @@
 // gateway process (transport "local"); only the transport behind `tp` differs.
 
 #include "core/app_spec.hpp"
+#include "core/endpoint_board.hpp"
 #include "core/endpoint_directory.hpp"
 #include "core/function.hpp"
 #include "core/ids.hpp"
@@ -50,6 +51,8 @@ struct instance_context {
   transport* tp = nullptr;
   std::unique_ptr<policies::load_balancing::load_balancer> balancer;
   std::shared_ptr<instance_counters> counters = std::make_shared<instance_counters>();
+  /// Live load of every endpoint (shared memory); null in bare tests.
+  endpoint_board* board = nullptr;
   /// broker: results always go back to the gateway, which routes (Knative's path).
   routing_mode routing = routing_mode::direct;
 };
@@ -67,6 +70,8 @@ struct hop_router {
   transport* tp;
   policies::load_balancing::load_balancer* balancer;
   std::vector<policies::load_balancing::instance_load> scratch;
+  /// Where Q_i and Cap_i come from (and where arrivals are counted); null: transport queues only.
+  endpoint_board* board = nullptr;
 
   /// Picks an instance of `f` and sends it `d` (d.dst filled in). Tries each instance once on
   /// backpressure. Returns ok, or the last failure.

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -28,7 +29,8 @@ namespace {
 
 constexpr int child_control_fd = 3;
 constexpr int child_listen_fd = 4;
-constexpr int child_first_pool_fd = 5;
+constexpr int child_board_fd = 5;
+constexpr int child_first_pool_fd = 6;
 constexpr size_t stderr_tail_lines = 20;
 
 std::string describe_status(int status) {
@@ -93,6 +95,13 @@ struct instance_supervisor::child {
   std::deque<uint64_t> crashes;  // times of recent crashes
   std::string exit_reason;       // why it last stopped (for start-up errors)
   uint64_t applied = 0;          // last topology version the instance says it uses
+  std::vector<unsigned> cpus;    // its node's CPUs (sched affinity); empty = any
+  uint64_t started_ns = 0;       // when its process was last started (cold-start time)
+  bool retiring = false;         // out of the directory; drains, then remove() stops it
+  uint64_t retired_version = 0;  // first topology version without it
+  bool removing = false;         // remove() sent stop: its exit is expected, not restarted
+  uint64_t remove_deadline_ns = 0;
+  bool gone = false;             // reaped after remove(): forget it
 };
 
 instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch,
@@ -104,8 +113,11 @@ instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch
     gateway_address_(std::move(gateway_address)),
     own_listeners_(listen_socket_per_endpoint),
     sidecars_(sidecars && listen_socket_per_endpoint),
-    pool_fds_(std::move(pool_fds)),
     hooks_(std::move(h)) {
+  if (!pool_fds.empty()) {
+    board_fd_ = pool_fds.front();
+    pool_fds_.assign(pool_fds.begin() + 1, pool_fds.end());
+  }
   if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
     wake_[0] = wake_[1] = -1;
 }
@@ -121,21 +133,10 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     for (const auto& p : plan) {
-      auto c = std::make_unique<child>();
-      c->endpoint = p.endpoint;
-      c->function = p.function;
-      c->backoff_ms = app_.instances.restart_backoff_ms;
-      if (own_listeners_) {
-        uint16_t port = 0;
-        c->listen_fd = make_listener(port);
-        if (sidecars_)
-          c->private_fd = make_listener(c->private_port);
-        if (c->listen_fd < 0 || (sidecars_ && c->private_fd < 0))
-          return make_error(std::string("cannot open a loopback listening socket for an "
-                                        "instance: ") + strerror(errno));
-        c->address = c->advertised = "127.0.0.1:" + std::to_string(port);
-      }
-      children_.push_back(std::move(c));
+      auto c = make_child(p);
+      if (!c)
+        return c.err();
+      children_.push_back(std::move(*c));
     }
     if (own_listeners_ && hooks_.front_end) {
       std::vector<std::pair<endpoint_id, std::string>> sockets;
@@ -204,6 +205,100 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
   return {};
 }
 
+expected<std::unique_ptr<instance_supervisor::child>>
+instance_supervisor::make_child(const planned& p) {
+  auto c = std::make_unique<child>();
+  c->endpoint = p.endpoint;
+  c->function = p.function;
+  c->cpus = p.cpus;
+  c->backoff_ms = app_.instances.restart_backoff_ms;
+  if (own_listeners_) {
+    uint16_t port = 0;
+    c->listen_fd = make_listener(port);
+    if (sidecars_)
+      c->private_fd = make_listener(c->private_port);
+    if (c->listen_fd < 0 || (sidecars_ && c->private_fd < 0)) {
+      const int e = errno;
+      for (int fd : {c->listen_fd, c->private_fd})
+        if (fd >= 0)
+          close(fd);
+      return make_error(std::string("cannot open a loopback listening socket for an "
+                                    "instance: ") + strerror(e));
+    }
+    c->address = c->advertised = "127.0.0.1:" + std::to_string(port);
+  }
+  return c;
+}
+
+status_or_error instance_supervisor::add(const planned& p) {
+  if (front_end_)
+    return make_error("instances cannot be added while a front end (tcp.front_end) sits between "
+                      "endpoints: it is configured once, at start");
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopping_.load())
+    return make_error("the node is stopping");
+  for (const auto& c : children_)
+    if (c->endpoint == p.endpoint)
+      return make_error("endpoint " + std::to_string(p.endpoint) + " is in use");
+  auto c = make_child(p);
+  if (!c)
+    return c.err();
+  if (auto ok = spawn(**c); !ok) {
+    for (int fd : {(*c)->listen_fd, (*c)->private_fd})
+      if (fd >= 0)
+        close(fd);
+    return ok;
+  }
+  children_.push_back(std::move(*c));
+  if (wake_[1] >= 0)
+    (void)!write(wake_[1], "x", 1); // poll its control socket from now on
+  return {};
+}
+
+void instance_supervisor::retire(endpoint_id endpoint) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& c : children_)
+    if (c->endpoint == endpoint && !c->retiring) {
+      c->retiring = true;
+      publish_locked();
+      c->retired_version = topology_version_;
+    }
+}
+
+bool instance_supervisor::retired_everywhere(endpoint_id endpoint) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  uint64_t version = 0;
+  for (const auto& c : children_)
+    if (c->endpoint == endpoint)
+      version = c->retired_version;
+  if (version == 0)
+    return true; // not ours (any more)
+  for (const auto& c : children_)
+    if (c->endpoint != endpoint && c->running && c->ready && c->applied < version)
+      return false;
+  return true;
+}
+
+void instance_supervisor::remove(endpoint_id endpoint) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& c : children_) {
+    if (c->endpoint != endpoint || c->removing)
+      continue;
+    c->retiring = c->removing = true;
+    c->restart_at_ns = 0;
+    c->remove_deadline_ns = now_ns() + 2000000000ull; // then SIGKILL
+    if (c->running && c->main.control >= 0) {
+      control_message stop_msg;
+      stop_msg.type = control_message::kind::stop;
+      write_control(c->main.control, stop_msg);
+    } else {
+      c->gone = true;
+    }
+  }
+  if (wake_[1] >= 0)
+    (void)!write(wake_[1], "x", 1);
+}
+
 bool instance_supervisor::in_chain(function_id f, size_t chain) const {
   const auto& ch = app_.chains[chain];
   const auto& name = app_.functions[f].name;
@@ -232,7 +327,8 @@ std::string instance_supervisor::tail_of(const child& c) const {
 
 status_or_error instance_supervisor::spawn_process(proc& p, const std::string& role_env,
                                                    int pass_fd, const std::string& label,
-                                                   int pools_of) {
+                                                   int pools_of,
+                                                   const std::vector<unsigned>& cpus) {
   int ctl[2], err[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
     return make_error(std::string("socketpair: ") + strerror(errno));
@@ -258,6 +354,13 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = getpid();
+  cpu_set_t affinity;
+  CPU_ZERO(&affinity);
+  for (unsigned cpu : cpus)
+    if (cpu < CPU_SETSIZE)
+      CPU_SET(cpu, &affinity);
+  const bool pin = !cpus.empty();
+  const int board = pools_of >= 0 ? board_fd_ : -1;
   std::vector<int> pools; // -1: a chain the function is not part of, not passed
   if (pools_of >= 0)
     for (size_t i = 0; i < pool_fds_.size(); ++i)
@@ -282,7 +385,10 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     // Move every fd we pass out of the way first: a source may sit on a target number (a pool
     // fd that happens to be 3 would be overwritten by the control socket otherwise).
     auto lift = [](int fd) { return fd < 0 ? -1 : fcntl(fd, F_DUPFD, 256); };
-    const int err_w = lift(err[1]), ctl_w = lift(ctl[1]), listen_w = lift(pass_fd);
+    const int err_w = lift(err[1]), ctl_w = lift(ctl[1]), listen_w = lift(pass_fd),
+              board_w = lift(board);
+    if (pin) // the node placement chose; before exec, so every thread of the instance inherits it
+      sched_setaffinity(0, sizeof affinity, &affinity);
     int pool_w[64];
     const size_t npools = pools.size() < 64 ? pools.size() : 64;
     for (size_t i = 0; i < npools; ++i)
@@ -292,6 +398,8 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     dup2(ctl_w, child_control_fd);
     if (listen_w >= 0)
       dup2(listen_w, child_listen_fd);
+    if (board_w >= 0)
+      dup2(board_w, child_board_fd);
     for (size_t i = 0; i < npools; ++i) // the shared pools, mapped again by the instance
       if (pool_w[i] >= 0)
         dup2(pool_w[i], child_first_pool_fd + static_cast<int>(i));
@@ -320,7 +428,9 @@ status_or_error instance_supervisor::spawn(child& c) {
                            ";control_fd=" + std::to_string(child_control_fd) +
                            ";listen_fd=" + std::to_string(instance_fd >= 0 ? child_listen_fd : -1) +
                            ";parent=" + std::to_string(getpid()) +
-                           ";gateway=" + gateway_address_ + ";pools=" + [&] {
+                           ";gateway=" + gateway_address_ +
+                           (board_fd_ >= 0 ? ";board=" + std::to_string(child_board_fd) : "") +
+                           ";pools=" + [&] {
                              // Only the pools of chains this function is part of (-1: not
                              // passed, not mapped): chains are isolated from each other.
                              std::string list;
@@ -331,7 +441,7 @@ status_or_error instance_supervisor::spawn(child& c) {
                                           : std::string("-1"));
                              return list;
                            }();
-  if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function); !ok)
+  if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function, c.cpus); !ok)
     return ok;
   if (sidecars_) {
     const std::string side_role =
@@ -340,7 +450,8 @@ status_or_error instance_supervisor::spawn(child& c) {
       ";upstream_port=" + std::to_string(c.private_port) +
       ";concurrency=" + std::to_string(app_.functions[c.function].concurrency) +
       ";parent=" + std::to_string(getpid()) + ";name=" + label;
-    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", -1); !ok) {
+    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", -1, c.cpus);
+        !ok) {
       kill(c.main.pid, SIGKILL);
       waitpid(c.main.pid, nullptr, 0);
       close(c.main.control);
@@ -351,6 +462,7 @@ status_or_error instance_supervisor::spawn(child& c) {
   }
   c.running = true;
   c.ready = false;
+  c.started_ns = now_ns();
   c.exit_reason.clear();
   c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
   return {};
@@ -420,6 +532,8 @@ void instance_supervisor::read_control(child& c) {
       spdlog::debug("instance {} of '{}' is ready at {}", c.endpoint,
                     app_.functions[c.function].name, c.address);
       publish_locked();
+      if (hooks_.on_ready)
+        hooks_.on_ready(c.endpoint, now_ns() - c.started_ns);
       cv_.notify_all();
     } else if (msg.type == control_message::kind::applied) {
       c.applied = std::max(c.applied, msg.version);
@@ -478,6 +592,11 @@ void instance_supervisor::on_exit(child& c, const std::string& why_override) {
   cv_.notify_all();
   if (stopping_.load())
     return;
+  if (c.removing) { // scaled down: expected, never restarted
+    spdlog::debug("{} stopped after scale-down ({})", label, c.exit_reason);
+    c.gone = true;
+    return;
+  }
   if (!serving_)
     return; // start() reports it
   spdlog::warn("{}; restarting it", why);
@@ -519,7 +638,8 @@ void instance_supervisor::publish_locked() {
     dir.function_of[c->endpoint] = c->function;
     if (!c->ready)
       continue;
-    dir.instances[c->function].push_back(c->endpoint);
+    if (!c->retiring) // a retiring instance still gets its in-flight replies (peer), no new work
+      dir.instances[c->function].push_back(c->endpoint);
     peers.emplace_back(c->endpoint, c->advertised.empty() ? c->address : c->advertised);
   }
   control_message pm;
@@ -546,7 +666,32 @@ void instance_supervisor::monitor() {
     {
       std::lock_guard<std::mutex> guard{mtx_};
       const uint64_t now = now_ns();
+      const size_t before = children_.size();
+      for (auto it = children_.begin(); it != children_.end();) {
+        child& c = **it;
+        if (!c.gone) {
+          ++it;
+          continue;
+        }
+        for (int* fd : {&c.listen_fd, &c.private_fd})
+          if (*fd >= 0) {
+            close(*fd);
+            *fd = -1;
+          }
+        it = children_.erase(it);
+      }
+      if (children_.size() != before)
+        publish_locked(); // peers: forget the removed endpoints
       for (auto& c : children_) {
+        if (c->removing && c->running && now >= c->remove_deadline_ns) {
+          spdlog::warn("{} did not stop within 2 s of scale-down; killing it", label_of(*c));
+          kill(c->main.pid, SIGKILL);
+          if (c->side.pid > 0)
+            kill(c->side.pid, SIGKILL);
+          c->remove_deadline_ns = UINT64_MAX;
+        }
+        if (c->removing && c->running && c->remove_deadline_ns != UINT64_MAX)
+          timeout_ms = std::min<int>(timeout_ms, 100);
         if (!c->running && c->restart_at_ns && now >= c->restart_at_ns) {
           c->restart_at_ns = 0;
           c->restarts++;
@@ -697,6 +842,7 @@ std::optional<expected<instance_role>> instance_role_from_env() {
     r.parent = kv.count("parent") ? static_cast<pid_t>(role_number(kv, "parent")) : 0;
     r.function = kv.count("function") ? kv.at("function") : std::string();
     r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
+    r.board_fd = kv.count("board") ? static_cast<int>(role_number(kv, "board")) : -1;
     if (kv.count("pools")) {
       const std::string& list = kv.at("pools");
       for (size_t p = 0; p < list.size();) {

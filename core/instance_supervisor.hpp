@@ -62,18 +62,22 @@ public:
     /// An instance handed over a file descriptor with its `ready` (shm-skmsg: its socket). The
     /// hook must dup what it keeps; the supervisor closes its copy. Monitor thread.
     std::function<status_or_error(endpoint_id, int fd)> on_handover;
+    /// An instance reported ready `start_ns` after its process was started. Monitor thread.
+    std::function<void(endpoint_id, uint64_t start_ns)> on_ready;
   };
 
   struct planned {
     endpoint_id endpoint;
     function_id function;
+    std::vector<unsigned> cpus; ///< sched affinity of the process (its node); empty = any
   };
 
   /// `gateway_address`: where instances reach endpoint 0. `listen_socket_per_endpoint`: the
   /// transport wants the agent to own each instance's listening socket (tcp), so its address
   /// survives restarts.
   /// `sidecars`: start a queue-proxy process in front of every instance (needs owned sockets).
-  /// `pool_fds`: pools the instances map (shared-memory transports), passed down at start.
+  /// `pool_fds`: [0] the endpoint board, then the pools the instances map (shared-memory
+  /// transports), passed down at start.
   instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
                       bool listen_socket_per_endpoint, bool sidecars, std::vector<int> pool_fds,
                       hooks h);
@@ -87,6 +91,15 @@ public:
 
   std::vector<instance_status> status() const;
 
+  /// Scaling, after start(): starts one more instance (ready later; on_ready tells).
+  status_or_error add(const planned& p);
+  /// Takes `endpoint` out of the directory sent to every instance (drain starts).
+  void retire(endpoint_id endpoint);
+  /// Every running instance confirmed a directory without `endpoint`.
+  bool retired_everywhere(endpoint_id endpoint) const;
+  /// Stops a retired instance (stop message, SIGKILL after a grace) and forgets it.
+  void remove(endpoint_id endpoint);
+
 private:
   struct proc;
   struct child;
@@ -94,7 +107,9 @@ private:
   status_or_error spawn(child& c);
   /// `pools_of`: pass the pools of this function's chains (-1: none, e.g. a sidecar).
   status_or_error spawn_process(proc& p, const std::string& role_env, int pass_fd,
-                                const std::string& label, int pools_of);
+                                const std::string& label, int pools_of,
+                                const std::vector<unsigned>& cpus);
+  expected<std::unique_ptr<child>> make_child(const planned& p);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
   void read_control(child& c);
@@ -109,6 +124,7 @@ private:
   std::string gateway_address_;
   bool own_listeners_;
   bool sidecars_;
+  int board_fd_ = -1;
   std::vector<int> pool_fds_;
   hooks hooks_;
   std::unique_ptr<front_end> front_end_;
@@ -133,6 +149,8 @@ struct instance_role {
   std::string gateway_address;
   /// The gateway's pools, by chain id, as inherited fds (shared-memory transports).
   std::vector<int> pool_fds;
+  /// The endpoint board (live load of every endpoint), -1 if not passed.
+  int board_fd = -1;
 };
 
 /// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.

@@ -168,6 +168,19 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   tctx.app = &app;
   tctx.instance_role = role != nullptr;
   tctx.max_endpoints = static_cast<uint32_t>(std::max<size_t>(64, total_instances + 1));
+  // Ids are not reused at once when instances come and go (a late message for a retired id must
+  // not reach its successor): leave room for a few generations of scaling.
+  if (!role)
+    tctx.max_endpoints = static_cast<uint32_t>(std::max<size_t>(tctx.max_endpoints, 4 * total_instances + 1));
+  {
+    auto board = role && role->board_fd >= 0 ? endpoint_board::attach(role->board_fd)
+                                             : endpoint_board::create(tctx.max_endpoints);
+    if (!board)
+      return board.err();
+    rt->board_ = std::move(*board);
+    if (role)
+      tctx.max_endpoints = std::max(tctx.max_endpoints, rt->board_.size());
+  }
   uint64_t buffers = 0;
   for (const auto& c : app.chains)
     buffers += c.pool.buffers;
@@ -180,6 +193,7 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   if (!tp)
     return make_error(app.transport_where.prefix() + tp.err().message);
   rt->tp_ = std::move(*tp);
+  rt->tp_max_endpoints_ = tctx.max_endpoints;
 
   // -- routes ----------------------------------------------------------------------------------
   auto table = route_table::build(compiled->heads, compiled->rules);
@@ -207,6 +221,7 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
     ctx.balancer = *opts_.balancers->create(app_.load_balancer);
     ctx.counters = counters;
     ctx.routing = routing_;
+    ctx.board = &board_;
     return spawn_instance(*system_, std::move(ctx));
   };
   // `concurrency` requests at once: that many actors behind one endpoint, fed round robin.
@@ -219,11 +234,13 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return bound;
   }
+  std::lock_guard<std::mutex> guard{instances_mtx_};
   instances_.push_back({ep, f, actor, counters});
   return {};
 }
 
 status_or_error runtime::launch(launch_hooks hooks) {
+  launch_hooks_ = hooks;
   if (role_) {
     const function_id f = find_function(app_, role_->function);
     return spawn_local(role_->endpoint, f);
@@ -236,11 +253,13 @@ status_or_error runtime::launch(launch_hooks hooks) {
   endpoint_id next = 1;
   for (size_t f = 0; f < app_.functions.size(); ++f)
     for (uint32_t k = 0; k < app_.functions[f].min_instances; ++k) {
-      plan.push_back({next, static_cast<function_id>(f)});
+      plan.push_back({next, static_cast<function_id>(f), hooks.initial_cpus ? hooks.initial_cpus(static_cast<function_id>(f)) : std::vector<unsigned>{}});
+      board_.reset(next, app_.functions[f].concurrency);
       dir.instances[f].push_back(next);
       dir.function_of.push_back(static_cast<function_id>(f));
       ++next;
     }
+  next_endpoint_ = next;
   if (in_process_instances_) {
     for (const auto& p : plan)
       if (auto ok = spawn_local(p.endpoint, p.function); !ok)
@@ -250,10 +269,17 @@ status_or_error runtime::launch(launch_hooks hooks) {
   }
   const std::string gateway_address = tp_->address_of(gateway_endpoint);
   instance_supervisor::hooks sh;
-  sh.on_down = hooks.on_instance_down;
+  sh.on_down = [this, down = hooks.on_instance_down](endpoint_id ep, const std::string& why) {
+    if (down)
+      down(ep, why);
+    // Whatever it held is failed or reclaimed: its queue starts empty when it is back.
+    board_.reset(ep, 0);
+  };
+  sh.on_ready = hooks.on_instance_ready;
   sh.front_end = front_end_;
   sh.on_handover = [this](endpoint_id ep, int fd) { return tp_->adopt(ep, fd); };
   std::vector<int> pool_fds;
+  pool_fds.push_back(board_.fd()); // first: the endpoint board, mapped by every instance
   if (shared_pools_)
     for (auto& p : pools_)
       pool_fds.push_back(p.fd());
@@ -279,12 +305,100 @@ status_or_error runtime::launch(launch_hooks hooks) {
   return supervisor_->start(plan);
 }
 
+expected<endpoint_id> runtime::add_instance(function_id f, std::vector<unsigned> cpus) {
+  if (role_ || f >= app_.functions.size())
+    return make_error("add_instance: not the node, or unknown function");
+  // Next unused id; after a wrap, the lowest id no instance uses.
+  std::vector<bool> used(tp_max_endpoints_, false);
+  used[gateway_endpoint] = true;
+  for (const auto& s : processes())
+    if (s.endpoint < used.size())
+      used[s.endpoint] = true;
+  for (const auto& i : instances())
+    if (i.endpoint < used.size())
+      used[i.endpoint] = true;
+  endpoint_id ep = no_endpoint;
+  for (uint32_t k = 0; k < tp_max_endpoints_ && ep == no_endpoint; ++k) {
+    const endpoint_id cand = (next_endpoint_ + k) % tp_max_endpoints_;
+    if (!used[cand])
+      ep = cand;
+  }
+  if (ep == no_endpoint)
+    return make_error("no free endpoint id (all " + std::to_string(tp_max_endpoints_) + " in use)");
+  next_endpoint_ = (ep + 1) % tp_max_endpoints_;
+  board_.reset(ep, app_.functions[f].concurrency);
+  if (in_process_instances_) {
+    if (auto ok = spawn_local(ep, f); !ok)
+      return ok.err();
+    auto d = std::make_shared<endpoint_directory>(*directory_.snapshot());
+    if (d->function_of.size() <= ep)
+      d->function_of.resize(ep + 1, no_function);
+    d->function_of[ep] = f;
+    d->instances[f].push_back(ep);
+    directory_.publish(std::move(d));
+    if (launch_hooks_.on_instance_ready)
+      launch_hooks_.on_instance_ready(ep, 0);
+    return ep;
+  }
+  if (!supervisor_)
+    return make_error("add_instance: instances are not launched");
+  if (auto ok = supervisor_->add({ep, f, std::move(cpus)}); !ok)
+    return ok.err();
+  return ep;
+}
+
+void runtime::retire_instance(endpoint_id ep) {
+  if (in_process_instances_) {
+    auto d = std::make_shared<endpoint_directory>(*directory_.snapshot());
+    for (auto& list : d->instances)
+      list.erase(std::remove(list.begin(), list.end(), ep), list.end());
+    directory_.publish(std::move(d));
+    return;
+  }
+  if (supervisor_)
+    supervisor_->retire(ep);
+}
+
+bool runtime::retired_everywhere(endpoint_id ep) const {
+  if (in_process_instances_)
+    return true; // one directory, read by every actor of this process
+  return supervisor_ && supervisor_->retired_everywhere(ep);
+}
+
+void runtime::remove_instance(endpoint_id ep) {
+  if (in_process_instances_) {
+    caf::actor actor;
+    {
+      std::lock_guard<std::mutex> guard{instances_mtx_};
+      auto i = std::find_if(instances_.begin(), instances_.end(),
+                            [&](const instance_info& x) { return x.endpoint == ep; });
+      if (i == instances_.end())
+        return;
+      actor = i->actor;
+      instances_.erase(i);
+    }
+    tp_->unbind(ep);
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    return;
+  }
+  if (supervisor_)
+    supervisor_->remove(ep);
+}
+
+std::vector<instance_info> runtime::instances() const {
+  std::lock_guard<std::mutex> guard{instances_mtx_};
+  return instances_;
+}
+
 std::vector<instance_status> runtime::processes() const {
   return supervisor_ ? supervisor_->status() : std::vector<instance_status>{};
 }
 
 size_t runtime::instance_count() const {
-  return supervisor_ ? supervisor_->status().size() : instances_.size();
+  if (supervisor_)
+    return supervisor_->status().size();
+  std::lock_guard<std::mutex> guard{instances_mtx_};
+  return instances_.size();
 }
 
 std::unique_ptr<policies::load_balancing::load_balancer> runtime::make_balancer() const {
@@ -303,7 +417,7 @@ void runtime::stop() {
   stop_instances();
   if (tp_)
     tp_->stop();
-  for (auto& i : instances_)
+  for (auto& i : instances())
     caf::anon_send_exit(i.actor, caf::exit_reason::user_shutdown);
   if (system_)
     system_->await_all_actors_done();

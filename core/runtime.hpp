@@ -13,6 +13,7 @@
 // instances first and only then free the pools they point into.
 
 #include "core/app_spec.hpp"
+#include "core/endpoint_board.hpp"
 #include "core/endpoint_directory.hpp"
 #include "core/function.hpp"
 #include "core/function_library.hpp"
@@ -28,6 +29,7 @@
 #include <caf/actor.hpp>
 
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -60,6 +62,11 @@ public:
   struct launch_hooks {
     /// An instance process is gone; requests it held must be failed. Supervisor thread.
     std::function<void(endpoint_id, const std::string& why)> on_instance_down;
+    /// An instance became ready (after a start, a restart or add_instance) after `start_ns`
+    /// nanoseconds from its process start (0 for in-process instances). Supervisor thread.
+    std::function<void(endpoint_id, uint64_t start_ns)> on_instance_ready;
+    /// CPUs to pin the first instance(s) of a function to (placement); empty = any.
+    std::function<std::vector<unsigned>(function_id)> initial_cpus;
   };
 
   /// Loads the app's function libraries into `functions`, checks the app, creates the actor
@@ -77,6 +84,20 @@ public:
 
   /// Stops instance processes (their exits are then no longer reported); idempotent.
   void stop_instances();
+
+  // -- scaling (node role, one control thread) -------------------------------------------------
+  /// Starts one more instance of `f`, pinned to `cpus` (processes; empty = any). It takes
+  /// requests once ready (the directory lists it then); on_instance_ready reports it.
+  expected<endpoint_id> add_instance(function_id f, std::vector<unsigned> cpus = {});
+  /// First step of removing an instance: no new request is sent to it (directory without it).
+  void retire_instance(endpoint_id ep);
+  /// Every process now routes without `ep` (so nothing new can arrive there).
+  bool retired_everywhere(endpoint_id ep) const;
+  /// Last step, once it holds nothing (board in_flight 0): stops it; its exit is not a crash.
+  void remove_instance(endpoint_id ep);
+  /// Live load of every endpoint.
+  const endpoint_board& board() const noexcept { return board_; }
+  endpoint_board& board() noexcept { return board_; }
   /// Stops every instance and the transport and waits for every actor of this process (the
   /// gateway's included: destroy the gateway first); idempotent.
   void stop();
@@ -88,7 +109,7 @@ public:
   versioned<route_table>& routes() noexcept { return routes_; }
   versioned<endpoint_directory>& directory() noexcept { return directory_; }
   /// Instances hosted in this process (actors).
-  const std::vector<instance_info>& instances() const noexcept { return instances_; }
+  std::vector<instance_info> instances() const;
   /// Instance processes (empty for transport local).
   std::vector<instance_status> processes() const;
   /// Number of instances the app runs (in this process or as processes).
@@ -120,7 +141,12 @@ private:
   std::unique_ptr<transport> tp_;
   versioned<route_table> routes_;
   versioned<endpoint_directory> directory_;
+  mutable std::mutex instances_mtx_; // instances_ changes while the gateway reads it
   std::vector<instance_info> instances_;
+  endpoint_board board_;
+  endpoint_id next_endpoint_ = 1;
+  uint32_t tp_max_endpoints_ = 64;
+  launch_hooks launch_hooks_;
   std::unique_ptr<instance_supervisor> supervisor_;
   std::vector<endpoint_id> peers_set_;
   bool stopped_ = false;

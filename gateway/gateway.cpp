@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace spry::gateway {
 
@@ -51,6 +52,12 @@ chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64
     r.body.assign(core::pool::payload(b), len);
     return r;
   }
+  if (status == buffer_status::no_instance)
+    return make_result(503,
+                       "the next function of this chain has no running instance and cannot be "
+                       "started for this request (scaled to zero without an autoscaler, or the "
+                       "hold limit is reached)",
+                       request_id);
   uint16_t code = asked;
   if (code < 400 || code > 599)
     code = status == buffer_status::overloaded       ? 503
@@ -71,6 +78,7 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
     cs.slots.reset(new slot[cs.count]);
     pending_.push_back(std::move(cs));
   }
+  held_.resize(rt_.app().functions.size());
   head_balancer_ = rt_.make_balancer();
   broker_balancer_ = rt_.make_balancer();
   broker_router_.reset(new core::hop_router{
@@ -81,6 +89,8 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
     core::versioned<core::route_table>::reader(rt_.routes()),
     core::versioned<core::endpoint_directory>::reader(rt_.directory()), &rt_.tp(),
     head_balancer_.get(), {}});
+  broker_router_->board = &rt_.board();
+  head_router_->board = &rt_.board();
   receiver_ = rt_.system().spawn([this](caf::event_based_actor*) -> caf::behavior {
     return {[this](const core::descriptor& d) { on_descriptor(d); }};
   });
@@ -174,14 +184,16 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
 
   core::descriptor d{core::gateway_endpoint, chain, core::tag_of(id), p.offset_of(b)};
   core::send_status st;
+  std::optional<core::function_id> head;
   {
     std::lock_guard<std::mutex> guard{head_mtx_};
-    const auto head = head_router_->routes.get().head(chain);
+    head = head_router_->routes.get().head(chain);
     b->t_sent_ns = core::now_ns();
     st = head ? head_router_->send_to_function(*head, d, &s.holder)
               : core::send_status::unknown_endpoint;
   }
-  if (st == core::send_status::ok) {
+  if (st == core::send_status::ok ||
+      (st == core::send_status::unknown_endpoint && head && hold(*head, d, s))) {
     lease.release_ownership();
     return ticket{chain, index, id};
   }
@@ -246,6 +258,20 @@ void gateway::on_descriptor(const core::descriptor& d) {
       b->status == static_cast<uint16_t>(buffer_status::ok) && b->request_id == s.request_id &&
       forward(d, b, s))
     return; // on to the next function; the request stays waiting
+  if (state == waiting && b->status == static_cast<uint16_t>(buffer_status::no_instance) &&
+      b->request_id == s.request_id) {
+    // An instance found no instance of the next function (scaled to zero): hold it here.
+    const auto next = broker_router_->routes.get().next(
+      d.pool, b->function, core::fixed_field(b->topic, core::topic_capacity));
+    if (next && *next != core::end_of_chain) {
+      b->status = static_cast<uint16_t>(buffer_status::ok);
+      std::lock_guard<std::mutex> guard{head_mtx_};
+      if (head_router_->send_to_function(*next, d, &s.holder) == core::send_status::ok ||
+          hold(*next, d, s))
+        return;
+      b->status = static_cast<uint16_t>(buffer_status::no_instance);
+    }
+  }
   if (state != waiting || !s.state.compare_exchange_strong(state, completing,
                                                             std::memory_order_acq_rel)) {
     if (state == abandoned) { // lost the race against abandon() between the load and the CAS
@@ -280,7 +306,7 @@ bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s
   }
   b->t_sent_ns = core::now_ns();
   const auto st = broker_router_->send_to_function(*next, d, &s.holder);
-  if (st == core::send_status::ok)
+  if (st == core::send_status::ok || (st == core::send_status::unknown_endpoint && hold(*next, d, s)))
     return true;
   m.fail(st == core::send_status::backpressure
            ? "next function is overloaded (all instances refused the request)"
@@ -340,6 +366,89 @@ void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& wh
     spdlog::warn("gateway: failed {} in-flight request(s) held by endpoint {}", failed, endpoint);
 }
 
-std::string gateway::metrics_text() { return metrics_->render(in_flight()); }
+bool gateway::can_hold(core::function_id f) const {
+  return f < rt_.app().functions.size() && rt_.app().functions[f].min_instances == 0 &&
+         rt_.app().autoscaling.policy.name != "fixed";
+}
+
+bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {
+  if (!can_hold(f))
+    return false;
+  {
+    std::lock_guard<std::mutex> guard{held_mtx_};
+    if (held_[f].size() >= rt_.app().autoscaling.hold_limit)
+      return false;
+    s.holder.store(core::no_endpoint, std::memory_order_relaxed);
+    held_[f].push_back({d, &s});
+  }
+  if (activate_)
+    activate_(f);
+  return true;
+}
+
+size_t gateway::held(core::function_id f) const {
+  std::lock_guard<std::mutex> guard{held_mtx_};
+  return f < held_.size() ? held_[f].size() : 0;
+}
+
+void gateway::release_held() {
+  for (core::function_id f = 0; f < held_.size(); ++f) {
+    std::deque<held_request> ready;
+    {
+      std::lock_guard<std::mutex> guard{held_mtx_};
+      if (held_[f].empty())
+        continue;
+      const bool has_instance = !rt_.directory().snapshot()->of(f).empty();
+      // With an instance every held request goes; without, only the abandoned are swept.
+      for (auto i = held_[f].begin(); i != held_[f].end();) {
+        if (has_instance || i->s->state.load(std::memory_order_acquire) == abandoned) {
+          ready.push_back(*i);
+          i = held_[f].erase(i);
+        } else {
+          ++i;
+        }
+      }
+    }
+    for (auto& h : ready) {
+      auto& p = rt_.pools()[h.d.pool];
+      core::buffer_header* b = p.resolve(h.d.offset);
+      slot& s = *h.s;
+      uint32_t state = s.state.load(std::memory_order_acquire);
+      if (state == abandoned) { // its client got a 504 while it waited
+        if (s.state.compare_exchange_strong(state, idle, std::memory_order_acq_rel))
+          p.release(b);
+        continue;
+      }
+      core::send_status st;
+      {
+        std::lock_guard<std::mutex> guard{head_mtx_};
+        b->t_sent_ns = core::now_ns();
+        st = head_router_->send_to_function(f, h.d, &s.holder);
+      }
+      if (st == core::send_status::ok)
+        continue;
+      if (!s.state.compare_exchange_strong(state, completing, std::memory_order_acq_rel)) {
+        if (state == abandoned && s.state.compare_exchange_strong(state, idle))
+          p.release(b);
+        continue;
+      }
+      auto r = make_result(st == core::send_status::backpressure ? 503 : 502,
+                           "function '" + rt_.app().functions[f].name +
+                             "' started, but the request could not be sent to it (" +
+                             core::to_string(st) + ")",
+                           s.request_id);
+      if (r.http_status == 503)
+        r.retry_after_s = 1;
+      complete(h.d.pool, b, s, std::move(r));
+    }
+  }
+}
+
+std::string gateway::metrics_text() {
+  std::string text = metrics_->render(in_flight());
+  if (extra_metrics_)
+    text += extra_metrics_();
+  return text;
+}
 
 } // namespace spry::gateway

@@ -18,6 +18,7 @@
 #include <caf/actor.hpp>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -86,6 +87,22 @@ public:
   /// Thread-safe (called from the instance supervisor).
   void on_instance_down(core::endpoint_id endpoint, const std::string& why);
 
+  // -- activation (scale from zero) -----------------------------------------------------------
+  /// Called (outside any gateway lock) when a request is held for a function without instances:
+  /// the control plane starts one. Set once, before traffic.
+  void set_activation_hook(std::function<void(core::function_id)> hook) { activate_ = std::move(hook); }
+  /// Sends every held request whose function has an instance now; frees the buffers of held
+  /// requests whose clients gave up (504). The control plane calls it after each scaling step.
+  void release_held();
+  /// Requests held for `f` (waiting for its first instance).
+  size_t held(core::function_id f) const;
+
+  /// More Prometheus text appended to /metrics (the control plane's), and the /status body.
+  void set_extra_metrics(std::function<std::string()> f) { extra_metrics_ = std::move(f); }
+  void set_status(std::function<std::string()> f) { status_ = std::move(f); }
+  /// JSON for GET /status, or empty when nothing provides it.
+  std::string status_text() const { return status_ ? status_() : std::string(); }
+
   uint32_t chain_timeout_ms(core::chain_id chain) const;
   core::runtime& runtime() noexcept { return rt_; }
   gateway_metrics& stats() noexcept { return *metrics_; }
@@ -112,6 +129,10 @@ private:
   /// Answers a waiting request (state already `completing`) and releases its buffer.
   void complete(core::chain_id chain, core::buffer_header* b, slot& s, chain_result r);
   void reject(const core::descriptor& d, const char* why);
+  /// Holds a waiting request for function `f` until it has an instance. false: cannot (the
+  /// function cannot scale from zero, or the hold limit is reached); the caller answers.
+  bool hold(core::function_id f, const core::descriptor& d, slot& s);
+  bool can_hold(core::function_id f) const;
 
   core::runtime& rt_;
   std::unique_ptr<gateway_metrics> metrics_;
@@ -125,6 +146,15 @@ private:
   std::unique_ptr<policies::load_balancing::load_balancer> broker_balancer_;
   std::unique_ptr<core::hop_router> broker_router_;
   caf::actor receiver_;
+  struct held_request {
+    core::descriptor d;
+    slot* s;
+  };
+  mutable std::mutex held_mtx_;
+  std::vector<std::deque<held_request>> held_; // per function
+  std::function<void(core::function_id)> activate_;
+  std::function<std::string()> extra_metrics_;
+  std::function<std::string()> status_;
 };
 
 } // namespace spry::gateway

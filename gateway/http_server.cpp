@@ -93,11 +93,17 @@ private:
     keep_alive_ = req.keep_alive();
     const bool reuse = keep_alive_ && !has_body;
 
-    if (path == "/healthz" || path == "/metrics") {
+    if (path == "/healthz" || path == "/metrics" || path == "/status") {
       if (req.method() != http::verb::get && req.method() != http::verb::head)
         return respond_text(405, "use GET", reuse, "GET");
       if (path == "/healthz")
         return respond_text(200, "ok", reuse);
+      if (path == "/status") {
+        auto body = gw_.status_text();
+        if (body.empty())
+          return respond_text(404, "no control plane on this gateway", reuse);
+        return respond(200, "application/json", std::move(body), reuse);
+      }
       return respond(200, "text/plain; version=0.0.4", gw_.metrics_text(), reuse);
     }
     auto m = gw_.match(std::string_view(req.method_string().data(), req.method_string().size()), path);

@@ -1,6 +1,8 @@
 #include "gateway/server.hpp"
 
 #include "core/runtime.hpp"
+#include "gateway/app_policies.hpp"
+#include "gateway/control_plane.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
@@ -31,6 +33,9 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
                                                       core::function_registry functions,
                                                       std::optional<core::launch_spec> launcher) {
   std::unique_ptr<server> s(new server());
+  auto policies = make_app_policies(app);
+  if (!policies)
+    return policies.err();
   core::runtime_options opts;
   opts.transports = &transports();
   opts.balancers = &balancers();
@@ -41,13 +46,22 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
   s->rt_ = std::move(*rt);
   // The gateway binds endpoint 0 first: instances are told its address when they start.
   s->gw_ = std::make_unique<gateway>(*s->rt_);
+  s->cp_ = std::make_unique<control_plane>(*s->rt_, *s->gw_, std::move(*policies));
   core::runtime::launch_hooks hooks;
   gateway* gw = s->gw_.get();
-  hooks.on_instance_down = [gw](core::endpoint_id ep, const std::string& why) {
+  control_plane* cp = s->cp_.get();
+  hooks.on_instance_down = [gw, cp](core::endpoint_id ep, const std::string& why) {
     gw->on_instance_down(ep, why);
+    cp->on_down(ep);
   };
+  hooks.on_instance_ready = [cp](core::endpoint_id ep, uint64_t ns) { cp->on_ready(ep, ns); };
+  hooks.initial_cpus = [cp](core::function_id f) { return cp->initial_cpus(f); };
+  gw->set_activation_hook([cp](core::function_id f) { cp->activate(f); });
+  gw->set_extra_metrics([cp] { return cp->metrics_text(); });
+  gw->set_status([cp] { return cp->status_json(); });
   if (auto ok = s->rt_->launch(std::move(hooks)); !ok)
     return ok.err();
+  s->cp_->start();
   s->http_ = std::make_unique<http_server>(*s->gw_, s->rt_->app().gateway);
   if (auto ok = s->http_->start(); !ok)
     return ok.err();
@@ -60,10 +74,13 @@ void server::stop(unsigned drain_ms) {
   if (http_)
     http_->stop(drain_ms);
   http_.reset();
-  // Instance processes first (their exits must not call into a destroyed gateway), then the
-  // gateway's actor, then the rest of the runtime.
+  if (cp_)
+    cp_->stop(); // no scaling while everything stops
+  // Instance processes first (their exits must not call into a destroyed gateway or control
+  // plane), then those, then the rest of the runtime.
   if (rt_)
     rt_->stop_instances();
+  cp_.reset();
   gw_.reset();
   if (rt_)
     rt_->stop();

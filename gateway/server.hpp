@@ -22,6 +22,7 @@ class load_balancer_registry;
 
 namespace spry::gateway {
 
+class control_plane;
 class gateway;
 class http_server;
 
@@ -41,6 +42,7 @@ public:
   uint16_t port() const noexcept;
   core::runtime& runtime() noexcept { return *rt_; }
   gateway& gw() noexcept { return *gw_; }
+  control_plane& control() noexcept { return *cp_; }
   /// Stops accepting, drains in-flight requests (up to drain_ms), stops instances. Idempotent.
   void stop(unsigned drain_ms = 5000);
 
@@ -48,6 +50,7 @@ private:
   server() = default;
   std::unique_ptr<core::runtime> rt_;
   std::unique_ptr<gateway> gw_;
+  std::unique_ptr<control_plane> cp_;
   std::unique_ptr<http_server> http_;
 };
 

@@ -197,7 +197,7 @@ TEST_CASE("sizes and durations", "[config]") {
   CHECK_FALSE(parse_duration_ms("s"));
 }
 
-TEST_CASE("policies, nodes and function sizes parse; mistakes name their line", "[config]") {
+TEST_CASE("policies, nodes and function sizes parse, and mistakes name their line", "[config]") {
   const char* text = R"(functions:
   - { name: a, min_instances: 0, max_instances: 4, cpu: 0.5, memory: 64MiB, slo: 50ms,
       slo_percentile: 0.99, weight: 2 }

@@ -5,6 +5,7 @@
 #include "core/function_library.hpp"
 #include "examples/hello/hello_functions.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,6 +34,30 @@ SPRY_FUNCTION_LIBRARY(registry) {
     std::string out(m.payload());
     out += "|" + std::to_string(m.hop());
     m.write(out);
+  });
+  // Burns the CPU for the number of microseconds the payload starts with (default 1000), then
+  // answers with the payload: a synthetic function with a real service time (never a sleep).
+  registry.add("test.burn", [](spry::core::message& m) {
+    const std::string in(m.payload());
+    long us = 1000;
+    try {
+      us = std::stol(in);
+    } catch (...) {
+    }
+    // SPRY_TEST_SLOW_ENDPOINT=N: the instance at endpoint N is a deliberately slow one (10x),
+    // as on a slower or overloaded node.
+    static const bool slow = [] {
+      const char* want = std::getenv("SPRY_TEST_SLOW_ENDPOINT");
+      const char* role = std::getenv("SPRY_INSTANCE");
+      return want && role && std::strstr(role, ("endpoint=" + std::string(want) + ";").c_str());
+    }();
+    if (slow)
+      us *= 10;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    volatile uint64_t x = 0;
+    while (std::chrono::steady_clock::now() < until)
+      for (int i = 0; i < 1000; ++i)
+        x = x + static_cast<uint64_t>(i);
   });
   // Appends whether this hop works on the request's original buffer ("same") or on a copy.
   registry.add("test.where", [](spry::core::message& m) {

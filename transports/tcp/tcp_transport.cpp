@@ -437,6 +437,11 @@ private:
     {
       std::lock_guard<std::mutex> guard{peers_mtx_};
       auto& slot = peers_[id];
+      // The same address again (every topology change re-sends all peers): keep the live
+      // connections; closing them would cut requests in flight on them. A restarted instance
+      // behind the same (agent-owned) socket resets its old connections itself by dying.
+      if (slot && slot->host == p->host && slot->port == p->port && slot->target == p->target)
+        return {};
       old = std::move(slot);
       slot = p;
     }

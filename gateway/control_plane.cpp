@@ -1,0 +1,617 @@
+#include "gateway/control_plane.hpp"
+
+#include "core/clock.hpp"
+#include "core/runtime.hpp"
+#include "gateway/gateway.hpp"
+#include "policies/autoscaling/autoscaler_actor.hpp"
+#include "policies/placement/placement_actor.hpp"
+
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <sstream>
+
+namespace spry::gateway {
+
+namespace {
+
+constexpr std::array<double, 11> cold_bounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                              0.5,   1,    2.5,   5,    10};
+// How often the loop looks at draining instances and held requests between decisions.
+constexpr uint64_t drain_poll_ms = 20;
+
+std::string label_value(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+} // namespace
+
+control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies policies)
+  : rt_(rt), gw_(gw), app_(rt.app()) {
+  autoscaler_name_ = std::string(policies.autoscaler->name());
+  placement_name_ = std::string(policies.placement->name());
+  autoscaler_ = policies::autoscaling::spawn_autoscaler_actor(rt_.system(), std::move(policies.autoscaler));
+  placement_ = policies::placement::spawn_placement_actor(rt_.system(), std::move(policies.placement));
+  if (app_.nodes.empty()) {
+    // No `nodes:`: one node, the whole machine, which placement does not limit (the app's
+    // instance counts are the limit), and nothing is pinned.
+    node n;
+    n.name = "local";
+    n.cpu_capacity = 1e9;
+    n.memory_capacity = 1e12;
+    nodes_.push_back(n);
+  } else {
+    for (const auto& spec : app_.nodes) {
+      node n;
+      n.name = spec.name;
+      n.cpus = spec.cpus;
+      n.cpu_capacity = spec.cpus.empty() ? static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN))
+                                         : static_cast<double>(spec.cpus.size());
+      n.memory_capacity = spec.memory ? spec.memory / 1048576.0 : 1e12;
+      n.speed = spec.speed;
+      nodes_.push_back(n);
+    }
+  }
+  stats_.resize(app_.functions.size());
+  for (auto& s : stats_)
+    s.cold_buckets.assign(cold_bounds.size(), 0);
+  initial_nodes_.resize(app_.functions.size());
+}
+
+control_plane::~control_plane() {
+  stop();
+  caf::anon_send_exit(autoscaler_, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(placement_, caf::exit_reason::user_shutdown);
+}
+
+std::vector<unsigned> control_plane::initial_cpus(core::function_id f) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  const int n = place_locked(f);
+  if (n < 0) {
+    spdlog::warn("function '{}': no node has room for one of its min_instances (cpu {}, memory "
+                 "{} MiB); starting it unpinned",
+                 app_.functions[f].name, app_.functions[f].cpu, app_.functions[f].memory >> 20);
+    stats_[f].unplaced++;
+    initial_nodes_[f].push_back(-1);
+    return {};
+  }
+  initial_nodes_[f].push_back(n);
+  // Count it on its node now, so the next initial instance sees the node's new use.
+  instances_[core::no_endpoint - 1 - static_cast<core::endpoint_id>(initial_placeholders_++)] =
+    inst{f, n, inst_state::starting, 0};
+  return nodes_[static_cast<size_t>(n)].cpus;
+}
+
+void control_plane::on_ready(core::endpoint_id ep, uint64_t start_ns) {
+  {
+    std::lock_guard<std::mutex> guard{events_mtx_};
+    ready_events_.emplace_back(ep, start_ns);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void control_plane::on_down(core::endpoint_id) {
+  {
+    std::lock_guard<std::mutex> guard{events_mtx_};
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void control_plane::activate(core::function_id) {
+  {
+    std::lock_guard<std::mutex> guard{events_mtx_};
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void control_plane::start() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    // The placeholders stood for initial instances until they had endpoints.
+    for (auto i = instances_.begin(); i != instances_.end();)
+      i = i->first >= core::no_endpoint - initial_placeholders_ ? instances_.erase(i) : std::next(i);
+    sync_instances_locked();
+    last_tick_ns_ = last_decision_ns_ = start_ns_ = core::now_ns();
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void control_plane::stop() {
+  {
+    std::lock_guard<std::mutex> guard{events_mtx_};
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+void control_plane::run() {
+  const uint64_t interval_ns = uint64_t{app_.autoscaling.interval_ms} * 1000000;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock{events_mtx_};
+      const uint64_t now = core::now_ns();
+      const uint64_t next_decision = last_decision_ns_ + interval_ns;
+      // Between decisions, poll only while something is in motion (draining, held requests).
+      uint64_t wait_ns = next_decision > now ? next_decision - now : 0;
+      if (busy_.load(std::memory_order_relaxed))
+        wait_ns = std::min<uint64_t>(wait_ns, drain_poll_ms * 1000000);
+      cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [&] { return wake_ || stopping_; });
+      if (stopping_)
+        return;
+      wake_ = false;
+    }
+    tick(core::now_ns() >= last_decision_ns_ + interval_ns);
+  }
+}
+
+void control_plane::sync_instances_locked() {
+  // The runtime's view wins: instances it runs that we did not start (the initial ones) are
+  // adopted; ones it no longer runs are forgotten.
+  const auto dir = rt_.directory().snapshot();
+  std::map<core::endpoint_id, core::function_id> live;
+  for (const auto& p : rt_.processes())
+    live[p.endpoint] = p.function;
+  for (const auto& i : rt_.instances())
+    live[i.endpoint] = i.function;
+  for (auto i = instances_.begin(); i != instances_.end();)
+    i = live.count(i->first) ? std::next(i) : instances_.erase(i);
+  for (const auto& [ep, f] : live) {
+    if (instances_.count(ep))
+      continue;
+    inst x{f, -1, inst_state::ready, core::now_ns()};
+    if (!initial_nodes_[f].empty()) {
+      x.node = initial_nodes_[f].front();
+      initial_nodes_[f].erase(initial_nodes_[f].begin());
+    }
+    const auto& listed = dir->of(f);
+    if (std::find(listed.begin(), listed.end(), ep) == listed.end())
+      x.state = inst_state::starting;
+    auto* s = rt_.board().slot(ep);
+    if (s) {
+      x.arrivals = s->arrivals.load(std::memory_order_relaxed);
+      x.completions = s->completions.load(std::memory_order_relaxed);
+      x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
+    }
+    instances_[ep] = x;
+  }
+}
+
+void control_plane::tick(bool decide) {
+  std::vector<std::pair<core::endpoint_id, uint64_t>> ready;
+  {
+    std::lock_guard<std::mutex> guard{events_mtx_};
+    ready.swap(ready_events_);
+  }
+  bool moving = false;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    const uint64_t now = core::now_ns();
+    for (const auto& [ep, start_ns] : ready) {
+      auto i = instances_.find(ep);
+      if (i == instances_.end() || i->second.state != inst_state::starting || !i->second.scaled)
+        continue;
+      i->second.state = inst_state::ready;
+      // Cold start: from the decision to start it until it is ready to serve.
+      const double s = (start_ns ? start_ns : now - i->second.since_ns) / 1e9;
+      auto& st = stats_[i->second.function];
+      st.cold_count++;
+      st.cold_sum += s;
+      for (size_t b = 0; b < cold_bounds.size(); ++b)
+        if (s <= cold_bounds[b])
+          st.cold_buckets[b]++;
+      spdlog::info("function '{}': instance {} ready after a {:.1f} ms cold start",
+                   app_.functions[i->second.function].name, ep, s * 1e3);
+    }
+    sync_instances_locked();
+
+    // Metrics agent: what every instance counted on the board since the last tick.
+    const double dt = std::max(1e-3, (now - last_tick_ns_) / 1e9);
+    last_tick_ns_ = now;
+    std::vector<uint32_t> in_flight(stats_.size(), 0), queued(stats_.size(), 0);
+    std::vector<uint32_t> ready_n(stats_.size(), 0), starting_n(stats_.size(), 0);
+    for (auto& [ep, x] : instances_) {
+      const auto* s = rt_.board().slot(ep);
+      if (!s)
+        continue;
+      const uint64_t a = s->arrivals.load(std::memory_order_relaxed);
+      const uint64_t c = s->completions.load(std::memory_order_relaxed);
+      const uint64_t b = s->busy_ns.load(std::memory_order_relaxed);
+      auto& st = stats_[x.function];
+      st.acc_arrivals += a >= x.arrivals ? a - x.arrivals : 0;
+      st.acc_completions += c >= x.completions ? c - x.completions : 0;
+      st.acc_busy_ns += b >= x.busy_ns ? b - x.busy_ns : 0;
+      x.arrivals = a;
+      x.completions = c;
+      x.busy_ns = b;
+      const uint32_t q = rt_.board().in_flight(ep);
+      in_flight[x.function] += q;
+      const uint32_t conc = app_.functions[x.function].concurrency;
+      queued[x.function] += q > conc ? q - conc : 0;
+      if (x.state == inst_state::ready)
+        ready_n[x.function]++;
+      else if (x.state == inst_state::starting)
+        starting_n[x.function]++;
+    }
+    (void)dt;
+
+    if (decide) {
+      const double interval = std::max(1e-3, (now - last_decision_ns_) / 1e9);
+      last_decision_ns_ = now;
+      policies::autoscaling::scaling_snapshot snap;
+      snap.now_s = (now - start_ns_) / 1e9;
+      snap.interval_s = interval;
+      for (const auto& n : nodes_)
+        snap.cluster_cpu += n.cpu_capacity;
+      if (snap.cluster_cpu >= 1e9)
+        snap.cluster_cpu = 0; // unbounded
+      for (size_t f = 0; f < stats_.size(); ++f) {
+        auto& st = stats_[f];
+        const auto& spec = app_.functions[f];
+        const uint32_t held = static_cast<uint32_t>(gw_.held(static_cast<core::function_id>(f)));
+        st.arrival_rate = st.acc_arrivals / interval;
+        if (st.acc_completions)
+          st.service_time_s = st.acc_busy_ns / 1e9 / st.acc_completions;
+        st.queue_length = queued[f] + held;
+        st.in_flight = in_flight[f] + held;
+        policies::autoscaling::function_metrics m;
+        m.arrival_rate = st.arrival_rate + (ready_n[f] == 0 ? held / interval : 0);
+        m.concurrency = st.in_flight;
+        m.queue_length = st.queue_length;
+        m.service_time_s = st.service_time_s;
+        m.ready_instances = ready_n[f];
+        m.pending_instances = starting_n[f];
+        m.instance_concurrency = spec.concurrency;
+        m.cpu_per_instance = spec.cpu;
+        m.slo_s = spec.slo_ms / 1000.0;
+        m.slo_percentile = spec.slo_percentile;
+        m.weight = spec.weight;
+        snap.functions.push_back(m);
+        st.acc_arrivals = st.acc_completions = st.acc_busy_ns = 0;
+      }
+      if (autoscaler_name_ != "fixed") { // fixed: min_instances, as started
+        std::vector<policies::autoscaling::scaling_decision> decisions;
+        caf::scoped_actor self{rt_.system()};
+        self->request(autoscaler_, std::chrono::seconds(5), policies::autoscaling::scale_atom::value, snap)
+          .receive([&](std::vector<policies::autoscaling::scaling_decision>& d) { decisions = std::move(d); },
+                   [&](caf::error& e) { spdlog::error("autoscaler: {}", rt_.system().render(e)); });
+        for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
+          scale_locked(static_cast<core::function_id>(f), decisions[f].instances);
+      }
+    } else if (autoscaler_name_ != "fixed") {
+      // Between decisions only activation: a held request for a function at zero.
+      for (size_t f = 0; f < stats_.size(); ++f)
+        if (ready_n[f] + starting_n[f] == 0 && gw_.held(static_cast<core::function_id>(f)) > 0)
+          scale_locked(static_cast<core::function_id>(f), 1);
+    }
+    drain_locked();
+    for (const auto& [ep, x] : instances_)
+      moving = moving || x.state != inst_state::ready;
+    ticks_++;
+  }
+  gw_.release_held();
+  for (size_t f = 0; f < stats_.size() && !moving; ++f)
+    moving = gw_.held(static_cast<core::function_id>(f)) > 0;
+  busy_.store(moving, std::memory_order_relaxed);
+}
+
+void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
+  const auto& spec = app_.functions[f];
+  auto& st = stats_[f];
+  uint32_t desired = std::clamp(wanted, spec.min_instances, spec.max_instances);
+  if (desired == 0 && gw_.held(f) > 0)
+    desired = 1; // a request is waiting: never decide zero over it
+  st.desired = desired;
+  std::vector<core::endpoint_id> alive;
+  for (const auto& [ep, x] : instances_)
+    if (x.function == f && x.state != inst_state::retiring)
+      alive.push_back(ep);
+  const uint64_t now = core::now_ns();
+  if (desired > alive.size()) {
+    bool short_of_room = false;
+    for (size_t k = alive.size(); k < desired; ++k) {
+      const int n = place_locked(f);
+      if (n < 0) {
+        const auto unplaced = static_cast<uint32_t>(desired - k);
+        if (unplaced != st.unplaced) // said once per change, not every tick
+          spdlog::warn("function '{}': {} instance(s) wanted do not fit on any node", spec.name,
+                       unplaced);
+        st.unplaced = unplaced;
+        short_of_room = true;
+        break;
+      }
+      auto ep = rt_.add_instance(f, nodes_[static_cast<size_t>(n)].cpus);
+      if (!ep) {
+        spdlog::error("function '{}': cannot start an instance: {}", spec.name, ep.err().message);
+        break;
+      }
+      inst x{f, n, inst_state::starting, now};
+      x.scaled = true;
+      if (const auto* s = rt_.board().slot(*ep)) {
+        x.arrivals = s->arrivals.load(std::memory_order_relaxed);
+        x.completions = s->completions.load(std::memory_order_relaxed);
+        x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
+      }
+      // An in-process instance is ready at once, and may already be in the directory.
+      instances_[*ep] = x;
+      st.scale_ups++;
+      spdlog::info("function '{}': scaling up to {} (instance {} on node '{}')", spec.name,
+                   desired, *ep, nodes_[static_cast<size_t>(n)].name);
+    }
+    if (!short_of_room)
+      st.unplaced = 0;
+  } else {
+    st.unplaced = 0;
+  }
+  if (desired < alive.size()) {
+    // The least loaded go first; instances still starting before ready ones.
+    std::sort(alive.begin(), alive.end(), [&](core::endpoint_id a, core::endpoint_id b) {
+      const bool sa = instances_[a].state == inst_state::starting;
+      const bool sb = instances_[b].state == inst_state::starting;
+      if (sa != sb)
+        return sa;
+      return rt_.board().in_flight(a) < rt_.board().in_flight(b);
+    });
+    for (size_t k = 0; k < alive.size() - desired; ++k) {
+      auto& x = instances_[alive[k]];
+      rt_.retire_instance(alive[k]);
+      x.state = inst_state::retiring;
+      x.since_ns = now;
+      st.scale_downs++;
+      spdlog::info("function '{}': scaling down to {} (draining instance {})", spec.name, desired,
+                   alive[k]);
+    }
+  }
+}
+
+void control_plane::drain_locked() {
+  uint32_t timeout_ms = 0;
+  for (const auto& c : app_.chains)
+    timeout_ms = std::max(timeout_ms, c.timeout_ms);
+  const uint64_t now = core::now_ns();
+  for (auto i = instances_.begin(); i != instances_.end();) {
+    auto& [ep, x] = *i;
+    if (x.state != inst_state::retiring) {
+      ++i;
+      continue;
+    }
+    const bool idle = rt_.retired_everywhere(ep) && rt_.board().in_flight(ep) == 0;
+    const bool overdue = now - x.since_ns > (uint64_t{timeout_ms} + 1000) * 1000000;
+    if (!idle && !overdue) {
+      ++i;
+      continue;
+    }
+    if (!idle)
+      spdlog::warn("instance {} of '{}' still holds {} request(s) {} ms after it was retired; "
+                   "stopping it",
+                   ep, app_.functions[x.function].name, rt_.board().in_flight(ep), timeout_ms + 1000);
+    rt_.remove_instance(ep);
+    i = instances_.erase(i);
+  }
+}
+
+double control_plane::node_cpu_used_locked(int n) const {
+  double used = 0;
+  for (const auto& [ep, x] : instances_)
+    if (x.node == n)
+      used += app_.functions[x.function].cpu;
+  return used;
+}
+
+double control_plane::node_memory_used_locked(int n) const {
+  double used = 0;
+  for (const auto& [ep, x] : instances_)
+    if (x.node == n)
+      used += app_.functions[x.function].memory / 1048576.0;
+  return used;
+}
+
+int control_plane::place_locked(core::function_id f) {
+  policies::placement::placement_request req;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    policies::placement::node_state s;
+    s.cpu_capacity = nodes_[n].cpu_capacity;
+    s.memory_capacity = nodes_[n].memory_capacity;
+    s.cpu_used = node_cpu_used_locked(static_cast<int>(n));
+    s.memory_used = node_memory_used_locked(static_cast<int>(n));
+    s.speed = nodes_[n].speed;
+    req.nodes.push_back(s);
+  }
+  policies::placement::placement_demand d;
+  d.function = f;
+  d.instances = 1;
+  d.cpu = app_.functions[f].cpu;
+  d.memory = app_.functions[f].memory / 1048576.0;
+  for (const auto& [ep, x] : instances_)
+    if (x.function == f) {
+      d.cpu_allocated += d.cpu;
+      d.memory_allocated += d.memory;
+    }
+  req.demands.push_back(d);
+  int node = -1;
+  caf::scoped_actor self{rt_.system()};
+  self->request(placement_, std::chrono::seconds(5), policies::placement::place_atom::value, req)
+    .receive(
+      [&](policies::placement::placement_result& r) {
+        if (!r.assignments.empty())
+          node = static_cast<int>(r.assignments.front().node);
+      },
+      [&](caf::error& e) { spdlog::error("placement: {}", rt_.system().render(e)); });
+  return node;
+}
+
+std::string control_plane::metrics_text() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::ostringstream o;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  std::vector<std::array<uint32_t, 3>> counts(stats_.size(), {0, 0, 0});
+  for (const auto& [ep, x] : instances_)
+    counts[x.function][static_cast<size_t>(x.state)]++;
+  family("spry_function_instances", "gauge", "Instances per function and state");
+  for (size_t f = 0; f < stats_.size(); ++f) {
+    const auto fn = label_value(app_.functions[f].name);
+    const char* states[] = {"starting", "ready", "retiring"};
+    for (size_t s = 0; s < 3; ++s)
+      o << "spry_function_instances{function=\"" << fn << "\",state=\"" << states[s] << "\"} "
+        << counts[f][s] << '\n';
+  }
+  auto per_function = [&](const char* name, const char* type, const char* help, auto value) {
+    family(name, type, help);
+    for (size_t f = 0; f < stats_.size(); ++f)
+      o << name << "{function=\"" << label_value(app_.functions[f].name) << "\"} " << value(f)
+        << '\n';
+  };
+  per_function("spry_function_desired_instances", "gauge",
+               "Instances the autoscaler asked for at its last decision",
+               [&](size_t f) { return stats_[f].desired; });
+  per_function("spry_function_arrival_rate", "gauge",
+               "Requests per second that reached the function's instances in the last interval",
+               [&](size_t f) { return stats_[f].arrival_rate; });
+  per_function("spry_function_in_flight", "gauge",
+               "Requests queued or running at the function's instances, plus held ones",
+               [&](size_t f) { return stats_[f].in_flight; });
+  per_function("spry_function_queue_length", "gauge",
+               "Requests waiting beyond the instances' concurrency, plus held ones",
+               [&](size_t f) { return stats_[f].queue_length; });
+  per_function("spry_function_service_seconds", "gauge",
+               "Mean execution time of the function's recent requests",
+               [&](size_t f) { return stats_[f].service_time_s; });
+  per_function("spry_function_held_requests", "gauge",
+               "Requests held at the gateway until the function has an instance",
+               [&](size_t f) { return gw_.held(static_cast<core::function_id>(f)); });
+  per_function("spry_function_unplaced_instances", "gauge",
+               "Instances wanted that fit on no node at the last attempt",
+               [&](size_t f) { return stats_[f].unplaced; });
+  family("spry_scaling_events_total", "counter", "Instances started or retired by the autoscaler");
+  for (size_t f = 0; f < stats_.size(); ++f) {
+    const auto fn = label_value(app_.functions[f].name);
+    o << "spry_scaling_events_total{function=\"" << fn << "\",direction=\"up\"} "
+      << stats_[f].scale_ups << '\n';
+    o << "spry_scaling_events_total{function=\"" << fn << "\",direction=\"down\"} "
+      << stats_[f].scale_downs << '\n';
+  }
+  family("spry_cold_start_seconds", "histogram",
+         "From the decision to start an instance until it is ready to serve");
+  for (size_t f = 0; f < stats_.size(); ++f) {
+    const auto fn = label_value(app_.functions[f].name);
+    for (size_t b = 0; b < cold_bounds.size(); ++b)
+      o << "spry_cold_start_seconds_bucket{function=\"" << fn << "\",le=\"" << cold_bounds[b]
+        << "\"} " << stats_[f].cold_buckets[b] << '\n';
+    o << "spry_cold_start_seconds_bucket{function=\"" << fn << "\",le=\"+Inf\"} "
+      << stats_[f].cold_count << '\n';
+    o << "spry_cold_start_seconds_sum{function=\"" << fn << "\"} " << stats_[f].cold_sum << '\n';
+    o << "spry_cold_start_seconds_count{function=\"" << fn << "\"} " << stats_[f].cold_count << '\n';
+  }
+  const std::string transport = label_value(app_.transport);
+  family("spry_instance_in_flight", "gauge",
+         "Requests sent to the instance and not finished by it (endpoint board)");
+  for (const auto& [ep, x] : instances_)
+    o << "spry_instance_in_flight{function=\"" << label_value(app_.functions[x.function].name)
+      << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
+      << rt_.board().in_flight(ep) << '\n';
+  family("spry_instance_completed_total", "counter", "Requests the instance finished");
+  for (const auto& [ep, x] : instances_)
+    if (const auto* s = rt_.board().slot(ep))
+      o << "spry_instance_completed_total{function=\"" << label_value(app_.functions[x.function].name)
+        << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
+        << s->completions.load(std::memory_order_relaxed) << '\n';
+  family("spry_instance_busy_seconds_total", "counter", "Time the instance spent running its function");
+  for (const auto& [ep, x] : instances_)
+    if (const auto* s = rt_.board().slot(ep))
+      o << "spry_instance_busy_seconds_total{function=\"" << label_value(app_.functions[x.function].name)
+        << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
+        << s->busy_ns.load(std::memory_order_relaxed) / 1e9 << '\n';
+  family("spry_node_cpu_allocated", "gauge", "Cores allocated to instances placed on the node");
+  for (size_t n = 0; n < nodes_.size(); ++n)
+    o << "spry_node_cpu_allocated{node=\"" << label_value(nodes_[n].name) << "\"} "
+      << node_cpu_used_locked(static_cast<int>(n)) << '\n';
+  family("spry_node_memory_allocated_bytes", "gauge", "Memory budgeted to instances on the node");
+  for (size_t n = 0; n < nodes_.size(); ++n)
+    o << "spry_node_memory_allocated_bytes{node=\"" << label_value(nodes_[n].name) << "\"} "
+      << static_cast<uint64_t>(node_memory_used_locked(static_cast<int>(n)) * 1048576.0) << '\n';
+  return o.str();
+}
+
+std::string control_plane::status_json() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  nlohmann::json j;
+  j["app"] = app_.name;
+  j["transport"] = app_.transport;
+  j["policies"] = {{"load_balancer", app_.load_balancer},
+                   {"autoscaler", autoscaler_name_},
+                   {"placement", placement_name_},
+                   {"interval_ms", app_.autoscaling.interval_ms}};
+  std::map<core::endpoint_id, const core::instance_status*> procs;
+  const auto processes = rt_.processes();
+  for (const auto& p : processes)
+    procs[p.endpoint] = &p;
+  const char* states[] = {"starting", "ready", "retiring"};
+  for (size_t f = 0; f < stats_.size(); ++f) {
+    const auto& spec = app_.functions[f];
+    const auto& st = stats_[f];
+    nlohmann::json fj{{"name", spec.name},
+                      {"min_instances", spec.min_instances},
+                      {"max_instances", spec.max_instances},
+                      {"desired_instances", st.desired},
+                      {"arrival_rate", st.arrival_rate},
+                      {"in_flight", st.in_flight},
+                      {"service_time_s", st.service_time_s},
+                      {"held_requests", gw_.held(static_cast<core::function_id>(f))},
+                      {"unplaced_instances", st.unplaced},
+                      {"cold_starts", st.cold_count},
+                      {"cold_start_mean_s", st.cold_count ? st.cold_sum / st.cold_count : 0.0},
+                      {"instances", nlohmann::json::array()}};
+    for (const auto& [ep, x] : instances_) {
+      if (x.function != f)
+        continue;
+      nlohmann::json ij{{"endpoint", ep},
+                        {"state", states[static_cast<size_t>(x.state)]},
+                        {"node", x.node >= 0 ? nodes_[static_cast<size_t>(x.node)].name : std::string()},
+                        {"in_flight", rt_.board().in_flight(ep)},
+                        {"service_time_s", rt_.board().service_time_s(ep)}};
+      if (auto p = procs.find(ep); p != procs.end()) {
+        ij["pid"] = p->second->pid;
+        ij["restarts"] = p->second->restarts;
+        ij["address"] = p->second->address;
+      }
+      fj["instances"].push_back(ij);
+    }
+    j["functions"].push_back(fj);
+  }
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    nlohmann::json nj{{"name", nodes_[n].name},
+                      {"cpus", nodes_[n].cpus},
+                      {"cpu_allocated", node_cpu_used_locked(static_cast<int>(n))},
+                      {"memory_allocated_mib", node_memory_used_locked(static_cast<int>(n))},
+                      {"speed", nodes_[n].speed}};
+    if (nodes_[n].cpu_capacity < 1e9)
+      nj["cpu_capacity"] = nodes_[n].cpu_capacity;
+    if (nodes_[n].memory_capacity < 1e12)
+      nj["memory_capacity_mib"] = nodes_[n].memory_capacity;
+    j["nodes"].push_back(nj);
+  }
+  return j.dump(2) + "\n";
+}
+
+} // namespace spry::gateway

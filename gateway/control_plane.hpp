@@ -1,0 +1,134 @@
+#pragma once
+// The live control plane of one node: the metrics agent, the autoscaler and the placement
+// engine, driving real instances.
+//
+// Every `policies.autoscaler.interval` it reads the endpoint board (what instances piggyback on
+// every request: arrivals, completions, execution time; see core/endpoint_board.hpp) and the
+// gateway's held requests into one scaling snapshot per function, asks the autoscaler actor for
+// instance counts, asks the placement actor where new instances go, and starts (pinned to their
+// node's CPUs) or drains and stops instances through the runtime. The same policy classes run in
+// the policy lab.
+//
+// Scale from zero: a request for a function without instances is held by the gateway (bounded)
+// and wakes this loop at once; the new instance's cold start is measured (process start to
+// ready) and the held requests go out as soon as it is ready.
+//
+// Scale down never loses a request: the instance leaves the directory first, and is stopped only
+// when every process routes without it and the board shows it holds nothing (or after the
+// chain timeout, with a warning).
+//
+// Threads: one control thread; metrics_text()/status_json() from the HTTP threads.
+
+#include "core/app_spec.hpp"
+#include "core/ids.hpp"
+#include "gateway/app_policies.hpp"
+
+#include <caf/actor.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace spry::core {
+class runtime;
+}
+
+namespace spry::gateway {
+
+class gateway;
+
+class control_plane {
+public:
+  control_plane(core::runtime& rt, gateway& gw, app_policies policies);
+  ~control_plane();
+  control_plane(const control_plane&) = delete;
+  control_plane& operator=(const control_plane&) = delete;
+
+  /// Launch hook: places an initial instance of `f` and returns its node's CPUs.
+  std::vector<unsigned> initial_cpus(core::function_id f);
+  /// Launch hook: an instance became ready after `start_ns` (0: in-process).
+  void on_ready(core::endpoint_id ep, uint64_t start_ns);
+  /// Launch hook: an instance process died (it is restarted by the supervisor).
+  void on_down(core::endpoint_id ep);
+  /// Gateway hook: a request is held for `f`, which has no instance.
+  void activate(core::function_id f);
+
+  /// Starts the control thread (after the initial instances are launched).
+  void start();
+  /// Stops the control thread; idempotent. Instances are left to the runtime.
+  void stop();
+
+  /// Prometheus text of the control plane's metrics (appended to the gateway's /metrics).
+  std::string metrics_text() const;
+  /// Functions, instances, nodes and the last decisions, as JSON (GET /status, `spry status`).
+  std::string status_json() const;
+
+private:
+  enum class inst_state { starting, ready, retiring };
+  struct inst {
+    core::function_id function;
+    int node = -1;
+    inst_state state = inst_state::starting;
+    uint64_t since_ns = 0;  ///< started, or retired
+    bool scaled = false;    ///< started by the autoscaler (its readiness is a cold start)
+    uint64_t arrivals = 0, completions = 0, busy_ns = 0; ///< board values at the last tick
+  };
+  struct node {
+    std::string name;
+    std::vector<unsigned> cpus;
+    double cpu_capacity = 0;
+    double memory_capacity = 0; ///< MB
+    double speed = 1;
+  };
+  struct function_stats {
+    uint64_t acc_arrivals = 0, acc_completions = 0, acc_busy_ns = 0; ///< since the last decision
+    // the last decision's view
+    double arrival_rate = 0, service_time_s = 0;
+    uint32_t queue_length = 0, in_flight = 0, desired = 0, unplaced = 0;
+    uint64_t scale_ups = 0, scale_downs = 0;
+    uint64_t cold_count = 0; ///< cold starts: count, sum (s), histogram buckets
+    double cold_sum = 0;
+    std::vector<uint64_t> cold_buckets;
+  };
+
+  void run();
+  void tick(bool decide);
+  void sync_instances_locked();
+  void scale_locked(core::function_id f, uint32_t wanted);
+  int place_locked(core::function_id f);
+  void drain_locked();
+  double node_cpu_used_locked(int n) const;
+  double node_memory_used_locked(int n) const;
+
+  core::runtime& rt_;
+  gateway& gw_;
+  const core::app_spec& app_;
+  caf::actor autoscaler_;
+  caf::actor placement_;
+  std::string autoscaler_name_, placement_name_;
+  std::vector<node> nodes_;
+
+  mutable std::mutex mtx_; // what follows; never held while waiting for an event
+  std::map<core::endpoint_id, inst> instances_;
+  std::vector<std::vector<int>> initial_nodes_; // per function: nodes placed before launch
+  uint32_t initial_placeholders_ = 0;
+  std::vector<function_stats> stats_;
+  uint64_t start_ns_ = 0, last_decision_ns_ = 0, last_tick_ns_ = 0, ticks_ = 0;
+
+  // Events from other threads (supervisor, gateway): their own lock, so that a hook called under
+  // the supervisor's or the gateway's lock never waits for the control thread.
+  std::mutex events_mtx_;
+  std::condition_variable cv_;
+  std::vector<std::pair<core::endpoint_id, uint64_t>> ready_events_;
+  bool wake_ = false;
+  bool stopping_ = false;
+  std::atomic<bool> busy_{false}; ///< draining or holding: poll faster than the interval
+  std::thread thread_;
+};
+
+} // namespace spry::gateway

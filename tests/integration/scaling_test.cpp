@@ -1,0 +1,282 @@
+// Integration: the live control plane. Real `spry run` processes with a CPU-burning function
+// (test.burn), scaled by the KPA autoscaler, on the local transport and on instance processes.
+// Every process started is stopped by its PID.
+#include "bench/load/child_process.hpp"
+#include "bench/load/http_load.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/prometheus_text.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <regex>
+#include <thread>
+
+using namespace spry::test;
+using spry::bench::child_process;
+
+namespace {
+
+std::string scaling_yaml(const std::string& transport, const std::string& function,
+                         const std::string& policies, const std::string& extra = {}) {
+  return "app: scale\ntransport: " + transport + "\nlibraries: [" SPRY_FAULT_LIBRARY "]\n"
+         "gateway: {listen: '127.0.0.1:0'}\n" + policies + extra +
+         "functions:\n  - " + function + "\n"
+         "chains:\n  - { name: burn, http: { path: /burn }, functions: [burn], timeout: 10s,\n"
+         "      pool: { buffers: 128, buffer_size: 4KiB } }\n";
+}
+
+const std::string kpa =
+  "policies:\n  load_balancer: least_connections\n"
+  "  autoscaler: { name: kpa, interval: 100ms, params: { target_concurrency: 1, stable_window_s: 1,"
+  " panic_window_percentage: 50, scale_to_zero_grace_s: 0.5 } }\n";
+
+double metric(uint16_t port, const std::string& series) {
+  auto m = http_request(port, "GET", "/metrics");
+  REQUIRE(m);
+  auto v = metric_value(m->body, series);
+  return v ? *v : -1;
+}
+
+double ready_instances(uint16_t port) {
+  return metric(port, "spry_function_instances{function=\"burn\",state=\"ready\"}");
+}
+
+bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return f();
+}
+
+// Load with no failure of any kind (non-2xx answers or broken connections).
+uint64_t load_ok(const spry::bench::load_options& lo, uint64_t& errors) {
+  auto r = spry::bench::run_load(lo);
+  REQUIRE(r);
+  errors = r->transport_errors;
+  for (const auto& [status, n] : r->by_status)
+    if (status != 200)
+      errors += n;
+  return r->ok();
+}
+
+// `n` requests at once (one connection each); the statuses.
+std::vector<int> burst(uint16_t port, int n, const std::string& body) {
+  std::vector<int> status(static_cast<size_t>(n), 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      auto r = http_request(port, "POST", "/burn", body);
+      status[static_cast<size_t>(i)] = r ? r->status : -1;
+    });
+  for (auto& t : threads)
+    t.join();
+  return status;
+}
+
+void scale_up_and_down(const std::string& transport) {
+  temp_dir dir;
+  child_process spry({SPRY_BINARY, "run",
+                      dir.file("app.yaml", scaling_yaml(transport,
+                                                        "{ name: burn, handler: test.burn, "
+                                                        "min_instances: 0, max_instances: 3 }",
+                                                        kpa)),
+                      "--log-level", "warn"});
+  const uint16_t port = port_of(spry);
+  CHECK(ready_instances(port) == 0); // min_instances 0: nothing runs until a request comes
+
+  // Scale from zero: a burst at zero instances is held at the gateway, none is lost.
+  auto first = burst(port, 12, "1000");
+  CHECK(std::count(first.begin(), first.end(), 200) == 12);
+  CHECK(metric(port, "spry_cold_start_seconds_count{function=\"burn\"}") >= 1);
+
+  // Step load: 4 closed-loop users on 2 ms requests want more than one instance.
+  double peak = 0;
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      peak = std::max(peak, ready_instances(port));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  spry::bench::load_options lo;
+  lo.port = port;
+  lo.path = "/burn";
+  lo.body = "2000";
+  lo.connections = 4;
+  lo.duration = std::chrono::milliseconds(2500);
+  lo.warmup = std::chrono::milliseconds(0);
+  uint64_t errors = 0;
+  const uint64_t ok = load_ok(lo, errors);
+  done = true;
+  watcher.join();
+  CHECK(errors == 0);
+  CHECK(ok > 0);
+  CHECK(peak >= 2);
+  CHECK(metric(port, "spry_scaling_events_total{function=\"burn\",direction=\"up\"}") >= 2);
+
+  // Idle: back to zero after the grace period, every retired instance drained first.
+  CHECK(wait_until([&] { return ready_instances(port) == 0 &&
+                                metric(port, "spry_function_instances{function=\"burn\",state=\"retiring\"}") == 0; },
+                   std::chrono::seconds(15)));
+  CHECK(metric(port, "spry_requests_total{chain=\"burn\",code=\"502\"}") <= 0);
+  CHECK(metric(port, "spry_requests_total{chain=\"burn\",code=\"503\"}") <= 0);
+  CHECK(metric(port, "spry_requests_total{chain=\"burn\",code=\"504\"}") <= 0);
+  CHECK(metric(port, "spry_pool_buffers{chain=\"burn\",state=\"in_use\"}") == 0);
+  if (transport != "local")
+    CHECK(wait_until([&] { return spry::bench::children_of(spry.pid()).empty(); },
+                     std::chrono::seconds(5)));
+
+  // And from zero once more.
+  auto again = http_request(port, "POST", "/burn", "500");
+  REQUIRE(again);
+  CHECK(again->status == 200);
+}
+
+} // namespace
+
+TEST_CASE("autoscaling on local: scale from zero holds requests, step load scales up, idle scales to zero",
+          "[integration][scaling]") {
+  scale_up_and_down("local");
+}
+
+TEST_CASE("autoscaling on instance processes (tcp): same behaviour, processes started and stopped",
+          "[integration][scaling][processes]") {
+  scale_up_and_down("tcp");
+}
+
+TEST_CASE("autoscaling on shm-skmsg", "[integration][scaling][processes]") {
+  if (geteuid() != 0) {
+    WARN("shm-skmsg autoscaling test did not run: needs root (BPF)");
+    return;
+  }
+  scale_up_and_down("shm-skmsg");
+}
+
+TEST_CASE("Mu's load balancer steers away from a deliberately slowed instance",
+          "[integration][scaling][processes]") {
+  // Two instances; the one at endpoint 2 runs test.burn 10x slower. The share of requests it
+  // finishes is compared between round robin (blind: about half) and mu (R_i = (Q_i+1)/Cap_i).
+  auto slow_share = [](const std::string& balancer) {
+    temp_dir dir;
+    setenv("SPRY_TEST_SLOW_ENDPOINT", "2", 1);
+    child_process spry({SPRY_BINARY, "run",
+                        dir.file("app.yaml",
+                                 scaling_yaml("tcp", "{ name: burn, handler: test.burn, min_instances: 2 }",
+                                              "policies: { load_balancer: " + balancer + " }\n",
+                                              "routing: direct\n")),
+                        "--log-level", "warn"});
+    unsetenv("SPRY_TEST_SLOW_ENDPOINT");
+    const uint16_t port = port_of(spry);
+    spry::bench::load_options lo;
+    lo.port = port;
+    lo.path = "/burn";
+    lo.body = "1000";
+    lo.connections = 3;
+    lo.duration = std::chrono::milliseconds(2000);
+    lo.warmup = std::chrono::milliseconds(200);
+    uint64_t errors = 0;
+    load_ok(lo, errors);
+    CHECK(errors == 0);
+    const double fast = metric(port, "spry_instance_completed_total{function=\"burn\",instance=\"1\",transport=\"tcp\"}");
+    const double slow = metric(port, "spry_instance_completed_total{function=\"burn\",instance=\"2\",transport=\"tcp\"}");
+    REQUIRE(fast > 0);
+    REQUIRE(slow >= 0);
+    return slow / (fast + slow);
+  };
+  const double rr = slow_share("round_robin");
+  const double mu = slow_share("mu");
+  INFO("slow instance's share: round_robin " << rr << ", mu " << mu);
+  CHECK(rr > 0.35);  // blind rotation sends it about half
+  CHECK(mu < 0.2);   // Mu sees its queue and its measured capacity
+}
+
+TEST_CASE("placement respects node capacity and pins instances to their node's CPUs",
+          "[integration][scaling][processes]") {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    WARN("placement pinning test did not run: needs 2 CPUs");
+    return;
+  }
+  temp_dir dir;
+  // Room for one instance per node (memory), three wanted under load: one stays unplaced.
+  child_process spry({SPRY_BINARY, "run",
+                      dir.file("app.yaml",
+                               scaling_yaml("tcp",
+                                            "{ name: burn, handler: test.burn, min_instances: 2, "
+                                            "max_instances: 3, memory: 200MiB, cpu: 1 }",
+                                            kpa,
+                                            "nodes:\n  - { name: a, cpus: \"0\", memory: 256MiB }\n"
+                                            "  - { name: b, cpus: \"1\", memory: 256MiB }\n")),
+                      "--log-level", "warn"});
+  const uint16_t port = port_of(spry);
+  spry::bench::load_options lo;
+  lo.port = port;
+  lo.path = "/burn";
+  lo.body = "2000";
+  lo.connections = 6;
+  lo.duration = std::chrono::milliseconds(1500);
+  lo.warmup = std::chrono::milliseconds(0);
+  uint64_t errors = 0;
+  load_ok(lo, errors);
+  CHECK(errors == 0);
+  CHECK(metric(port, "spry_function_unplaced_instances{function=\"burn\"}") >= 1);
+  CHECK(metric(port, "spry_function_instances{function=\"burn\",state=\"starting\"}") +
+          ready_instances(port) == 2);
+  CHECK(metric(port, "spry_node_memory_allocated_bytes{node=\"a\"}") == 200.0 * 1048576);
+  CHECK(metric(port, "spry_node_memory_allocated_bytes{node=\"b\"}") == 200.0 * 1048576);
+  // Each instance process runs on its node's CPU only.
+  auto status = http_request(port, "GET", "/status");
+  REQUIRE(status);
+  std::set<std::string> cpus;
+  std::regex pid_re("\"pid\": (\\d+)");
+  for (auto it = std::sregex_iterator(status->body.begin(), status->body.end(), pid_re);
+       it != std::sregex_iterator(); ++it) {
+    std::ifstream proc("/proc/" + (*it)[1].str() + "/status");
+    for (std::string l; std::getline(proc, l);)
+      if (l.rfind("Cpus_allowed_list:", 0) == 0)
+        cpus.insert(l.substr(l.find_first_not_of(" \t", 18)));
+  }
+  CHECK(cpus == std::set<std::string>{"0", "1"});
+}
+
+TEST_CASE("/metrics is valid Prometheus text, with the control plane's families", "[integration][scaling]") {
+  // The checker itself must catch mistakes.
+  CHECK(prometheus_text_error("# TYPE a counter\na 1\n").empty());
+  CHECK_FALSE(prometheus_text_error("a{b=\"c} 1\n").empty());
+  CHECK_FALSE(prometheus_text_error("1a 1\n").empty());
+  CHECK_FALSE(prometheus_text_error("a one\n").empty());
+  CHECK_FALSE(prometheus_text_error("# TYPE a gauge\na 1\nb 2\na 3\n").empty());
+  CHECK_FALSE(prometheus_text_error("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\nh_sum 1\n").empty());
+
+  temp_dir dir;
+  child_process spry({SPRY_BINARY, "run",
+                      dir.file("app.yaml", scaling_yaml("local",
+                                                        "{ name: burn, handler: test.burn, min_instances: 0, "
+                                                        "max_instances: 2 }",
+                                                        kpa)),
+                      "--log-level", "warn"});
+  const uint16_t port = port_of(spry);
+  auto r = http_request(port, "POST", "/burn", "100");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  auto m = http_request(port, "GET", "/metrics");
+  REQUIRE(m);
+  CHECK(prometheus_text_error(m->body) == "");
+  for (const char* family : {"spry_requests_total", "spry_function_instances", "spry_cold_start_seconds_bucket",
+                             "spry_function_arrival_rate", "spry_instance_in_flight",
+                             "spry_node_cpu_allocated", "spry_scaling_events_total"})
+    CHECK_THAT(m->body, Catch::Contains(family));
+  auto s = http_request(port, "GET", "/status");
+  REQUIRE(s);
+  CHECK(s->status == 200);
+  CHECK_THAT(s->body, Catch::Contains("\"autoscaler\": \"kpa\""));
+}
