@@ -117,6 +117,8 @@ public:
   routing_mode routing() const noexcept { return routing_; }
   /// Instances map the gateway's pools (shared-memory transports).
   bool shared_pools() const noexcept { return shared_pools_; }
+  /// Instances are actors in this process (transport local), not processes.
+  bool in_process_instances() const noexcept { return in_process_instances_; }
   /// A fresh balancer of the app's configured kind (one per thread/actor that picks).
   std::unique_ptr<policies::load_balancing::load_balancer> make_balancer() const;
 

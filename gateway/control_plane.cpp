@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <sstream>
 
 namespace spry::gateway {
@@ -71,6 +72,8 @@ control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies polici
   for (auto& s : stats_)
     s.cold_buckets.assign(cold_bounds.size(), 0);
   initial_nodes_.resize(app_.functions.size());
+  if (!rt_.in_process_instances())
+    limiter_ = core::cpu_limiter::detect("spry-" + app_.name + "-" + std::to_string(getpid()));
 }
 
 control_plane::~control_plane() {
@@ -173,8 +176,15 @@ void control_plane::sync_instances_locked() {
     live[p.endpoint] = p.function;
   for (const auto& i : rt_.instances())
     live[i.endpoint] = i.function;
-  for (auto i = instances_.begin(); i != instances_.end();)
-    i = live.count(i->first) ? std::next(i) : instances_.erase(i);
+  for (auto i = instances_.begin(); i != instances_.end();) {
+    if (live.count(i->first)) {
+      ++i;
+      continue;
+    }
+    if (limiter_) // its process is gone: so can its group be
+      limiter_->remove(std::to_string(i->first));
+    i = instances_.erase(i);
+  }
   for (const auto& [ep, f] : live) {
     if (instances_.count(ep))
       continue;
@@ -294,8 +304,10 @@ void control_plane::tick(bool decide) {
         self->request(autoscaler_, std::chrono::seconds(5), policies::autoscaling::scale_atom::value, snap)
           .receive([&](std::vector<policies::autoscaling::scaling_decision>& d) { decisions = std::move(d); },
                    [&](caf::error& e) { spdlog::error("autoscaler: {}", rt_.system().render(e)); });
-        for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
+        for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f) {
+          stats_[f].cpu_fraction = std::clamp(decisions[f].cpu_fraction, 0.01, 1.0);
           scale_locked(static_cast<core::function_id>(f), decisions[f].instances);
+        }
       }
     } else if (autoscaler_name_ != "fixed") {
       // Between decisions only activation: a held request for a function at zero.
@@ -304,6 +316,7 @@ void control_plane::tick(bool decide) {
           scale_locked(static_cast<core::function_id>(f), 1);
     }
     drain_locked();
+    apply_cpu_limits_locked();
     for (const auto& [ep, x] : instances_)
       moving = moving || x.state != inst_state::ready;
     ticks_++;
@@ -409,6 +422,40 @@ void control_plane::drain_locked() {
   }
 }
 
+void control_plane::apply_cpu_limits_locked() {
+  std::map<core::endpoint_id, pid_t> pids;
+  for (const auto& p : rt_.processes())
+    if (p.pid > 0)
+      pids[p.endpoint] = p.pid;
+  for (auto& [ep, x] : instances_) {
+    const double fraction = stats_[x.function].cpu_fraction;
+    auto pid = pids.find(ep);
+    if (pid == pids.end())
+      continue;
+    // Full size is no limit at all, as for an instance never deflated.
+    const double cores = fraction >= 1 ? 0 : app_.functions[x.function].cpu * fraction;
+    if (x.limited_pid == pid->second && std::abs(x.limited_cores - cores) < 1e-9)
+      continue;
+    if (x.limited_pid == 0 && cores == 0)
+      continue; // never deflated: nothing to undo
+    if (!limiter_ || !limiter_->available()) {
+      if (!warned_no_limits_)
+        spdlog::warn("the autoscaler deflates instances of '{}' to {:.0f}% CPU, but {}",
+                     app_.functions[x.function].name, fraction * 100,
+                     limiter_ ? limiter_->description()
+                              : std::string("instances on transport local are actors (no CPU limit)"));
+      warned_no_limits_ = true;
+      continue;
+    }
+    if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores); !ok) {
+      spdlog::error("instance {}: cannot set its CPU limit: {}", ep, ok.err().message);
+      continue;
+    }
+    x.limited_pid = pid->second;
+    x.limited_cores = cores;
+  }
+}
+
 double control_plane::node_cpu_used_locked(int n) const {
   double used = 0;
   for (const auto& [ep, x] : instances_)
@@ -500,6 +547,9 @@ std::string control_plane::metrics_text() const {
   per_function("spry_function_held_requests", "gauge",
                "Requests held at the gateway until the function has an instance",
                [&](size_t f) { return gw_.held(static_cast<core::function_id>(f)); });
+  per_function("spry_function_cpu_fraction", "gauge",
+               "Each instance's CPU as a fraction of its size (below 1: deflated)",
+               [&](size_t f) { return stats_[f].cpu_fraction; });
   per_function("spry_function_unplaced_instances", "gauge",
                "Instances wanted that fit on no node at the last attempt",
                [&](size_t f) { return stats_[f].unplaced; });
@@ -558,6 +608,7 @@ std::string control_plane::status_json() const {
   nlohmann::json j;
   j["app"] = app_.name;
   j["transport"] = app_.transport;
+  j["cpu_limits"] = limiter_ ? limiter_->description() : std::string("not applied: instances are actors");
   j["policies"] = {{"load_balancer", app_.load_balancer},
                    {"autoscaler", autoscaler_name_},
                    {"placement", placement_name_},
@@ -580,6 +631,7 @@ std::string control_plane::status_json() const {
                       {"held_requests", gw_.held(static_cast<core::function_id>(f))},
                       {"unplaced_instances", st.unplaced},
                       {"cold_starts", st.cold_count},
+                      {"cpu_fraction", st.cpu_fraction},
                       {"cold_start_mean_s", st.cold_count ? st.cold_sum / st.cold_count : 0.0},
                       {"instances", nlohmann::json::array()}};
     for (const auto& [ep, x] : instances_) {
@@ -590,6 +642,10 @@ std::string control_plane::status_json() const {
                         {"node", x.node >= 0 ? nodes_[static_cast<size_t>(x.node)].name : std::string()},
                         {"in_flight", rt_.board().in_flight(ep)},
                         {"service_time_s", rt_.board().service_time_s(ep)}};
+      if (x.limited_pid) {
+        ij["cpu_limit_cores"] = x.limited_cores;
+        ij["cpu_cgroup"] = limiter_->group_of(std::to_string(ep));
+      }
       if (auto p = procs.find(ep); p != procs.end()) {
         ij["pid"] = p->second->pid;
         ij["restarts"] = p->second->restarts;

@@ -20,6 +20,7 @@
 // Threads: one control thread; metrics_text()/status_json() from the HTTP threads.
 
 #include "core/app_spec.hpp"
+#include "core/cpu_limit.hpp"
 #include "core/ids.hpp"
 #include "gateway/app_policies.hpp"
 
@@ -77,6 +78,8 @@ private:
     uint64_t since_ns = 0;  ///< started, or retired
     bool scaled = false;    ///< started by the autoscaler (its readiness is a cold start)
     uint64_t arrivals = 0, completions = 0, busy_ns = 0; ///< board values at the last tick
+    pid_t limited_pid = 0;    ///< the process the CPU limit was last applied to
+    double limited_cores = 0; ///< that limit (0: none)
   };
   struct node {
     std::string name;
@@ -91,6 +94,7 @@ private:
     double arrival_rate = 0, service_time_s = 0;
     uint32_t queue_length = 0, in_flight = 0, desired = 0, unplaced = 0;
     uint64_t scale_ups = 0, scale_downs = 0;
+    double cpu_fraction = 1; ///< the autoscaler's last size for each instance (< 1: deflated)
     uint64_t cold_count = 0; ///< cold starts: count, sum (s), histogram buckets
     double cold_sum = 0;
     std::vector<uint64_t> cold_buckets;
@@ -102,6 +106,8 @@ private:
   void scale_locked(core::function_id f, uint32_t wanted);
   int place_locked(core::function_id f);
   void drain_locked();
+  /// Applies each function's cpu_fraction to its instance processes (deflation).
+  void apply_cpu_limits_locked();
   double node_cpu_used_locked(int n) const;
   double node_memory_used_locked(int n) const;
 
@@ -112,6 +118,8 @@ private:
   caf::actor placement_;
   std::string autoscaler_name_, placement_name_;
   std::vector<node> nodes_;
+  std::unique_ptr<core::cpu_limiter> limiter_; // null on local (actors)
+  bool warned_no_limits_ = false;
 
   mutable std::mutex mtx_; // what follows; never held while waiting for an event
   std::map<core::endpoint_id, inst> instances_;

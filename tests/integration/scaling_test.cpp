@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -279,4 +280,63 @@ TEST_CASE("/metrics is valid Prometheus text, with the control plane's families"
   REQUIRE(s);
   CHECK(s->status == 200);
   CHECK_THAT(s->body, Catch::Contains("\"autoscaler\": \"kpa\""));
+}
+
+TEST_CASE("LaSS deflates an idle instance's CPU with a cgroup limit and inflates it under load",
+          "[integration][scaling][processes]") {
+  temp_dir dir;
+  child_process spry({SPRY_BINARY, "run",
+                      dir.file("app.yaml",
+                               scaling_yaml("tcp", "{ name: burn, handler: test.burn, min_instances: 1, "
+                                                   "max_instances: 2 }",
+                                            "policies:\n  autoscaler: { name: lass, interval: 100ms, params: "
+                                            "{ min_cpu_fraction: 0.5, scale_to_zero_grace_s: 60 } }\n")),
+                      "--log-level", "warn"});
+  const uint16_t port = port_of(spry);
+  auto status = http_request(port, "GET", "/status");
+  REQUIRE(status);
+  if (status->body.find("\"cpu_limits\": \"cgroup") == std::string::npos) {
+    WARN("deflation test did not run: no writable cgroup cpu controller (" << status->body.substr(0, 300) << ")");
+    return;
+  }
+  // The limit as the kernel has it, in cores, for the instance's group.
+  auto limit_of = [&](const std::string& body) -> double {
+    std::smatch m;
+    if (!std::regex_search(body, m, std::regex("\"cpu_cgroup\": \"([^\"]+)\"")))
+      return -2;
+    const std::string group = m[1];
+    std::ifstream v2(group + "/cpu.max"), v1(group + "/cpu.cfs_quota_us");
+    std::string a, b;
+    if (v2 >> a >> b)
+      return a == "max" ? -1 : std::stod(a) / std::stod(b);
+    if (v1 >> a)
+      return std::stod(a) < 0 ? -1 : std::stod(a) / 100000.0;
+    return -2;
+  };
+  // Idle, within the grace period: one instance, deflated to half its CPU.
+  CHECK(wait_until([&] {
+    auto s = http_request(port, "GET", "/status");
+    return s && limit_of(s->body) == 0.5;
+  }, std::chrono::seconds(5)));
+  CHECK(metric(port, "spry_function_cpu_fraction{function=\"burn\"}") == 0.5);
+  // Load: back to full size (no limit) without a cold start.
+  std::atomic<bool> done{false};
+  std::thread load([&] {
+    while (!done)
+      http_request(port, "POST", "/burn", "3000");
+  });
+  const bool inflated = wait_until([&] {
+    return metric(port, "spry_function_cpu_fraction{function=\"burn\"}") == 1;
+  }, std::chrono::seconds(5));
+  done = true;
+  load.join();
+  CHECK(inflated);
+  auto s = http_request(port, "GET", "/status");
+  REQUIRE(s);
+  CHECK(limit_of(s->body) == -1);
+  std::smatch m;
+  REQUIRE(std::regex_search(s->body, m, std::regex("\"cpu_cgroup\": \"([^\"]+)\"")));
+  const std::string group = m[1];
+  spry.stop(SIGTERM, std::chrono::seconds(10));
+  CHECK_FALSE(std::filesystem::exists(group)); // groups are removed with the node
 }
