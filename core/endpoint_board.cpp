@@ -73,6 +73,10 @@ void endpoint_board::completion(endpoint_id e, uint64_t exec_ns, uint64_t now_ns
   if (!s)
     return;
   s->busy_ns.fetch_add(exec_ns, std::memory_order_relaxed);
+  size_t b = 0;
+  while (b + 1 < exec_buckets && exec_ns > exec_bucket_bounds_ns[b])
+    ++b;
+  s->exec_histogram[b].fetch_add(1, std::memory_order_relaxed);
   // EWMA with weight 1/8: follows a change in service time within ~10 requests. Concurrent
   // writers (an instance with concurrency > 1) may lose an update; that only delays the average.
   const uint64_t old = s->ewma_exec_ns.load(std::memory_order_relaxed);
@@ -103,6 +107,8 @@ void endpoint_board::reset(endpoint_id e, uint32_t concurrency) noexcept {
     return;
   s->completions.store(s->arrivals.load(std::memory_order_relaxed), std::memory_order_relaxed);
   s->ewma_exec_ns.store(0, std::memory_order_relaxed);
+  for (auto& b : s->exec_histogram)
+    b.store(0, std::memory_order_relaxed);
   s->concurrency.store(concurrency == 0 ? 1 : concurrency, std::memory_order_relaxed);
 }
 

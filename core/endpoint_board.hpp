@@ -11,8 +11,8 @@
 // next function, which never sees the buffer headers the gateway gets back. (The buffer header
 // still carries the last hop's exec_ns/queue_length for the gateway's per-request view.)
 //
-// Cost: one relaxed atomic add on a 64-byte line per hop and one per completion; nothing when
-// idle. The board holds counters only, never payload, so sharing it across chains leaks no
+// Cost: one relaxed atomic add per hop and a few per completion, on the endpoint's own two
+// cache lines; nothing when idle. The board holds counters only, never payload, so sharing it across chains leaks no
 // data; a misbehaving instance can only skew load figures.
 
 #include "core/error.hpp"
@@ -23,6 +23,11 @@
 
 namespace spry::core {
 
+/// Upper bounds (ns) of the execution-time histogram buckets; the last bucket is everything above.
+inline constexpr uint64_t exec_bucket_bounds_ns[] = {10000, 100000, 1000000, 10000000,
+                                                     100000000, 1000000000, 10000000000};
+inline constexpr size_t exec_buckets = sizeof(exec_bucket_bounds_ns) / sizeof(uint64_t) + 1;
+
 struct alignas(64) endpoint_slot {
   std::atomic<uint64_t> arrivals{0};     ///< descriptors sent to this endpoint
   std::atomic<uint64_t> completions{0};  ///< requests it finished and sent on
@@ -31,8 +36,10 @@ struct alignas(64) endpoint_slot {
   std::atomic<uint64_t> last_done_ns{0}; ///< core::now_ns() of the last completion
   std::atomic<uint32_t> concurrency{1};  ///< requests it runs at once
   uint32_t pad_[5];
+  /// Execution times by decade (10 us .. 10 s, then above): the per-function latency histogram.
+  std::atomic<uint64_t> exec_histogram[exec_buckets] = {};
 };
-static_assert(sizeof(endpoint_slot) == 64, "one cache line per endpoint");
+static_assert(sizeof(endpoint_slot) == 128, "two cache lines per endpoint: counters, histogram");
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared across processes");
 
 class endpoint_board {

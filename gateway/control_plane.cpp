@@ -279,6 +279,7 @@ void control_plane::tick(bool decide) {
         const auto& spec = app_.functions[f];
         const uint32_t held = static_cast<uint32_t>(gw_.held(static_cast<core::function_id>(f)));
         st.arrival_rate = st.acc_arrivals / interval;
+        st.departure_rate = st.acc_completions / interval;
         if (st.acc_completions)
           st.service_time_s = st.acc_busy_ns / 1e9 / st.acc_completions;
         st.queue_length = queued[f] + held;
@@ -553,6 +554,36 @@ std::string control_plane::metrics_text() const {
   per_function("spry_function_unplaced_instances", "gauge",
                "Instances wanted that fit on no node at the last attempt",
                [&](size_t f) { return stats_[f].unplaced; });
+  per_function("spry_function_departure_rate", "gauge",
+               "Requests per second the function's instances finished in the last interval",
+               [&](size_t f) { return stats_[f].departure_rate; });
+  // Per-function execution time: the instances' board histograms, summed (instances retired
+  // since are no longer counted, so this is a gauge-like histogram of the live instances).
+  family("spry_function_execution_seconds", "histogram",
+         "Execution time of the function on its live instances (endpoint board)");
+  for (size_t f = 0; f < stats_.size(); ++f) {
+    std::array<uint64_t, core::exec_buckets> sum{};
+    double busy = 0;
+    uint64_t n = 0;
+    for (const auto& [ep, x] : instances_) {
+      const auto* s = rt_.board().slot(ep);
+      if (x.function != f || !s)
+        continue;
+      for (size_t b = 0; b < core::exec_buckets; ++b)
+        sum[b] += s->exec_histogram[b].load(std::memory_order_relaxed);
+      busy += s->busy_ns.load(std::memory_order_relaxed) / 1e9;
+    }
+    const auto fn = label_value(app_.functions[f].name);
+    for (size_t b = 0; b + 1 < core::exec_buckets; ++b) {
+      n += sum[b];
+      o << "spry_function_execution_seconds_bucket{function=\"" << fn << "\",le=\""
+        << core::exec_bucket_bounds_ns[b] / 1e9 << "\"} " << n << '\n';
+    }
+    n += sum[core::exec_buckets - 1];
+    o << "spry_function_execution_seconds_bucket{function=\"" << fn << "\",le=\"+Inf\"} " << n << '\n';
+    o << "spry_function_execution_seconds_sum{function=\"" << fn << "\"} " << busy << '\n';
+    o << "spry_function_execution_seconds_count{function=\"" << fn << "\"} " << n << '\n';
+  }
   family("spry_scaling_events_total", "counter", "Instances started or retired by the autoscaler");
   for (size_t f = 0; f < stats_.size(); ++f) {
     const auto fn = label_value(app_.functions[f].name);

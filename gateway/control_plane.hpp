@@ -91,7 +91,7 @@ private:
   struct function_stats {
     uint64_t acc_arrivals = 0, acc_completions = 0, acc_busy_ns = 0; ///< since the last decision
     // the last decision's view
-    double arrival_rate = 0, service_time_s = 0;
+    double arrival_rate = 0, departure_rate = 0, service_time_s = 0;
     uint32_t queue_length = 0, in_flight = 0, desired = 0, unplaced = 0;
     uint64_t scale_ups = 0, scale_downs = 0;
     double cpu_fraction = 1; ///< the autoscaler's last size for each instance (< 1: deflated)

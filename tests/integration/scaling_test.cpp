@@ -274,7 +274,9 @@ TEST_CASE("/metrics is valid Prometheus text, with the control plane's families"
   CHECK(prometheus_text_error(m->body) == "");
   for (const char* family : {"spry_requests_total", "spry_function_instances", "spry_cold_start_seconds_bucket",
                              "spry_function_arrival_rate", "spry_instance_in_flight",
-                             "spry_node_cpu_allocated", "spry_scaling_events_total"})
+                             "spry_node_cpu_allocated", "spry_scaling_events_total",
+                             "spry_function_execution_seconds_bucket{function=\"burn\",le=\"0.001\"} 1",
+                             "spry_function_departure_rate", "spry_function_cpu_fraction"})
     CHECK_THAT(m->body, Catch::Contains(family));
   auto s = http_request(port, "GET", "/status");
   REQUIRE(s);
