@@ -26,10 +26,11 @@ namespace {
 
 std::string exe_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
 
-std::string app(const std::string& transport, const std::string& library, unsigned min_instances) {
+std::string app(const std::string& transport, const std::string& library, unsigned min_instances,
+                const std::string& interval = "100ms") {
   return "app: cold\ntransport: " + transport + "\nlibraries: [" + library +
          "]\ngateway: {listen: '127.0.0.1:0'}\n"
-         "policies:\n  autoscaler: { name: kpa, interval: 100ms, params: { stable_window_s: 1,"
+         "policies:\n  autoscaler: { name: kpa, interval: " + interval + ", params: { stable_window_s: 1,"
          " scale_to_zero_grace_s: 0.3 } }\n"
          "functions:\n  - { name: upper, handler: hello.uppercase, min_instances: " +
          std::to_string(min_instances) + ", max_instances: 1 }\n"
@@ -74,13 +75,17 @@ int main(int argc, char** argv) {
   cli.add_option("--rounds,-n", rounds, "Cold starts per transport")->capture_default_str();
   cli.add_option("--idle", idle_s, "Quiet period for idle CPU, seconds")->capture_default_str();
   cli.add_option("--transports", transports, "Transports to compare")->capture_default_str();
+  std::string idle_interval = "2s";
+  cli.add_option("--idle-interval", idle_interval,
+                 "Autoscaler interval of the warm deployment (the default interval)")
+    ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
 
   const auto dir = fs::temp_directory_path() / ("spry-cold-" + std::to_string(getpid()));
   fs::create_directories(dir);
   std::printf("| transport | first request from zero p50 / p99 | cold start p50 / p99 (ready) | "
-              "warm request p50 | idle CPU, warm, %.0f s |\n|---|---:|---:|---:|---:|\n",
-              idle_s);
+              "warm request p50 | idle CPU, warm, %.0f s, decisions every %s |\n|---|---:|---:|---:|---:|\n",
+              idle_s, idle_interval.c_str());
   for (const auto& t : transports) {
     if (t == "shm-skmsg" && geteuid() != 0) {
       std::printf("| %s | skipped: needs root | | | |\n", t.c_str());
@@ -118,7 +123,7 @@ int main(int argc, char** argv) {
         cold.push_back(std::stod(m[1]) * 1e3);
 
     // Warm and idle.
-    std::ofstream(file) << app(t, library, 1);
+    std::ofstream(file) << app(t, library, 1, idle_interval);
     bench::child_process w({spry, "run", file, "--log-level", "warn"});
     w.wait_for_line("listening on http://", std::chrono::seconds(30));
     std::this_thread::sleep_for(std::chrono::seconds(1));

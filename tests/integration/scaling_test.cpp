@@ -342,3 +342,38 @@ TEST_CASE("LaSS deflates an idle instance's CPU with a cgroup limit and inflates
   spry.stop(SIGTERM, std::chrono::seconds(10));
   CHECK_FALSE(std::filesystem::exists(group)); // groups are removed with the node
 }
+
+TEST_CASE("a function in the middle of a chain scales from zero: the request waits at the gateway and goes on",
+          "[integration][scaling][processes]") {
+  for (const std::string transport : {"local", "tcp"}) {
+    for (const std::string routing : {"direct", "broker"}) {
+      INFO(transport << " " << routing);
+      temp_dir dir;
+      child_process spry(
+        {SPRY_BINARY, "run",
+         dir.file("app.yaml",
+                  "app: mid\ntransport: " + transport + "\nrouting: " + routing +
+                    "\nlibraries: [" SPRY_FAULT_LIBRARY "]\ngateway: {listen: '127.0.0.1:0'}\n"
+                    "policies:\n  autoscaler: { name: kpa, interval: 100ms, params: "
+                    "{ scale_to_zero_grace_s: 0.3, stable_window_s: 1 } }\n"
+                    "functions:\n  - { name: a, handler: test.step }\n"
+                    "  - { name: b, handler: test.step, min_instances: 0 }\n"
+                    "chains:\n  - { name: c, http: { path: /c }, functions: [a, b] }\n"),
+         "--log-level", "warn"});
+      const uint16_t port = port_of(spry);
+      for (int round = 0; round < 2; ++round) {
+        auto r = http_request(port, "POST", "/c", "x");
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(r->body == "x|0|1"); // a ran, then b (started for it), on the same buffer
+        // b goes back to zero; a (min 1) stays.
+        CHECK(wait_until([&] {
+          return metric(port, "spry_function_instances{function=\"b\",state=\"ready\"}") == 0 &&
+                 metric(port, "spry_function_instances{function=\"b\",state=\"retiring\"}") == 0;
+        }, std::chrono::seconds(10)));
+        CHECK(metric(port, "spry_function_instances{function=\"a\",state=\"ready\"}") == 1);
+      }
+      CHECK(metric(port, "spry_cold_start_seconds_count{function=\"b\"}") == 2);
+    }
+  }
+}
