@@ -5,6 +5,7 @@
 #include "core/runtime.hpp"
 #include "gateway/app_policies.hpp"
 #include "gateway/server.hpp"
+#include "gateway/status_command.hpp"
 #include "policies/lab/lab_main.hpp"
 #include "policies/autoscaling/autoscaler.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
@@ -185,11 +186,19 @@ int spry_main(int argc, char** argv) {
   cli.add_subcommand("transports", "List the transports compiled into this build");
   cli.add_subcommand("policies", "List the policies compiled into this build");
   cli.add_subcommand("version", "Print the version");
+  std::string status_address;
+  bool status_json = false;
+  auto* status_cmd = cli.add_subcommand("status", "Show a running gateway's functions, instances, "
+                                                  "nodes and policy decisions (GET /status)");
+  status_cmd->add_option("address", status_address, "The gateway's HOST:PORT")->required();
+  status_cmd->add_flag("--json", status_json, "Print the raw JSON");
   cli.add_subcommand("lab", "Run a policy-lab experiment: `spry lab EXPERIMENT.yaml` "
                             "(see `spry lab --help`)");
 
   CLI11_PARSE(cli, argc, argv);
 
+  if (status_cmd->parsed())
+    return status_command(status_address, status_json);
   if (cli.got_subcommand("version")) {
     std::printf("spry 0.1.0\n");
     return 0;

@@ -32,19 +32,6 @@ std::string hello_yaml(const std::string& extra_gateway = {}) {
 }
 
 
-// Runs a command to completion; returns (exit code, stdout+stderr).
-std::pair<int, std::string> run_command(const std::string& cmd) {
-  std::string out;
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(f);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-    out.append(buf, n);
-  const int st = pclose(f);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 } // namespace
 
 TEST_CASE("spry run serves the hello chain and handles bad input", "[integration]") {

@@ -282,6 +282,13 @@ TEST_CASE("/metrics is valid Prometheus text, with the control plane's families"
   REQUIRE(s);
   CHECK(s->status == 200);
   CHECK_THAT(s->body, Catch::Contains("\"autoscaler\": \"kpa\""));
+  auto [code, out] = run_command(std::string(SPRY_BINARY) + " status 127.0.0.1:" + std::to_string(port));
+  CHECK(code == 0);
+  CHECK_THAT(out, Catch::Contains("autoscaler kpa"));
+  CHECK_THAT(out, Catch::Matches("(.|\n)*\nburn +0 +2 (.|\n)*"));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " status 127.0.0.1:1");
+  CHECK(code == 1);
+  CHECK_THAT(out, Catch::Contains("cannot reach a gateway at 127.0.0.1:1"));
 }
 
 TEST_CASE("LaSS deflates an idle instance's CPU with a cgroup limit and inflates it under load",

@@ -4,13 +4,16 @@
 #include "bench/load/child_process.hpp"
 
 #include <catch2/catch.hpp>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
+#include <utility>
 
 namespace spry::test {
 
@@ -28,6 +31,19 @@ struct temp_dir {
   }
   std::string path;
 };
+
+/// Runs a shell command; its exit code and its stdout + stderr.
+inline std::pair<int, std::string> run_command(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(f);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    out.append(buf, n);
+  const int st = pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
 
 /// The gateway port a `spry run` child prints once it serves (fails the test if it never does).
 inline uint16_t port_of(spry::bench::child_process& p) {

@@ -1,0 +1,95 @@
+#include "gateway/status_command.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace spry::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+
+int status_command(const std::string& address, bool json) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    std::cerr << "spry status: expected HOST:PORT (the gateway's listen address), got '" << address
+              << "'\n";
+    return 2;
+  }
+  const std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  std::string body;
+  try {
+    boost::asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(5));
+    stream.connect(resolver.resolve(host, port));
+    http::request<http::empty_body> req{http::verb::get, "/status", 11};
+    req.set(http::field::host, host);
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    if (res.result_int() != 200) {
+      std::cerr << "spry status: " << address << " answered " << res.result_int() << ": "
+                << res.body();
+      return 1;
+    }
+    body = std::move(res.body());
+  } catch (const std::exception& e) {
+    std::cerr << "spry status: cannot reach a gateway at " << address << ": " << e.what() << "\n";
+    return 1;
+  }
+  if (json) {
+    std::fputs(body.c_str(), stdout);
+    return 0;
+  }
+  try {
+    const auto j = nlohmann::json::parse(body);
+    const auto& p = j.at("policies");
+    std::printf("app %s on %s; balancer %s, autoscaler %s (every %s ms), placement %s\n",
+                j.at("app").get<std::string>().c_str(), j.at("transport").get<std::string>().c_str(),
+                p.at("load_balancer").get<std::string>().c_str(),
+                p.at("autoscaler").get<std::string>().c_str(), p.at("interval_ms").dump().c_str(),
+                p.at("placement").get<std::string>().c_str());
+    std::printf("cpu limits: %s\n\n", j.value("cpu_limits", std::string("?")).c_str());
+    std::printf("%-16s %5s %5s %5s %8s %8s %9s %6s %6s %5s\n", "function", "min", "max", "want",
+                "req/s", "inflight", "exec ms", "held", "cold", "cpu");
+    for (const auto& f : j.at("functions"))
+      std::printf("%-16s %5s %5s %5s %8.1f %8s %9.3f %6s %6s %4.0f%%\n",
+                  f.at("name").get<std::string>().c_str(), f.at("min_instances").dump().c_str(),
+                  f.at("max_instances").dump().c_str(), f.at("desired_instances").dump().c_str(),
+                  f.at("arrival_rate").get<double>(), f.at("in_flight").dump().c_str(),
+                  f.at("service_time_s").get<double>() * 1e3, f.at("held_requests").dump().c_str(),
+                  f.at("cold_starts").dump().c_str(), f.value("cpu_fraction", 1.0) * 100);
+    std::printf("\n%-16s %8s %-9s %-10s %8s %8s %9s\n", "function", "instance", "state", "node",
+                "pid", "inflight", "exec ms");
+    for (const auto& f : j.at("functions"))
+      for (const auto& i : f.at("instances"))
+        std::printf("%-16s %8s %-9s %-10s %8s %8s %9.3f\n", f.at("name").get<std::string>().c_str(),
+                    i.at("endpoint").dump().c_str(), i.at("state").get<std::string>().c_str(),
+                    i.value("node", std::string()).c_str(), i.contains("pid") ? i.at("pid").dump().c_str() : "-",
+                    i.at("in_flight").dump().c_str(), i.at("service_time_s").get<double>() * 1e3);
+    std::printf("\n%-16s %-12s %10s %14s\n", "node", "cpus", "cpu used", "memory MiB");
+    for (const auto& n : j.at("nodes")) {
+      std::string cpus;
+      for (const auto& c : n.at("cpus"))
+        cpus += (cpus.empty() ? "" : ",") + c.dump();
+      std::printf("%-16s %-12s %10.2f %14.0f\n", n.at("name").get<std::string>().c_str(),
+                  cpus.empty() ? "any" : cpus.c_str(), n.at("cpu_allocated").get<double>(),
+                  n.at("memory_allocated_mib").get<double>());
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "spry status: unexpected answer from " << address << " (" << e.what() << ")\n";
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace spry::gateway
