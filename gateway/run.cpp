@@ -1,5 +1,6 @@
 #include "gateway/run.hpp"
 
+#include "bench/driver/commands.hpp"
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
 #include "core/runtime.hpp"
@@ -174,8 +175,12 @@ int spry_main(int argc, char** argv) {
   cli.add_subcommand("transports", "List the transports compiled into this build");
   cli.add_subcommand("policies", "List the policies compiled into this build");
   cli.add_subcommand("version", "Print the version");
+  bench::commands bench_commands(cli); // spry bench, spry audit (bench/driver/)
 
   CLI11_PARSE(cli, argc, argv);
+
+  if (auto code = bench_commands.run())
+    return *code;
 
   if (cli.got_subcommand("version")) {
     std::printf("spry 0.1.0\n");
