@@ -281,18 +281,22 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
   {
     std::ofstream f(path("throughput.csv"));
     std::ofstream d(path("throughput.dat"));
-    f << "setup,t_seconds,ok_per_second,errors_per_second\n";
+    f << "setup,t_seconds,ok_per_second,errors_per_second\n"; // t: middle of the bin
     for (const auto* r : ran) {
       const auto& l = r->load;
       d << "# " << r->config.name << "\n";
-      for (size_t i = 0; i < l.ok_per_bin.size(); ++i) {
-        const double t = (i + 1) * l.bin_seconds;
+      // Bins that start after the measured window hold only the drain of the requests still in
+      // flight at its end: a partial bin that would show as a drop to zero.
+      const size_t full = static_cast<size_t>(w.load.duration.count() / 1e3 / l.bin_seconds + 0.5);
+      size_t shown = 0;
+      for (size_t i = 0; i < std::min(full, l.ok_per_bin.size()); ++i, ++shown) {
+        const double t = (i + 0.5) * l.bin_seconds;
         const double okps = l.ok_per_bin[i] / l.bin_seconds;
         const double erps = (i < l.errors_per_bin.size() ? l.errors_per_bin[i] : 0) / l.bin_seconds;
         f << r->config.name << "," << t << "," << okps << "," << erps << "\n";
         d << t << " " << okps << "\n";
       }
-      if (l.ok_per_bin.empty())
+      if (shown == 0)
         d << "NaN NaN\n"; // an empty block would shift gnuplot's index numbering
       d << "\n\n";
     }
