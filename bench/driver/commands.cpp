@@ -33,6 +33,7 @@ struct commands::state {
   std::string plot_format = "png";
   std::string log_level = "warn";
   bool no_perf = false;
+  unsigned rounds = 1;
 };
 
 namespace {
@@ -190,23 +191,33 @@ int run_bench(commands::state& s) {
   std::fprintf(stderr, "spry bench: %s on %zu setup(s), %.0f s warm-up + %.0f s measured + %.0f s idle each\n",
                title.c_str(), setups->size(), w->load.warmup.count() / 1e3,
                w->load.duration.count() / 1e3, w->idle.count() / 1e3);
-  std::vector<setup_result> results;
-  for (const auto& st : *setups) {
-    auto r = run_setup(*w, st, rs);
-    if (isatty(STDERR_FILENO))
-      std::fprintf(stderr, "\n");
-    if (r.ran)
-      std::fprintf(stderr, "  %-12s %s; CPU %.0f us/request\n", st.name.c_str(),
-                   r.load.summary().c_str(), r.cpu_per_request() * 1e6);
-    else
-      std::fprintf(stderr, "  %-12s skipped: %s\n", st.name.c_str(), r.skipped.c_str());
-    results.push_back(std::move(r));
-  }
+  // Rounds alternate between the setups (a, b, a, b), so a slow drift of the machine (other
+  // work, thermal) lands on every setup alike instead of on whichever ran last.
+  std::vector<setup_result> results(setups->size());
+  for (unsigned round = 0; round < std::max(1u, s.rounds); ++round)
+    for (size_t i = 0; i < setups->size(); ++i) {
+      const auto& st = (*setups)[i];
+      if (round > 0 && !results[i].ran)
+        continue; // skipped once, skipped for good
+      auto r = run_setup(*w, st, rs);
+      if (isatty(STDERR_FILENO))
+        std::fprintf(stderr, "\n");
+      if (r.ran)
+        std::fprintf(stderr, "  %-12s %s; CPU %.0f us/request\n", st.name.c_str(),
+                     r.load.summary().c_str(), r.cpu_per_request() * 1e6);
+      else
+        std::fprintf(stderr, "  %-12s skipped: %s\n", st.name.c_str(), r.skipped.c_str());
+      if (round == 0)
+        results[i] = std::move(r);
+      else
+        merge_round(results[i], r);
+    }
   report_options ro;
   ro.dir = out;
   ro.baseline = w->baseline;
   ro.plot_format = s.plot_format;
   ro.title = title;
+  ro.rounds = std::max(1u, s.rounds);
   auto md = write_report(*w, results, ro);
   if (!md) {
     std::cerr << "spry bench: " << md.err().message << "\n";
@@ -282,6 +293,9 @@ commands::commands(CLI::App& cli) : s_(std::make_unique<state>()) {
   s.bench->add_option("--period", s.period, "Bursts: time between bursts");
   s.bench->add_option("--burst", s.burst, "Bursts: requests per burst");
   s.bench->add_option("--requests,-n", s.requests, "Stop each setup after this many requests");
+  s.bench->add_option("--rounds", s.rounds, "Run the setups this many times, alternating, and "
+                                             "merge each setup's rounds")
+    ->check(CLI::Range(1, 100));
   s.bench->add_option("--plot-format", s.plot_format, "png or svg")->check(CLI::IsMember({"png", "svg"}));
 
   s.audit = cli.add_subcommand(

@@ -68,6 +68,41 @@ double setup_result::cpu_per_request() const {
   return ok ? tree_cpu_seconds() / static_cast<double>(ok) : 0;
 }
 
+void merge_round(setup_result& into, const setup_result& round) {
+  if (!round.ran)
+    return;
+  if (!into.ran) {
+    into = round;
+    return;
+  }
+  auto& a = into.load;
+  const auto& b = round.load;
+  a.latency_ns.merge(b.latency_ns);
+  for (const auto& [code, n] : b.by_status)
+    a.by_status[code] += n;
+  a.transport_errors += b.transport_errors;
+  a.unsent += b.unsent;
+  a.seconds += b.seconds;
+  for (size_t i = 0; i < a.by_request.size() && i < b.by_request.size(); ++i) {
+    a.by_request[i].latency_ns.merge(b.by_request[i].latency_ns);
+    for (const auto& [code, n] : b.by_request[i].by_status)
+      a.by_request[i].by_status[code] += n;
+    a.by_request[i].transport_errors += b.by_request[i].transport_errors;
+  }
+  // Each round's series starts at its own warm-up's end: append after the last full bin.
+  const size_t full = a.bin_seconds > 0 ? static_cast<size_t>(into.busy_seconds / a.bin_seconds) : 0;
+  a.ok_per_bin.resize(std::min(a.ok_per_bin.size(), full));
+  a.errors_per_bin.resize(a.ok_per_bin.size(), 0);
+  a.ok_per_bin.insert(a.ok_per_bin.end(), b.ok_per_bin.begin(), b.ok_per_bin.end());
+  a.errors_per_bin.insert(a.errors_per_bin.end(), b.errors_per_bin.begin(), b.errors_per_bin.end());
+  a.generator_cpu_seconds += b.generator_cpu_seconds;
+  a.generator_wall_seconds += b.generator_wall_seconds;
+  into.busy.insert(into.busy.end(), round.busy.begin(), round.busy.end());
+  into.idle.insert(into.idle.end(), round.idle.begin(), round.idle.end());
+  into.busy_seconds += round.busy_seconds;
+  into.idle_seconds += round.idle_seconds;
+}
+
 core::expected<started_tree> start_tree(const workload& w, const setup& s,
                                         const run_settings& settings) {
   if (auto why = unavailable_reason(s); !why.empty())

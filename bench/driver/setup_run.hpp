@@ -44,6 +44,10 @@ struct run_settings {
   std::map<std::string, std::string> env;
 };
 
+/// Adds a later round of the same setup to `into` (alternating rounds: `spry bench --rounds`):
+/// counts and CPU add up, histograms merge, the throughput series continue one after the other.
+void merge_round(setup_result& into, const setup_result& round);
+
 /// A setup's process tree, started and serving.
 struct started_tree {
   std::unique_ptr<child_process> process; ///< `spry run`; stopping it stops the tree

@@ -22,6 +22,8 @@ const std::vector<setup>& known() {
     {"shm-dpdk", "shm-dpdk", "", false, "none", "", "shared memory + DPDK rings, polling"},
     {"tcp", "tcp", "broker", true, "none", "",
      "Knative-like: HTTP per hop, broker, queue-proxy sidecars"},
+    {"tcp-broker-sidecar", "tcp", "broker", true, "none", "",
+     "Knative-like: HTTP per hop, broker, queue-proxy sidecars (same as tcp)"},
     {"tcp-broker", "tcp", "broker", false, "none", "", "HTTP per hop, broker, no sidecars"},
     {"tcp-direct", "tcp", "direct", false, "none", "", "HTTP per hop, direct, no sidecars"},
     {"tcp-nginx", "tcp", "direct", true, "nginx", "",

@@ -7,6 +7,7 @@
 //   shm-dpdk    shared memory, descriptors on DPDK rings, polling (SPRIGHT's D-SPRIGHT)
 //   tcp         the Knative-like baseline: msgpack over HTTP per hop, every result back through
 //               the gateway (broker), a queue-proxy sidecar in front of every instance
+//   tcp-broker-sidecar  the same as tcp (the name transport_bench has always used)
 //   tcp-broker  tcp with the broker, without sidecars
 //   tcp-direct  tcp, instances call the next function themselves, no sidecars
 //   tcp-nginx   tcp-direct with sidecars and every hop through a real nginx

@@ -195,6 +195,7 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
   doc["requests"] = reqs;
   doc["machine"] = machine_description();
   doc["baseline"] = opts.baseline;
+  doc["rounds"] = opts.rounds;
   json setups = json::array();
   for (const auto& r : results) {
     json s = {{"name", r.config.name}, {"transport", r.config.transport},
@@ -287,7 +288,9 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
       d << "# " << r->config.name << "\n";
       // Bins that start after the measured window hold only the drain of the requests still in
       // flight at its end: a partial bin that would show as a drop to zero.
-      const size_t full = static_cast<size_t>(w.load.duration.count() / 1e3 / l.bin_seconds + 0.5);
+      const size_t full = static_cast<size_t>(w.load.duration.count() / 1e3 / l.bin_seconds + 0.5) *
+                          std::max(1u, opts.rounds); // rounds follow one another
+
       size_t shown = 0;
       for (size_t i = 0; i < std::min(full, l.ok_per_bin.size()); ++i, ++shown) {
         const double t = (i + 0.5) * l.bin_seconds;
@@ -363,7 +366,7 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
       std::ofstream g(path("throughput.gp"));
       g << term << "set output 'throughput" << ext << "'\n"
         << "set title " << gp_quote(opts.title + ": successful requests per second") << "\n"
-        << "set xlabel 'seconds after warm-up'\nset ylabel 'requests/s'\nset key outside right\n"
+        << "set xlabel '" << (opts.rounds > 1 ? "measured seconds, rounds one after the other" : "seconds after warm-up") << "'\nset ylabel 'requests/s'\nset key outside right\n"
         << "set grid\nplot ";
       for (size_t i = 0; i < ran.size(); ++i)
         g << (i ? ", " : "") << "'throughput.dat' index " << i << " using 1:2 with linespoints title "
@@ -428,7 +431,10 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
   else
     md << "bursts of " << lo.burst_size << " every " << lo.period.count() / 1e3 << " s";
   md << ", " << lo.warmup.count() / 1e3 << " s warm-up, " << lo.duration.count() / 1e3
-     << " s measured; idle CPU over " << w.idle.count() / 1e3 << " s.";
+     << " s measured; idle CPU over " << w.idle.count() / 1e3 << " s";
+  if (opts.rounds > 1)
+    md << "; " << opts.rounds << " alternating rounds per setup, merged";
+  md << ".";
   for (const auto& [k, v] : w.env)
     md << " " << k << "=" << v << ".";
   md << "\n\n";

@@ -28,6 +28,7 @@ struct report_options {
   std::string baseline = "tcp";
   std::string plot_format = "png"; ///< png or svg
   std::string title;               ///< plot and table title (the app's name)
+  unsigned rounds = 1;             ///< alternating rounds merged per setup
 };
 
 /// Writes every file; returns the Markdown summary (also in summary.md). Plots are skipped with
