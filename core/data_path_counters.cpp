@@ -14,7 +14,7 @@ namespace {
 constexpr unsigned slot_count = site_count * event_count;
 // The file: a magic word, then the slots. The magic makes a stray file (wrong variable value)
 // fall back to private counters instead of scribbling on it.
-constexpr uint64_t file_magic = 0x7370727963747273ull; // "sprycts" in ASCII, with an r
+constexpr uint64_t file_magic = 0x7370727963747273ull; // the bytes of "spryctrs"; any constant unlikely in a stray file would do
 constexpr size_t file_size = sizeof(uint64_t) * (1 + slot_count);
 
 uint64_t private_slots[slot_count];
