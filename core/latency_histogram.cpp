@@ -55,4 +55,16 @@ uint64_t latency_histogram::percentile(double q) const noexcept {
   return max_;
 }
 
+std::vector<std::pair<uint64_t, double>> latency_histogram::cdf() const {
+  std::vector<std::pair<uint64_t, double>> out;
+  uint64_t seen = 0;
+  for (unsigned i = 0; i < bucket_count && seen < count_; ++i) {
+    if (counts_[i] == 0)
+      continue;
+    seen += counts_[i];
+    out.emplace_back(std::min(upper_edge(i), max_), static_cast<double>(seen) / count_);
+  }
+  return out;
+}
+
 } // namespace spry::core

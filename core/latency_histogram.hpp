@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace spry::core {
 
@@ -26,6 +28,9 @@ public:
   /// The value at quantile q in [0, 1] (e.g. 0.99), reported as the upper edge of its bucket
   /// clamped to the observed max, so p100 == max and no percentile is under-reported.
   uint64_t percentile(double q) const noexcept;
+  /// The distribution as (value, fraction of values <= it) for every non-empty bucket, values
+  /// being bucket upper edges clamped to the max: a CDF to plot.
+  std::vector<std::pair<uint64_t, double>> cdf() const;
 
   /// Exposed for tests: bucket index of a value and the largest value of a bucket.
   static unsigned index_of(uint64_t value) noexcept;

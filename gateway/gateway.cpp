@@ -1,6 +1,7 @@
 #include "gateway/gateway.hpp"
 
 #include "core/clock.hpp"
+#include "core/data_path_counters.hpp"
 #include "core/message.hpp"
 #include "gateway/metrics.hpp"
 
@@ -50,6 +51,8 @@ chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64
     const auto ct = core::fixed_field(b->content_type, core::content_type_capacity);
     r.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
     r.body.assign(core::pool::payload(b), len);
+    if (len > 0) // for the overhead audit: the answer leaves the pool buffer
+      core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
     return r;
   }
   if (status == buffer_status::no_instance)

@@ -1,5 +1,6 @@
 #include "gateway/http_server.hpp"
 
+#include "core/data_path_counters.hpp"
 #include "gateway/gateway.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -157,6 +158,11 @@ private:
       return on_read_error(ec);
     auto& req = parser_->get();
     const auto length = static_cast<uint32_t>(lease_.capacity() - req.body().size);
+    // For the overhead audit: the client's request went through the stack once, and its body
+    // came out of the kernel into the read buffer and from there into the pool buffer.
+    core::data_path::count(core::data_path::site::edge, core::data_path::event::protocol_message);
+    if (length > 0)
+      core::data_path::count(core::data_path::site::edge, core::data_path::event::copy, 2);
     const auto ct = req[http::field::content_type];
     keep_alive_ = req.keep_alive();
     auto result = gw_.submit(chain_, std::move(lease_), length, topic_,
@@ -188,6 +194,10 @@ private:
       return; // answered already (cannot happen: abandon and completion are exclusive)
     ticket_.reset();
     timer_.cancel();
+    // For the overhead audit: the answer goes through the stack, its body copied into the kernel.
+    core::data_path::count(core::data_path::site::edge, core::data_path::event::protocol_message);
+    if (!r.body.empty())
+      core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
     respond_result(std::move(r), keep_alive_);
   }
 

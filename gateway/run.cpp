@@ -1,5 +1,6 @@
 #include "gateway/run.hpp"
 
+#include "bench/driver/commands.hpp"
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
 #include "core/runtime.hpp"
@@ -194,11 +195,14 @@ int spry_main(int argc, char** argv) {
   status_cmd->add_flag("--json", status_json, "Print the raw JSON");
   cli.add_subcommand("lab", "Run a policy-lab experiment: `spry lab EXPERIMENT.yaml` "
                             "(see `spry lab --help`)");
+  bench::commands bench_commands(cli); // spry bench, spry audit (bench/driver/)
 
   CLI11_PARSE(cli, argc, argv);
 
   if (status_cmd->parsed())
     return status_command(status_address, status_json);
+  if (auto code = bench_commands.run())
+    return *code;
   if (cli.got_subcommand("version")) {
     std::printf("spry 0.1.0\n");
     return 0;

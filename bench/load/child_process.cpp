@@ -1,7 +1,8 @@
 #include "bench/load/child_process.hpp"
 
+#include "bench/load/proc_stats.hpp"
+
 #include <csignal>
-#include <dirent.h>
 #include <map>
 #include <fcntl.h>
 #include <fstream>
@@ -112,49 +113,6 @@ std::string read_file(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-namespace {
-
-struct proc_row {
-  pid_t pid;
-  pid_t ppid;
-  char state;
-  double cpu_seconds; // utime + stime
-};
-
-// Every process in /proc with its parent, state and CPU time so far.
-std::vector<proc_row> all_processes() {
-  std::vector<proc_row> out;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  DIR* d = opendir("/proc");
-  if (!d)
-    return out;
-  while (auto* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0)
-      continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line))
-      continue;
-    const auto paren = line.rfind(')'); // the command name may contain spaces and parens
-    if (paren == std::string::npos || paren + 2 >= line.size())
-      continue;
-    std::istringstream rest(line.substr(paren + 2));
-    std::vector<std::string> f;
-    std::string field;
-    while (rest >> field)
-      f.push_back(field);
-    if (f.size() < 13)
-      continue;
-    out.push_back({pid, static_cast<pid_t>(std::stol(f[1])), f[0][0],
-                   (std::stod(f[11]) + std::stod(f[12])) / tick});
-  }
-  closedir(d);
-  return out;
-}
-
-} // namespace
 
 std::vector<pid_t> children_of(pid_t parent) {
   std::vector<pid_t> out;

@@ -53,3 +53,24 @@ TEST_CASE("merging histograms equals recording into one", "[histogram]") {
   CHECK(a.count() == 0);
   CHECK(a.percentile(0.5) == 0);
 }
+
+TEST_CASE("the CDF rises to 1 and agrees with the percentiles", "[histogram]") {
+  latency_histogram h;
+  CHECK(h.cdf().empty());
+  for (uint64_t v = 1; v <= 1000; ++v)
+    h.record(v * 1000);
+  const auto cdf = h.cdf();
+  REQUIRE(!cdf.empty());
+  CHECK(cdf.back().first == h.max());
+  CHECK(cdf.back().second == Approx(1.0));
+  for (size_t i = 1; i < cdf.size(); ++i) {
+    CHECK(cdf[i].first > cdf[i - 1].first);
+    CHECK(cdf[i].second > cdf[i - 1].second);
+  }
+  // The first point at or above one half is the median bucket.
+  for (const auto& [value, fraction] : cdf)
+    if (fraction >= 0.5) {
+      CHECK(value == h.percentile(0.5));
+      break;
+    }
+}

@@ -1,5 +1,6 @@
 #include "transports/tcp/envelope.hpp"
 
+#include "core/data_path_counters.hpp"
 #include "core/message.hpp"
 #include "core/pool.hpp"
 
@@ -48,6 +49,11 @@ std::string encode_envelope(core::endpoint_id dst, const core::buffer_header& h,
   pk.pack_str_body(ct.data(), static_cast<uint32_t>(ct.size()));
   pk.pack_bin(static_cast<uint32_t>(payload.size()));
   pk.pack_bin_body(payload.data(), static_cast<uint32_t>(payload.size()));
+  // For the overhead audit: the message is serialized, and its payload copied into the frame.
+  using namespace core::data_path;
+  count(site::chain, event::serialization);
+  if (!payload.empty())
+    count(site::chain, event::copy);
   return out;
 }
 
@@ -101,12 +107,16 @@ core::expected<envelope> parse_envelope(std::string_view bytes, msgpack::object_
                         std::string_view(f[15].via.str.ptr, f[15].via.str.size));
   e.payload = std::string_view(f[16].via.bin.ptr, f[16].via.bin.size);
   h.payload_length = static_cast<uint32_t>(e.payload.size());
+  // The payload is referenced, not copied, here: write_envelope copies it.
+  core::data_path::count(core::data_path::site::chain, core::data_path::event::deserialization);
   return e;
 }
 
 void write_envelope(const envelope& e, core::buffer_header* b) {
   *b = e.header;
   std::memcpy(core::pool::payload(b), e.payload.data(), e.payload.size());
+  if (!e.payload.empty())
+    core::data_path::count(core::data_path::site::chain, core::data_path::event::copy);
 }
 
 } // namespace spry::transports::tcp

@@ -1,5 +1,6 @@
 #include "transports/tcp/queue_proxy.hpp"
 
+#include "core/data_path_counters.hpp"
 #include "core/role_env.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -178,12 +179,19 @@ void downstream::on_read(beast::error_code ec) {
   if (ec)
     return;
   req_ = parser_->release();
+  // For the overhead audit: out of the kernel into the read buffer, then into the body.
+  if (!req_.body().empty())
+    core::data_path::count(core::data_path::site::chain, core::data_path::event::copy, 2);
   proxy_.submit(shared_from_this());
 }
 
 void downstream::answer(http::response<http::string_body> res) {
   res_ = std::move(res);
   res_.keep_alive(req_.keep_alive());
+  using namespace core::data_path;
+  count(site::chain, event::protocol_message);
+  if (!res_.body().empty())
+    count(site::chain, event::copy);
   http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec || !self->res_.keep_alive())
       return;
@@ -212,6 +220,10 @@ void upstream::write() {
   http::async_write(stream_, down_->request(), [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec)
       return self->fail("write: " + ec.message());
+    using namespace core::data_path;
+    count(site::chain, event::protocol_message);
+    if (!self->down_->request().body().empty())
+      count(site::chain, event::copy);
     self->res_.emplace();
     self->res_->body_limit(max_body);
     http::async_read(self->stream_, self->buffer_, *self->res_,

@@ -1,6 +1,7 @@
 #include "transports/tcp/tcp_transport.hpp"
 
 #include "core/app_spec.hpp"
+#include "core/data_path_counters.hpp"
 #include "core/message.hpp"
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
@@ -580,6 +581,10 @@ void client_conn::write() {
   http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec)
       return self->fail("write: " + ec.message(), false);
+    // For the overhead audit: one HTTP message through the stack, its frame copied into the kernel.
+    using namespace core::data_path;
+    count(site::chain, event::protocol_message);
+    count(site::chain, event::copy);
     self->res_.emplace();
     http::async_read(self->stream_, self->buffer_, *self->res_,
                      [self](beast::error_code ec, size_t) { self->on_response(ec); });
@@ -648,6 +653,9 @@ private:
     const bool keep = req.keep_alive();
     if (req.method() != http::verb::post || req.target() != deliver_path)
       return respond(http::status::not_found, "only POST " + std::string(deliver_path), keep);
+    // For the overhead audit: the frame came out of the kernel into the read buffer, and the
+    // parser copied it from there into the request body.
+    core::data_path::count(core::data_path::site::chain, core::data_path::event::copy, 2);
     auto [status, why] = owner_.receive(req.body());
     respond(status, why, keep);
   }
@@ -662,6 +670,7 @@ private:
       res_.body() = std::move(why);
     }
     res_.prepare_payload();
+    core::data_path::count(core::data_path::site::chain, core::data_path::event::protocol_message);
     http::async_write(stream_, res_, [self = shared_from_this(), keep](beast::error_code ec, size_t) {
       if (ec || !keep) {
         beast::error_code ignored;

@@ -1,0 +1,47 @@
+#pragma once
+// The setups a benchmark compares: a transport and the settings that make it what its name says.
+// The same app file runs in every setup; only these keys change.
+//
+//   local       every instance an actor in the gateway process (the floor of a hop's cost)
+//   shm-skmsg   shared memory, descriptors by eBPF sk_msg, event-driven (SPRIGHT's S-SPRIGHT)
+//   shm-dpdk    shared memory, descriptors on DPDK rings, polling (SPRIGHT's D-SPRIGHT)
+//   tcp         the Knative-like baseline: msgpack over HTTP per hop, every result back through
+//               the gateway (broker), a queue-proxy sidecar in front of every instance
+//   tcp-broker-sidecar  the same as tcp (the name transport_bench has always used)
+//   tcp-broker  tcp with the broker, without sidecars
+//   tcp-direct  tcp, instances call the next function themselves, no sidecars
+//   tcp-nginx   tcp-direct with sidecars and every hop through a real nginx
+//
+// A name may end in @POLICY to use that load balancer instead of the app's (tcp@least_connections).
+
+#include "core/error.hpp"
+
+#include <string>
+#include <vector>
+
+namespace spry::bench {
+
+struct setup {
+  std::string name;        ///< as asked, e.g. "tcp" or "shm-skmsg@least_connections"
+  std::string transport;   ///< registry name
+  std::string routing;     ///< "direct", "broker" or "" (the transport's default)
+  bool sidecar = false;
+  std::string front_end = "none";
+  std::string load_balancer; ///< "" = the app's
+  std::string description;
+};
+
+/// The setup a name stands for; an error listing the known names otherwise.
+core::expected<setup> setup_named(const std::string& name);
+
+/// Why `s` cannot run on this machine with this build ("" if it can): a transport not in the
+/// build, root missing for eBPF, nginx not installed.
+std::string unavailable_reason(const setup& s);
+
+/// Writes the app file for `s` into `dir`: the app's own file with the transport keys of the
+/// setup, the gateway on a free port, and its libraries resolved to absolute paths. Returns the
+/// new file's path.
+core::expected<std::string> write_setup_app(const std::string& app_file, const setup& s,
+                                            const std::string& dir);
+
+} // namespace spry::bench

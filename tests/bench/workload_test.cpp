@@ -1,0 +1,131 @@
+// The benchmark's inputs: workload files, setup names, the app file written per setup, and how
+// process CPU is grouped into components.
+#include "bench/driver/setups.hpp"
+#include "bench/driver/workload.hpp"
+#include "bench/report/report.hpp"
+#include "tests/support/processes.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <yaml-cpp/yaml.h>
+
+using namespace spry::bench;
+using spry::test::temp_dir;
+
+TEST_CASE("a workload file gives the app, the mix, the load and the setups", "[bench]") {
+  temp_dir dir;
+  dir.file("app.yaml", "app: x\n");
+  const auto file = dir.file("w.yaml", R"(app: app.yaml
+env: { SPRY_SERVICE_TIME_SCALE: "0.5" }
+requests:
+  - { name: a, method: GET, path: /a, weight: 3 }
+  - { name: b, path: /b, body_size: 3000 }
+load: { mode: closed, users: 7, spawn_rate: 2, think_time: [10ms, 20ms], duration: 3s, warmup: 0ms }
+idle: 500ms
+setups: [local, tcp-direct]
+baseline: local
+)");
+  auto w = load_workload_file(file);
+  REQUIRE(w);
+  CHECK(w->app_file == dir.path + "/app.yaml");
+  CHECK(w->env.at("SPRY_SERVICE_TIME_SCALE") == "0.5");
+  REQUIRE(w->requests.size() == 2);
+  CHECK(w->requests[0].method == "GET");
+  CHECK(w->requests[0].weight == 3);
+  CHECK(w->requests[1].method == "POST");
+  CHECK(w->requests[1].body_size == 3000);
+  CHECK(w->requests[1].content_type == "application/octet-stream");
+  CHECK(w->load.connections == 7);
+  CHECK(w->load.spawn_rate == 2);
+  CHECK(w->load.think_min.count() == 10);
+  CHECK(w->load.think_max.count() == 20);
+  CHECK(w->load.duration.count() == 3000);
+  CHECK(w->load.warmup.count() == 0);
+  CHECK(w->idle.count() == 500);
+  CHECK(w->setups == std::vector<std::string>{"local", "tcp-direct"});
+  CHECK(w->baseline == "local");
+}
+
+TEST_CASE("workload mistakes are reported at file:line", "[bench]") {
+  temp_dir dir;
+  dir.file("app.yaml", "app: x\n");
+  auto error_of = [&](const std::string& text) {
+    auto w = load_workload_file(dir.file("w.yaml", text));
+    REQUIRE(!w);
+    return w.err().message;
+  };
+  CHECK_THAT(error_of("app: missing.yaml\nrequests: [{path: /}]\n"), Catch::Contains("does not exist"));
+  CHECK_THAT(error_of("app: app.yaml\n"), Catch::Contains("needs `requests:`"));
+  CHECK_THAT(error_of("app: app.yaml\nrequests: [{path: /}]\nload: {mode: sideways}\n"),
+             Catch::Contains("w.yaml:3:") && Catch::Contains("closed, open or bursts"));
+  CHECK_THAT(error_of("app: app.yaml\nrequests: [{path: /}]\nload: {mode: open}\n"),
+             Catch::Contains("needs a rate"));
+  CHECK_THAT(error_of("app: app.yaml\nrequests: [{path: /}]\nload: {mode: bursts, burst: 5}\n"),
+             Catch::Contains("period"));
+  CHECK_THAT(error_of("app: app.yaml\nrequests: [{path: /, wieght: 2}]\n"),
+             Catch::Contains("unknown key 'wieght'"));
+  CHECK_THAT(error_of("app: app.yaml\nrequests: [{path: /, weight: 0}]\n"),
+             Catch::Contains("add up to 0"));
+}
+
+TEST_CASE("setup names stand for a transport and its settings", "[bench]") {
+  auto tcp = setup_named("tcp");
+  REQUIRE(tcp);
+  CHECK(tcp->transport == "tcp");
+  CHECK(tcp->routing == "broker");
+  CHECK(tcp->sidecar);
+  auto direct = setup_named("tcp-direct@least_connections");
+  REQUIRE(direct);
+  CHECK(direct->routing == "direct");
+  CHECK(!direct->sidecar);
+  CHECK(direct->load_balancer == "least_connections");
+  auto bad = setup_named("carrier-pigeon");
+  REQUIRE(!bad);
+  CHECK_THAT(bad.err().message, Catch::Contains("local") && Catch::Contains("tcp-nginx"));
+  auto dpdk = setup_named("shm-dpdk");
+  REQUIRE(dpdk);
+  CHECK(unavailable_reason(*setup_named("local")).empty());
+  CHECK(unavailable_reason(*setup_named("tcp")).empty());
+}
+
+TEST_CASE("the app file of a setup keeps the app and changes only the transport keys", "[bench]") {
+  temp_dir dir;
+  const auto app = dir.file("app.yaml", R"(app: demo
+transport: local
+libraries: [libdemo.so]
+gateway: { listen: 127.0.0.1:8080, io_threads: 2 }
+functions: [{ name: f }]
+chains: [{ name: c, http: { path: /c }, functions: [f] }]
+)");
+  temp_dir out;
+  auto file = write_setup_app(app, *setup_named("tcp@least_connections"), out.path);
+  REQUIRE(file);
+  const auto y = YAML::LoadFile(*file);
+  CHECK(y["app"].as<std::string>() == "demo");
+  CHECK(y["transport"].as<std::string>() == "tcp");
+  CHECK(y["routing"].as<std::string>() == "broker");
+  CHECK(y["tcp"]["sidecar"].as<std::string>() == "true");
+  CHECK(y["policies"]["load_balancer"].as<std::string>() == "least_connections");
+  CHECK(y["gateway"]["listen"].as<std::string>() == "127.0.0.1:0");
+  CHECK(y["gateway"]["io_threads"].as<int>() == 2);
+  CHECK(y["libraries"][0].as<std::string>() == dir.path + "/libdemo.so");
+  CHECK(y["chains"][0]["name"].as<std::string>() == "c");
+}
+
+TEST_CASE("process CPU is grouped into components, pollers apart", "[bench]") {
+  std::vector<process_sample> v(5);
+  v[0].role = "gateway", v[0].cpu_seconds = 1.0;
+  v[1].role = "instance", v[1].function = "f", v[1].cpu_seconds = 0.5;
+  v[2].role = "instance", v[2].function = "f", v[2].cpu_seconds = 0.25, v[2].poller_cpu_seconds = 0.2;
+  v[3].role = "sidecar", v[3].function = "f", v[3].cpu_seconds = 0.125;
+  v[4].role = "nginx", v[4].cpu_seconds = 0.0625;
+  const auto c = cpu_by_component(v);
+  REQUIRE(c.size() == 5);
+  CHECK(c[0] == std::make_pair(std::string("gateway"), 1.0));
+  CHECK(c[1].first == "fn f");
+  CHECK(c[1].second == Approx(0.55));
+  CHECK(c[2] == std::make_pair(std::string("queue-proxies"), 0.125));
+  CHECK(c[3] == std::make_pair(std::string("nginx"), 0.0625));
+  CHECK(c[4].first == "pollers");
+  CHECK(c[4].second == Approx(0.2));
+}
