@@ -56,10 +56,11 @@ chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64
     return r;
   }
   if (status == buffer_status::no_instance)
-    return make_result(503,
-                       "the next function of this chain has no running instance and cannot be "
-                       "started for this request (scaled to zero without an autoscaler, or the "
-                       "hold limit is reached)",
+    // Not held (the function cannot scale from zero, or the hold limit is reached): its only
+    // instance is gone, as when it crashed and is restarting.
+    return make_result(502,
+                       "no instance of the next function of this chain is running (restarting, "
+                       "or at zero instances with the hold limit reached)",
                        request_id);
   uint16_t code = asked;
   if (code < 400 || code > 599)

@@ -59,15 +59,28 @@ bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds within
   return f();
 }
 
-// Load with no failure of any kind (non-2xx answers or broken connections).
-uint64_t load_ok(const spry::bench::load_options& lo, uint64_t& errors) {
+struct load_outcome {
+  uint64_t ok = 0;
+  uint64_t errors = 0; ///< non-200 answers and broken connections
+};
+
+// `connections` closed-loop users POST `body` (microseconds to burn) to /burn for `ms`.
+load_outcome burn_load(uint16_t port, const std::string& body, unsigned connections, int ms,
+                       int warmup_ms = 0) {
+  spry::bench::load_options lo;
+  lo.port = port;
+  lo.path = "/burn";
+  lo.body = body;
+  lo.connections = connections;
+  lo.duration = std::chrono::milliseconds(ms);
+  lo.warmup = std::chrono::milliseconds(warmup_ms);
   auto r = spry::bench::run_load(lo);
   REQUIRE(r);
-  errors = r->transport_errors;
+  load_outcome out{r->ok(), r->transport_errors};
   for (const auto& [status, n] : r->by_status)
     if (status != 200)
-      errors += n;
-  return r->ok();
+      out.errors += n;
+  return out;
 }
 
 // `n` requests at once (one connection each); the statuses.
@@ -109,19 +122,11 @@ void scale_up_and_down(const std::string& transport) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  spry::bench::load_options lo;
-  lo.port = port;
-  lo.path = "/burn";
-  lo.body = "2000";
-  lo.connections = 4;
-  lo.duration = std::chrono::milliseconds(2500);
-  lo.warmup = std::chrono::milliseconds(0);
-  uint64_t errors = 0;
-  const uint64_t ok = load_ok(lo, errors);
+  const auto load = burn_load(port, "2000", 4, 2500);
   done = true;
   watcher.join();
-  CHECK(errors == 0);
-  CHECK(ok > 0);
+  CHECK(load.errors == 0);
+  CHECK(load.ok > 0);
   CHECK(peak >= 2);
   CHECK(metric(port, "spry_scaling_events_total{function=\"burn\",direction=\"up\"}") >= 2);
 
@@ -178,16 +183,7 @@ TEST_CASE("Mu's load balancer steers away from a deliberately slowed instance",
                         "--log-level", "warn"});
     unsetenv("SPRY_TEST_SLOW_ENDPOINT");
     const uint16_t port = port_of(spry);
-    spry::bench::load_options lo;
-    lo.port = port;
-    lo.path = "/burn";
-    lo.body = "1000";
-    lo.connections = 3;
-    lo.duration = std::chrono::milliseconds(2000);
-    lo.warmup = std::chrono::milliseconds(200);
-    uint64_t errors = 0;
-    load_ok(lo, errors);
-    CHECK(errors == 0);
+    CHECK(burn_load(port, "1000", 3, 2000, 200).errors == 0);
     const double fast = metric(port, "spry_instance_completed_total{function=\"burn\",instance=\"1\",transport=\"tcp\"}");
     const double slow = metric(port, "spry_instance_completed_total{function=\"burn\",instance=\"2\",transport=\"tcp\"}");
     REQUIRE(fast > 0);
@@ -219,16 +215,7 @@ TEST_CASE("placement respects node capacity and pins instances to their node's C
                                             "  - { name: b, cpus: \"1\", memory: 256MiB }\n")),
                       "--log-level", "warn"});
   const uint16_t port = port_of(spry);
-  spry::bench::load_options lo;
-  lo.port = port;
-  lo.path = "/burn";
-  lo.body = "2000";
-  lo.connections = 6;
-  lo.duration = std::chrono::milliseconds(1500);
-  lo.warmup = std::chrono::milliseconds(0);
-  uint64_t errors = 0;
-  load_ok(lo, errors);
-  CHECK(errors == 0);
+  CHECK(burn_load(port, "2000", 6, 1500).errors == 0);
   CHECK(metric(port, "spry_function_unplaced_instances{function=\"burn\"}") >= 1);
   CHECK(metric(port, "spry_function_instances{function=\"burn\",state=\"starting\"}") +
           ready_instances(port) == 2);
