@@ -50,6 +50,7 @@ chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64
     const auto ct = core::fixed_field(b->content_type, core::content_type_capacity);
     r.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
     r.body.assign(core::pool::payload(b), len);
+    r.topic = std::string(core::fixed_field(b->topic, core::topic_capacity));
     return r;
   }
   if (status == buffer_status::no_instance)
@@ -445,7 +446,7 @@ void gateway::release_held() {
 }
 
 std::string gateway::metrics_text() {
-  std::string text = metrics_->render(in_flight());
+  std::string text = metrics_->render(in_flight()) + adapters_.metrics_text();
   if (extra_metrics_)
     text += extra_metrics_();
   return text;
