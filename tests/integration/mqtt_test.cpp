@@ -53,10 +53,11 @@ bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds within
   return f();
 }
 
-// A mosquitto_sub on lights/# whose subscription is acknowledged (-d prints SUBACK).
+// A mosquitto_sub on lights/# whose subscription is acknowledged (-d prints SUBACK). stdbuf
+// makes its stdout line-buffered: on a pipe it would hold every line until it exits.
 std::unique_ptr<child_process> subscriber(uint16_t port, const temp_dir& dir) {
   auto sub = std::make_unique<child_process>(
-    std::vector<std::string>{"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port),
+    std::vector<std::string>{"/usr/bin/stdbuf", "-oL", "/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port),
                              "-t", "lights/#", "-v", "-q", "1", "-d"},
     dir.path + "/sub.log");
   REQUIRE(sub->wait_for_line("SUBACK", std::chrono::seconds(5)));
