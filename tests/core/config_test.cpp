@@ -296,13 +296,13 @@ TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
 
   CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: tcp://x:1\n  subscriptions:\n"
                                         "    - { filter: a, chain: c, qos: 2 }\n"),
-             Catch::Contains("app.yaml:7:") && Catch::Contains("QoS 2 is not supported"));
+             Catch::Contains("app.yaml:9:") && Catch::Contains("QoS 2 is not supported"));
   CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: tcp://x:1\n  subscriptions:\n"
                                         "    - { filter: 'a/#/b', chain: c }\n"),
              Catch::Contains("'#' must be the last level"));
   CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: tcp://x:1\n  subscriptions:\n"
                                         "    - { filter: a, chain: nope }\n"),
-             Catch::Contains("app.yaml:7:") && Catch::Contains("no chain named 'nope'"));
+             Catch::Contains("app.yaml:9:") && Catch::Contains("no chain named 'nope'"));
   CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: localhost\n  subscriptions: []\n"),
              Catch::Contains("expected tcp://HOST:PORT"));
   CHECK_THAT(error_of(base), Catch::Contains("app.yaml:3:") &&
