@@ -53,6 +53,26 @@ expected<compiled_app> compile(const app_spec& app) {
   if (app.tcp.front_end != "none" && app.tcp.front_end != "nginx")
     return make_error(app.tcp.where.prefix() + "tcp.front_end: expected 'none' or 'nginx', got '" +
                       app.tcp.front_end + "'");
+  {
+    std::set<std::string> adapters, chains;
+    for (const auto& a : app.adapters)
+      if (!adapters.insert(a.name).second)
+        return make_error(a.where.prefix() + "adapter '" + a.name + "' is declared twice");
+    for (const auto& c : app.chains) {
+      chains.insert(c.name);
+      if (!c.adapter.empty() && !adapters.count(c.adapter))
+        return make_error(c.where.prefix() + "chain '" + c.name + "': adapter '" + c.adapter +
+                          "' is not declared under `adapters:`");
+    }
+    for (const auto& s : app.mqtt.subscriptions) {
+      if (!chains.count(s.chain))
+        return make_error(s.where.prefix() + "mqtt subscription '" + s.filter + "': no chain named '" +
+                          s.chain + "'");
+      if (!s.adapter.empty() && !adapters.count(s.adapter))
+        return make_error(s.where.prefix() + "mqtt subscription '" + s.filter + "': adapter '" +
+                          s.adapter + "' is not declared under `adapters:`");
+    }
+  }
   std::set<std::string> names;
   for (const auto& f : app.functions) {
     if (f.name.empty())

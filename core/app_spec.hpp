@@ -94,6 +94,42 @@ struct chain_spec {
   std::vector<route_spec> routes;
   pool_spec pool;
   uint32_t timeout_ms = 10000; ///< whole-chain deadline; 504 past it
+  /// Protocol adapter (an `adapters:` name) HTTP requests of this chain go through; "" = none.
+  std::string adapter;
+  source_location where;
+};
+
+/// A protocol adapter loaded from a shared library when the gateway starts (`adapters:`).
+struct adapter_spec {
+  std::string name;    ///< the name the library registers it under
+  std::string library; ///< path, resolved against the app file like `libraries:`
+  source_location where;
+};
+
+/// One MQTT topic filter mapped to a chain (`mqtt.subscriptions`).
+struct mqtt_subscription {
+  std::string filter;      ///< MQTT topic filter; `+` and `#` wildcards
+  std::string chain;       ///< chain name; the chain's first topic is the PUBLISH's topic
+  int qos = 1;             ///< 0 or 1
+  std::string adapter;     ///< an `adapters:` name; "" hands the raw payload to the chain
+  /// Where the chain's result is published; "" = nowhere. `{topic}` is the topic the chain's last
+  /// function set, `{1}`..`{9}` the levels of the incoming topic ("lights/{2}").
+  std::string reply_topic;
+  int reply_qos = 0;
+  source_location where;
+};
+
+/// MQTT ingress: the gateway is a client of a broker (`mqtt:`).
+struct mqtt_spec {
+  std::string broker; ///< tcp://HOST:PORT; "" = no MQTT
+  std::string client_id = "spry-gateway";
+  uint32_t keepalive_ms = 10000;
+  uint32_t reconnect_min_ms = 100;  ///< first reconnect delay after the broker went away ...
+  uint32_t reconnect_max_ms = 5000; ///< ... doubling up to this
+  /// How long the MQTT client thread waits for a free pool buffer before it drops a message
+  /// (backpressure: while it waits, the broker holds further messages).
+  uint32_t backpressure_wait_ms = 1000;
+  std::vector<mqtt_subscription> subscriptions;
   source_location where;
 };
 
@@ -147,6 +183,8 @@ struct app_spec {
   tcp_spec tcp;
   gateway_spec gateway;
   std::vector<std::string> libraries; ///< function libraries, paths resolved against the file
+  std::vector<adapter_spec> adapters;
+  mqtt_spec mqtt;
   std::vector<function_spec> functions;
   std::vector<chain_spec> chains;
 };

@@ -295,7 +295,8 @@ route_spec parse_route(const walker& w, const YAML::Node& n, const std::string& 
 
 chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& path) {
   w.expect_map(n, path);
-  w.only_keys(n, path, {"name", "http", "functions", "head", "routes", "pool", "timeout"});
+  w.only_keys(n, path,
+              {"name", "http", "functions", "head", "routes", "pool", "timeout", "adapter"});
   chain_spec c;
   c.where = w.at(n);
   if (!n["name"])
@@ -349,7 +350,98 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
   }
   if (n["timeout"])
     c.timeout_ms = w.duration(n["timeout"], path + ".timeout");
+  if (n["adapter"])
+    c.adapter = w.str(n["adapter"], path + ".adapter");
   return c;
+}
+
+// A library path: a bare name ("libfoo.so") is left to the dynamic loader's search path unless
+// the app file's directory has it; anything with a directory part is relative to the app file.
+std::string resolve_library(const walker& w, const std::string& lib) {
+  const auto base = std::filesystem::path(w.file()).parent_path();
+  std::filesystem::path p(lib);
+  if (p.is_relative() && p.has_parent_path())
+    p = base / p;
+  else if (p.is_relative() && std::filesystem::exists(base / p))
+    p = base / p;
+  return p.string();
+}
+
+adapter_spec parse_adapter(const walker& w, const YAML::Node& n, const std::string& path) {
+  w.expect_map(n, path);
+  w.only_keys(n, path, {"name", "library"});
+  adapter_spec a;
+  a.where = w.at(n);
+  for (const char* k : {"name", "library"})
+    if (!n[k])
+      w.fail(n, path + ": missing required key '" + k + "'");
+  a.name = w.str(n["name"], path + ".name");
+  a.library = resolve_library(w, w.str(n["library"], path + ".library"));
+  return a;
+}
+
+int parse_qos(const walker& w, const YAML::Node& n, const std::string& path) {
+  const auto q = w.uint(n, path, 2);
+  if (q > 1)
+    w.fail(n, path + ": QoS 2 is not supported (use 0 or 1)");
+  return static_cast<int>(q);
+}
+
+mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
+  w.expect_map(n, "mqtt");
+  w.only_keys(n, "mqtt", {"broker", "client_id", "keepalive", "reconnect_min", "reconnect_max",
+                          "backpressure_wait", "subscriptions"});
+  mqtt_spec m;
+  m.where = w.at(n);
+  if (!n["broker"])
+    w.fail(n, "mqtt: missing required key 'broker' (e.g. broker: tcp://127.0.0.1:1883)");
+  m.broker = w.str(n["broker"], "mqtt.broker");
+  if (m.broker.rfind("tcp://", 0) != 0 && m.broker.rfind("mqtt://", 0) != 0)
+    w.fail(n["broker"], "mqtt.broker: expected tcp://HOST:PORT, got '" + m.broker + "'");
+  if (n["client_id"])
+    m.client_id = w.str(n["client_id"], "mqtt.client_id");
+  if (n["keepalive"])
+    m.keepalive_ms = w.duration(n["keepalive"], "mqtt.keepalive");
+  if (n["reconnect_min"])
+    m.reconnect_min_ms = w.duration(n["reconnect_min"], "mqtt.reconnect_min");
+  if (n["reconnect_max"])
+    m.reconnect_max_ms = w.duration(n["reconnect_max"], "mqtt.reconnect_max");
+  if (m.reconnect_max_ms < m.reconnect_min_ms)
+    w.fail(n, "mqtt: reconnect_max must be at least reconnect_min");
+  if (n["backpressure_wait"])
+    m.backpressure_wait_ms = w.duration(n["backpressure_wait"], "mqtt.backpressure_wait");
+  if (!n["subscriptions"] || !n["subscriptions"].IsSequence())
+    w.fail(n, "mqtt: expected 'subscriptions', a list of {filter, chain, qos, adapter, reply_topic}");
+  const auto& subs = n["subscriptions"];
+  for (size_t i = 0; i < subs.size(); ++i) {
+    const auto path = "mqtt.subscriptions[" + std::to_string(i) + "]";
+    const auto& s = subs[i];
+    w.expect_map(s, path);
+    w.only_keys(s, path, {"filter", "chain", "qos", "adapter", "reply_topic", "reply_qos"});
+    mqtt_subscription sub;
+    sub.where = w.at(s);
+    for (const char* k : {"filter", "chain"})
+      if (!s[k])
+        w.fail(s, path + ": missing required key '" + k + "'");
+    sub.filter = w.str(s["filter"], path + ".filter");
+    if (sub.filter.empty())
+      w.fail(s["filter"], path + ".filter: must not be empty");
+    const auto hash = sub.filter.find('#');
+    if (hash != std::string::npos && (hash + 1 != sub.filter.size() ||
+                                      (hash > 0 && sub.filter[hash - 1] != '/')))
+      w.fail(s["filter"], path + ".filter: '#' must be the last level of the filter ('a/#')");
+    sub.chain = w.str(s["chain"], path + ".chain");
+    if (s["qos"])
+      sub.qos = parse_qos(w, s["qos"], path + ".qos");
+    if (s["adapter"])
+      sub.adapter = w.str(s["adapter"], path + ".adapter");
+    if (s["reply_topic"])
+      sub.reply_topic = w.str(s["reply_topic"], path + ".reply_topic");
+    if (s["reply_qos"])
+      sub.reply_qos = parse_qos(w, s["reply_qos"], path + ".reply_qos");
+    m.subscriptions.push_back(std::move(sub));
+  }
+  return m;
 }
 
 app_spec parse_root(const walker& w, const YAML::Node& root) {
@@ -358,7 +450,7 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   w.expect_map(root, "app file");
   w.only_keys(root, "top level",
               {"app", "transport", "gateway", "libraries", "functions", "chains", "policies",
-               "workers", "routing", "instances", "tcp", "nodes"});
+               "workers", "routing", "instances", "tcp", "nodes", "adapters", "mqtt"});
   app_spec app;
   if (root["app"])
     app.name = w.str(root["app"], "app");
@@ -444,19 +536,18 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
     for (size_t i = 0; i < root["nodes"].size(); ++i)
       app.nodes.push_back(parse_node(w, root["nodes"][i], "nodes[" + std::to_string(i) + "]"));
   }
-  if (root["libraries"]) {
-    const auto base = std::filesystem::path(w.file()).parent_path();
-    for (auto& lib : w.str_list(root["libraries"], "libraries")) {
-      std::filesystem::path p(lib);
-      // A bare name ("libfoo.so") is left to the dynamic loader's search path; anything with a
-      // directory part is relative to the app file, like every other path in it.
-      if (p.is_relative() && p.has_parent_path())
-        p = base / p;
-      else if (p.is_relative() && std::filesystem::exists(base / p))
-        p = base / p;
-      app.libraries.push_back(p.string());
-    }
+  if (root["libraries"])
+    for (auto& lib : w.str_list(root["libraries"], "libraries"))
+      app.libraries.push_back(resolve_library(w, lib));
+  if (root["adapters"]) {
+    if (!root["adapters"].IsSequence())
+      w.fail(root["adapters"], "adapters: expected a list of {name, library}");
+    for (size_t i = 0; i < root["adapters"].size(); ++i)
+      app.adapters.push_back(
+        parse_adapter(w, root["adapters"][i], "adapters[" + std::to_string(i) + "]"));
   }
+  if (root["mqtt"])
+    app.mqtt = parse_mqtt(w, root["mqtt"]);
   if (!root["functions"])
     w.fail(root, "missing required key 'functions' (the functions of the app)");
   if (!root["functions"].IsSequence())

@@ -53,6 +53,7 @@ chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64
     r.body.assign(core::pool::payload(b), len);
     if (len > 0) // for the overhead audit: the answer leaves the pool buffer
       core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
+    r.topic = std::string(core::fixed_field(b->topic, core::topic_capacity));
     return r;
   }
   if (status == buffer_status::no_instance)
@@ -449,7 +450,7 @@ void gateway::release_held() {
 }
 
 std::string gateway::metrics_text() {
-  std::string text = metrics_->render(in_flight());
+  std::string text = metrics_->render(in_flight()) + adapters_.metrics_text();
   if (extra_metrics_)
     text += extra_metrics_();
   return text;

@@ -11,6 +11,7 @@
 // comes first.
 
 #include "core/buffer_lease.hpp"
+#include "gateway/adapter_set.hpp"
 #include "core/ids.hpp"
 #include "core/instance.hpp"
 #include "core/runtime.hpp"
@@ -38,6 +39,8 @@ struct chain_result {
   std::string body;
   uint32_t retry_after_s = 0; ///< set with 503
   uint64_t request_id = 0;
+  std::string topic; ///< the topic the chain's last function left (MQTT replies may use it)
+  std::vector<std::pair<std::string, std::string>> headers; ///< extra response headers (adapters)
 };
 
 /// Called exactly once with the chain's result, from a gateway worker thread; never called for
@@ -103,6 +106,9 @@ public:
   /// JSON for GET /status, or empty when nothing provides it.
   std::string status_text() const { return status_ ? status_() : std::string(); }
 
+  /// The protocol adapters loaded into this gateway (HTTP and MQTT ingress take snapshots).
+  adapter_set& adapters() noexcept { return adapters_; }
+
   uint32_t chain_timeout_ms(core::chain_id chain) const;
   core::runtime& runtime() noexcept { return rt_; }
   gateway_metrics& stats() noexcept { return *metrics_; }
@@ -135,6 +141,7 @@ private:
   bool can_hold(core::function_id f) const;
 
   core::runtime& rt_;
+  adapter_set adapters_;
   std::unique_ptr<gateway_metrics> metrics_;
   std::vector<chain_slots> pending_;
   std::atomic<uint64_t> next_request_id_{1};

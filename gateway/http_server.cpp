@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
 #include <optional>
 
@@ -24,6 +25,58 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr unsigned header_limit = 16 * 1024;
+
+uint64_t unix_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count());
+}
+
+// %XX and '+' in a query value.
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+std::string query_value(std::string_view target, std::string_view key) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return {};
+  auto rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const auto kv = rest.substr(0, amp);
+    const auto eq = kv.find('=');
+    if (kv.substr(0, eq) == key)
+      return eq == std::string_view::npos ? std::string() : percent_decode(kv.substr(eq + 1));
+    if (amp == std::string_view::npos)
+      break;
+    rest.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20)
+      continue;
+    out += c;
+  }
+  return out;
+}
 
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -94,6 +147,8 @@ private:
     keep_alive_ = req.keep_alive();
     const bool reuse = keep_alive_ && !has_body;
 
+    if (path == "/admin/adapters" || path.rfind("/admin/adapters/", 0) == 0)
+      return admin_adapters(req, target, path, reuse);
     if (path == "/healthz" || path == "/metrics" || path == "/status") {
       if (req.method() != http::verb::get && req.method() != http::verb::head)
         return respond_text(405, "use GET", reuse, "GET");
@@ -114,6 +169,18 @@ private:
       return respond_text(405, std::string(path) + " accepts " + m.allow, reuse, m.allow);
     chain_ = m.chain;
     topic_ = std::move(m.topic);
+    // The adapter is chosen once per request: a replacement loaded meanwhile serves the next one,
+    // and this snapshot keeps the old one (and its library) alive until this answer is out.
+    adapter_.reset();
+    if (const auto& name = gw_.runtime().app().chains[chain_].adapter; !name.empty()) {
+      adapter_ = gw_.adapters().get(name);
+      if (!adapter_)
+        return respond_text(503, "adapter '" + name + "' of chain '" +
+                                   gw_.runtime().app().chains[chain_].name +
+                                   "' is not loaded (POST /admin/adapters/" + name +
+                                   "?library=PATH loads it)",
+                            reuse);
+    }
 
     auto reserved = gw_.reserve(chain_);
     if (auto* r = std::get_if<chain_result>(&reserved))
@@ -157,16 +224,25 @@ private:
     if (ec)
       return on_read_error(ec);
     auto& req = parser_->get();
-    const auto length = static_cast<uint32_t>(lease_.capacity() - req.body().size);
+    uint32_t length = static_cast<uint32_t>(lease_.capacity() - req.body().size);
     // For the overhead audit: the client's request went through the stack once, and its body
     // came out of the kernel into the read buffer and from there into the pool buffer.
     core::data_path::count(core::data_path::site::edge, core::data_path::event::protocol_message);
     if (length > 0)
       core::data_path::count(core::data_path::site::edge, core::data_path::event::copy, 2);
-    const auto ct = req[http::field::content_type];
+    const auto ct_field = req[http::field::content_type];
+    std::string_view ct(ct_field.data(), ct_field.size());
     keep_alive_ = req.keep_alive();
-    auto result = gw_.submit(chain_, std::move(lease_), length, topic_,
-                             std::string_view(ct.data(), ct.size()),
+    std::string_view topic = topic_;
+    core::adapter_ingress in;
+    if (adapter_) {
+      if (!adapt(req, length, ct, in))
+        return;
+      length = in.length;
+      topic = in.topic;
+      ct = in.content_type;
+    }
+    auto result = gw_.submit(chain_, std::move(lease_), length, topic, ct,
                              [self = shared_from_this()](chain_result r) {
                                net::post(self->stream_.get_executor(),
                                          [self, r = std::move(r)]() mutable {
@@ -174,7 +250,7 @@ private:
                                          });
                              });
     if (auto* r = std::get_if<chain_result>(&result))
-      return respond_result(std::move(*r), keep_alive_);
+      return respond_result(adapted(std::move(*r)), keep_alive_);
     ticket_ = std::get<ticket>(result);
     timer_.expires_after(std::chrono::milliseconds(gw_.chain_timeout_ms(chain_)));
     timer_.async_wait([self = shared_from_this(), t = *ticket_](beast::error_code ec) {
@@ -198,7 +274,140 @@ private:
     core::data_path::count(core::data_path::site::edge, core::data_path::event::protocol_message);
     if (!r.body.empty())
       core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
-    respond_result(std::move(r), keep_alive_);
+    respond_result(adapted(std::move(r)), keep_alive_);
+  }
+
+  // -- adapter hook ----------------------------------------------------------------------------
+
+  // Runs the chain's adapter on a request whose body sits in the pool buffer. The body is copied
+  // out first because the adapter writes the chain's input into that same buffer (chains without
+  // an adapter keep the zero-copy path). false: the request was answered (400) already.
+  bool adapt(const http::request<http::buffer_body>& req, uint32_t length, std::string_view ct,
+             core::adapter_ingress& out) {
+    const std::string body(lease_.payload(), length);
+    std::vector<std::string> names;
+    names.reserve(16);
+    std::vector<core::adapter_header> headers;
+    headers.reserve(16);
+    for (const auto& f : req) {
+      std::string n(f.name_string());
+      for (auto& c : n)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      names.push_back(std::move(n));
+    }
+    size_t i = 0;
+    for (const auto& f : req)
+      headers.push_back({names[i++], std::string_view(f.value().data(), f.value().size())});
+    adapter_in_ = {};
+    adapter_in_.topic = topic_;
+    adapter_in_.content_type = std::string(ct);
+    adapter_in_.now_unix_ms = unix_ms();
+    core::adapter_request ar;
+    ar.protocol = "http";
+    ar.topic = adapter_in_.topic;
+    ar.content_type = adapter_in_.content_type;
+    ar.origin = "http";
+    ar.headers = headers.data();
+    ar.header_count = headers.size();
+    ar.payload = body;
+    ar.now_unix_ms = adapter_in_.now_unix_ms;
+    out.data = lease_.payload();
+    out.capacity = static_cast<uint32_t>(lease_.capacity());
+    out.topic = topic_;
+    out.content_type = std::string(ct);
+    try {
+      adapter_->impl->ingress(ar, out);
+    } catch (const std::exception& e) { // the contract says noexcept; a broken adapter may not
+      out.error = std::string("adapter failed: ") + e.what();
+    }
+    if (out.error.empty() && out.length > out.capacity)
+      out.error = "adapter wrote past the buffer";
+    if (!out.error.empty()) {
+      gw_.adapters().count_rejected(adapter_->name);
+      respond_text(400, out.error, keep_alive_);
+      return false;
+    }
+    adapter_in_.reply_mode = out.reply_mode;
+    return true;
+  }
+
+  // The chain's result through the request's adapter, if it has one.
+  chain_result adapted(chain_result r) {
+    if (!adapter_)
+      return r;
+    core::adapter_request ar;
+    ar.protocol = "http";
+    ar.topic = adapter_in_.topic;
+    ar.content_type = adapter_in_.content_type;
+    ar.origin = "http";
+    ar.request_id = r.request_id;
+    ar.now_unix_ms = adapter_in_.now_unix_ms;
+    core::adapter_reply reply;
+    reply.status = r.http_status;
+    reply.content_type = std::move(r.content_type);
+    reply.body = std::move(r.body);
+    reply.topic = std::move(r.topic);
+    reply.headers = std::move(r.headers);
+    try {
+      adapter_->impl->egress(ar, adapter_in_.reply_mode, reply);
+    } catch (const std::exception& e) {
+      reply.status = 502;
+      reply.content_type = "text/plain";
+      reply.body = std::string("adapter failed: ") + e.what() + "\n";
+    }
+    adapter_.reset(); // this request no longer needs it (a replaced library may go now)
+    r.http_status = reply.status;
+    r.content_type = std::move(reply.content_type);
+    r.body = std::move(reply.body);
+    r.topic = std::move(reply.topic);
+    r.headers = std::move(reply.headers);
+    return r;
+  }
+
+  // -- admin -----------------------------------------------------------------------------------
+
+  // GET /admin/adapters, POST /admin/adapters/NAME?library=PATH (load or replace), DELETE
+  // /admin/adapters/NAME. Loopback clients only: loading a library runs its code in the gateway.
+  // The dlopen blocks this I/O thread for a few ms, which an admin action may.
+  void admin_adapters(const http::request<http::buffer_body>& req, std::string_view target,
+                      std::string_view path, bool reuse) {
+    beast::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    if (ec || !peer.address().is_loopback())
+      return respond_text(403, "adapter administration is accepted from loopback clients only",
+                          reuse);
+    std::string name(path.size() > 16 ? path.substr(16) : std::string_view());
+    auto& set = gw_.adapters();
+    if (req.method() == http::verb::get && name.empty()) {
+      std::string body = "[";
+      for (const auto& a : set.list())
+        body += std::string(body.size() > 1 ? "," : "") + "{\"name\":\"" + json_escape(a->name) +
+                "\",\"library\":\"" + json_escape(a->library) +
+                "\",\"generation\":" + std::to_string(a->generation) + "}";
+      return respond(200, "application/json", body + "]\n", reuse);
+    }
+    if (name.empty() || name.find('/') != std::string::npos)
+      return respond_text(404, "use /admin/adapters/NAME", reuse);
+    if (req.method() == http::verb::post || req.method() == http::verb::put) {
+      const auto library = query_value(target, "library");
+      if (library.empty())
+        return respond_text(400, "missing ?library=PATH (the adapter library to load)", reuse);
+      auto loaded = set.load(name, library);
+      if (!loaded) {
+        spdlog::warn("gateway: {}", loaded.err().message);
+        return respond_text(400, loaded.err().message, reuse);
+      }
+      return respond_text(200,
+                          "adapter '" + name + "' generation " +
+                            std::to_string((*loaded)->generation) + " loaded from " + library,
+                          reuse);
+    }
+    if (req.method() == http::verb::delete_) {
+      if (!set.unload(name))
+        return respond_text(404, "no adapter named '" + name + "' is loaded", reuse);
+      return respond_text(200, "adapter '" + name + "' unloaded", reuse);
+    }
+    return respond_text(405, "use GET, POST or DELETE", reuse, "GET, POST, DELETE");
   }
 
   void on_read_error(beast::error_code ec) {
@@ -266,6 +475,8 @@ private:
       res.set(http::field::retry_after, std::to_string(r.retry_after_s));
     if (r.request_id)
       res.set("X-Spry-Request-Id", std::to_string(r.request_id));
+    for (auto& [name, value] : r.headers)
+      res.set(name, value);
     if (!allow_.empty())
       res.set(http::field::allow, std::exchange(allow_, {}));
     const bool head = parser_ && parser_->get().method() == http::verb::head;
@@ -304,6 +515,13 @@ private:
   core::buffer_lease lease_;
   core::chain_id chain_ = 0;
   std::string topic_;
+  adapter_ref adapter_; // this request's adapter snapshot, if its chain has one
+  struct {
+    std::string topic, content_type;
+    uint64_t now_unix_ms = 0;
+    uint32_t reply_mode = 0;
+  } adapter_in_; // what egress needs of the request
+
   std::optional<ticket> ticket_;
   std::string allow_;
   bool keep_alive_ = true;

@@ -4,6 +4,8 @@
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
 #include "core/runtime.hpp"
+#include "gateway/adapter_command.hpp"
+#include "gateway/adapter_set.hpp"
 #include "gateway/app_policies.hpp"
 #include "gateway/server.hpp"
 #include "gateway/status_command.hpp"
@@ -33,6 +35,7 @@ struct overrides {
   unsigned workers = 0;
   std::string log_level = "info";
   unsigned drain_ms = 5000;
+  std::string mqtt_broker;
 };
 
 void add_overrides(CLI::App& cmd, overrides& o) {
@@ -44,6 +47,8 @@ void add_overrides(CLI::App& cmd, overrides& o) {
   cmd.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical, off")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   cmd.add_option("--drain", o.drain_ms, "On shutdown, wait up to this many ms for in-flight requests");
+  cmd.add_option("--mqtt-broker", o.mqtt_broker,
+                 "MQTT broker tcp://HOST:PORT to use instead of the app's mqtt.broker");
 }
 
 void setup_logging(const std::string& level) {
@@ -75,6 +80,11 @@ core::status_or_error apply(core::app_spec& app, const overrides& o) {
   }
   if (o.io_threads)
     app.gateway.io_threads = o.io_threads;
+  if (!o.mqtt_broker.empty()) {
+    if (app.mqtt.subscriptions.empty())
+      return core::make_error("--mqtt-broker: the app has no `mqtt:` subscriptions");
+    app.mqtt.broker = o.mqtt_broker;
+  }
   if (o.workers)
     app.worker_threads = o.workers;
   return {};
@@ -131,8 +141,13 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
               name.c_str(), transport.c_str(), rt.instance_count(), rt.app().functions.size(),
               rt.app().chains.size(), rt.app().gateway.host.c_str(), (*srv)->port());
   for (const auto& c : rt.app().chains)
-    std::printf("spry:   %s %s -> chain '%s'\n", c.http.method.c_str(), c.http.path.c_str(),
-                c.name.c_str());
+    std::printf("spry:   %s %s -> chain '%s'%s\n", c.http.method.c_str(), c.http.path.c_str(),
+                c.name.c_str(), c.adapter.empty() ? "" : (" (adapter " + c.adapter + ")").c_str());
+  for (const auto& s : rt.app().mqtt.subscriptions)
+    std::printf("spry:   MQTT %s (QoS %d) at %s -> chain '%s'%s%s\n", s.filter.c_str(), s.qos,
+                rt.app().mqtt.broker.c_str(), s.chain.c_str(),
+                s.adapter.empty() ? "" : (" (adapter " + s.adapter + ")").c_str(),
+                s.reply_topic.empty() ? "" : (", replies to " + s.reply_topic).c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -193,6 +208,15 @@ int spry_main(int argc, char** argv) {
                                                   "nodes and policy decisions (GET /status)");
   status_cmd->add_option("address", status_address, "The gateway's HOST:PORT")->required();
   status_cmd->add_flag("--json", status_json, "Print the raw JSON");
+  std::string adapter_action, adapter_address, adapter_name, adapter_library;
+  auto* adapter_cmd = cli.add_subcommand("adapter", "Load, replace, unload or list a running "
+                                                    "gateway's protocol adapters");
+  adapter_cmd->add_option("action", adapter_action, "list, load or unload")
+    ->required()
+    ->check(CLI::IsMember({"list", "load", "unload"}));
+  adapter_cmd->add_option("address", adapter_address, "The gateway's HOST:PORT")->required();
+  adapter_cmd->add_option("name", adapter_name, "Adapter name (load, unload)");
+  adapter_cmd->add_option("library", adapter_library, "Adapter library path (load)");
   cli.add_subcommand("lab", "Run a policy-lab experiment: `spry lab EXPERIMENT.yaml` "
                             "(see `spry lab --help`)");
   bench::commands bench_commands(cli); // spry bench, spry audit (bench/driver/)
@@ -203,6 +227,17 @@ int spry_main(int argc, char** argv) {
     return status_command(status_address, status_json);
   if (auto code = bench_commands.run())
     return *code;
+  if (adapter_cmd->parsed()) {
+    if (adapter_action != "list" && adapter_name.empty()) {
+      std::cerr << "spry adapter " << adapter_action << ": give the adapter's NAME\n";
+      return 2;
+    }
+    if (adapter_action == "load" && adapter_library.empty()) {
+      std::cerr << "spry adapter load: give the adapter library's PATH\n";
+      return 2;
+    }
+    return adapter_command(adapter_action, adapter_address, adapter_name, adapter_library);
+  }
   if (cli.got_subcommand("version")) {
     std::printf("spry 0.1.0\n");
     return 0;
@@ -260,6 +295,13 @@ int spry_main(int argc, char** argv) {
         return 2;
       }
       libs.push_back(*lib);
+    }
+    for (const auto& a : app->adapters) {
+      adapter_set adapters;
+      if (auto loaded = adapters.load(a.name, a.library); !loaded) {
+        std::cerr << "spry: " << a.where.prefix() << loaded.err().message << "\n";
+        return 2;
+      }
     }
     for (const auto& f : app->functions)
       if (!fns.find(f.handler)) {

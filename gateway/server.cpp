@@ -5,6 +5,7 @@
 #include "gateway/control_plane.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/mqtt_ingress.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
 #include "transports/register.hpp"
 
@@ -57,7 +58,14 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
   hooks.on_instance_ready = [cp](core::endpoint_id ep, uint64_t ns) { cp->on_ready(ep, ns); };
   hooks.initial_cpus = [cp](core::function_id f) { return cp->initial_cpus(f); };
   gw->set_activation_hook([cp](core::function_id f) { cp->activate(f); });
-  gw->set_extra_metrics([cp] { return cp->metrics_text(); });
+  // The app's adapters, before any request can name them; a broken library stops the start.
+  for (const auto& a : s->rt_->app().adapters)
+    if (auto loaded = gw->adapters().load(a.name, a.library); !loaded)
+      return core::make_error(a.where.prefix() + loaded.err().message);
+  if (!s->rt_->app().mqtt.broker.empty())
+    s->mqtt_ = std::make_unique<mqtt_ingress>(*gw, s->rt_->app().mqtt);
+  mqtt_ingress* mq = s->mqtt_.get();
+  gw->set_extra_metrics([cp, mq] { return cp->metrics_text() + (mq ? mq->metrics_text() : ""); });
   gw->set_status([cp] { return cp->status_json(); });
   if (auto ok = s->rt_->launch(std::move(hooks)); !ok)
     return ok.err();
@@ -65,12 +73,18 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
   s->http_ = std::make_unique<http_server>(*s->gw_, s->rt_->app().gateway);
   if (auto ok = s->http_->start(); !ok)
     return ok.err();
+  if (s->mqtt_)
+    s->mqtt_->start(); // connects in the background: a broker that is not up yet is retried
   return s;
 }
 
 uint16_t server::port() const noexcept { return http_ ? http_->port() : 0; }
 
 void server::stop(unsigned drain_ms) {
+  // MQTT first: no new messages while HTTP drains; its in-flight requests are given up (their
+  // buffers return to the pools when the chains let go) so no completion outlives it.
+  if (mqtt_)
+    mqtt_->stop();
   if (http_)
     http_->stop(drain_ms);
   http_.reset();
@@ -81,6 +95,7 @@ void server::stop(unsigned drain_ms) {
   if (rt_)
     rt_->stop_instances();
   cp_.reset();
+  mqtt_.reset();
   gw_.reset();
   if (rt_)
     rt_->stop();

@@ -25,6 +25,7 @@ namespace spry::gateway {
 class control_plane;
 class gateway;
 class http_server;
+class mqtt_ingress;
 
 /// The registries of everything compiled into this build (transports, balancers).
 const core::transport_registry& transports();
@@ -43,6 +44,8 @@ public:
   core::runtime& runtime() noexcept { return *rt_; }
   gateway& gw() noexcept { return *gw_; }
   control_plane& control() noexcept { return *cp_; }
+  /// The MQTT client, or null when the app has no `mqtt:`.
+  mqtt_ingress* mqtt() noexcept { return mqtt_.get(); }
   /// Stops accepting, drains in-flight requests (up to drain_ms), stops instances. Idempotent.
   void stop(unsigned drain_ms = 5000);
 
@@ -52,6 +55,7 @@ private:
   std::unique_ptr<gateway> gw_;
   std::unique_ptr<control_plane> cp_;
   std::unique_ptr<http_server> http_;
+  std::unique_ptr<mqtt_ingress> mqtt_;
 };
 
 } // namespace spry::gateway

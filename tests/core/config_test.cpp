@@ -274,3 +274,37 @@ nodes:
     CHECK_THAT(e, Catch::Contains("unknown key 'tick'"));
   }
 }
+
+TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
+  const std::string base = "functions: [a]\nchains:\n  - { name: c, http: { path: /c }, functions: [a], adapter: ce }\n";
+  const std::string adapters = "adapters:\n  - { name: ce, library: libs/libce.so }\n";
+  auto app = parse_app_yaml(adapters + base +
+                              "mqtt:\n  broker: tcp://127.0.0.1:1883\n  reconnect_min: 50ms\n"
+                              "  subscriptions:\n    - { filter: 's/+/m', chain: c, qos: 0, adapter: ce,"
+                              " reply_topic: 'l/{2}' }\n",
+                            "/apps/app.yaml");
+  REQUIRE(app);
+  REQUIRE(compile(*app));
+  REQUIRE(app->adapters.size() == 1);
+  CHECK(app->adapters[0].library == "/apps/libs/libce.so"); // relative to the app file
+  CHECK(app->chains[0].adapter == "ce");
+  CHECK(app->mqtt.broker == "tcp://127.0.0.1:1883");
+  CHECK(app->mqtt.reconnect_min_ms == 50);
+  REQUIRE(app->mqtt.subscriptions.size() == 1);
+  CHECK(app->mqtt.subscriptions[0].qos == 0);
+  CHECK(app->mqtt.subscriptions[0].reply_topic == "l/{2}");
+
+  CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: tcp://x:1\n  subscriptions:\n"
+                                        "    - { filter: a, chain: c, qos: 2 }\n"),
+             Catch::Contains("app.yaml:9:") && Catch::Contains("QoS 2 is not supported"));
+  CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: tcp://x:1\n  subscriptions:\n"
+                                        "    - { filter: 'a/#/b', chain: c }\n"),
+             Catch::Contains("'#' must be the last level"));
+  CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: tcp://x:1\n  subscriptions:\n"
+                                        "    - { filter: a, chain: nope }\n"),
+             Catch::Contains("app.yaml:9:") && Catch::Contains("no chain named 'nope'"));
+  CHECK_THAT(error_of(adapters + base + "mqtt:\n  broker: localhost\n  subscriptions: []\n"),
+             Catch::Contains("expected tcp://HOST:PORT"));
+  CHECK_THAT(error_of(base), Catch::Contains("app.yaml:3:") &&
+                               Catch::Contains("adapter 'ce' is not declared under `adapters:`"));
+}

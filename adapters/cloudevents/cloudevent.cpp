@@ -1,0 +1,288 @@
+#include "adapters/cloudevents/cloudevent.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+namespace spry::adapters::cloudevents {
+
+using nlohmann::json;
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view media_type(std::string_view ct) {
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ')
+    ct.remove_suffix(1);
+  return ct;
+}
+
+} // namespace
+
+std::string validate(const json& e) {
+  if (!e.is_object())
+    return "a CloudEvent must be a JSON object";
+  auto sv = e.find("specversion");
+  if (sv == e.end())
+    return "missing required attribute 'specversion'";
+  if (!sv->is_string() || *sv != "1.0")
+    return "unsupported specversion " + sv->dump() + " (this gateway speaks CloudEvents 1.0)";
+  for (const char* required : {"id", "source", "type"}) {
+    auto i = e.find(required);
+    if (i == e.end())
+      return std::string("missing required attribute '") + required + "'";
+    if (!i->is_string() || i->get_ref<const std::string&>().empty())
+      return std::string("attribute '") + required + "' must be a non-empty string";
+  }
+  for (const char* optional : {"subject", "time", "datacontenttype", "dataschema"}) {
+    auto i = e.find(optional);
+    if (i != e.end() && !i->is_string())
+      return std::string("attribute '") + optional + "' must be a string";
+  }
+  if (e.contains("data") && e.contains("data_base64"))
+    return "an event carries either 'data' or 'data_base64', not both";
+  for (auto& [k, v] : e.items()) {
+    if (k == "data" || k == "data_base64")
+      continue;
+    for (char c : k)
+      if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c))))
+        return "attribute name '" + k + "' must be lower-case letters and digits";
+  }
+  return {};
+}
+
+std::string rfc3339(uint64_t unix_ms) {
+  const std::time_t s = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[40];
+  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03uZ", static_cast<unsigned>(unix_ms % 1000));
+  return std::string(buf, n) + ms;
+}
+
+bool is_json_type(std::string_view content_type) {
+  const auto t = lower(media_type(content_type));
+  return t == "application/json" || t == "text/json" ||
+         (t.size() > 5 && t.compare(t.size() - 5, 5, "+json") == 0);
+}
+
+std::string set_data(json& e, std::string_view payload, std::string_view content_type) {
+  if (is_json_type(content_type)) {
+    try {
+      e["data"] = json::parse(payload);
+    } catch (const json::exception& x) {
+      return "data is not valid JSON (" + std::string(content_type) + "): " + x.what();
+    }
+    return {};
+  }
+  const auto t = lower(media_type(content_type));
+  if (t.compare(0, 5, "text/") == 0) {
+    e["data"] = std::string(payload);
+    // nlohmann refuses to serialize invalid UTF-8 later: find out now.
+    try {
+      (void)e["data"].dump();
+      return {};
+    } catch (const json::exception&) {
+      e.erase("data");
+    }
+  }
+  if (!payload.empty())
+    e["data_base64"] = base64_encode(payload);
+  return {};
+}
+
+std::optional<json> parse_structured(std::string_view bytes, std::string& why) {
+  json e;
+  try {
+    e = json::parse(bytes);
+  } catch (const json::exception& x) {
+    why = std::string("structured CloudEvent is not valid JSON: ") + x.what();
+    return std::nullopt;
+  }
+  why = validate(e);
+  if (!why.empty())
+    return std::nullopt;
+  return e;
+}
+
+std::optional<json> from_binary(const core::adapter_request& in, std::string& why) {
+  json e = json::object();
+  for (size_t i = 0; i < in.header_count; ++i) {
+    const auto& h = in.headers[i];
+    if (h.name.size() > 3 && h.name.compare(0, 3, "ce-") == 0)
+      e[std::string(h.name.substr(3))] = std::string(h.value);
+  }
+  if (!in.content_type.empty())
+    e["datacontenttype"] = std::string(in.content_type);
+  if (!e.contains("specversion")) {
+    why = "missing required attribute 'specversion' (header ce-specversion)";
+    return std::nullopt;
+  }
+  why = validate(e);
+  if (!why.empty()) {
+    // Name the header a binary-mode client has to fix.
+    for (const char* a : {"id", "source", "type"})
+      if (why.find(std::string("'") + a + "'") != std::string::npos)
+        why += std::string(" (header ce-") + a + ")";
+    return std::nullopt;
+  }
+  why = set_data(e, in.payload, in.content_type);
+  if (!why.empty())
+    return std::nullopt;
+  return e;
+}
+
+json wrap(const core::adapter_request& in, std::string_view type, const json& data) {
+  json e = json::object();
+  e["specversion"] = "1.0";
+  e["id"] = std::to_string(in.now_unix_ms) + "-" + std::to_string(in.request_id);
+  e["source"] = std::string(in.origin.empty() ? std::string_view("spry") : in.origin);
+  e["type"] = std::string(type);
+  e["subject"] = std::string(in.topic);
+  e["time"] = rfc3339(in.now_unix_ms);
+  e["datacontenttype"] = "application/json";
+  e["data"] = data;
+  return e;
+}
+
+void write_structured(const json& e, core::adapter_ingress& out) {
+  std::string text;
+  try {
+    text = e.dump();
+  } catch (const json::exception& x) {
+    out.error = std::string("cannot encode the event: ") + x.what();
+    return;
+  }
+  if (text.size() > out.capacity) {
+    out.error = "the event is " + std::to_string(text.size()) +
+                " bytes as JSON, more than the chain's buffers hold (" +
+                std::to_string(out.capacity) + " bytes; raise pool.buffer_size)";
+    return;
+  }
+  std::memcpy(out.data, text.data(), text.size());
+  out.length = static_cast<uint32_t>(text.size());
+  out.content_type = std::string(structured_type);
+}
+
+void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply) {
+  if (mode == plain || reply.status >= 400)
+    return;
+  json e;
+  std::string why;
+  if (lower(media_type(reply.content_type)) == structured_type) {
+    auto parsed = parse_structured(reply.body, why);
+    if (!parsed) {
+      reply.status = 502;
+      reply.content_type = "text/plain";
+      reply.body = "the chain answered an invalid CloudEvent: " + why + "\n";
+      return;
+    }
+    e = std::move(*parsed);
+  } else {
+    // A plain result becomes the data of a reply event.
+    e = json::object();
+    e["specversion"] = "1.0";
+    e["id"] = std::to_string(in.request_id) + "-reply";
+    e["source"] = "spry";
+    e["type"] = "org.spry.chain.result";
+    if (!reply.topic.empty())
+      e["subject"] = reply.topic;
+    e["time"] = rfc3339(in.now_unix_ms);
+    if (!reply.content_type.empty())
+      e["datacontenttype"] = reply.content_type;
+    if (mode == binary) {
+      for (auto& [k, v] : e.items())
+        if (k != "datacontenttype")
+          reply.headers.emplace_back("ce-" + k, v.get<std::string>());
+      return; // body and Content-Type stay as the chain made them
+    }
+    set_data(e, reply.body, reply.content_type);
+  }
+  if (mode == structured) {
+    reply.content_type = std::string(structured_type);
+    reply.body = e.dump();
+    return;
+  }
+  // binary: attributes to ce-* headers, data to the body.
+  std::string ct = e.value("datacontenttype", std::string());
+  for (auto& [k, v] : e.items()) {
+    if (k == "data" || k == "data_base64" || k == "datacontenttype")
+      continue;
+    reply.headers.emplace_back("ce-" + k, v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  if (e.contains("data_base64")) {
+    reply.body = base64_decode(e["data_base64"].get<std::string>()).value_or(std::string());
+  } else if (e.contains("data")) {
+    const auto& d = e["data"];
+    reply.body = d.is_string() && !is_json_type(ct) ? d.get<std::string>() : d.dump();
+    if (ct.empty())
+      ct = d.is_string() ? "text/plain" : "application/json";
+  } else {
+    reply.body.clear();
+  }
+  reply.content_type = ct.empty() ? "application/octet-stream" : ct;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    out += tbl[v >> 18];
+    out += tbl[(v >> 12) & 63];
+    out += tbl[(v >> 6) & 63];
+    out += tbl[v & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = uint8_t(bytes[i]) << 16;
+    if (i + 1 < bytes.size())
+      v |= uint8_t(bytes[i + 1]) << 8;
+    out += tbl[v >> 18];
+    out += tbl[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? tbl[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    if (c == '=')
+      break;
+    const int v = val(c);
+    if (v < 0)
+      return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+} // namespace spry::adapters::cloudevents

@@ -1,0 +1,208 @@
+// Adapters without a running gateway: the loader (ABI check, broken libraries, replacement with
+// snapshots), the stock CloudEvents and mqtt-json adapters, and MQTT topic filters.
+#include "gateway/adapter_set.hpp"
+#include "gateway/mqtt_topic.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+using spry::gateway::adapter_set;
+using nlohmann::json;
+
+namespace {
+
+struct run_result {
+  spry::core::adapter_ingress out;
+  std::string payload;
+};
+
+run_result ingress(const spry::gateway::adapter_ref& a, std::string protocol, std::string topic,
+                   std::string content_type, std::string payload,
+                   std::vector<spry::core::adapter_header> headers = {}) {
+  static char buf[4096];
+  spry::core::adapter_request in;
+  in.protocol = protocol;
+  in.topic = topic;
+  in.content_type = content_type;
+  in.origin = protocol == "mqtt" ? "tcp://127.0.0.1:1883" : "http";
+  in.headers = headers.data();
+  in.header_count = headers.size();
+  in.payload = payload;
+  in.request_id = 42;
+  in.now_unix_ms = 1700000000123;
+  run_result r;
+  r.out.data = buf;
+  r.out.capacity = sizeof buf;
+  r.out.topic = topic;
+  r.out.content_type = content_type;
+  a->impl->ingress(in, r.out);
+  r.payload.assign(buf, r.out.length);
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("adapter libraries: loaded by name and ABI checked and broken ones refused",
+          "[gateway][adapters]") {
+  adapter_set set;
+  auto ce = set.load("cloudevents", SPRY_CLOUDEVENTS_ADAPTER);
+  REQUIRE(ce);
+  CHECK((*ce)->generation == 1);
+  CHECK(set.get("cloudevents") == *ce);
+
+  auto bad_abi = set.load("cloudevents", SPRY_BAD_ABI_ADAPTER);
+  REQUIRE_FALSE(bad_abi);
+  CHECK_THAT(bad_abi.err().message, Catch::Contains("adapter ABI") && Catch::Contains("rebuild"));
+  auto not_adapter = set.load("cloudevents", SPRY_HELLO_LIBRARY);
+  REQUIRE_FALSE(not_adapter);
+  CHECK_THAT(not_adapter.err().message, Catch::Contains("does not export spry_adapter_abi_version"));
+  auto missing = set.load("cloudevents", "/nonexistent/libnothing.so");
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.err().message, Catch::Contains("cannot load adapter library"));
+  auto wrong_name = set.load("nosuch", SPRY_CLOUDEVENTS_ADAPTER);
+  REQUIRE_FALSE(wrong_name);
+  CHECK_THAT(wrong_name.err().message, Catch::Contains("no adapter named 'nosuch'") &&
+                                         Catch::Contains("cloudevents"));
+  // Every refusal left the serving adapter in place.
+  CHECK(set.get("cloudevents") == *ce);
+  CHECK_THAT(set.metrics_text(), Catch::Contains("spry_adapter_load_failures_total 4"));
+
+  // Replacing: new requests get the new one; a request holding the old snapshot still runs on it.
+  auto old = set.get("cloudevents");
+  auto again = set.load("cloudevents", SPRY_CLOUDEVENTS_ADAPTER);
+  REQUIRE(again);
+  CHECK((*again)->generation == 2);
+  CHECK(set.get("cloudevents") != old);
+  auto r = ingress(old, "mqtt", "a/b", "", "{\"x\":1}");
+  CHECK(r.out.error.empty());
+  CHECK(set.unload("cloudevents"));
+  CHECK_FALSE(set.get("cloudevents"));
+  CHECK_FALSE(set.unload("cloudevents"));
+  r = ingress(old, "mqtt", "a/b", "", "{\"x\":1}"); // still mapped: `old` holds the library
+  CHECK(r.out.error.empty());
+}
+
+TEST_CASE("cloudevents adapter: HTTP binary and structured modes in and out", "[gateway][adapters]") {
+  adapter_set set;
+  auto ce = *set.load("cloudevents", SPRY_CLOUDEVENTS_ADAPTER);
+
+  SECTION("binary mode becomes a structured event for the functions") {
+    auto r = ingress(ce, "http", "x", "application/json", "{\"temp\": 21}",
+                     {{"ce-specversion", "1.0"}, {"ce-id", "e1"}, {"ce-source", "/thermo"},
+                      {"ce-type", "reading"}, {"ce-subject", "kitchen"}});
+    REQUIRE(r.out.error.empty());
+    CHECK(r.out.content_type == "application/cloudevents+json");
+    const auto e = json::parse(r.payload);
+    CHECK(e["id"] == "e1");
+    CHECK(e["source"] == "/thermo");
+    CHECK(e["subject"] == "kitchen");
+    CHECK(e["datacontenttype"] == "application/json");
+    CHECK(e["data"]["temp"] == 21);
+
+    // The reply goes out in binary mode too: attributes as ce-* headers, data as the body.
+    spry::core::adapter_request in;
+    in.protocol = "http";
+    in.request_id = 7;
+    spry::core::adapter_reply reply;
+    reply.content_type = "application/json";
+    reply.body = "{\"ok\":true}";
+    ce->impl->egress(in, r.out.reply_mode, reply);
+    CHECK(reply.body == "{\"ok\":true}");
+    bool has_id = false, has_spec = false;
+    for (auto& [k, v] : reply.headers) {
+      has_id = has_id || (k == "ce-id" && v == "7-reply");
+      has_spec = has_spec || (k == "ce-specversion" && v == "1.0");
+    }
+    CHECK(has_id);
+    CHECK(has_spec);
+  }
+  SECTION("structured mode in and out") {
+    auto r = ingress(ce, "http", "", "application/cloudevents+json; charset=utf-8",
+                     R"({"specversion":"1.0","id":"1","source":"s","type":"t","data":{"a":1}})");
+    REQUIRE(r.out.error.empty());
+    spry::core::adapter_request in;
+    in.protocol = "http";
+    spry::core::adapter_reply reply;
+    reply.content_type = "text/plain";
+    reply.body = "hello";
+    ce->impl->egress(in, r.out.reply_mode, reply);
+    CHECK(reply.content_type == "application/cloudevents+json");
+    const auto e = json::parse(reply.body);
+    CHECK(e["data"] == "hello");
+    CHECK(e["specversion"] == "1.0");
+  }
+  SECTION("invalid events are refused with the reason") {
+    auto no_id = ingress(ce, "http", "", "text/plain", "x",
+                         {{"ce-specversion", "1.0"}, {"ce-source", "s"}, {"ce-type", "t"}});
+    CHECK_THAT(no_id.out.error, Catch::Contains("missing required attribute 'id'") &&
+                                  Catch::Contains("ce-id"));
+    auto bad_version = ingress(ce, "http", "", "text/plain", "x",
+                               {{"ce-specversion", "0.3"}, {"ce-id", "1"}, {"ce-source", "s"}, {"ce-type", "t"}});
+    CHECK_THAT(bad_version.out.error, Catch::Contains("unsupported specversion"));
+    auto bad_json = ingress(ce, "http", "", "application/cloudevents+json", "{\"specversion\":");
+    CHECK_THAT(bad_json.out.error, Catch::Contains("not valid JSON"));
+    auto no_type = ingress(ce, "http", "", "application/cloudevents+json",
+                           R"({"specversion":"1.0","id":"1","source":"s"})");
+    CHECK_THAT(no_type.out.error, Catch::Contains("missing required attribute 'type'"));
+    auto bad_data = ingress(ce, "http", "", "application/json", "{oops",
+                            {{"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "s"}, {"ce-type", "t"}});
+    CHECK_THAT(bad_data.out.error, Catch::Contains("data is not valid JSON"));
+    auto plain = ingress(ce, "http", "", "text/plain", "hello");
+    CHECK_THAT(plain.out.error, Catch::Contains("not a CloudEvent"));
+  }
+}
+
+TEST_CASE("MQTT payloads reach functions as CloudEvents and malformed ones are refused",
+          "[gateway][adapters]") {
+  adapter_set set;
+  auto mj = *set.load("mqtt-json", SPRY_MQTT_JSON_ADAPTER);
+  auto r = ingress(mj, "mqtt", "sensors/kitchen/motion", "",
+                   R"({"sensor": 3, "ts": 1700000000000, "state": "on"})");
+  REQUIRE(r.out.error.empty());
+  CHECK(r.out.topic == "sensors/kitchen/motion");
+  const auto e = json::parse(r.payload);
+  CHECK(e["specversion"] == "1.0");
+  CHECK(e["subject"] == "sensors/kitchen/motion");
+  CHECK(e["source"] == "tcp://127.0.0.1:1883");
+  CHECK(e["time"] == "2023-11-14T22:13:20.123Z");
+  CHECK_FALSE(e["id"].get<std::string>().empty());
+  CHECK(e["data"]["state"] == "on");
+
+  CHECK_THAT(ingress(mj, "mqtt", "t", "", "not json").out.error, Catch::Contains("not valid JSON"));
+  CHECK_THAT(ingress(mj, "mqtt", "t", "", "[1,2]").out.error,
+             Catch::Contains("must be a JSON object, got a JSON array"));
+  CHECK_THAT(ingress(mj, "mqtt", "t", "", "").out.error, Catch::Contains("empty payload"));
+
+  // The cloudevents adapter on MQTT: structured events pass (subject defaults to the topic),
+  // anything else is wrapped.
+  auto ce = *set.load("cloudevents", SPRY_CLOUDEVENTS_ADAPTER);
+  auto s = ingress(ce, "mqtt", "a/b", "", R"({"specversion":"1.0","id":"9","source":"d","type":"t"})");
+  REQUIRE(s.out.error.empty());
+  CHECK(json::parse(s.payload)["subject"] == "a/b");
+  auto w = ingress(ce, "mqtt", "a/b", "", "plain text");
+  REQUIRE(w.out.error.empty());
+  CHECK(json::parse(w.payload)["data"] == "plain text");
+  CHECK_THAT(ingress(ce, "mqtt", "a/b", "", R"({"specversion":"1.0","id":"9"})").out.error,
+             Catch::Contains("missing required attribute 'source'"));
+}
+
+TEST_CASE("MQTT topic filters and reply topics", "[gateway][mqtt]") {
+  using spry::gateway::mqtt_reply_topic;
+  using spry::gateway::mqtt_topic_matches;
+  CHECK(mqtt_topic_matches("sensors/+/motion", "sensors/kitchen/motion"));
+  CHECK_FALSE(mqtt_topic_matches("sensors/+/motion", "sensors/kitchen/door"));
+  CHECK_FALSE(mqtt_topic_matches("sensors/+/motion", "sensors/a/b/motion"));
+  CHECK(mqtt_topic_matches("sensors/#", "sensors"));
+  CHECK(mqtt_topic_matches("sensors/#", "sensors/a/b"));
+  CHECK(mqtt_topic_matches("#", "anything/at/all"));
+  CHECK_FALSE(mqtt_topic_matches("#", "$SYS/broker"));
+  CHECK(mqtt_topic_matches("a/b", "a/b"));
+  CHECK_FALSE(mqtt_topic_matches("a/b", "a/b/c"));
+  CHECK(mqtt_topic_matches("+/+", "/x")); // an empty first level is a level
+  CHECK(mqtt_reply_topic("lights/{2}", "sensors/kitchen/motion", "") == "lights/kitchen");
+  CHECK(mqtt_reply_topic("{topic}", "sensors/kitchen/motion", "lights/kitchen") == "lights/kitchen");
+  CHECK(mqtt_reply_topic("x/{9}/y", "a", "") == "x//y");
+}
