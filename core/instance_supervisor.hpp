@@ -74,9 +74,10 @@ public:
   /// survives restarts.
   /// `sidecars`: start a queue-proxy process in front of every instance (needs owned sockets).
   /// `pool_fds`: pools the instances map (shared-memory transports), passed down at start.
+  /// `transport_parameters`: the node transport's instance_parameters(), passed to every instance.
   instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
                       bool listen_socket_per_endpoint, bool sidecars, std::vector<int> pool_fds,
-                      hooks h);
+                      hooks h, std::string transport_parameters = {});
   ~instance_supervisor();
 
   /// Starts the planned instances and waits until all are ready. On failure every child is
@@ -111,6 +112,7 @@ private:
   bool sidecars_;
   std::vector<int> pool_fds_;
   hooks hooks_;
+  std::string transport_parameters_;
   std::unique_ptr<front_end> front_end_;
   mutable std::mutex mtx_;
   std::condition_variable cv_;
@@ -133,6 +135,8 @@ struct instance_role {
   std::string gateway_address;
   /// The gateway's pools, by chain id, as inherited fds (shared-memory transports).
   std::vector<int> pool_fds;
+  /// The node transport's instance_parameters() (empty for most transports).
+  std::string transport_parameters;
 };
 
 /// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.
