@@ -161,6 +161,28 @@ struct tcp_spec {
   source_location where;
 };
 
+/// transport: shm-dpdk — descriptors on DPDK rte_rings between busy-polling processes.
+struct dpdk_spec {
+  /// CPUs the pollers may run on, as a list such as "1", "0-1" or "0,2-3" (the EAL's main lcore
+  /// is bound to this set in every process). Empty: every CPU the process may use, unpinned.
+  std::string lcores;
+  /// Descriptors per endpoint ring (a power of two). 0: the smallest power of two above the
+  /// app's pool buffers, so no ring can fill up while a buffer is free.
+  uint32_t ring_size = 0;
+  /// Hugepage memory the gateway process reserves for the EAL (rings and their bookkeeping;
+  /// payloads stay in the chains' pools). EAL `-m`.
+  uint64_t memory = 64ull << 20;
+  /// EAL --file-prefix, shared by the gateway and its instances. Empty: "spry-<app>-<pid>",
+  /// unique per run, so apps on one machine never collide.
+  std::string file_prefix;
+  /// What a poller does when its rings are empty: "spin" (rte_pause, lowest hop latency, keeps
+  /// its core) or "yield" (sched_yield between polls: still a core's worth of CPU when idle,
+  /// but a thread with work on the same core runs at once; for machines with fewer cores than
+  /// pollers).
+  std::string idle = "yield";
+  source_location where;
+};
+
 /// How a request finds its next function.
 enum class routing_mode {
   direct, ///< the instance sends straight to the next function (SPRIGHT's DFR)
@@ -181,6 +203,7 @@ struct app_spec {
   source_location routing_where;
   instances_spec instances;
   tcp_spec tcp;
+  dpdk_spec dpdk;
   gateway_spec gateway;
   std::vector<std::string> libraries; ///< function libraries, paths resolved against the file
   std::vector<adapter_spec> adapters;
@@ -194,6 +217,14 @@ struct compiled_app {
   std::vector<function_id> heads; ///< head function per chain
   std::vector<route_table::rule> rules;
 };
+
+/// What is wrong with one dpdk setting, as "dpdk.KEY: ..."; empty when it is fine. Shared by the
+/// YAML reader (which points at the key) and compile() (which also checks apps built in C++).
+std::string dpdk_lcores_problem(const std::string& lcores);
+std::string dpdk_ring_size_problem(uint64_t ring_size);
+std::string dpdk_memory_problem(uint64_t bytes);
+std::string dpdk_file_prefix_problem(const std::string& prefix);
+std::string dpdk_idle_problem(const std::string& idle);
 
 /// Checks everything that can be checked without running: unique names, known functions in
 /// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.

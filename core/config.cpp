@@ -168,6 +168,41 @@ void parse_gateway(const walker& w, const YAML::Node& n, gateway_spec& g) {
     g.idle_timeout_ms = w.duration(n["idle_timeout"], "gateway.idle_timeout");
 }
 
+void parse_dpdk(const walker& w, const YAML::Node& n, dpdk_spec& d) {
+  w.expect_map(n, "dpdk");
+  w.only_keys(n, "dpdk", {"lcores", "ring_size", "memory", "file_prefix", "idle"});
+  d.where = w.at(n);
+  auto check = [&](const char* key, const std::string& problem) {
+    if (!problem.empty())
+      w.fail(n[key], problem);
+  };
+  if (n["lcores"]) {
+    // `lcores: 1` is read as a string too: a single CPU is a valid list.
+    d.lcores = w.str(n["lcores"], "dpdk.lcores");
+    check("lcores", dpdk_lcores_problem(d.lcores));
+  }
+  if (n["ring_size"]) {
+    const auto v = w.uint(n["ring_size"], "dpdk.ring_size", uint64_t{1} << 32);
+    check("ring_size", dpdk_ring_size_problem(v));
+    d.ring_size = static_cast<uint32_t>(v);
+  }
+  if (n["memory"]) {
+    d.memory = w.size(n["memory"], "dpdk.memory", uint64_t{1} << 40);
+    check("memory", dpdk_memory_problem(d.memory));
+  }
+  if (n["file_prefix"]) {
+    d.file_prefix = w.str(n["file_prefix"], "dpdk.file_prefix");
+    if (d.file_prefix.empty())
+      w.fail(n["file_prefix"], "dpdk.file_prefix: must not be empty (leave it out for a "
+                               "prefix unique to each run)");
+    check("file_prefix", dpdk_file_prefix_problem(d.file_prefix));
+  }
+  if (n["idle"]) {
+    d.idle = w.str(n["idle"], "dpdk.idle");
+    check("idle", dpdk_idle_problem(d.idle));
+  }
+}
+
 function_spec parse_function(const walker& w, const YAML::Node& n, const std::string& path) {
   function_spec f;
   f.where = w.at(n);
@@ -450,7 +485,7 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   w.expect_map(root, "app file");
   w.only_keys(root, "top level",
               {"app", "transport", "gateway", "libraries", "functions", "chains", "policies",
-               "workers", "routing", "instances", "tcp", "nodes", "adapters", "mqtt"});
+               "workers", "routing", "instances", "tcp", "nodes", "adapters", "mqtt", "dpdk"});
   app_spec app;
   if (root["app"])
     app.name = w.str(root["app"], "app");
@@ -511,6 +546,8 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
         w.fail(n["connections_per_peer"], "tcp.connections_per_peer: must be at least 1");
     }
   }
+  if (root["dpdk"])
+    parse_dpdk(w, root["dpdk"], app.dpdk);
   if (root["policies"]) {
     const auto& p = root["policies"];
     w.expect_map(p, "policies");

@@ -107,13 +107,15 @@ struct instance_supervisor::child {
 instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch,
                                          std::string gateway_address,
                                          bool listen_socket_per_endpoint, bool sidecars,
-                                         std::vector<int> pool_fds, hooks h)
+                                         std::vector<int> pool_fds, hooks h,
+                                         std::string transport_parameters)
   : app_(app),
     launch_(std::move(launch)),
     gateway_address_(std::move(gateway_address)),
     own_listeners_(listen_socket_per_endpoint),
     sidecars_(sidecars && listen_socket_per_endpoint),
-    hooks_(std::move(h)) {
+    hooks_(std::move(h)),
+    transport_parameters_(std::move(transport_parameters)) {
   if (!pool_fds.empty()) {
     board_fd_ = pool_fds.front();
     pool_fds_.assign(pool_fds.begin() + 1, pool_fds.end());
@@ -440,7 +442,9 @@ status_or_error instance_supervisor::spawn(child& c) {
                                           ? std::to_string(child_first_pool_fd + i)
                                           : std::string("-1"));
                              return list;
-                           }();
+                           }() +
+                           (transport_parameters_.empty() ? std::string()
+                                                          : ";transport=" + transport_parameters_);
   if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function, c.cpus); !ok)
     return ok;
   if (sidecars_) {
@@ -843,6 +847,7 @@ std::optional<expected<instance_role>> instance_role_from_env() {
     r.function = kv.count("function") ? kv.at("function") : std::string();
     r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
     r.board_fd = kv.count("board") ? static_cast<int>(role_number(kv, "board")) : -1;
+    r.transport_parameters = kv.count("transport") ? kv.at("transport") : std::string();
     if (kv.count("pools")) {
       const std::string& list = kv.at("pools");
       for (size_t p = 0; p < list.size();) {

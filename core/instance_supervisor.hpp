@@ -78,9 +78,10 @@ public:
   /// `sidecars`: start a queue-proxy process in front of every instance (needs owned sockets).
   /// `pool_fds`: [0] the endpoint board, then the pools the instances map (shared-memory
   /// transports), passed down at start.
+  /// `transport_parameters`: the node transport's instance_parameters(), passed to every instance.
   instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
                       bool listen_socket_per_endpoint, bool sidecars, std::vector<int> pool_fds,
-                      hooks h);
+                      hooks h, std::string transport_parameters = {});
   ~instance_supervisor();
 
   /// Starts the planned instances and waits until all are ready. On failure every child is
@@ -127,6 +128,7 @@ private:
   int board_fd_ = -1;
   std::vector<int> pool_fds_;
   hooks hooks_;
+  std::string transport_parameters_;
   std::unique_ptr<front_end> front_end_;
   mutable std::mutex mtx_;
   std::condition_variable cv_;
@@ -151,6 +153,8 @@ struct instance_role {
   std::vector<int> pool_fds;
   /// The endpoint board (live load of every endpoint), -1 if not passed.
   int board_fd = -1;
+  /// The node transport's instance_parameters() (empty for most transports).
+  std::string transport_parameters;
 };
 
 /// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.

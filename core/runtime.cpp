@@ -167,6 +167,8 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   tctx.pools = &rt->pools_;
   tctx.app = &app;
   tctx.instance_role = role != nullptr;
+  if (role)
+    tctx.node_parameters = role->transport_parameters;
   tctx.max_endpoints = static_cast<uint32_t>(std::max<size_t>(64, total_instances + 1));
   // Ids are not reused at once when instances come and go (a late message for a retired id must
   // not reach its successor): leave room for a few generations of scaling.
@@ -299,9 +301,13 @@ status_or_error runtime::launch(launch_hooks hooks) {
     peers_set_ = now;
     directory_.publish(std::make_shared<const endpoint_directory>(d));
   };
+  const std::string parameters = tp_->instance_parameters();
+  if (parameters.find(';') != std::string::npos)
+    return make_error("transport '" + app_.transport + "' gave instance parameters containing ';'");
   supervisor_ = std::make_unique<instance_supervisor>(app_, *opts_.launcher, gateway_address,
                                                       listen_socket_per_endpoint_, sidecars_,
-                                                      std::move(pool_fds), std::move(sh));
+                                                      std::move(pool_fds), std::move(sh),
+                                                      parameters);
   return supervisor_->start(plan);
 }
 

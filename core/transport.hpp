@@ -53,6 +53,10 @@ struct endpoint_traffic {
   uint64_t bytes;
   uint64_t last_ns;   ///< CLOCK_MONOTONIC of the last one (0: never)
   uint64_t bounced;   ///< descriptors for it that could not be delivered
+  /// Slots of the transport's own queue for it (a ring) that are not free: descriptors waiting
+  /// to be delivered, or claimed by a sender that has not finished. 0 when idle; stays above 0
+  /// if a slot leaked. 0 where the transport cannot see its queue.
+  uint64_t queued = 0;
 };
 
 struct transport_stats {
@@ -107,6 +111,11 @@ public:
   /// become reachable (shm-skmsg: the endpoint's socket, for the sockmap), or -1. It is passed
   /// with SCM_RIGHTS, so the instance needs no privilege of its own.
   virtual int handover_fd(endpoint_id) const { return -1; }
+  /// Node side: text every instance process's transport receives in its
+  /// transport_context::node_parameters (shm-dpdk: the EAL file prefix and ring names), so both
+  /// halves agree on names the node chose at run time. No ';' (it travels in SPRY_INSTANCE).
+  /// Control thread.
+  virtual std::string instance_parameters() const { return {}; }
   /// Node side: takes the handed-over fd of remote endpoint `id` (a dup: the caller closes its
   /// own). Control thread.
   virtual status_or_error adopt(endpoint_id id, int /*fd*/) {

@@ -38,6 +38,8 @@ struct transport_context {
   /// true in an instance process, false in the gateway (node) process: some transports set up
   /// node-wide resources (eBPF maps) only once, in the node.
   bool instance_role = false;
+  /// Instance role: what the node's transport returned from instance_parameters().
+  std::string node_parameters;
   /// Endpoint ids are 0..max_endpoints-1.
   uint32_t max_endpoints = 4096;
   /// Per-endpoint queue bound (descriptors sent and not yet consumed) before backpressure.
@@ -60,6 +62,14 @@ using front_end_factory = std::function<expected<std::unique_ptr<front_end>>(
 
 using transport_factory =
   std::function<expected<std::unique_ptr<transport>>(const transport_context&)>;
+
+/// One-way latency of a hop, measured by ping-pong between two processes (half of each round
+/// trip). What a benchmark sets a transport's hop against.
+struct hop_measurement {
+  std::string what;      ///< e.g. "bare rte_ring ping-pong, primary <-> secondary"
+  uint64_t round_trips = 0;
+  double p50_ns = 0, p99_ns = 0, mean_ns = 0;
+};
 
 class transport_registry {
 public:
@@ -84,6 +94,14 @@ public:
     /// true: instance processes map the gateway's pools (shared memory) instead of making their
     /// own; the node agent passes the pool fds down at start.
     bool shared_pools = false;
+    /// Optional: what this machine lacks for the transport to run ("no free 2 MB hugepages"),
+    /// or empty. Tests that need the transport skip with this reason; the factory still fails
+    /// with its own message.
+    std::function<std::string()> missing_requirement;
+    /// Optional: measures the bare primitive under the transport's hop and the transport's own
+    /// hop, each between two processes, `round_trips` times (benchmarks only; it may start a
+    /// child process, which it reaches through role_main).
+    std::function<expected<std::vector<hop_measurement>>(unsigned round_trips)> measure_hops;
   };
 
   /// Errors if the name is taken.

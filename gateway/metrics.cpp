@@ -74,6 +74,11 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
                         .Name("spry_endpoint_bounced_total")
                         .Help("Descriptors for each endpoint that could not be delivered")
                         .Register(*registry_)),
+    endpoint_queued_(prometheus::BuildGauge()
+                       .Name("spry_endpoint_queued")
+                       .Help("Slots of the endpoint's queue in the transport that are not free "
+                             "(waiting or claimed descriptors; 0 when idle)")
+                       .Register(*registry_)),
     instance_up_(prometheus::BuildGauge()
                    .Name("spry_instance_up")
                    .Help("1 while the instance process is running and ready")
@@ -132,6 +137,7 @@ std::string gateway_metrics::render(uint64_t in_flight) {
     endpoint_messages_.Add(labels).Set(static_cast<double>(t.messages));
     endpoint_bytes_.Add(labels).Set(static_cast<double>(t.bytes));
     endpoint_bounced_.Add(labels).Set(static_cast<double>(t.bounced));
+    endpoint_queued_.Add(labels).Set(static_cast<double>(t.queued));
   }
   for (const auto& p : rt_.processes()) {
     const std::map<std::string, std::string> labels{

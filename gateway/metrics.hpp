@@ -14,6 +14,7 @@
 //   spry_endpoint_messages_total{transport,endpoint}   counted by the transport (eBPF on shm-skmsg)
 //   spry_endpoint_bytes_total{transport,endpoint}
 //   spry_endpoint_bounced_total{transport,endpoint}    could not be delivered
+//   spry_endpoint_queued{transport,endpoint}           slots of its ring not free (shm-dpdk)
 //   spry_instance_up{function,instance}                1 while the instance process is ready
 //   spry_instance_restarts_total{function,instance}
 
@@ -61,6 +62,7 @@ private:
   prometheus::Family<prometheus::Gauge>& endpoint_messages_;
   prometheus::Family<prometheus::Gauge>& endpoint_bytes_;
   prometheus::Family<prometheus::Gauge>& endpoint_bounced_;
+  prometheus::Family<prometheus::Gauge>& endpoint_queued_;
   prometheus::Family<prometheus::Gauge>& instance_up_;
   prometheus::Family<prometheus::Gauge>& instance_restarts_;
   std::vector<prometheus::Histogram*> duration_by_chain_;

@@ -5,6 +5,9 @@
 #if SPRY_HAVE_BPF
 #include "transports/shm-skmsg/skmsg_transport.hpp"
 #endif
+#if SPRY_HAVE_DPDK
+#include "transports/shm-dpdk/dpdk_transport.hpp"
+#endif
 
 namespace spry::transports {
 
@@ -15,6 +18,9 @@ void register_all(core::transport_registry& registry) {
   // nowhere else.
 #if SPRY_HAVE_BPF
   skmsg::register_transport(registry);
+#endif
+#if SPRY_HAVE_DPDK
+  dpdk::register_transport(registry);
 #endif
 }
 

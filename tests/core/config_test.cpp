@@ -308,3 +308,51 @@ TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
   CHECK_THAT(error_of(base), Catch::Contains("app.yaml:3:") &&
                                Catch::Contains("adapter 'ce' is not declared under `adapters:`"));
 }
+
+TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[config]") {
+  const std::string rest = "functions: [a]\nchains:\n  - {name: c, http: {path: /c}, functions: [a]}\n";
+  auto app = parse_app_yaml("transport: shm-dpdk\ndpdk:\n  lcores: 0-1\n  ring_size: 4096\n"
+                            "  memory: 128MiB\n  file_prefix: my_app-1\n  idle: spin\n" + rest,
+                            "app.yaml");
+  REQUIRE(app);
+  CHECK(app->transport == "shm-dpdk");
+  CHECK(app->dpdk.lcores == "0-1");
+  CHECK(app->dpdk.ring_size == 4096);
+  CHECK(app->dpdk.memory == 128u << 20);
+  CHECK(app->dpdk.file_prefix == "my_app-1");
+  CHECK(app->dpdk.idle == "spin");
+  CHECK(compile(*app));
+
+  auto defaults = parse_app_yaml("transport: shm-dpdk\n" + rest, "app.yaml");
+  REQUIRE(defaults);
+  CHECK(defaults->dpdk.lcores.empty());    // every CPU, unpinned
+  CHECK(defaults->dpdk.ring_size == 0);    // sized to the pools
+  CHECK(defaults->dpdk.memory == 64u << 20);
+  CHECK(defaults->dpdk.file_prefix.empty()); // unique per run
+  CHECK(defaults->dpdk.idle == "yield");
+  auto single = parse_app_yaml("dpdk: {lcores: 1}\n" + rest, "app.yaml");
+  REQUIRE(single);
+  CHECK(single->dpdk.lcores == "1");
+
+  auto at = [&](const std::string& dpdk) { return error_of("dpdk:\n" + dpdk + rest); };
+  CHECK_THAT(at("  ring_size: 1000\n"), Catch::StartsWith("app.yaml:2:14: dpdk.ring_size: "
+                                                          "expected a power of two"));
+  CHECK_THAT(at("  lcores: 0-x\n"), Catch::StartsWith("app.yaml:2:11: dpdk.lcores: expected a CPU list"));
+  CHECK_THAT(at("  lcores: 3-1\n"), Catch::Contains("dpdk.lcores: range 3-1 is backwards"));
+  CHECK_THAT(at("  lcores: '0;rm'\n"), Catch::Contains("dpdk.lcores: expected a CPU list"));
+  CHECK_THAT(at("  memory: 1MiB\n"), Catch::StartsWith("app.yaml:2:11: dpdk.memory: expected a "
+                                                       "multiple of 2MiB"));
+  CHECK_THAT(at("  file_prefix: ../etc\n"), Catch::StartsWith("app.yaml:2:16: dpdk.file_prefix: "));
+  CHECK_THAT(at("  file_prefix: ''\n"), Catch::Contains("dpdk.file_prefix: must not be empty"));
+  CHECK_THAT(at("  idle: sleep\n"), Catch::StartsWith("app.yaml:2:9: dpdk.idle: expected spin or yield"));
+  CHECK_THAT(at("  rings: 4\n"), Catch::StartsWith("app.yaml:2:3: dpdk: unknown key 'rings'"));
+  CHECK_THAT(error_of("dpdk: 64MiB\n" + rest), Catch::Contains("dpdk: expected a mapping"));
+
+  // Apps built in C++ are checked by compile() with the same words.
+  auto built = parse_app_yaml(rest, "app.yaml");
+  REQUIRE(built);
+  built->dpdk.ring_size = 100;
+  auto c = compile(*built);
+  REQUIRE_FALSE(c);
+  CHECK_THAT(c.err().message, Catch::Contains("dpdk.ring_size: expected a power of two"));
+}

@@ -1,7 +1,11 @@
-// Integration: instances as processes (transport tcp), driven over real HTTP; faults injected
-// with kill -9; every process started is stopped by its PID.
+// Integration: instances as processes (tcp, shm-skmsg, shm-dpdk), driven over real HTTP; faults
+// injected with kill -9; every process started is stopped by its PID.
 
 #include "bench/load/child_process.hpp"
+#include "core/config.hpp"
+#include "core/instance_supervisor.hpp"
+#include "core/transport_registry.hpp"
+#include "gateway/server.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/processes.hpp"
 
@@ -459,4 +463,267 @@ TEST_CASE("a 5-function chain answers alike on local, tcp and shm-skmsg, shared 
   REQUIRE(m);
   CHECK(metric_value(m->body, "spry_pool_buffers{chain=\"five\",state=\"in_use\"}") == 0.0);
   CHECK(metric_value(m->body, "spry_pool_buffers{chain=\"where\",state=\"in_use\"}") == 0.0);
+}
+
+// -- shm-dpdk --------------------------------------------------------------------------------
+
+namespace {
+
+// Why shm-dpdk cannot run here (not built, no hugepages, not root), or empty.
+std::string dpdk_unavailable() {
+  const auto* e = spry::gateway::transports().find("shm-dpdk");
+  if (!e)
+    return "this build has no shm-dpdk (libdpdk-dev was not found at configure time)";
+  return e->missing_requirement ? e->missing_requirement() : std::string();
+}
+
+// Sum of spry_endpoint_queued over every endpoint: ring slots that are not free.
+double ring_slots_in_use(uint16_t port) {
+  auto m = http_request(port, "GET", "/metrics");
+  REQUIRE(m);
+  std::istringstream in(m->body);
+  std::string line;
+  double sum = 0;
+  int rows = 0;
+  while (std::getline(in, line))
+    if (line.rfind("spry_endpoint_queued{", 0) == 0) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+      ++rows;
+    }
+  REQUIRE(rows > 0); // the transport reports its rings
+  return sum;
+}
+
+bool exists(const std::string& path) { return fs::exists(path); }
+
+size_t hugepage_files(const std::string& prefix) {
+  size_t n = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it("/dev/hugepages", ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().rfind(prefix + "map_", 0) == 0)
+      ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("shm-dpdk: the hello and 5-function chains answer byte for byte as on local, "
+          "pollers burn CPU when idle",
+          "[integration][processes][shm-dpdk]") {
+  if (auto why = dpdk_unavailable(); !why.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << why);
+    return;
+  }
+  temp_dir dir;
+  child_process local({SPRY_BINARY, "run", dir.file("l.yaml", app_yaml("local")), "--log-level", "warn"});
+  child_process dpdk({SPRY_BINARY, "run", dir.file("d.yaml", app_yaml("shm-dpdk")), "--log-level", "warn"},
+                     dir.path + "/stderr");
+  const uint16_t lp = port_of(local), dp = port_of(dpdk);
+  REQUIRE(wait_children(dpdk.pid(), 2).size() == 2);
+  for (const auto& body : std::vector<std::string>{"a", "Two Words", std::string(15000, 'z'),
+                                                   "tab\there \"q\" \\", std::string("\0binary\x01", 8)}) {
+    auto a = http_request(lp, "POST", "/hello", body);
+    auto b = http_request(dp, "POST", "/hello", body);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->status == 200);
+    CHECK(b->status == a->status);
+    CHECK(b->body == a->body);
+    CHECK(b->header("content-type") == a->header("content-type"));
+  }
+  auto empty = http_request(dp, "POST", "/hello", "");
+  REQUIRE(empty);
+  CHECK(empty->status == 400); // a function's failure crosses processes with its reason
+  CHECK_THAT(empty->body, Catch::Contains("send some text"));
+
+  // Idle: every process polls its rings. The figure is the benchmark's job; this only checks
+  // that polling is real (a third of a core would be far below what three pollers take).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double before = spry::bench::tree_cpu_seconds(dpdk.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double idle = spry::bench::tree_cpu_seconds(dpdk.pid()) - before;
+  std::printf("shm-dpdk idle: %.2f CPU seconds over 1 s for the gateway and 2 instances\n", idle);
+  CHECK(idle > 0.3);
+  CHECK(in_use(dp) == 0);
+  CHECK(ring_slots_in_use(dp) == 0);
+  auto kids = children_of(dpdk.pid());
+  CHECK(dpdk.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+  CHECK(all_gone(kids, std::chrono::seconds(3)));
+
+  child_process five_local({SPRY_BINARY, "run", dir.file("fl.yaml", five_yaml("local")), "--log-level", "warn"});
+  child_process five({SPRY_BINARY, "run", dir.file("fd.yaml", five_yaml("shm-dpdk")), "--log-level", "warn"},
+                     dir.path + "/five.stderr");
+  const uint16_t flp = port_of(five_local), fdp = port_of(five);
+  REQUIRE(wait_children(five.pid(), 13).size() == 13);
+  for (const std::string& body : std::vector<std::string>{"x", std::string(20000, 'y')}) {
+    auto a = http_request(flp, "POST", "/five", body);
+    auto b = http_request(fdp, "POST", "/five", body);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->status == 200);
+    CHECK(a->body == body + "|0|1|2|3|4");
+    CHECK(b->body == a->body);
+  }
+  // Every function works on the buffer the gateway wrote once: no hop copies it.
+  CHECK(http_request(fdp, "POST", "/where", "w")->body == "w same same same");
+  auto m = http_request(fdp, "GET", "/metrics");
+  REQUIRE(m);
+  CHECK(metric_value(m->body, "spry_pool_buffers{chain=\"five\",state=\"in_use\"}") == 0.0);
+  CHECK(ring_slots_in_use(fdp) == 0);
+  CHECK(five.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+}
+
+TEST_CASE("shm-dpdk: kill -9 of instances under load: every request answered, no buffer or "
+          "ring slot leaked",
+          "[integration][processes][shm-dpdk]") {
+  if (auto why = dpdk_unavailable(); !why.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << why);
+    return;
+  }
+  temp_dir dir;
+  child_process dpdk({SPRY_BINARY, "run",
+                      dir.file("d.yaml", app_yaml("shm-dpdk", "instances: {restart_backoff: 50ms}\n")),
+                      "--log-level", "warn"},
+                     dir.path + "/stderr");
+  const uint16_t port = port_of(dpdk);
+  auto kids = wait_children(dpdk.pid(), 2);
+  REQUIRE(kids.size() == 2);
+  auto out = under_load(port, 4, 300, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    REQUIRE(kill(kids[0], SIGKILL) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    REQUIRE(kill(kids[1], SIGKILL) == 0);
+  });
+  std::printf("shm-dpdk kill -9 under load: %d answered 200, %d answered 502\n", out.ok,
+              out.bad_gateway);
+  CHECK(out.no_answer == 0);
+  CHECK(out.other == 0);
+  CHECK(out.ok + out.bad_gateway == 1200);
+  CHECK(out.ok > 0);
+  std::optional<http_response> after;
+  for (int i = 0; i < 200; ++i) {
+    after = http_request(port, "POST", "/hello", "after");
+    if (after && after->status == 200)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(after);
+  CHECK(after->status == 200);
+  // Every buffer is back (the dead instances' were failed back or reclaimed) and every ring
+  // slot is free (the dead instances' rings were drained, no claim was left half-done).
+  double used = -1, slots = -1;
+  for (int i = 0; i < 100 && (used != 0 || slots != 0); ++i) {
+    used = in_use(port);
+    slots = ring_slots_in_use(port);
+    if (used != 0 || slots != 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(used == 0);
+  CHECK(slots == 0);
+  CHECK_THAT(read_file(dir.path + "/stderr"), Catch::Contains("was killed by signal 9"));
+  auto now = children_of(dpdk.pid());
+  CHECK(now.size() == 2);
+  CHECK(dpdk.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+  CHECK(all_gone(now, std::chrono::seconds(3)));
+}
+
+TEST_CASE("shm-dpdk: stopping releases every DPDK resource, so the next run starts clean, and "
+          "a busy prefix, too few hugepages and a killed run are handled",
+          "[integration][processes][shm-dpdk]") {
+  if (auto why = dpdk_unavailable(); !why.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << why);
+    return;
+  }
+  temp_dir dir;
+  const std::string prefix = "sprytest" + std::to_string(getpid());
+  const std::string runtime = "/var/run/dpdk/" + prefix;
+  const auto app = dir.file("p.yaml", app_yaml("shm-dpdk", "dpdk: {file_prefix: " + prefix + "}\n"));
+  for (int run = 0; run < 2; ++run) { // the second run right after the first, same prefix
+    child_process p({SPRY_BINARY, "run", app, "--log-level", "warn"}, dir.path + "/run.stderr");
+    const uint16_t port = port_of(p);
+    auto r = http_request(port, "POST", "/hello", "run " + std::to_string(run));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(exists(runtime));
+    CHECK(hugepage_files(prefix) > 0);
+    if (run == 1) {
+      // Another app asking for the same prefix is told whose it is and what to do.
+      child_process clash({SPRY_BINARY, "run", app, "--log-level", "warn"}, dir.path + "/clash.stderr");
+      auto st = clash.stop(0, std::chrono::seconds(20));
+      REQUIRE(st);
+      CHECK(WEXITSTATUS(*st) == 1);
+      const auto err = read_file(dir.path + "/clash.stderr");
+      CHECK_THAT(err, Catch::Contains("dpdk.file_prefix '" + prefix + "' is in use by another DPDK "
+                                      "primary process (pid " + std::to_string(p.pid()) + ")"));
+      CHECK_THAT(err, Catch::Contains("give this app another dpdk.file_prefix"));
+    }
+    auto kids = children_of(p.pid());
+    CHECK(p.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+    CHECK(all_gone(kids, std::chrono::seconds(3)));
+    CHECK_FALSE(exists(runtime));
+    CHECK(hugepage_files(prefix) == 0);
+  }
+
+  // More hugepage memory than the machine has: refused before the EAL starts, with the fix.
+  {
+    child_process big({SPRY_BINARY, "run",
+                       dir.file("big.yaml", app_yaml("shm-dpdk", "dpdk: {memory: 64GiB}\n")),
+                       "--log-level", "warn"},
+                      dir.path + "/big.stderr");
+    auto st = big.stop(0, std::chrono::seconds(20));
+    REQUIRE(st);
+    CHECK(WEXITSTATUS(*st) == 1);
+    const auto err = read_file(dir.path + "/big.stderr");
+    CHECK_THAT(err, Catch::Contains("free 2 MB hugepages, 32768 needed for dpdk.memory 65536MiB"));
+    CHECK_THAT(err, Catch::Contains("nr_hugepages"));
+  }
+
+  // A gateway killed with SIGKILL cannot clean up; the next primary removes what it left.
+  {
+    child_process killed({SPRY_BINARY, "run", dir.file("k.yaml", app_yaml("shm-dpdk")), "--log-level", "warn"});
+    port_of(killed);
+    auto kids = wait_children(killed.pid(), 2);
+    const std::string left = "spry-hello-" + std::to_string(killed.pid());
+    CHECK(exists("/var/run/dpdk/" + left));
+    REQUIRE(killed.stop(SIGKILL, std::chrono::seconds(5)));
+    CHECK(all_gone(kids, std::chrono::seconds(3)));
+    CHECK(exists("/var/run/dpdk/" + left));
+    CHECK(hugepage_files(left) > 0);
+    child_process next({SPRY_BINARY, "run", app, "--log-level", "warn"});
+    port_of(next);
+    CHECK_FALSE(exists("/var/run/dpdk/" + left));
+    CHECK(hugepage_files(left) == 0);
+    CHECK(next.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+  }
+}
+
+TEST_CASE("shm-dpdk: two runtimes one after the other in one process share one EAL",
+          "[integration][processes][shm-dpdk]") {
+  if (auto why = dpdk_unavailable(); !why.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << why);
+    return;
+  }
+  // This process becomes the DPDK primary (DPDK 22.11 starts its EAL once per process); each
+  // runtime creates and frees its own rings, and its instances are `spry` processes.
+  temp_dir dir;
+  const auto yaml = dir.file("app.yaml", app_yaml("shm-dpdk"));
+  for (int run = 0; run < 2; ++run) {
+    auto app = spry::core::load_app_file(yaml);
+    REQUIRE(app);
+    spry::core::launch_spec launcher;
+    launcher.executable = SPRY_BINARY;
+    launcher.argv = {SPRY_BINARY, "run", yaml, "--log-level", "warn"};
+    auto srv = spry::gateway::server::start(std::move(*app), {}, launcher);
+    REQUIRE(srv);
+    const uint16_t port = (*srv)->port();
+    auto r = http_request(port, "POST", "/hello", "in process");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == R"({"text":"IN PROCESS","words":2,"bytes":10})");
+    auto kids = children_of(getpid());
+    CHECK(kids.size() == 2);
+    (*srv)->stop(1000);
+    srv->reset();
+    CHECK(all_gone(kids, std::chrono::seconds(3)));
+  }
 }

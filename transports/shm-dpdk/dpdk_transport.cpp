@@ -1,0 +1,630 @@
+#include "transports/shm-dpdk/dpdk_transport.hpp"
+
+#include "core/app_spec.hpp"
+#include "core/clock.hpp"
+#include "core/descriptor.hpp"
+#include "core/message.hpp"
+#include "core/pool.hpp"
+#include "transports/shm-dpdk/eal.hpp"
+#include "transports/shm-dpdk/endpoint_table.hpp"
+#include "transports/shm-dpdk/hop_bench.hpp"
+
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/message.hpp>
+#include <caf/message_id.hpp>
+#include <rte_errno.h>
+#include <rte_memzone.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <pthread.h>
+#include <sched.h>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace spry::transports::dpdk {
+
+using core::endpoint_id;
+using core::send_status;
+
+namespace {
+
+static_assert(sizeof(core::descriptor) == 16, "ring elements are 16-byte descriptors");
+static_assert(sizeof(core::descriptor) % 4 == 0, "rte_ring element sizes are multiples of 4");
+
+constexpr unsigned burst_size = 32;
+/// Empty polls before a "yield" poller starts giving its core away between polls: short enough
+/// that an oversubscribed machine does not wait for a time slice, long enough that a burst of
+/// traffic is met by a spinning poller.
+constexpr unsigned spins_before_yield = 256;
+/// Rings when no app says how large (bare transports in tests and benchmarks).
+constexpr uint32_t default_ring_size = 1024;
+/// Headroom of EAL memory beyond the rings: the EAL's own memzones and heap metadata.
+constexpr uint64_t eal_overhead_mb = 16;
+constexpr uint32_t max_rings = 2048; // below RTE_MAX_MEMZONE (2560), leaving the EAL its own
+
+std::atomic<uint64_t> next_generation{1};
+
+uint32_t next_pow2(uint64_t n) {
+  uint64_t p = 1;
+  while (p < n)
+    p <<= 1;
+  return static_cast<uint32_t>(p);
+}
+
+// The transport's settings: from the app (dpdk: block) when there is one.
+struct settings {
+  core::dpdk_spec spec;
+  std::string app_name = "app";
+  uint32_t ring_size = default_ring_size;
+};
+
+settings settings_of(const core::transport_context& ctx) {
+  settings s;
+  if (!ctx.app)
+    return s;
+  s.spec = ctx.app->dpdk;
+  s.app_name = ctx.app->name;
+  if (s.spec.ring_size) {
+    s.ring_size = s.spec.ring_size;
+  } else {
+    // Room for every buffer of every pool: a ring then never fills while a buffer is free, so
+    // an instance can always return a request to the gateway.
+    uint64_t buffers = 0;
+    for (const auto& c : ctx.app->chains)
+      buffers += c.pool.buffers;
+    s.ring_size = std::clamp<uint32_t>(next_pow2(buffers + 1), default_ring_size, 1u << 20);
+  }
+  return s;
+}
+
+std::map<std::string, std::string> parse_parameters(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, '/')) {
+    const auto colon = item.find(':');
+    if (colon != std::string::npos)
+      out[item.substr(0, colon)] = item.substr(colon + 1);
+  }
+  return out;
+}
+
+bool process_gone(pid_t pid) { return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH; }
+
+// What this process knows about an endpoint bound in it.
+struct alignas(64) local_slot {
+  std::atomic<caf::abstract_actor*> receiver{nullptr};
+};
+
+class dpdk_transport final : public core::transport {
+public:
+  dpdk_transport(const core::transport_context& ctx, const settings& s, eal* e, uint64_t generation,
+                 const rte_memzone* table_zone, std::vector<rte_ring*> rings)
+    : pools_(ctx.pools),
+      capacity_(ctx.queue_capacity),
+      eal_(e),
+      primary_(e->primary()),
+      spin_(s.spec.idle == "spin"),
+      generation_(generation),
+      table_zone_(table_zone),
+      header_(static_cast<table_header*>(table_zone->addr)),
+      entries_(reinterpret_cast<endpoint_entry*>(header_ + 1)),
+      endpoints_(header_->endpoints),
+      rings_(std::move(rings)),
+      slots_(new local_slot[endpoints_]),
+      local_(new endpoint_id[endpoints_]) {
+    eal_->hold();
+  }
+
+  ~dpdk_transport() override {
+    stop();
+    if (primary_) {
+      // The node created them; instances are gone by now (the runtime stops them first).
+      for (auto* r : rings_)
+        rte_ring_free(r);
+      rte_memzone_free(table_zone_);
+    }
+    eal_->release();
+  }
+
+  std::string_view name() const noexcept override { return "shm-dpdk"; }
+
+  std::string instance_parameters() const override {
+    return "prefix:" + eal_->file_prefix() + "/gen:" + std::to_string(generation_);
+  }
+
+  // -- endpoints -------------------------------------------------------------------------------
+
+  core::status_or_error bind(endpoint_id id, caf::actor receiver) override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (stopped_.load())
+      return core::make_error("shm-dpdk: stopped");
+    if (id >= endpoints_)
+      return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " is out of range (the "
+                              "app has " + std::to_string(endpoints_) + " endpoint rings)");
+    if (!receiver)
+      return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " bound to an invalid actor");
+    auto& s = slots_[id];
+    auto& e = entries_[id];
+    if (s.receiver.load())
+      return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " is already bound");
+    const int32_t other = e.pid.load();
+    if (other != 0 && other != getpid() && !process_gone(other))
+      return core::make_error("shm-dpdk: endpoint " + std::to_string(id) +
+                              " is already bound by process " + std::to_string(other));
+    e.depth.reset();
+    e.seen.store(1);
+    s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
+    keep_alive_.push_back(std::move(receiver));
+    const uint32_t n = local_count_.load(std::memory_order_relaxed);
+    if (std::find(local_.get(), local_.get() + n, id) == local_.get() + n) {
+      local_[n] = id;
+      local_count_.store(n + 1, std::memory_order_release);
+    }
+    // Senders may use the endpoint from here on: its ring is polled (or will be, below).
+    e.pid.store(getpid(), std::memory_order_release);
+    if (!poller_.joinable())
+      poller_ = std::thread([this] { poll_loop(); });
+    return {};
+  }
+
+  void unbind(endpoint_id id) noexcept override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (id >= endpoints_ || !slots_[id].receiver.load())
+      return;
+    entries_[id].pid.store(0, std::memory_order_release); // new sends: unknown_endpoint
+    slots_[id].receiver.store(nullptr, std::memory_order_seq_cst);
+    // The ring has one consumer. Once the poller has finished the round that may still have
+    // seen the receiver, this thread is it, and fails back what senders queued meanwhile.
+    wait_for_poller_round();
+    drain(id, "it was unbound");
+  }
+
+  // -- peers -----------------------------------------------------------------------------------
+
+  void remove_peer(endpoint_id id) noexcept override {
+    // Node side, after the supervisor reaped an instance process (or stopped one on purpose).
+    if (!primary_ || id >= endpoints_ || slots_[id].receiver.load())
+      return;
+    std::lock_guard<std::mutex> guard{control_};
+    auto& e = entries_[id];
+    const int32_t pid = e.pid.load();
+    if (pid != 0 && !process_gone(pid))
+      return; // still alive: the ring is its own
+    e.pid.store(0, std::memory_order_release);
+    release_dead_claims();
+    drain(id, "its instance is gone");
+    e.depth.reset();
+  }
+
+  // -- data path -------------------------------------------------------------------------------
+
+  send_status send(const core::descriptor& d) noexcept override {
+    if (stopped_.load(std::memory_order_relaxed))
+      return reject(send_status::closed);
+    if (d.dst >= endpoints_)
+      return reject(send_status::unknown_endpoint);
+    auto& e = entries_[d.dst];
+    if (e.pid.load(std::memory_order_acquire) == 0) {
+      e.bounced.fetch_add(1, std::memory_order_relaxed);
+      return reject(send_status::unknown_endpoint);
+    }
+    core::buffer_header* b = buffer_of(d);
+    if (!b)
+      return reject(send_status::invalid);
+    // Ownership moves with the descriptor; a buffer the gateway reclaimed from a dead instance
+    // is not ours to send (same protocol as every shared-memory transport).
+    uint32_t owner = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
+    do {
+      if (owner == core::reclaimed_owner)
+        return reject(send_status::invalid);
+    } while (!__atomic_compare_exchange_n(&b->owner, &owner, d.dst, true, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    core::descriptor copy = d;
+    // Exactly one element per enqueue: release_dead_claims() relies on it.
+    if (rte_ring_mp_enqueue_elem(rings_[d.dst], &copy, sizeof copy) != 0) {
+      uint32_t expected = d.dst;
+      __atomic_compare_exchange_n(&b->owner, &expected, owner, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE);
+      e.bounced.fetch_add(1, std::memory_order_relaxed);
+      return reject(send_status::backpressure);
+    }
+    sent_.fetch_add(1, std::memory_order_relaxed);
+    return send_status::ok;
+  }
+
+  void consumed(endpoint_id id) noexcept override {
+    if (id < endpoints_)
+      entries_[id].depth.remove();
+  }
+
+  uint32_t queue_depth(endpoint_id id) const noexcept override {
+    // Shared: the Q_i of an endpoint in another process is as visible as a local one's.
+    return id < endpoints_ ? entries_[id].depth.get() : 0;
+  }
+
+  core::transport_stats stats() const noexcept override {
+    return {sent_.load(), delivered_.load(), rejected_.load()};
+  }
+
+  std::vector<core::endpoint_traffic> traffic() const override {
+    std::vector<core::endpoint_traffic> out;
+    for (endpoint_id id = 0; id < endpoints_; ++id) {
+      const auto& e = entries_[id];
+      if (!e.seen.load(std::memory_order_relaxed))
+        continue;
+      core::endpoint_traffic t{};
+      t.endpoint = id;
+      t.messages = e.messages.load(std::memory_order_relaxed);
+      t.bytes = t.messages * sizeof(core::descriptor);
+      t.last_ns = e.last_ns.load(std::memory_order_relaxed);
+      t.bounced = e.bounced.load(std::memory_order_relaxed);
+      t.queued = slots_in_use(rings_[id]);
+      out.push_back(t);
+    }
+    return out;
+  }
+
+  void stop() noexcept override {
+    {
+      std::lock_guard<std::mutex> guard{control_};
+      if (stopped_.exchange(true))
+        return;
+    }
+    stopping_.store(true);
+    if (poller_.joinable())
+      poller_.join();
+    const uint32_t n = local_count_.load();
+    for (uint32_t i = 0; i < n; ++i) {
+      const endpoint_id id = local_[i];
+      slots_[id].receiver.store(nullptr);
+      int32_t mine = getpid();
+      entries_[id].pid.compare_exchange_strong(mine, 0);
+    }
+  }
+
+private:
+  send_status reject(send_status s) noexcept {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+
+  core::buffer_header* buffer_of(const core::descriptor& d) const noexcept {
+    if (!pools_ || d.pool >= pools_->size())
+      return nullptr;
+    return (*pools_)[d.pool].resolve(d.offset);
+  }
+
+  // Slots of `r` that are not free: published and not yet consumed, plus claimed by a producer
+  // that has not published yet. What a sender sees as taken.
+  static uint64_t slots_in_use(const rte_ring* r) noexcept {
+    const uint32_t head = __atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE);
+    const uint32_t tail = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+    return static_cast<uint32_t>(head - tail);
+  }
+
+  // -- polling ---------------------------------------------------------------------------------
+
+  void poll_loop() {
+    pthread_setname_np(pthread_self(), "spry-dpdk-poll");
+    if (const auto& cpus = eal_->poller_cpus())
+      pthread_setaffinity_np(pthread_self(), sizeof *cpus, &*cpus);
+    core::descriptor burst[burst_size];
+    unsigned empty = 0;
+    while (!stopping_.load(std::memory_order_relaxed)) {
+      rounds_.fetch_add(1, std::memory_order_seq_cst);
+      unsigned got = 0;
+      const uint32_t n = local_count_.load(std::memory_order_acquire);
+      for (uint32_t i = 0; i < n; ++i)
+        got += poll_one(local_[i], burst);
+      if (got) {
+        empty = 0;
+      } else if (spin_ || ++empty < spins_before_yield) {
+        rte_pause();
+      } else {
+        sched_yield();
+      }
+    }
+  }
+
+  unsigned poll_one(endpoint_id id, core::descriptor* burst) noexcept {
+    auto* receiver = slots_[id].receiver.load(std::memory_order_seq_cst);
+    if (!receiver)
+      return 0;
+    auto& e = entries_[id];
+    const uint32_t depth = e.depth.get();
+    if (depth >= capacity_)
+      return 0; // the actor is behind: leave the rest in the ring, which pushes back on senders
+    const unsigned want = std::min<uint32_t>(burst_size, capacity_ - depth);
+    const unsigned n =
+      rte_ring_sc_dequeue_burst_elem(rings_[id], burst, sizeof(core::descriptor), want, nullptr);
+    for (unsigned k = 0; k < n; ++k)
+      deliver(id, e, receiver, burst[k]);
+    return n;
+  }
+
+  void deliver(endpoint_id id, endpoint_entry& e, caf::abstract_actor* receiver,
+               const core::descriptor& d) noexcept {
+    // A descriptor whose buffer is no longer on its way here (the gateway reclaimed it from a
+    // dead sender, or it was left by an earlier life of this endpoint) is dropped untouched.
+    if (d.dst != id) {
+      drop(e);
+      return;
+    }
+    if (core::buffer_header* b = buffer_of(d))
+      if (__atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) != id) {
+        drop(e);
+        return;
+      }
+    e.depth.add();
+    receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+    e.messages.fetch_add(1, std::memory_order_relaxed);
+    e.last_ns.store(core::now_ns(), std::memory_order_relaxed);
+    delivered_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void drop(endpoint_entry& e) noexcept {
+    e.bounced.fetch_add(1, std::memory_order_relaxed);
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void wait_for_poller_round() noexcept {
+    if (!poller_.joinable() || stopping_.load())
+      return;
+    const uint64_t seen = rounds_.load(std::memory_order_seq_cst);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (rounds_.load(std::memory_order_seq_cst) <= seen &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+
+  // -- faults ----------------------------------------------------------------------------------
+
+  // Control thread, as the only consumer of ring `id`: every descriptor still in it becomes a
+  // failed request returned to the gateway, so nothing waits for an endpoint that will not read.
+  void drain(endpoint_id id, const char* why) noexcept {
+    core::descriptor burst[burst_size];
+    unsigned n;
+    while ((n = rte_ring_sc_dequeue_burst_elem(rings_[id], burst, sizeof(core::descriptor),
+                                               burst_size, nullptr)) > 0)
+      for (unsigned k = 0; k < n; ++k)
+        fail_back(burst[k], id, why);
+  }
+
+  void fail_back(core::descriptor d, endpoint_id id, const char* why) noexcept {
+    drop(entries_[id]);
+    core::buffer_header* b = buffer_of(d);
+    if (!b || d.dst != id)
+      return; // names no buffer of ours: nothing to return
+    // Take the buffer back from the unreachable endpoint, unless the gateway already did.
+    uint32_t owner = id;
+    if (!__atomic_compare_exchange_n(&b->owner, &owner, core::gateway_endpoint, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return;
+    core::pool& p = (*pools_)[d.pool];
+    if (id == core::gateway_endpoint) {
+      spdlog::warn("shm-dpdk: request {} cannot reach the gateway ({}); its buffer is released",
+                   b->request_id, why);
+      p.release(b);
+      return;
+    }
+    try {
+      core::message m(b, p.buffer_size());
+      m.fail("endpoint " + std::to_string(id) + " is not reachable (" + why + ")", 502);
+    } catch (...) {
+    }
+    b->status = static_cast<uint16_t>(core::buffer_status::no_route);
+    d.dst = core::gateway_endpoint;
+    if (auto* gw = slots_[core::gateway_endpoint].receiver.load(std::memory_order_acquire)) {
+      auto& g = entries_[core::gateway_endpoint];
+      g.depth.add();
+      gw->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+      return;
+    }
+    if (send(d) != send_status::ok) {
+      spdlog::warn("shm-dpdk: request {} cannot be failed back to the gateway; released",
+                   b->request_id);
+      p.release(b);
+    }
+  }
+
+  // A process killed between claiming a ring slot (moving prod.head) and publishing it (moving
+  // prod.tail) leaves every later producer of that ring waiting for the tail forever. Producers
+  // publish in claim order and every spry enqueue claims exactly one slot, so a tail that does
+  // not move while claims are outstanding is stuck at the dead producer's slot: advancing it by
+  // one hands the slot to the consumer, which drops it unless it holds a live descriptor for its
+  // endpoint (deliver() checks the buffer's owner). Node only, after a process died.
+  void release_dead_claims() noexcept {
+    using clock = std::chrono::steady_clock;
+    for (endpoint_id id = 0; id < endpoints_; ++id) {
+      rte_ring* r = rings_[id];
+      for (;;) {
+        uint32_t tail = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE) == tail)
+          break;
+        // Live producers publish within microseconds; give a descheduled one ample time.
+        const auto deadline = clock::now() + std::chrono::milliseconds(50);
+        bool moved = false;
+        while (clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          const uint32_t now = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
+          if (now != tail || __atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE) == now) {
+            moved = true;
+            break;
+          }
+        }
+        if (moved)
+          continue;
+        uint32_t expected = tail;
+        if (__atomic_compare_exchange_n(&r->prod.tail, &expected, tail + 1, false,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+          spdlog::warn("shm-dpdk: released a slot of endpoint {}'s ring claimed by a process "
+                       "that died before publishing it", id);
+      }
+    }
+  }
+
+  std::vector<core::pool>* pools_;
+  uint32_t capacity_;
+  eal* eal_;
+  bool primary_;
+  bool spin_;
+  uint64_t generation_;
+  const rte_memzone* table_zone_;
+  table_header* header_;
+  endpoint_entry* entries_;
+  uint32_t endpoints_;
+  std::vector<rte_ring*> rings_;
+  std::unique_ptr<local_slot[]> slots_;
+  // Endpoints bound in this process, in bind order; the poller reads the first local_count_.
+  std::unique_ptr<endpoint_id[]> local_;
+  std::atomic<uint32_t> local_count_{0};
+  std::thread poller_;
+  std::atomic<uint64_t> rounds_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
+  std::mutex control_;
+  std::vector<caf::actor> keep_alive_;
+  std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0};
+};
+
+// -- creation ----------------------------------------------------------------------------------
+
+core::expected<std::unique_ptr<core::transport>> make_node(const core::transport_context& ctx,
+                                                           const settings& s) {
+  const uint32_t endpoints = ctx.max_endpoints;
+  if (endpoints > max_rings)
+    return core::make_error("transport shm-dpdk: " + std::to_string(endpoints) +
+                            " endpoints need as many rings, more than the " +
+                            std::to_string(max_rings) + " this build of DPDK can name");
+  const uint64_t ring_bytes = static_cast<uint64_t>(
+    rte_ring_get_memsize_elem(sizeof(core::descriptor), s.ring_size));
+  const uint64_t table_bytes = sizeof(table_header) + uint64_t{endpoints} * sizeof(endpoint_entry);
+  const uint64_t need_mb = (ring_bytes * endpoints + table_bytes + (1 << 20) - 1) / (1 << 20);
+  eal_options o;
+  o.primary = true;
+  o.file_prefix = s.spec.file_prefix;
+  o.app_name = s.app_name;
+  o.lcores = s.spec.lcores;
+  o.memory_mb = s.spec.memory >> 20;
+  auto e = eal::acquire(o);
+  if (!e)
+    return e.err();
+  if (need_mb + eal_overhead_mb > (*e)->memory_mb())
+    return core::make_error(
+      "transport shm-dpdk: " + std::to_string(endpoints) + " endpoint rings of " +
+      std::to_string(s.ring_size) + " descriptors need " + std::to_string(need_mb) +
+      " MiB of hugepage memory (plus " + std::to_string(eal_overhead_mb) + " MiB for the EAL), and " +
+      "the EAL has " + std::to_string((*e)->memory_mb()) +
+      " MiB: raise dpdk.memory or set a smaller dpdk.ring_size");
+  const uint64_t generation = next_generation.fetch_add(1);
+  const rte_memzone* zone = rte_memzone_reserve(table_name(generation).c_str(), table_bytes,
+                                                SOCKET_ID_ANY, 0);
+  if (!zone)
+    return core::make_error("transport shm-dpdk: cannot reserve the endpoint table in DPDK memory: " +
+                            std::string(rte_strerror(rte_errno)));
+  auto* header = new (zone->addr) table_header{};
+  header->endpoints = endpoints;
+  header->ring_size = s.ring_size;
+  header->generation = generation;
+  auto* entries = reinterpret_cast<endpoint_entry*>(header + 1);
+  for (uint32_t i = 0; i < endpoints; ++i)
+    new (&entries[i]) endpoint_entry{};
+  std::vector<rte_ring*> rings;
+  for (uint32_t i = 0; i < endpoints; ++i) {
+    // Many producers (any process, any thread), one consumer (the endpoint's poller).
+    rte_ring* r = rte_ring_create_elem(ring_name(generation, i).c_str(), sizeof(core::descriptor),
+                                       s.ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (!r) {
+      const int err = rte_errno;
+      for (auto* made : rings)
+        rte_ring_free(made);
+      rte_memzone_free(zone);
+      return core::make_error("transport shm-dpdk: cannot create the ring of endpoint " +
+                              std::to_string(i) + ": " + rte_strerror(err) +
+                              " (raise dpdk.memory or lower dpdk.ring_size)");
+    }
+    rings.push_back(r);
+  }
+  // Published last: an instance that finds the table finds every ring.
+  __atomic_store_n(&header->magic, table_magic, __ATOMIC_RELEASE);
+  return std::unique_ptr<core::transport>(
+    new dpdk_transport(ctx, s, *e, generation, zone, std::move(rings)));
+}
+
+core::expected<std::unique_ptr<core::transport>> make_instance(const core::transport_context& ctx,
+                                                               const settings& s) {
+  const auto params = parse_parameters(ctx.node_parameters);
+  if (!params.count("prefix") || !params.count("gen"))
+    return core::make_error("transport shm-dpdk: this instance was started without the gateway's "
+                            "DPDK parameters (got '" + ctx.node_parameters + "')");
+  eal_options o;
+  o.primary = false;
+  o.file_prefix = params.at("prefix");
+  o.lcores = s.spec.lcores;
+  auto e = eal::acquire(o);
+  if (!e)
+    return e.err();
+  uint64_t generation = 0;
+  try {
+    generation = std::stoull(params.at("gen"));
+  } catch (const std::exception&) {
+    return core::make_error("transport shm-dpdk: bad generation in '" + ctx.node_parameters + "'");
+  }
+  const rte_memzone* zone = rte_memzone_lookup(table_name(generation).c_str());
+  auto* header = zone ? static_cast<table_header*>(zone->addr) : nullptr;
+  if (!header || __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != table_magic ||
+      header->generation != generation)
+    return core::make_error("transport shm-dpdk: the gateway's endpoint table (" +
+                            table_name(generation) + ") is not in DPDK memory with prefix " +
+                            o.file_prefix + "; is the gateway still running?");
+  std::vector<rte_ring*> rings;
+  for (uint32_t i = 0; i < header->endpoints; ++i) {
+    rte_ring* r = rte_ring_lookup(ring_name(generation, i).c_str());
+    if (!r)
+      return core::make_error("transport shm-dpdk: the ring of endpoint " + std::to_string(i) +
+                              " (" + ring_name(generation, i) + ") does not exist");
+    rings.push_back(r);
+  }
+  return std::unique_ptr<core::transport>(
+    new dpdk_transport(ctx, s, *e, generation, zone, std::move(rings)));
+}
+
+} // namespace
+
+core::expected<std::unique_ptr<core::transport>> make_transport(const core::transport_context& ctx) {
+  const settings s = settings_of(ctx);
+  return ctx.instance_role ? make_instance(ctx, s) : make_node(ctx, s);
+}
+
+void register_transport(core::transport_registry& registry) {
+  core::transport_registry::entry e;
+  e.name = "shm-dpdk";
+  e.description = "shared-memory pools, 16-byte descriptors on DPDK rte_rings (EAL multi-process), "
+                  "busy-polling receivers: a core per process even when idle; needs root and 2 MB "
+                  "hugepages";
+  e.factory = make_transport;
+  e.in_process_instances = false;
+  e.shared_pools = true;
+  e.missing_requirement = [] { return eal::missing_requirement(core::dpdk_spec{}.memory >> 20); };
+  e.measure_hops = measure_hops;
+  e.role_main = hop_bench_role_main;
+  registry.add(std::move(e));
+}
+
+} // namespace spry::transports::dpdk

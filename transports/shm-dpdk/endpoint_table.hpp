@@ -1,0 +1,59 @@
+#pragma once
+// The shared state of every endpoint of one shm-dpdk app, in a DPDK memzone that the gateway
+// (primary) creates and every instance (secondary) looks up by name. One cache line per
+// endpoint; every field is written by one process and read by all, with atomics that are
+// lock-free (so they work between processes).
+//
+// It holds what a sender in any process needs to decide before it touches a ring: whether the
+// endpoint is bound (a sender gets unknown_endpoint instead of filling a ring nobody reads) and
+// its queue depth (the Q_i load balancers read, for endpoints in other processes too). The
+// rings themselves are separate rte_rings, one per endpoint, named ring_name(generation, id).
+
+#include "core/ids.hpp"
+#include "core/queue_depth.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+namespace spry::transports::dpdk {
+
+inline constexpr uint64_t table_magic = 0x7370727964706b31; // "sprydpk1"
+
+struct table_header {
+  uint64_t magic;
+  uint32_t endpoints;   ///< entries that follow
+  uint32_t ring_size;   ///< descriptors per ring (a power of two)
+  uint64_t generation;  ///< of the node transport that created it
+  char reserved[40];
+};
+static_assert(sizeof(table_header) == 64, "one cache line");
+
+struct alignas(64) endpoint_entry {
+  /// Process that has the endpoint bound and polls its ring; 0: nobody (senders are refused).
+  std::atomic<int32_t> pid;
+  /// Ever bound: a row in traffic().
+  std::atomic<uint32_t> seen;
+  /// Descriptors handed to its actor and not yet consumed (the receiving process counts).
+  core::queue_depth depth;
+  std::atomic<uint32_t> reserved0;
+  std::atomic<uint64_t> messages; ///< delivered to its actor
+  std::atomic<uint64_t> last_ns;  ///< CLOCK_MONOTONIC of the last delivery
+  std::atomic<uint64_t> bounced;  ///< refused at send (full, unbound) or dropped as stale
+  char reserved[24];
+};
+static_assert(sizeof(endpoint_entry) == 64, "one cache line per endpoint");
+static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,
+              "atomics shared between processes must be lock-free");
+static_assert(sizeof(core::queue_depth) == 4, "queue_depth is one 32-bit atomic");
+
+inline std::string table_name(uint64_t generation) {
+  return "spry" + std::to_string(generation) + "_eps";
+}
+
+inline std::string ring_name(uint64_t generation, core::endpoint_id id) {
+  return "spry" + std::to_string(generation) + "_" + std::to_string(id);
+}
+
+} // namespace spry::transports::dpdk
