@@ -1,9 +1,7 @@
 #include "gateway/status_command.hpp"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include "gateway/admin_client.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -11,41 +9,17 @@
 
 namespace spry::gateway {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = boost::asio::ip::tcp;
-
 int status_command(const std::string& address, bool json) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    std::cerr << "spry status: expected HOST:PORT (the gateway's listen address), got '" << address
-              << "'\n";
-    return 2;
+  auto res = admin_request(address, boost::beast::http::verb::get, "/status", std::chrono::seconds(5));
+  if (res.result != admin_response::outcome::answered) {
+    std::cerr << "spry status: " << res.body << "\n";
+    return res.result == admin_response::outcome::bad_address ? 2 : 1;
   }
-  const std::string host = address.substr(0, colon), port = address.substr(colon + 1);
-  std::string body;
-  try {
-    boost::asio::io_context ioc;
-    tcp::resolver resolver(ioc);
-    beast::tcp_stream stream(ioc);
-    stream.expires_after(std::chrono::seconds(5));
-    stream.connect(resolver.resolve(host, port));
-    http::request<http::empty_body> req{http::verb::get, "/status", 11};
-    req.set(http::field::host, host);
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(stream, buffer, res);
-    if (res.result_int() != 200) {
-      std::cerr << "spry status: " << address << " answered " << res.result_int() << ": "
-                << res.body();
-      return 1;
-    }
-    body = std::move(res.body());
-  } catch (const std::exception& e) {
-    std::cerr << "spry status: cannot reach a gateway at " << address << ": " << e.what() << "\n";
+  if (res.status != 200) {
+    std::cerr << "spry status: " << address << " answered " << res.status << ": " << res.body;
     return 1;
   }
+  const std::string body = std::move(res.body);
   if (json) {
     std::fputs(body.c_str(), stdout);
     return 0;
