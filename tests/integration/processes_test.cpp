@@ -623,6 +623,19 @@ TEST_CASE("shm-dpdk: kill -9 of instances under load: every request answered, no
   CHECK_THAT(read_file(dir.path + "/stderr"), Catch::Contains("was killed by signal 9"));
   auto now = children_of(dpdk.pid());
   CHECK(now.size() == 2);
+  // The EAL files of the killed secondaries (their memory-map copies, their IPC sockets) went
+  // with them; only the live instances' remain.
+  std::set<pid_t> secondaries;
+  std::error_code ec;
+  const std::string runtime = "/var/run/dpdk/spry-hello-" + std::to_string(dpdk.pid());
+  for (fs::directory_iterator it(runtime, ec), end; !ec && it != end; it.increment(ec)) {
+    std::smatch m;
+    const auto name = it->path().filename().string();
+    if (std::regex_match(name, m, std::regex("mp_socket_(\\d+)_.*")) ||
+        std::regex_match(name, m, std::regex("fbarray_.*_(\\d+)")))
+      secondaries.insert(static_cast<pid_t>(std::stol(m[1])));
+  }
+  CHECK(secondaries == std::set<pid_t>(now.begin(), now.end()));
   CHECK(dpdk.stop(SIGTERM, std::chrono::seconds(10)) == 0);
   CHECK(all_gone(now, std::chrono::seconds(3)));
 }

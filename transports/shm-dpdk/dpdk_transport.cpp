@@ -210,6 +210,7 @@ public:
     release_dead_claims();
     drain(id, "its instance is gone");
     e.depth.reset();
+    eal_->forget_secondary(pid);
   }
 
   // -- data path -------------------------------------------------------------------------------
@@ -397,7 +398,7 @@ private:
 
   // Control thread, as the only consumer of ring `id`: every descriptor still in it becomes a
   // failed request returned to the gateway, so nothing waits for an endpoint that will not read.
-  void drain(endpoint_id id, const char* why) noexcept {
+  [[gnu::noinline]] void drain(endpoint_id id, const char* why) noexcept {
     core::descriptor burst[burst_size];
     unsigned n;
     while ((n = rte_ring_sc_dequeue_burst_elem(rings_[id], burst, sizeof(core::descriptor),
@@ -406,7 +407,7 @@ private:
         fail_back(burst[k], id, why);
   }
 
-  void fail_back(core::descriptor d, endpoint_id id, const char* why) noexcept {
+  [[gnu::noinline]] void fail_back(core::descriptor d, endpoint_id id, const char* why) noexcept {
     drop(entries_[id]);
     core::buffer_header* b = buffer_of(d);
     if (!b || d.dst != id)
@@ -449,7 +450,7 @@ private:
   // not move while claims are outstanding is stuck at the dead producer's slot: advancing it by
   // one hands the slot to the consumer, which drops it unless it holds a live descriptor for its
   // endpoint (deliver() checks the buffer's owner). Node only, after a process died.
-  void release_dead_claims() noexcept {
+  [[gnu::noinline]] void release_dead_claims() noexcept {
     using clock = std::chrono::steady_clock;
     for (endpoint_id id = 0; id < endpoints_; ++id) {
       rte_ring* r = rings_[id];
