@@ -450,6 +450,12 @@ private:
   // not move while claims are outstanding is stuck at the dead producer's slot: advancing it by
   // one hands the slot to the consumer, which drops it unless it holds a live descriptor for its
   // endpoint (deliver() checks the buffer's owner). Node only, after a process died.
+  //
+  // The wait before deciding is long on purpose: a live producer descheduled between its claim
+  // and its publish for longer than that would have its slot released under it and then wait
+  // for a tail that has moved past it. Half a second is far beyond any run-queue delay seen on
+  // an oversubscribed machine; the cost is that a ring with a dead claim stays blocked that long
+  // after the death, and only then.
   [[gnu::noinline]] void release_dead_claims() noexcept {
     using clock = std::chrono::steady_clock;
     for (endpoint_id id = 0; id < endpoints_; ++id) {
@@ -459,7 +465,7 @@ private:
         if (__atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE) == tail)
           break;
         // Live producers publish within microseconds; give a descheduled one ample time.
-        const auto deadline = clock::now() + std::chrono::milliseconds(50);
+        const auto deadline = clock::now() + std::chrono::milliseconds(500);
         bool moved = false;
         while (clock::now() < deadline) {
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
