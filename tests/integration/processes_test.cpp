@@ -496,6 +496,18 @@ double ring_slots_in_use(uint16_t port) {
 
 bool exists(const std::string& path) { return fs::exists(path); }
 
+// Threads of this process that poll DPDK rings.
+int pollers_here() {
+  int n = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    n += name == "spry-dpdk-poll";
+  }
+  return n;
+}
+
 size_t hugepage_files(const std::string& prefix) {
   size_t n = 0;
   std::error_code ec;
@@ -735,8 +747,10 @@ TEST_CASE("shm-dpdk: two runtimes one after the other in one process share one E
     CHECK(r->body == R"({"text":"IN PROCESS","words":2,"bytes":10})");
     auto kids = children_of(getpid());
     CHECK(kids.size() == 2);
+    CHECK(pollers_here() == 1); // the gateway's: one poller per process
     (*srv)->stop(1000);
     srv->reset();
     CHECK(all_gone(kids, std::chrono::seconds(3)));
+    CHECK(pollers_here() == 0); // nothing polls after stop
   }
 }

@@ -163,10 +163,9 @@ public:
     auto& e = entries_[id];
     if (s.receiver.load())
       return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " is already bound");
-    const int32_t other = e.pid.load();
-    if (other != 0 && other != getpid() && !process_gone(other))
-      return core::make_error("shm-dpdk: endpoint " + std::to_string(id) +
-                              " is already bound by process " + std::to_string(other));
+    // Another process's pid may still be recorded here: an instance that died before the node
+    // cleared it. The node's supervisor runs one process per endpoint at a time, so that pid is
+    // stale (and may even belong to an unrelated process by now): take the endpoint over.
     e.depth.reset();
     e.seen.store(1);
     s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
