@@ -496,6 +496,18 @@ double ring_slots_in_use(uint16_t port) {
 
 bool exists(const std::string& path) { return fs::exists(path); }
 
+// Threads of this process that poll DPDK rings.
+int pollers_here() {
+  int n = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    n += name == "spry-dpdk-poll";
+  }
+  return n;
+}
+
 size_t hugepage_files(const std::string& prefix) {
   size_t n = 0;
   std::error_code ec;
@@ -624,6 +636,19 @@ TEST_CASE("shm-dpdk: kill -9 of instances under load: every request answered, no
   CHECK_THAT(read_file(dir.path + "/stderr"), Catch::Contains("was killed by signal 9"));
   auto now = children_of(dpdk.pid());
   CHECK(now.size() == 2);
+  // The EAL files of the killed secondaries (their memory-map copies, their IPC sockets) went
+  // with them; only the live instances' remain.
+  std::set<pid_t> secondaries;
+  std::error_code ec;
+  const std::string runtime = "/var/run/dpdk/spry-hello-" + std::to_string(dpdk.pid());
+  for (fs::directory_iterator it(runtime, ec), end; !ec && it != end; it.increment(ec)) {
+    std::smatch m;
+    const auto name = it->path().filename().string();
+    if (std::regex_match(name, m, std::regex("mp_socket_(\\d+)_.*")) ||
+        std::regex_match(name, m, std::regex("fbarray_.*_(\\d+)")))
+      secondaries.insert(static_cast<pid_t>(std::stol(m[1])));
+  }
+  CHECK(secondaries == std::set<pid_t>(now.begin(), now.end()));
   CHECK(dpdk.stop(SIGTERM, std::chrono::seconds(10)) == 0);
   CHECK(all_gone(now, std::chrono::seconds(3)));
 }
@@ -723,8 +748,10 @@ TEST_CASE("shm-dpdk: two runtimes one after the other in one process share one E
     CHECK(r->body == R"({"text":"IN PROCESS","words":2,"bytes":10})");
     auto kids = children_of(getpid());
     CHECK(kids.size() == 2);
+    CHECK(pollers_here() == 1); // the gateway's: one poller per process
     (*srv)->stop(1000);
     srv->reset();
     CHECK(all_gone(kids, std::chrono::seconds(3)));
+    CHECK(pollers_here() == 0); // nothing polls after stop
   }
 }
