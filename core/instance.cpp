@@ -89,6 +89,10 @@ private:
       reject(d, "stale descriptor (its tag does not match the buffer's request)");
       return;
     }
+    if (ctx_.shared_pools && __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) != ctx_.self) {
+      reject(d, "buffer not handed to this endpoint (its ownership word names another)");
+      return;
+    }
     message m(b, p.buffer_size(), d.offset);
     if (b->payload_length > p.buffer_size()) {
       m.fail("request arrived with a corrupt payload length", 502);
@@ -168,6 +172,8 @@ private:
 
   void reject(const descriptor& d, const char* why) {
     ctx_.counters->rejected_descriptors.fetch_add(1, std::memory_order_relaxed);
+    if (ctx_.board)
+      ctx_.board->rejected(ctx_.self);
     spdlog::warn("instance {} ({}): rejected descriptor pool={} offset={}: {}", ctx_.self,
                  ctx_.function_name, d.pool, d.offset, why);
   }

@@ -386,15 +386,32 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     sigprocmask(SIG_SETMASK, &none, nullptr); // the gateway blocks SIGINT/SIGTERM for sigwait
     // Move every fd we pass out of the way first: a source may sit on a target number (a pool
     // fd that happens to be 3 would be overwritten by the control socket otherwise).
-    auto lift = [](int fd) { return fd < 0 ? -1 : fcntl(fd, F_DUPFD, 256); };
+    // The lowest number above every target: F_DUPFD takes the lowest free one from there, so
+    // this works under any descriptor limit that leaves room for what the instance gets.
+    const size_t npools = pools.size() < 64 ? pools.size() : 64;
+    const int floor = child_first_pool_fd + static_cast<int>(npools);
+    bool lifted = true;
+    auto lift = [&](int fd) {
+      if (fd < 0)
+        return -1;
+      const int to = fcntl(fd, F_DUPFD, floor);
+      lifted = lifted && to >= 0;
+      return to;
+    };
     const int err_w = lift(err[1]), ctl_w = lift(ctl[1]), listen_w = lift(pass_fd),
               board_w = lift(board);
-    if (pin) // the node placement chose; before exec, so every thread of the instance inherits it
-      sched_setaffinity(0, sizeof affinity, &affinity);
     int pool_w[64];
-    const size_t npools = pools.size() < 64 ? pools.size() : 64;
     for (size_t i = 0; i < npools; ++i)
       pool_w[i] = lift(pools[i]);
+    if (!lifted) {
+      // Nothing is redirected yet: this goes to the gateway's own stderr.
+      const char msg[] = "spry: cannot pass file descriptors to an instance: the process is at "
+                         "its descriptor limit (raise `ulimit -n`)\n";
+      (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+      _exit(126);
+    }
+    if (pin) // the node placement chose; before exec, so every thread of the instance inherits it
+      sched_setaffinity(0, sizeof affinity, &affinity);
     dup2(err_w, STDERR_FILENO);
     dup2(err_w, STDOUT_FILENO); // a function's prints are forwarded with the instance's name
     dup2(ctl_w, child_control_fd);

@@ -251,6 +251,11 @@ void gateway::on_descriptor(const core::descriptor& d) {
     return reject(d, "buffer reference outside the pool or not allocated");
   if (d.tag != core::tag_of(b->request_id))
     return reject(d, "stale descriptor (its tag does not match the buffer's request)");
+  // Shared pools: every sender hands the buffer over (ownership word = destination) before it
+  // sends, so a descriptor for a buffer an instance still holds is forged or replayed; taking
+  // it would answer the client early and free a buffer that process is still writing.
+  if (rt_.shared_pools() && __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) != core::gateway_endpoint)
+    return reject(d, "buffer not handed to the gateway (its ownership word names another endpoint)");
   slot& s = pending_[d.pool].slots[p.index_of(b)];
   uint32_t state = s.state.load(std::memory_order_acquire);
   if (state == abandoned) {

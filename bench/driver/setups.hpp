@@ -31,8 +31,8 @@ struct setup {
   bool sidecar = false;
   std::string front_end = "none";
   std::string load_balancer; ///< "" = the app's
-  std::string dpdk_idle;     ///< shm-dpdk only: "" = the app's, "yield" or "spin"
   std::string description;
+  std::string dpdk_idle; ///< shm-dpdk only: "" = the app's, "yield" or "spin"
 };
 
 /// The setup a name stands for; an error listing the known names otherwise.

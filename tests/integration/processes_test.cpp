@@ -45,65 +45,6 @@ std::string app_yaml(const std::string& transport, const std::string& extra = {}
 }
 
 
-bool all_gone(const std::vector<pid_t>& pids, std::chrono::milliseconds within) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  for (;;) {
-    bool any = false;
-    for (auto p : pids)
-      any = any || alive(p);
-    if (!any)
-      return true;
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
-std::vector<pid_t> wait_children(pid_t parent, size_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  std::vector<pid_t> c;
-  while ((c = children_of(parent)).size() < n && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return c;
-}
-
-struct load_outcome {
-  int ok = 0, bad_gateway = 0, other = 0, no_answer = 0;
-};
-
-// `users` closed-loop clients send `per_user` requests each to /hello while `fault` runs on this
-// thread; every answer is classified.
-load_outcome under_load(uint16_t port, int users, int per_user, const std::function<void()>& fault) {
-  std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
-  std::vector<std::thread> threads;
-  for (int u = 0; u < users; ++u)
-    threads.emplace_back([&] {
-      for (int i = 0; i < per_user; ++i) {
-        auto r = http_request(port, "POST", "/hello", "under load");
-        if (!r)
-          ++no_answer;
-        else if (r->status == 200)
-          ++ok;
-        else if (r->status == 502)
-          ++bad_gateway;
-        else
-          ++other;
-      }
-    });
-  fault();
-  for (auto& t : threads)
-    t.join();
-  return {ok.load(), bad_gateway.load(), other.load(), no_answer.load()};
-}
-
-double in_use(uint16_t port) {
-  auto m = http_request(port, "GET", "/metrics");
-  REQUIRE(m);
-  auto v = metric_value(m->body, "spry_pool_buffers{chain=\"hello\",state=\"in_use\"}");
-  REQUIRE(v);
-  return *v;
-}
-
 } // namespace
 
 TEST_CASE("the same app answers byte for byte alike on local and tcp (broker and direct)",

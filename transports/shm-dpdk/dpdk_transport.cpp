@@ -214,6 +214,16 @@ public:
 
   // -- data path -------------------------------------------------------------------------------
 
+  send_status send_forged(const core::descriptor& d) noexcept override {
+    if (stopped_.load(std::memory_order_relaxed))
+      return send_status::closed;
+    if (d.dst >= endpoints_ || !rings_[d.dst])
+      return send_status::unknown_endpoint;
+    core::descriptor copy = d;
+    return rte_ring_mp_enqueue_elem(rings_[d.dst], &copy, sizeof copy) == 0 ? send_status::ok
+                                                                           : send_status::backpressure;
+  }
+
   send_status send(const core::descriptor& d) noexcept override {
     if (stopped_.load(std::memory_order_relaxed))
       return reject(send_status::closed);
