@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
                 a.fds, b.fds, static_cast<long>(b.fds) - static_cast<long>(a.fds), a.pool_in_use,
                 b.pool_in_use);
   }
-  std::printf("\nwhile loaded (t s: RSS MiB / fds / pool buffers in use):\n");
+  std::printf("\nafter each interval (t s: RSS MiB / fds / pool buffers in use; sampled between load slices):\n");
   for (const auto& r : rows) {
     std::printf("%-12s", r.name.c_str());
     for (const auto& s : r.samples)
