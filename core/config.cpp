@@ -337,10 +337,12 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
   if (!n["name"])
     w.fail(n, path + ": missing required key 'name'");
   c.name = w.str(n["name"], path + ".name");
-  if (!n["http"])
-    w.fail(n, path + ": missing required key 'http' (e.g. http: {method: POST, path: /" +
-                c.name + "})");
+  // No `http:`: the chain has no HTTP route (an MQTT subscription triggers it; checked in
+  // validate(), which knows the subscriptions).
   const auto& h = n["http"];
+  if (!h)
+    c.http.path.clear();
+  else {
   w.expect_map(h, path + ".http");
   w.only_keys(h, path + ".http", {"method", "path"});
   if (h["method"]) {
@@ -358,6 +360,7 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
     w.fail(h["path"], path + ".http.path: must start with '/'");
   if (c.http.path.size() > 1 && c.http.path.back() == '/')
     c.http.path.pop_back();
+  }
   if (n["functions"])
     c.functions = w.str_list(n["functions"], path + ".functions");
   if (n["head"])

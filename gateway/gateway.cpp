@@ -117,6 +117,8 @@ route_match gateway::match(std::string_view method, std::string_view path) const
   size_t best = 0;
   for (size_t c = 0; c < rt_.app().chains.size(); ++c) {
     const auto& b = rt_.app().chains[c].http;
+    if (b.path.empty())
+      continue; // MQTT only
     const bool prefix = path.size() >= b.path.size() && path.compare(0, b.path.size(), b.path) == 0 &&
                         (path.size() == b.path.size() || path[b.path.size()] == '/' ||
                          b.path == "/");

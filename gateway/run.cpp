@@ -141,7 +141,8 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
               name.c_str(), transport.c_str(), rt.instance_count(), rt.app().functions.size(),
               rt.app().chains.size(), rt.app().gateway.host.c_str(), (*srv)->port());
   for (const auto& c : rt.app().chains)
-    std::printf("spry:   %s %s -> chain '%s'%s\n", c.http.method.c_str(), c.http.path.c_str(),
+    if (!c.http.path.empty())
+      std::printf("spry:   %s %s -> chain '%s'%s\n", c.http.method.c_str(), c.http.path.c_str(),
                 c.name.c_str(), c.adapter.empty() ? "" : (" (adapter " + c.adapter + ")").c_str());
   for (const auto& s : rt.app().mqtt.subscriptions)
     std::printf("spry:   MQTT %s (QoS %d) at %s -> chain '%s'%s%s\n", s.filter.c_str(), s.qos,

@@ -309,6 +309,17 @@ TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
                                Catch::Contains("adapter 'ce' is not declared under `adapters:`"));
 }
 
+TEST_CASE("a chain without http is started by MQTT only and must have a subscription", "[config]") {
+  const std::string base = "functions: [a]\nchains:\n  - { name: m, functions: [a] }\n";
+  auto app = parse_app_yaml(base + "mqtt:\n  broker: tcp://127.0.0.1:1883\n  subscriptions:\n"
+                                   "    - { filter: 's/+', chain: m }\n", "/apps/app.yaml");
+  REQUIRE(app);
+  REQUIRE(compile(*app));
+  CHECK(app->chains[0].http.path.empty());
+  CHECK_THAT(error_of(base), Catch::Contains("app.yaml:3:") &&
+                               Catch::Contains("chain 'm': nothing starts it"));
+}
+
 TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[config]") {
   const std::string rest = "functions: [a]\nchains:\n  - {name: c, http: {path: /c}, functions: [a]}\n";
   auto app = parse_app_yaml("transport: shm-dpdk\ndpdk:\n  lcores: 0-1\n  ring_size: 4096\n"
