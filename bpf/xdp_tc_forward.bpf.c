@@ -67,9 +67,10 @@ static __always_inline void decrease_ttl(struct iphdr *ip) {
 /* Outcome of the common part. */
 enum verdict { V_PASS, V_REDIRECT, V_REDIRECT_NEIGH };
 
-/* Parses [data, end), looks the packet up in the FIB and, on a hit towards one of our ports,
+/* Parses [data, end) of the packet behind `ctx` (the program's context: the helper wants it,
+ * not the packet pointer), looks the packet up in the FIB and, on a hit towards one of our ports,
  * rewrites TTL and MACs. `*egress` is the ifindex to redirect to. */
-static __always_inline enum verdict route(void *data, void *end, __u32 ingress, int xdp,
+static __always_inline enum verdict route(void *ctx, void *data, void *end, __u32 ingress, int xdp,
                                           __u32 *egress, struct bpf_fib_lookup *fib) {
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > end)
@@ -94,7 +95,7 @@ static __always_inline enum verdict route(void *data, void *end, __u32 ingress, 
   fib->ipv4_src = ip->saddr;
   fib->ipv4_dst = ip->daddr;
   fib->ifindex = ingress;
-  const long rc = bpf_fib_lookup(data, fib, sizeof(*fib), 0);
+  const long rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !xdp) {
     /* TC can let the kernel resolve the neighbour itself (bpf_redirect_neigh); XDP cannot. */
     if (!bpf_map_lookup_elem(&spry_fwd_ports, &fib->ifindex))
@@ -122,7 +123,7 @@ int spry_tc_forward(struct __sk_buff *skb) {
   __u32 egress = 0;
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
-  const enum verdict v = route(data, end, skb->ingress_ifindex, 0, &egress, &fib);
+  const enum verdict v = route(skb, data, end, skb->ingress_ifindex, 0, &egress, &fib);
   if (v == V_PASS)
     return TC_ACT_OK;
   count(SPRY_FWD_REDIRECTED);
@@ -137,7 +138,7 @@ int spry_xdp_forward(struct xdp_md *ctx) {
   __u32 egress = 0;
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
-  const enum verdict v = route(data, end, ctx->ingress_ifindex, 1, &egress, &fib);
+  const enum verdict v = route(ctx, data, end, ctx->ingress_ifindex, 1, &egress, &fib);
   if (v == V_PASS)
     return XDP_PASS;
   count(SPRY_FWD_REDIRECTED);
