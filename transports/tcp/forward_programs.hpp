@@ -35,7 +35,8 @@ public:
   forward_programs(const forward_programs&) = delete;
   forward_programs& operator=(const forward_programs&) = delete;
 
-  /// Frames may be redirected to `ifindex` (root namespace) from now on.
+  /// Frames may be redirected to `ifindex` from now on. Caller's namespace: the kernel resolves
+  /// the devmap's ifindex in it.
   core::status_or_error add_port(int ifindex);
   void remove_port(int ifindex) noexcept;
   /// TC ingress of `ifindex` (a pod's host-side veth). Caller's namespace.

@@ -6,11 +6,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -144,6 +147,24 @@ bool write_file(const std::string& path, const std::string& text) {
     return false;
   const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
+  return ok;
+}
+
+// Frames that reach a node's NIC from the wire carry complete checksums; a veth's sender leaves
+// TCP checksums to "offload" (CHECKSUM_PARTIAL), which only the skb remembers. XDP redirects the
+// raw frame without its skb, so the pod would get a wrong checksum and drop the segment. The
+// client node therefore computes checksums itself, as a real client's NIC delivers them (in
+// both modes, so off and on see the same client).
+bool checksum_in_software(const char* dev) {
+  const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return false;
+  ethtool_value v{ETHTOOL_STXCSUM, 0};
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, dev, IFNAMSIZ - 1);
+  ifr.ifr_data = reinterpret_cast<char*>(&v);
+  const bool ok = ioctl(s, SIOCETHTOOL, &ifr) == 0;
+  ::close(s);
   return ok;
 }
 
@@ -292,6 +313,8 @@ core::status_or_error pod_network::start() {
   if (ok)
     ok = add_pod(client_, "spry-" + std::to_string(pid_) + "-client", 1);
   unlock();
+  if (ok && !in_netns(client_.netns_fd, [] { return checksum_in_software("eth0"); }))
+    ok = core::make_error("tcp.namespaces: cannot turn off checksum offload in the client node");
   if (!ok)
     return ok;
   const std::string cidr = "10.213." + std::to_string(slice_) + ".0/24";
@@ -306,10 +329,10 @@ core::status_or_error pod_network::start() {
     if (!progs)
       return progs.err();
     programs_ = std::move(*progs);
-    for (pod_rec* p : {&gateway_, &client_})
-      if (auto added = programs_->add_port(p->host_ifindex); !added)
-        return added;
     auto attached = in_netns(root_fd_, [&]() -> core::status_or_error {
+      for (pod_rec* p : {&gateway_, &client_})
+        if (auto added = programs_->add_port(p->host_ifindex); !added)
+          return added;
       if (auto a = programs_->attach_tc(gateway_.host_ifindex); !a)
         return a;
       return programs_->attach_xdp(client_.host_ifindex);
@@ -436,11 +459,12 @@ core::expected<core::instance_network::pod> pod_network::open(core::endpoint_id 
                               " instance pods per run)");
     pod_rec p;
     auto ok = add_pod(p, "spry-" + std::to_string(pid_) + "-e" + std::to_string(endpoint), slot);
-    if (ok && programs_) {
-      ok = programs_->add_port(p.host_ifindex);
-      if (ok)
-        ok = in_netns(root_fd_, [&] { return programs_->attach_tc(p.host_ifindex); });
-    }
+    if (ok && programs_) // in the root namespace: the devmap resolves ifindexes in the caller's
+      ok = in_netns(root_fd_, [&]() -> core::status_or_error {
+        if (auto added = programs_->add_port(p.host_ifindex); !added)
+          return added;
+        return programs_->attach_tc(p.host_ifindex);
+      });
     if (!ok) {
       remove_pod(p);
       return ok.err();
