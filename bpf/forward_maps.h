@@ -18,8 +18,11 @@ enum spry_fwd_counter {
   SPRY_FWD_COUNTERS = 7,
 };
 
-/* Ports (ifindex -> 1) the programs may redirect to: the host sides of the pods' veths and the
- * node's NIC. Anything else the FIB picks (the machine's own uplink) goes through the stack. */
+/* Ports (ifindex -> SPRY_FWD_PORT_*) the programs may redirect to: the host sides of the pods'
+ * veths and the node's NIC. Anything else the FIB picks (the machine's own uplink) goes through
+ * the stack. */
+#define SPRY_FWD_PORT_POD 1
+#define SPRY_FWD_PORT_NIC 2
 #define SPRY_FWD_MAX_PORTS 1024
 
 #endif

@@ -37,11 +37,13 @@ struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SPRY_FWD_MAX_PORTS);
   __type(key, __u32);   /* ifindex */
-  __type(value, __u32); /* 1 */
+  __type(value, __u32); /* SPRY_FWD_PORT_* */
 } spry_fwd_ports SEC(".maps");
 
 /* XDP redirects go through a devmap: bpf_redirect() from XDP works too, but a devmap is the
- * documented fast path for XDP_REDIRECT (bulked ndo_xdp_xmit). Keyed and valued by ifindex. */
+ * documented fast path for XDP_REDIRECT (bulked ndo_xdp_xmit). Keyed and valued by ifindex.
+ * Only ports whose far side runs an XDP program are in it (a veth drops XDP frames otherwise):
+ * the gateway pod's, the one pod a client outside the node talks to. */
 struct {
   __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
   __uint(max_entries, SPRY_FWD_MAX_PORTS);
@@ -62,6 +64,19 @@ static __always_inline void decrease_ttl(struct iphdr *ip) {
   check += bpf_htons(0x0100);
   ip->check = (__u16)(check + (check >= 0xFFFF));
   ip->ttl--;
+}
+
+/* Whether TC may redirect from pod port `from` to `to`. Towards the NIC only from pods the NIC's
+ * XDP program redirects to as well: a flow must take the fast path both ways or neither, or
+ * conntrack on the host sees one direction only, marks the other INVALID, and the CNI rule set
+ * drops it. */
+static __always_inline int tc_may_go(__u32 from, __u32 to) {
+  __u32 *kind = bpf_map_lookup_elem(&spry_fwd_ports, &to);
+  if (!kind)
+    return 0;
+  if (*kind == SPRY_FWD_PORT_NIC)
+    return bpf_map_lookup_elem(&spry_fwd_devmap, &from) != 0;
+  return 1;
 }
 
 /* Outcome of the common part. */
@@ -98,7 +113,7 @@ static __always_inline enum verdict route(void *ctx, void *data, void *end, __u3
   const long rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !xdp) {
     /* TC can let the kernel resolve the neighbour itself (bpf_redirect_neigh); XDP cannot. */
-    if (!bpf_map_lookup_elem(&spry_fwd_ports, &fib->ifindex))
+    if (!tc_may_go(ingress, fib->ifindex))
       return count(SPRY_FWD_PASS_FOREIGN), V_PASS;
     decrease_ttl(ip);
     *egress = fib->ifindex;
@@ -108,7 +123,9 @@ static __always_inline enum verdict route(void *ctx, void *data, void *end, __u3
     return count(SPRY_FWD_PASS_NO_NEIGH), V_PASS;
   if (rc != BPF_FIB_LKUP_RET_SUCCESS)
     return count(SPRY_FWD_PASS_NO_FIB), V_PASS;
-  if (!bpf_map_lookup_elem(&spry_fwd_ports, &fib->ifindex))
+  /* XDP may only redirect into the devmap: veths whose pod side can take XDP frames. Checked
+   * here, before the header is rewritten, so a frame that cannot go is passed untouched. */
+  if (xdp ? !bpf_map_lookup_elem(&spry_fwd_devmap, &fib->ifindex) : !tc_may_go(ingress, fib->ifindex))
     return count(SPRY_FWD_PASS_FOREIGN), V_PASS;
   decrease_ttl(ip);
   __builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);

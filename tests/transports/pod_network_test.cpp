@@ -16,6 +16,9 @@ namespace {
 
 // Listens on the pod socket, echoes one message per connection, `n` connections.
 std::thread echo_server(int listen_fd, int n) {
+  // accept() honours SO_RCVTIMEO: a connection that never arrives fails the test, not hangs it.
+  timeval tv{5, 0};
+  setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return std::thread([listen_fd, n] {
     for (int i = 0; i < n; ++i) {
       const int c = accept(listen_fd, nullptr, nullptr);
@@ -37,6 +40,7 @@ std::string echo_once(const std::string& address, const std::string& text) {
   const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   timeval tv{5, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); // bounds connect() too
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);

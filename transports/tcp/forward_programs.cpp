@@ -55,10 +55,12 @@ forward_programs::~forward_programs() {
   spry_forward__destroy(skel_);
 }
 
-core::status_or_error forward_programs::add_port(int ifindex) {
-  const __u32 key = static_cast<__u32>(ifindex), one = 1, dev = static_cast<__u32>(ifindex);
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.spry_fwd_ports), &key, &one, BPF_ANY) != 0 ||
-      bpf_map_update_elem(bpf_map__fd(skel_->maps.spry_fwd_devmap), &key, &dev, BPF_ANY) != 0)
+core::status_or_error forward_programs::add_port(int ifindex, port_role role) {
+  const __u32 key = static_cast<__u32>(ifindex), dev = static_cast<__u32>(ifindex);
+  const __u32 kind = role == port_role::nic ? SPRY_FWD_PORT_NIC : SPRY_FWD_PORT_POD;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.spry_fwd_ports), &key, &kind, BPF_ANY) != 0 ||
+      (role == port_role::exposed_pod &&
+       bpf_map_update_elem(bpf_map__fd(skel_->maps.spry_fwd_devmap), &key, &dev, BPF_ANY) != 0))
     return core::make_error("tcp.xdp_tc_redirect: cannot add port " + std::to_string(ifindex) +
                             ": " + errno_text(errno));
   return {};

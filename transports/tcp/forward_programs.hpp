@@ -35,9 +35,14 @@ public:
   forward_programs(const forward_programs&) = delete;
   forward_programs& operator=(const forward_programs&) = delete;
 
+  enum class port_role {
+    pod,         ///< a pod's host-side veth: TC redirects between pods reach it
+    exposed_pod, ///< also the NIC's XDP redirects (its pod side must run attach_xdp_pass)
+    nic,         ///< the NIC: TC redirects to it only from exposed pods (see tc_may_go)
+  };
   /// Frames may be redirected to `ifindex` from now on. Caller's namespace: the kernel resolves
   /// the devmap's ifindex in it.
-  core::status_or_error add_port(int ifindex);
+  core::status_or_error add_port(int ifindex, port_role role);
   void remove_port(int ifindex) noexcept;
   /// TC ingress of `ifindex` (a pod's host-side veth). Caller's namespace.
   core::status_or_error attach_tc(int ifindex);

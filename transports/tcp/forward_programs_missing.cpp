@@ -12,7 +12,7 @@ core::expected<std::unique_ptr<forward_programs>> forward_programs::load() {
                           "installs them)");
 }
 forward_programs::~forward_programs() = default;
-core::status_or_error forward_programs::add_port(int) { return {}; }
+core::status_or_error forward_programs::add_port(int, port_role) { return {}; }
 void forward_programs::remove_port(int) noexcept {}
 core::status_or_error forward_programs::attach_tc(int) { return {}; }
 core::status_or_error forward_programs::attach_xdp(int) { return {}; }

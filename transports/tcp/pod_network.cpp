@@ -330,9 +330,10 @@ core::status_or_error pod_network::start() {
       return progs.err();
     programs_ = std::move(*progs);
     auto attached = in_netns(root_fd_, [&]() -> core::status_or_error {
-      for (pod_rec* p : {&gateway_, &client_})
-        if (auto added = programs_->add_port(p->host_ifindex); !added)
-          return added;
+      if (auto added = programs_->add_port(gateway_.host_ifindex, forward_programs::port_role::exposed_pod); !added)
+        return added;
+      if (auto added = programs_->add_port(client_.host_ifindex, forward_programs::port_role::nic); !added)
+        return added;
       if (auto a = programs_->attach_tc(gateway_.host_ifindex); !a)
         return a;
       return programs_->attach_xdp(client_.host_ifindex);
@@ -461,7 +462,7 @@ core::expected<core::instance_network::pod> pod_network::open(core::endpoint_id 
     auto ok = add_pod(p, "spry-" + std::to_string(pid_) + "-e" + std::to_string(endpoint), slot);
     if (ok && programs_) // in the root namespace: the devmap resolves ifindexes in the caller's
       ok = in_netns(root_fd_, [&]() -> core::status_or_error {
-        if (auto added = programs_->add_port(p.host_ifindex); !added)
+        if (auto added = programs_->add_port(p.host_ifindex, forward_programs::port_role::pod); !added)
           return added;
         return programs_->attach_tc(p.host_ifindex);
       });
