@@ -10,11 +10,23 @@
 // virtual machines often lack), CPU of the spry process tree per request, and the frames the
 // programs redirected per request.
 //
-// Needs root. Not a test: it asserts nothing, it prints a Markdown table.
+// Next to it, the primitive under it (--hop): 64-byte ping-pong over one TCP connection between
+// two pods (pod -> host veth -> root namespace -> host veth -> pod and back), the same pod network
+// spry builds, without spry: the forwarding path's own latency and kernel CPU per round trip.
+//
+// Needs root. Not a test: it asserts nothing, it prints Markdown tables.
 #include "bench/load/child_process.hpp"
 #include "bench/load/http_load.hpp"
+#include "core/latency_histogram.hpp"
+#include "transports/tcp/pod_network.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <fcntl.h>
 #include <sched.h>
@@ -119,6 +131,104 @@ std::optional<round_result> run_round(const std::string& spry, const std::string
   return out;
 }
 
+struct hop_result {
+  bool redirect = false;
+  double p50_us = 0, p99_us = 0, mean_us = 0;
+  double kernel_us_per_rt = 0;
+  double redirected_per_rt = 0;
+};
+
+// Ping-pong between pods e1 (server) and e2 (client) of a fresh pod network.
+std::optional<hop_result> run_hop(bool redirect, unsigned round_trips) {
+  auto net = spry::transports::tcp::pod_network::create({redirect});
+  if (!net) {
+    std::cerr << "xdp_bench: " << net.err().message << "\n";
+    return std::nullopt;
+  }
+  auto server_pod = (*net)->open(1);
+  auto client_pod = (*net)->open(2);
+  if (!server_pod || !client_pod)
+    return std::nullopt;
+  std::thread server([fd = server_pod->listen_fd] {
+    const int c = accept(fd, nullptr, nullptr);
+    if (c < 0)
+      return;
+    char buf[64];
+    for (;;) {
+      size_t got = 0;
+      while (got < sizeof buf) {
+        const ssize_t n = recv(c, buf + got, sizeof buf - got, 0);
+        if (n <= 0)
+          return (void)::close(c);
+        got += static_cast<size_t>(n);
+      }
+      if (send(c, buf, sizeof buf, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof buf))
+        return (void)::close(c);
+    }
+  });
+  hop_result out;
+  out.redirect = redirect;
+  spry::core::latency_histogram h;
+  const auto before = (*net)->counters().redirected;
+  double k0 = 0, k1 = 0;
+  std::thread client([&] {
+    if (setns(client_pod->netns_fd, CLONE_NEWNET) != 0)
+      return;
+    const auto colon = server_pod->address.rfind(':');
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(std::stoul(server_pod->address.substr(colon + 1))));
+    inet_pton(AF_INET, server_pod->address.substr(0, colon).c_str(), &a.sin_addr);
+    const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      return (void)::close(s);
+    char buf[64] = {};
+    auto trip = [&] {
+      if (send(s, buf, sizeof buf, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof buf))
+        return false;
+      size_t got = 0;
+      while (got < sizeof buf) {
+        const ssize_t n = recv(s, buf + got, sizeof buf - got, 0);
+        if (n <= 0)
+          return false;
+        got += static_cast<size_t>(n);
+      }
+      return true;
+    };
+    for (unsigned i = 0; i < 1000; ++i) // warm-up: neighbours resolved, caches warm
+      if (!trip())
+        return (void)::close(s);
+    k0 = kernel_seconds();
+    for (unsigned i = 0; i < round_trips; ++i) {
+      const auto t = std::chrono::steady_clock::now();
+      if (!trip())
+        break;
+      h.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - t)
+                                       .count()));
+    }
+    k1 = kernel_seconds();
+    ::close(s);
+  });
+  client.join();
+  server.join();
+  ::close(server_pod->listen_fd);
+  ::close(client_pod->listen_fd);
+  if (h.count() == 0) {
+    std::cerr << "xdp_bench: the pods could not reach each other\n";
+    return std::nullopt;
+  }
+  const double n = static_cast<double>(h.count());
+  out.p50_us = h.percentile(0.50) / 1000.0;
+  out.p99_us = h.percentile(0.99) / 1000.0;
+  out.mean_us = h.mean() / 1000.0;
+  out.kernel_us_per_rt = (k1 - k0) * 1e6 / n;
+  out.redirected_per_rt = static_cast<double>((*net)->counters().redirected - before) / n;
+  return out;
+}
+
 round_result median(std::vector<round_result> v) {
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.rps < b.rps; });
   return v[v.size() / 2];
@@ -137,7 +247,10 @@ int main(int argc, char** argv) {
   cli.add_option("--rounds", rounds, "Rounds per mode (alternating)");
   cli.add_option("--connections", connections, "Closed-loop connections");
   cli.add_option("--seconds", seconds, "Measured seconds per round");
+  unsigned hop_round_trips = 20000;
+  cli.add_option("--hop", hop_round_trips, "Pod-to-pod ping-pong round trips per round (0: skip)");
   CLI11_PARSE(cli, argc, argv);
+  spdlog::set_level(spdlog::level::warn); // the pod network's info lines would cut the tables
   if (geteuid() != 0) {
     std::cerr << "xdp_bench: needs root (network namespaces, iptables, eBPF); did not run\n";
     return 2;
@@ -158,11 +271,33 @@ int main(int argc, char** argv) {
         return 1;
       (redirect ? on : off).push_back(*r);
     }
+  if (hop_round_trips > 0) {
+    std::vector<hop_result> hop_off, hop_on;
+    for (unsigned i = 0; i < rounds; ++i)
+      for (bool redirect : {false, true}) {
+        auto h = run_hop(redirect, hop_round_trips);
+        if (!h)
+          return 1;
+        (redirect ? hop_on : hop_off).push_back(*h);
+      }
+    auto mid = [](std::vector<hop_result> v) {
+      std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.p50_us < b.p50_us; });
+      return v[v.size() / 2];
+    };
+    std::printf("\nPod-to-pod TCP ping-pong, 64 B, %u round trips per round:\n\n"
+                "| xdp_tc_redirect | RTT p50 us | RTT p99 us | RTT mean us | kernel CPU us/round trip "
+                "(machine) | redirected frames/round trip |\n|---|---|---|---|---|---|\n",
+                hop_round_trips);
+    for (const auto& h : {mid(hop_off), mid(hop_on)})
+      std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.2f |\n", h.redirect ? "on" : "off", h.p50_us,
+                  h.p99_us, h.mean_us, h.kernel_us_per_rt, h.redirected_per_rt);
+  }
   double load[3] = {};
   if (std::ifstream la("/proc/loadavg"); la)
     la >> load[0] >> load[1] >> load[2];
   const auto a = median(off), b = median(on);
-  std::printf("\n| xdp_tc_redirect | req/s | p50 us | p99 us | kernel CPU us/req (machine) | "
+  std::printf("\nThe hello chain on tcp in pods (client node -> gateway pod -> instance pods), "
+              "closed loop:\n\n| xdp_tc_redirect | req/s | p50 us | p99 us | kernel CPU us/req (machine) | "
               "spry CPU us/req | redirected frames/req | errors |\n|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : {a, b})
     std::printf("| %s | %.0f | %.0f | %.0f | %.1f | %.1f | %.2f | %llu |\n", r.redirect ? "on" : "off",
