@@ -748,7 +748,8 @@ void register_transport(core::transport_registry& registry) {
   e.name = "tcp";
   e.description = "HTTP/1.1 over loopback TCP, msgpack-serialized messages, one process per "
                   "instance, optional queue-proxy sidecars and nginx front end (the Knative-like "
-                  "baseline); needs nothing";
+                  "baseline); needs nothing (tcp.namespaces, pods as network namespaces, and "
+                  "tcp.xdp_tc_redirect need root)";
   e.factory = make_tcp_transport;
   e.in_process_instances = false;
   e.listen_socket_per_endpoint = true;
