@@ -529,7 +529,8 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   if (root["tcp"]) {
     const auto& n = root["tcp"];
     w.expect_map(n, "tcp");
-    w.only_keys(n, "tcp", {"sidecar", "front_end", "connections_per_peer"});
+    w.only_keys(n, "tcp", {"sidecar", "front_end", "connections_per_peer", "namespaces",
+                           "xdp_tc_redirect"});
     app.tcp.where = w.at(n);
     if (n["sidecar"]) {
       const auto v = w.str(n["sidecar"], "tcp.sidecar");
@@ -548,6 +549,25 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
       if (app.tcp.connections_per_peer == 0)
         w.fail(n["connections_per_peer"], "tcp.connections_per_peer: must be at least 1");
     }
+    if (n["namespaces"]) {
+      const auto v = w.str(n["namespaces"], "tcp.namespaces");
+      if (v != "true" && v != "false")
+        w.fail(n["namespaces"], "tcp.namespaces: expected true or false, got '" + v + "'");
+      app.tcp.namespaces = v == "true";
+    }
+    if (n["xdp_tc_redirect"]) {
+      // YAML 1.1 reads a bare on/off as a boolean; yaml-cpp hands us the text, so accept both.
+      const auto v = w.str(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect");
+      if (v != "on" && v != "off" && v != "true" && v != "false")
+        w.fail(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect: expected on or off, got '" + v + "'");
+      app.tcp.xdp_tc_redirect = v == "on" || v == "true";
+      if (app.tcp.xdp_tc_redirect && !app.tcp.namespaces)
+        w.fail(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect: on needs tcp.namespaces: true (the "
+                                     "programs sit on the pods' veths)");
+    }
+    if (app.tcp.namespaces && (app.tcp.sidecar || app.tcp.front_end != "none"))
+      w.fail(n["namespaces"], "tcp.namespaces: not supported together with tcp.sidecar or "
+                              "tcp.front_end yet (they listen on loopback outside the pods)");
   }
   if (root["dpdk"])
     parse_dpdk(w, root["dpdk"], app.dpdk);
