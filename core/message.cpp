@@ -12,7 +12,8 @@ namespace spry::core {
 bool set_fixed_field(char* field, unsigned capacity, std::string_view s) noexcept {
   if (s.size() > capacity)
     return false;
-  std::memcpy(field, s.data(), s.size());
+  if (!s.empty()) // an empty view may have a null data(): memcpy from null is undefined (UBSan)
+    std::memcpy(field, s.data(), s.size());
   std::memset(field + s.size(), 0, capacity - s.size());
   return true;
 }
