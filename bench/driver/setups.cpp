@@ -17,19 +17,19 @@ namespace {
 
 const std::vector<setup>& known() {
   static const std::vector<setup> all = {
-    {"local", "local", "", false, "none", "", "one process, instances are actors (floor)"},
-    {"shm-skmsg", "shm-skmsg", "", false, "none", "", "shared memory + eBPF sk_msg, event-driven"},
-    {"shm-dpdk", "shm-dpdk", "", false, "none", "", "shared memory + DPDK rings, polling"},
+    {"local", "local", "", false, "none", "", "one process, instances are actors (floor)", ""},
+    {"shm-skmsg", "shm-skmsg", "", false, "none", "", "shared memory + eBPF sk_msg, event-driven", ""},
+    {"shm-dpdk", "shm-dpdk", "", false, "none", "", "shared memory + DPDK rings, polling", ""},
     {"shm-dpdk-spin", "shm-dpdk", "", false, "none", "",
      "shared memory + DPDK rings, polling without ever yielding", "spin"},
     {"tcp", "tcp", "broker", true, "none", "",
-     "Knative-like: HTTP per hop, broker, queue-proxy sidecars"},
+     "Knative-like: HTTP per hop, broker, queue-proxy sidecars", ""},
     {"tcp-broker-sidecar", "tcp", "broker", true, "none", "",
-     "Knative-like: HTTP per hop, broker, queue-proxy sidecars (same as tcp)"},
-    {"tcp-broker", "tcp", "broker", false, "none", "", "HTTP per hop, broker, no sidecars"},
-    {"tcp-direct", "tcp", "direct", false, "none", "", "HTTP per hop, direct, no sidecars"},
+     "Knative-like: HTTP per hop, broker, queue-proxy sidecars (same as tcp)", ""},
+    {"tcp-broker", "tcp", "broker", false, "none", "", "HTTP per hop, broker, no sidecars", ""},
+    {"tcp-direct", "tcp", "direct", false, "none", "", "HTTP per hop, direct, no sidecars", ""},
     {"tcp-nginx", "tcp", "direct", true, "nginx", "",
-     "HTTP per hop through nginx, direct, queue-proxy sidecars"},
+     "HTTP per hop through nginx, direct, queue-proxy sidecars", ""},
   };
   return all;
 }
