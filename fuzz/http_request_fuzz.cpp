@@ -96,9 +96,11 @@ size_t one_request(std::string_view wire, uint64_t body_limit, uint64_t capacity
       boost::asio::buffer(wire.data() + used, wire.size() - used), ec);
     used += n;
     if (ec == http::error::need_more) {
-      if (used < wire.size())
+      // Beast consumes nothing until a whole chunk header is there: with all of the client's
+      // bytes already given, no progress means the client stopped sending.
+      if (n > 0 && used < wire.size())
         continue;
-      parser.put_eof(ec); // the client stopped sending
+      parser.put_eof(ec); // the gateway would wait for more, then answer 408
       if (ec || !parser.is_done())
         return 0;
       break;

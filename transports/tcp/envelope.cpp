@@ -2,6 +2,7 @@
 
 #include "core/data_path_counters.hpp"
 #include "core/message.hpp"
+#include "core/msgpack_frame.hpp"
 #include "core/pool.hpp"
 
 #include <cstring>
@@ -60,8 +61,8 @@ std::string encode_envelope(core::endpoint_id dst, const core::buffer_header& h,
 core::expected<envelope> parse_envelope(std::string_view bytes, msgpack::object_handle& keep) {
   try {
     // Reference the frame's bytes for str/bin instead of copying them into the zone.
-    keep = msgpack::unpack(bytes.data(), bytes.size(),
-                           [](msgpack::type::object_type, std::size_t, void*) { return true; });
+    keep = core::unpack_frame(bytes.data(), bytes.size(),
+                              [](msgpack::type::object_type, std::size_t, void*) { return true; });
   } catch (const std::exception& e) {
     return core::make_error(std::string("malformed envelope: not msgpack (") + e.what() + ")");
   }
