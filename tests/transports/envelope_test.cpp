@@ -112,3 +112,24 @@ TEST_CASE("an envelope nested deeper than any spry message is refused", "[envelo
   REQUIRE_FALSE(e);
   CHECK_THAT(e.err().message, Catch::Contains("nested deeper than"));
 }
+
+// Found by fuzz/tcp_envelope_fuzz: a topic with a NUL byte inside was accepted and silently cut
+// at the NUL by the NUL-padded header field, so the next hop routed on another topic than the
+// one sent (and a re-encoded envelope differed from the one received).
+TEST_CASE("an envelope whose topic or content type contains a NUL byte is refused", "[envelope]") {
+  msgpack::object_handle keep;
+  core::buffer_header h{};
+  core::set_fixed_field(h.topic, core::topic_capacity, "aXb");
+  core::set_fixed_field(h.content_type, core::content_type_capacity, "tXt");
+  const auto good = encode_envelope(1, h, "x");
+  REQUIRE(parse_envelope(good, keep));
+  for (const char* field : {"aXb", "tXt"}) {
+    std::string bad = good;
+    const auto at = bad.find(field);
+    REQUIRE(at != std::string::npos);
+    bad[at + 1] = '\0';
+    auto e = parse_envelope(bad, keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("contains a NUL byte"));
+  }
+}
