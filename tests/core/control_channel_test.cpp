@@ -41,7 +41,7 @@ TEST_CASE("control messages survive encode and decode fed byte by byte", "[contr
 // in its header, so a frame of a few bytes declaring 2^32 elements made the node agent allocate
 // ~100 GB.
 TEST_CASE("a control frame declaring more elements than it has bytes is refused before allocating", "[control_channel]") {
-  for (const std::string body : {std::string("\xdd\xff\xff\xff\xff", 5),
+  for (const std::string& body : {std::string("\xdd\xff\xff\xff\xff", 5),
                                  std::string("\x92\xa5peers\xdd\x10\x00\x00\x00", 12),
                                  std::string("\x93\xa9" "directory\x91\xdd\x7f\xff\xff\xff\x01", 18)}) {
     control_reader r;

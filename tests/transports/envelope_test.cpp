@@ -96,7 +96,7 @@ TEST_CASE("malformed envelopes are refused with the reason", "[envelope]") {
 // its header, so a 5-byte frame declaring 2^32 elements made the receiver allocate ~100 GB.
 TEST_CASE("an envelope declaring more elements than it has bytes is refused before allocating", "[envelope]") {
   msgpack::object_handle keep;
-  for (const std::string frame : {std::string("\xdd\xff\xff\xff\xff", 5),          // array32
+  for (const std::string& frame : {std::string("\xdd\xff\xff\xff\xff", 5),          // array32
                                   std::string("\xdd\x10\x00\x00\x00\x01", 6),      // 2^28 + 1
                                   std::string("\xdf\x7f\xff\xff\xff", 5)}) {       // map32
     auto e = parse_envelope(frame, keep);
