@@ -1,14 +1,23 @@
 // transport_bench: the hello chain on several setups in one run, side by side, printed as one
 // terminal table with every figure as a ratio to the first setup. A thin front end over the
 // machinery of `spry bench` (bench/driver/): same setups, same process trees, same /proc CPU.
-// For workloads, plots, CSV and JSON use `spry bench`.
+// Besides throughput, latency and CPU per request it shows the idle CPU of each tree in total and
+// per process (a polling transport burns a core per process, an event-driven one nothing) and
+// the unloaded latency of one request at a time.
+//
+// Then the hop itself: for every transport that offers it (shm-dpdk), the bare primitive under
+// its hop (a rte_ring ping-pong between two processes) next to the transport's own hop between
+// two processes, measured by this program. For workloads, plots, CSV and JSON use `spry bench`.
 //
 //   build/bench/transport_bench -c 8 -d 3s
 #include "bench/driver/setup_run.hpp"
 #include "core/config.hpp"
+#include "core/transport_registry.hpp"
+#include "transports/register.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -17,20 +26,32 @@ namespace fs = std::filesystem;
 using namespace spry;
 
 int main(int argc, char** argv) {
-  CLI::App cli{"transport_bench: the hello chain on local, shm-skmsg, tcp (direct, broker, broker + "
-               "sidecars) and tcp behind nginx, in one run, with CPU per request"};
+  core::transport_registry registry;
+  transports::register_all(registry);
+  // A hop measurement re-runs this program as its other process.
+  for (const auto* e : registry.entries())
+    if (e->role_main)
+      if (auto code = e->role_main())
+        return *code;
+
+  CLI::App cli{"transport_bench: the hello chain on local, shm-skmsg, shm-dpdk, tcp (direct, "
+               "broker, broker + sidecars) and tcp behind nginx, in one run, with CPU per request, "
+               "idle CPU per process and the bare hop of each polling transport"};
   const std::string exe_dir = fs::read_symlink("/proc/self/exe").parent_path().string();
   std::string spry = exe_dir + "/../gateway/spry";
   std::string app = exe_dir + "/../examples/hello/hello.yaml";
   std::string duration = "3s", body = "hello spry, hello edge";
   unsigned connections = 8;
+  unsigned round_trips = 20000;
   std::vector<std::string> only;
   cli.add_option("--spry", spry, "The spry binary")->capture_default_str();
   cli.add_option("--app", app, "The hello app file")->capture_default_str();
   cli.add_option("--connections,-c", connections, "Closed-loop connections")->capture_default_str();
   cli.add_option("--duration,-d", duration, "Measured time per setup")->capture_default_str();
-  cli.add_option("--only", only, "Run only these setups (local, shm-skmsg, tcp-direct, tcp-broker, "
-                                 "tcp-broker-sidecar, tcp-nginx)");
+  cli.add_option("--only", only, "Run only these setups (local, shm-skmsg, shm-dpdk, shm-dpdk-spin, "
+                                 "tcp-direct, tcp-broker, tcp-broker-sidecar, tcp-nginx, hops)");
+  cli.add_option("--round-trips", round_trips, "Round trips per hop measurement")
+    ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
   auto d = core::parse_duration_ms(duration);
   if (!d) {
@@ -42,6 +63,9 @@ int main(int argc, char** argv) {
       std::cerr << "transport_bench: " << f << " not found (build first, or pass --spry/--app)\n";
       return 2;
     }
+  const auto wanted = [&](const std::string& name) {
+    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+  };
 
   bench::workload w;
   w.app_file = app;
@@ -49,17 +73,27 @@ int main(int argc, char** argv) {
   w.load.connections = connections;
   w.load.warmup = std::chrono::milliseconds(500);
   w.load.duration = std::chrono::milliseconds(*d);
-  w.idle = std::chrono::milliseconds(1000);
+  w.idle = std::chrono::milliseconds(2000);
+  // Unloaded: one connection, one request at a time: the chain's hops plus HTTP, no queueing.
+  bench::workload w1 = w;
+  w1.load.connections = 1;
+  w1.load.duration = std::chrono::milliseconds(1000);
+  w1.idle = std::chrono::milliseconds(0);
   char tmpl[] = "/tmp/spry-bench-XXXXXX";
   bench::run_settings rs;
   rs.spry_binary = spry;
   rs.work_dir = mkdtemp(tmpl);
 
+  struct row {
+    bench::setup_result r;
+    double unloaded_p50_us = 0;
+  };
+  std::vector<row> rows;
   std::printf("transport_bench: hello chain (upper -> count), %u connections, %s per setup\n",
               connections, duration.c_str());
-  std::vector<bench::setup_result> rows;
-  for (const char* name : {"local", "shm-skmsg", "tcp-direct", "tcp-broker", "tcp-broker-sidecar", "tcp-nginx"}) {
-    if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end())
+  for (const char* name : {"local", "shm-skmsg", "shm-dpdk", "shm-dpdk-spin", "tcp-direct",
+                           "tcp-broker", "tcp-broker-sidecar", "tcp-nginx"}) {
+    if (!wanted(name))
       continue;
     auto r = bench::run_setup(w, *bench::setup_named(name), rs);
     if (!r.ran) {
@@ -67,23 +101,59 @@ int main(int argc, char** argv) {
       continue;
     }
     std::printf("  %-20s %s\n", name, r.load.summary().c_str());
-    rows.push_back(std::move(r));
+    auto one = bench::run_setup(w1, *bench::setup_named(name), rs);
+    rows.push_back({std::move(r), one.ran && one.load.ok() ? one.load.latency_ns.percentile(0.5) / 1e3
+                                                           : 0.0});
   }
   fs::remove_all(rs.work_dir);
-  if (rows.empty())
+
+  // -- the hop and its primitive ----------------------------------------------------------------
+  std::vector<std::pair<std::string, core::hop_measurement>> hops;
+  if (wanted("hops"))
+    for (const auto* e : registry.entries()) {
+      if (!e->measure_hops)
+        continue;
+      if (e->missing_requirement && !e->missing_requirement().empty()) {
+        std::printf("  hops of %-12s skipped: %s\n", e->name.c_str(), e->missing_requirement().c_str());
+        continue;
+      }
+      auto m = e->measure_hops(round_trips);
+      if (!m) {
+        std::cerr << "transport_bench: hops of " << e->name << ": " << m.err().message << "\n";
+        return 1;
+      }
+      for (auto& h : *m)
+        hops.emplace_back(e->name, std::move(h));
+    }
+
+  if (rows.empty() && hops.empty())
     return 1;
-  const auto& base = rows.front();
-  std::printf("\n%-20s %10s %10s %10s %14s %10s %10s %12s %10s\n", "setup", "req/s", "p50 us",
-              "p99 us", "CPU us/req", "req/s x", "p50 x", "CPU/req x", "idle CPU%");
-  for (const auto& rw : rows) {
-    const auto& l = rw.load;
-    std::printf("%-20s %10.0f %10.1f %10.1f %14.1f %10.3f %10.3f %12.3f %10.1f\n",
-                rw.config.name.c_str(), l.requests_per_second(), l.latency_ns.percentile(0.5) / 1e3,
-                l.latency_ns.percentile(0.99) / 1e3, rw.cpu_per_request() * 1e6,
-                l.requests_per_second() / base.load.requests_per_second(),
-                static_cast<double>(l.latency_ns.percentile(0.5)) / base.load.latency_ns.percentile(0.5),
-                rw.cpu_per_request() / base.cpu_per_request(),
-                rw.idle_seconds > 0 ? 100 * rw.idle_cpu_seconds() / rw.idle_seconds : 0);
+  if (!rows.empty()) {
+    const auto& base = rows.front().r;
+    std::printf("\n%-20s %10s %10s %10s %12s %9s %8s %10s %10s %6s %11s %13s\n", "setup", "req/s",
+                "p50 us", "p99 us", "CPU us/req", "req/s x", "p50 x", "CPU/req x", "idle CPU%",
+                "procs", "idle%/proc", "unloaded p50");
+    for (const auto& [rw, unloaded] : rows) {
+      const auto& l = rw.load;
+      const double idle_pct = rw.idle_seconds > 0 ? 100 * rw.idle_cpu_seconds() / rw.idle_seconds : 0;
+      const size_t procs = std::max<size_t>(1, rw.idle.size());
+      std::printf("%-20s %10.0f %10.1f %10.1f %12.1f %9.3f %8.3f %10.3f %10.1f %6zu %11.1f %13.1f\n",
+                  rw.config.name.c_str(), l.requests_per_second(), l.latency_ns.percentile(0.5) / 1e3,
+                  l.latency_ns.percentile(0.99) / 1e3, rw.cpu_per_request() * 1e6,
+                  l.requests_per_second() / base.load.requests_per_second(),
+                  static_cast<double>(l.latency_ns.percentile(0.5)) / base.load.latency_ns.percentile(0.5),
+                  rw.cpu_per_request() / base.cpu_per_request(), idle_pct, procs,
+                  idle_pct / static_cast<double>(procs), unloaded);
+    }
+    std::printf("(idle CPU%%: the whole tree over %.0f s of no load, 100 = one core; unloaded p50 us: "
+                "one connection, the chain's hops plus HTTP)\n", w.idle.count() / 1e3);
+  }
+  if (!hops.empty()) {
+    std::printf("\n%-10s %-58s %12s %10s %10s %10s\n", "transport", "one-way hop between two "
+                "processes", "round trips", "p50 ns", "p99 ns", "mean ns");
+    for (const auto& [name, h] : hops)
+      std::printf("%-10s %-58s %12llu %10.0f %10.0f %10.0f\n", name.c_str(), h.what.c_str(),
+                  static_cast<unsigned long long>(h.round_trips), h.p50_ns, h.p99_ns, h.mean_ns);
   }
   return 0;
 }

@@ -203,13 +203,23 @@ expected<compiled_app> compile(const app_spec& app) {
       return make_error(ch.where.prefix() + "chain without a name");
     if (!chain_names.insert(ch.name).second)
       return make_error(at + "declared twice");
-    if (ch.http.path.empty() || ch.http.path[0] != '/')
-      return make_error(at + "http.path must start with '/' (got '" + ch.http.path + "')");
-    if (ch.http.path == "/healthz" || ch.http.path == "/metrics")
-      return make_error(at + "http.path " + ch.http.path + " is reserved by the gateway");
-    if (!bindings.insert({ch.http.method, ch.http.path}).second)
-      return make_error(at + ch.http.method + " " + ch.http.path +
-                        " is already bound to another chain");
+    if (ch.http.path.empty()) {
+      // No HTTP route: only an MQTT subscription can start the chain.
+      const bool subscribed =
+        std::any_of(app.mqtt.subscriptions.begin(), app.mqtt.subscriptions.end(),
+                    [&](const mqtt_subscription& s) { return s.chain == ch.name; });
+      if (!subscribed)
+        return make_error(at + "nothing starts it: give it an http: {method, path} or name it in an "
+                               "mqtt subscription");
+    } else {
+      if (ch.http.path[0] != '/')
+        return make_error(at + "http.path must start with '/' (got '" + ch.http.path + "')");
+      if (ch.http.path == "/healthz" || ch.http.path == "/metrics")
+        return make_error(at + "http.path " + ch.http.path + " is reserved by the gateway");
+      if (!bindings.insert({ch.http.method, ch.http.path}).second)
+        return make_error(at + ch.http.method + " " + ch.http.path +
+                          " is already bound to another chain");
+    }
     if (ch.pool.buffers < 1)
       return make_error(at + "pool.buffers must be at least 1");
     if (ch.pool.buffer_size < 1)

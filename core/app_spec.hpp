@@ -158,6 +158,14 @@ struct tcp_spec {
   bool sidecar = false;            ///< a queue-proxy process in front of every instance
   std::string front_end = "none";  ///< "nginx": every hop goes through a real nginx
   unsigned connections_per_peer = 8;
+  /// Namespaces as pods: the gateway and every instance run in a network namespace of their
+  /// own, joined to the root namespace by a veth pair, behind a CNI-like iptables rule set; a
+  /// client node namespace reaches the gateway through a NIC-like veth. Needs root.
+  bool namespaces = false;
+  /// eBPF forwarding between those namespaces (TC ingress on the pods' host-side veths, XDP on
+  /// the NIC): FIB lookup + redirect instead of the host's forwarding path and iptables.
+  /// Needs namespaces.
+  bool xdp_tc_redirect = false;
   source_location where;
 };
 

@@ -337,10 +337,12 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
   if (!n["name"])
     w.fail(n, path + ": missing required key 'name'");
   c.name = w.str(n["name"], path + ".name");
-  if (!n["http"])
-    w.fail(n, path + ": missing required key 'http' (e.g. http: {method: POST, path: /" +
-                c.name + "})");
+  // No `http:`: the chain has no HTTP route (an MQTT subscription triggers it; checked in
+  // validate(), which knows the subscriptions).
   const auto& h = n["http"];
+  if (!h)
+    c.http.path.clear();
+  else {
   w.expect_map(h, path + ".http");
   w.only_keys(h, path + ".http", {"method", "path"});
   if (h["method"]) {
@@ -358,6 +360,7 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
     w.fail(h["path"], path + ".http.path: must start with '/'");
   if (c.http.path.size() > 1 && c.http.path.back() == '/')
     c.http.path.pop_back();
+  }
   if (n["functions"])
     c.functions = w.str_list(n["functions"], path + ".functions");
   if (n["head"])
@@ -526,7 +529,8 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   if (root["tcp"]) {
     const auto& n = root["tcp"];
     w.expect_map(n, "tcp");
-    w.only_keys(n, "tcp", {"sidecar", "front_end", "connections_per_peer"});
+    w.only_keys(n, "tcp", {"sidecar", "front_end", "connections_per_peer", "namespaces",
+                           "xdp_tc_redirect"});
     app.tcp.where = w.at(n);
     if (n["sidecar"]) {
       const auto v = w.str(n["sidecar"], "tcp.sidecar");
@@ -545,6 +549,25 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
       if (app.tcp.connections_per_peer == 0)
         w.fail(n["connections_per_peer"], "tcp.connections_per_peer: must be at least 1");
     }
+    if (n["namespaces"]) {
+      const auto v = w.str(n["namespaces"], "tcp.namespaces");
+      if (v != "true" && v != "false")
+        w.fail(n["namespaces"], "tcp.namespaces: expected true or false, got '" + v + "'");
+      app.tcp.namespaces = v == "true";
+    }
+    if (n["xdp_tc_redirect"]) {
+      // YAML 1.1 reads a bare on/off as a boolean; yaml-cpp hands us the text, so accept both.
+      const auto v = w.str(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect");
+      if (v != "on" && v != "off" && v != "true" && v != "false")
+        w.fail(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect: expected on or off, got '" + v + "'");
+      app.tcp.xdp_tc_redirect = v == "on" || v == "true";
+      if (app.tcp.xdp_tc_redirect && !app.tcp.namespaces)
+        w.fail(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect: on needs tcp.namespaces: true (the "
+                                     "programs sit on the pods' veths)");
+    }
+    if (app.tcp.namespaces && (app.tcp.sidecar || app.tcp.front_end != "none"))
+      w.fail(n["namespaces"], "tcp.namespaces: not supported together with tcp.sidecar or "
+                              "tcp.front_end yet (they listen on loopback outside the pods)");
   }
   if (root["dpdk"])
     parse_dpdk(w, root["dpdk"], app.dpdk);

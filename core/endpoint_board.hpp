@@ -35,7 +35,10 @@ struct alignas(64) endpoint_slot {
   std::atomic<uint64_t> ewma_exec_ns{0}; ///< smoothed execution time (0: none yet)
   std::atomic<uint64_t> last_done_ns{0}; ///< core::now_ns() of the last completion
   std::atomic<uint32_t> concurrency{1};  ///< requests it runs at once
-  uint32_t pad_[5];
+  /// Descriptors it refused on validation (forged, stale, out of range): counted where they
+  /// arrive, in whatever process that is, so the node sees a misbehaving sender.
+  std::atomic<uint32_t> rejected{0};
+  uint32_t pad_[4];
   /// Execution times by decade (10 us .. 10 s, then above): the per-function latency histogram.
   std::atomic<uint64_t> exec_histogram[exec_buckets] = {};
 };
@@ -62,6 +65,10 @@ public:
   void arrival(endpoint_id e) noexcept {
     if (auto* s = slot(e))
       s->arrivals.fetch_add(1, std::memory_order_relaxed);
+  }
+  void rejected(endpoint_id e) noexcept {
+    if (auto* s = slot(e))
+      s->rejected.fetch_add(1, std::memory_order_relaxed);
   }
   /// `exec_ns`: how long the function ran; `now_ns`: when the request left the instance.
   void completion(endpoint_id e, uint64_t exec_ns, uint64_t now_ns) noexcept;

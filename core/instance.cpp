@@ -76,7 +76,9 @@ private:
     const uint32_t queued = ctx_.tp->queue_depth(ctx_.self);
     ctx_.tp->consumed(ctx_.self);
     // Validate before touching anything: the descriptor may come from another process.
-    const auto checked = check_descriptor(*ctx_.pools, d);
+    const auto checked =
+      check_descriptor(*ctx_.pools, d,
+                       ctx_.shared_pools ? std::optional<uint32_t>(ctx_.self) : std::nullopt);
     if (!checked.buffer) {
       reject(d, checked.why);
       return;
@@ -162,6 +164,8 @@ private:
 
   void reject(const descriptor& d, const char* why) {
     ctx_.counters->rejected_descriptors.fetch_add(1, std::memory_order_relaxed);
+    if (ctx_.board)
+      ctx_.board->rejected(ctx_.self);
     spdlog::warn("instance {} ({}): rejected descriptor pool={} offset={}: {}", ctx_.self,
                  ctx_.function_name, d.pool, d.offset, why);
   }

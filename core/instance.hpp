@@ -53,6 +53,10 @@ struct instance_context {
   std::shared_ptr<instance_counters> counters = std::make_shared<instance_counters>();
   /// Live load of every endpoint (shared memory); null in bare tests.
   endpoint_board* board = nullptr;
+  /// Buffers are shared with other processes (shm-skmsg, shm-dpdk): a descriptor is valid only
+  /// if the buffer's ownership word names this endpoint, which every sender sets before it
+  /// sends. A forged or replayed descriptor for a buffer another process holds is refused.
+  bool shared_pools = false;
   /// broker: results always go back to the gateway, which routes (Knative's path).
   routing_mode routing = routing_mode::direct;
 };

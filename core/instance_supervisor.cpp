@@ -214,7 +214,16 @@ instance_supervisor::make_child(const planned& p) {
   c->function = p.function;
   c->cpus = p.cpus;
   c->backoff_ms = app_.instances.restart_backoff_ms;
-  if (own_listeners_) {
+  if (own_listeners_ && launch_.network) {
+    // In a pod: the socket lives in the instance's own network namespace, on its address.
+    auto pod = launch_.network->open(p.endpoint);
+    if (!pod)
+      return make_error("cannot set up the network namespace of " + app_.functions[p.function].name +
+                        "#" + std::to_string(p.endpoint) + ": " + pod.err().message);
+    c->listen_fd = pod->listen_fd;
+    c->address = c->advertised = pod->address;
+    netns_[p.endpoint] = pod->netns_fd;
+  } else if (own_listeners_) {
     uint16_t port = 0;
     c->listen_fd = make_listener(port);
     if (sidecars_)
@@ -249,6 +258,10 @@ status_or_error instance_supervisor::add(const planned& p) {
     for (int fd : {(*c)->listen_fd, (*c)->private_fd})
       if (fd >= 0)
         close(fd);
+    if (launch_.network) {
+      netns_.erase(p.endpoint);
+      launch_.network->close(p.endpoint);
+    }
     return ok;
   }
   children_.push_back(std::move(*c));
@@ -301,6 +314,11 @@ void instance_supervisor::remove(endpoint_id endpoint) {
     (void)!write(wake_[1], "x", 1);
 }
 
+int instance_supervisor::netns_of(endpoint_id e) const {
+  auto i = netns_.find(e);
+  return i == netns_.end() ? -1 : i->second;
+}
+
 bool instance_supervisor::in_chain(function_id f, size_t chain) const {
   const auto& ch = app_.chains[chain];
   const auto& name = app_.functions[f].name;
@@ -330,7 +348,8 @@ std::string instance_supervisor::tail_of(const child& c) const {
 status_or_error instance_supervisor::spawn_process(proc& p, const std::string& role_env,
                                                    int pass_fd, const std::string& label,
                                                    int pools_of,
-                                                   const std::vector<unsigned>& cpus) {
+                                                   const std::vector<unsigned>& cpus,
+                                                   int netns_fd) {
   int ctl[2], err[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
     return make_error(std::string("socketpair: ") + strerror(errno));
@@ -386,15 +405,39 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     sigprocmask(SIG_SETMASK, &none, nullptr); // the gateway blocks SIGINT/SIGTERM for sigwait
     // Move every fd we pass out of the way first: a source may sit on a target number (a pool
     // fd that happens to be 3 would be overwritten by the control socket otherwise).
-    auto lift = [](int fd) { return fd < 0 ? -1 : fcntl(fd, F_DUPFD, 256); };
+    // The lowest number above every target: F_DUPFD takes the lowest free one from there, so
+    // this works under any descriptor limit that leaves room for what the instance gets.
+    const size_t npools = pools.size() < 64 ? pools.size() : 64;
+    const int floor = child_first_pool_fd + static_cast<int>(npools);
+    bool lifted = true;
+    auto lift = [&](int fd) {
+      if (fd < 0)
+        return -1;
+      const int to = fcntl(fd, F_DUPFD, floor);
+      lifted = lifted && to >= 0;
+      return to;
+    };
     const int err_w = lift(err[1]), ctl_w = lift(ctl[1]), listen_w = lift(pass_fd),
               board_w = lift(board);
-    if (pin) // the node placement chose; before exec, so every thread of the instance inherits it
-      sched_setaffinity(0, sizeof affinity, &affinity);
     int pool_w[64];
-    const size_t npools = pools.size() < 64 ? pools.size() : 64;
     for (size_t i = 0; i < npools; ++i)
       pool_w[i] = lift(pools[i]);
+    if (!lifted) {
+      // Nothing is redirected yet: this goes to the gateway's own stderr.
+      const char msg[] = "spry: cannot pass file descriptors to an instance: the process is at "
+                         "its descriptor limit (raise `ulimit -n`)\n";
+      (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+      _exit(126);
+    }
+    if (pin) // the node placement chose; before exec, so every thread of the instance inherits it
+      sched_setaffinity(0, sizeof affinity, &affinity);
+    // Into the instance's pod before exec: every socket it opens (its connections to peers)
+    // is then in that namespace. setns is a plain syscall, fine between fork and exec.
+    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
+      const char msg[] = "spry: cannot enter the instance's network namespace\n";
+      (void)!write(err_w, msg, sizeof msg - 1);
+      _exit(126);
+    }
     dup2(err_w, STDERR_FILENO);
     dup2(err_w, STDOUT_FILENO); // a function's prints are forwarded with the instance's name
     dup2(ctl_w, child_control_fd);
@@ -445,7 +488,9 @@ status_or_error instance_supervisor::spawn(child& c) {
                            }() +
                            (transport_parameters_.empty() ? std::string()
                                                           : ";transport=" + transport_parameters_);
-  if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function, c.cpus); !ok)
+  if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function, c.cpus,
+                              netns_of(c.endpoint));
+      !ok)
     return ok;
   if (sidecars_) {
     const std::string side_role =
@@ -454,7 +499,8 @@ status_or_error instance_supervisor::spawn(child& c) {
       ";upstream_port=" + std::to_string(c.private_port) +
       ";concurrency=" + std::to_string(app_.functions[c.function].concurrency) +
       ";parent=" + std::to_string(getpid()) + ";name=" + label;
-    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", -1, c.cpus);
+    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", -1, c.cpus,
+                                  netns_of(c.endpoint));
         !ok) {
       kill(c.main.pid, SIGKILL);
       waitpid(c.main.pid, nullptr, 0);
@@ -682,6 +728,10 @@ void instance_supervisor::monitor() {
             close(*fd);
             *fd = -1;
           }
+        if (launch_.network) { // its processes are reaped and its socket closed: the pod goes
+          netns_.erase(c.endpoint);
+          launch_.network->close(c.endpoint);
+        }
         it = children_.erase(it);
       }
       if (children_.size() != before)
@@ -819,6 +869,11 @@ void instance_supervisor::stop(unsigned grace_ms) {
         close(*fd);
         *fd = -1;
       }
+  if (launch_.network) {
+    for (auto& c : children_)
+      launch_.network->close(c->endpoint);
+    netns_.clear();
+  }
   front_end_.reset(); // stops the front-end process
 }
 

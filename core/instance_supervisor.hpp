@@ -26,14 +26,38 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace spry::core {
+
+/// Where instance processes sit on the network when not on the node's loopback (tcp with
+/// `tcp.namespaces`: one network namespace per instance, a pod). Provided by the transport's
+/// side of the node (transports/tcp/pod_network.hpp); the supervisor only asks for sockets and
+/// namespaces. Called on the supervisor's control or monitor thread, never concurrently; may
+/// block for a while (it creates namespaces and links).
+class instance_network {
+public:
+  struct pod {
+    int netns_fd = -1;    ///< the namespace the process enters before exec; owned by the network
+    int listen_fd = -1;   ///< a listening socket inside it; owned by the caller from now on
+    std::string address;  ///< "IP:PORT" peers connect to
+  };
+  virtual ~instance_network() = default;
+  /// Creates the pod of `endpoint` (once; later calls reuse it) and opens a listening socket in
+  /// it. Errors name what failed (a command, a missing privilege).
+  virtual expected<pod> open(endpoint_id endpoint) = 0;
+  /// `endpoint` is gone for good (scaled in, or the node stops): its pod is removed. Its
+  /// processes must have exited and its sockets be closed by then.
+  virtual void close(endpoint_id endpoint) noexcept = 0;
+};
 
 /// How to start an instance process: this program again, with the same arguments.
 struct launch_spec {
   std::string executable = "/proc/self/exe";
   std::vector<std::string> argv; ///< argv[0] included
+  /// Optional: pods for the instances (needs listen_socket_per_endpoint); null = loopback.
+  std::shared_ptr<instance_network> network;
 };
 
 /// What the supervisor reports to the gateway and the metrics.
@@ -107,9 +131,10 @@ private:
   void monitor();
   status_or_error spawn(child& c);
   /// `pools_of`: pass the pools of this function's chains (-1: none, e.g. a sidecar).
+  /// `netns_fd`: the network namespace the process enters before exec (-1: ours).
   status_or_error spawn_process(proc& p, const std::string& role_env, int pass_fd,
                                 const std::string& label, int pools_of,
-                                const std::vector<unsigned>& cpus);
+                                const std::vector<unsigned>& cpus, int netns_fd);
   expected<std::unique_ptr<child>> make_child(const planned& p);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
@@ -119,6 +144,8 @@ private:
   std::string label_of(const child& c) const;
   /// Whether function f takes part in chain `chain` (and so maps its pool).
   bool in_chain(function_id f, size_t chain) const;
+  /// The namespace fd endpoint `e`'s processes enter (-1: stay in ours).
+  int netns_of(endpoint_id e) const;
 
   const app_spec& app_;
   launch_spec launch_;
@@ -129,6 +156,7 @@ private:
   std::vector<int> pool_fds_;
   hooks hooks_;
   std::string transport_parameters_;
+  std::unordered_map<endpoint_id, int> netns_; // launch_.network's pods, by endpoint
   std::unique_ptr<front_end> front_end_;
   mutable std::mutex mtx_;
   std::condition_variable cv_;

@@ -224,6 +224,7 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
     ctx.counters = counters;
     ctx.routing = routing_;
     ctx.board = &board_;
+    ctx.shared_pools = shared_pools_;
     return spawn_instance(*system_, std::move(ctx));
   };
   // `concurrency` requests at once: that many actors behind one endpoint, fed round robin.

@@ -123,6 +123,15 @@ public:
                       std::to_string(id));
   }
 
+  // -- fault injection -------------------------------------------------------------------------
+
+  /// Puts `d` on the wire exactly as given, skipping every sender-side check and the ownership
+  /// hand-over: what a faulty or hostile process holding the transport's socket or ring could
+  /// send. For tests of the receivers' validation (forged offsets, another chain's pool, replays);
+  /// no data path calls it. Transports without a raw descriptor path (local: one process; tcp:
+  /// frames carry payloads, not references) return invalid.
+  virtual send_status send_forged(const descriptor&) noexcept { return send_status::invalid; }
+
   /// Unbinds everything; later sends return closed. Idempotent.
   virtual void stop() noexcept = 0;
 };

@@ -8,7 +8,8 @@
 // Input: 256 bytes written over the header of buffer A (as a function in another process could),
 // then up to 64 payload bytes, then 16-byte descriptors. A descriptor's offset is XORed with
 // buffer A's offset, so offset 0 names buffer A and every other value is still reachable; bit 0
-// of its dst releases the buffer after reading it (a completion).
+// of its dst releases the buffer after reading it (a completion), bit 1 checks the ownership
+// word against dst >> 2 (shared pools).
 #include "core/descriptor_check.hpp"
 #include "core/message.hpp"
 #include "fuzz/fuzz_input.hpp"
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace {
@@ -74,7 +76,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto raw = in.bytes(sizeof d);
     std::memcpy(&d, raw.data(), raw.size());
     d.offset ^= base;
-    const auto checked = core::check_descriptor(ps, d);
+    // Bit 1 of dst: pools shared between processes, so the ownership word must name the
+    // receiver (dst >> 2); the header bytes above set buffer A's ownership word.
+    const auto owner = (d.dst & 2) ? std::optional<uint32_t>(d.dst >> 2) : std::nullopt;
+    const auto checked = core::check_descriptor(ps, d, owner);
     if (!checked.buffer) {
       if (!checked.why)
         broken("a refused descriptor has no reason");

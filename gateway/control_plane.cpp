@@ -183,6 +183,7 @@ void control_plane::sync_instances_locked() {
     }
     if (limiter_) // its process is gone: so can its group be
       limiter_->remove(std::to_string(i->first));
+    fold_exec_locked(i->first, i->second);
     i = instances_.erase(i);
   }
   for (const auto& [ep, f] : live) {
@@ -201,6 +202,10 @@ void control_plane::sync_instances_locked() {
       x.arrivals = s->arrivals.load(std::memory_order_relaxed);
       x.completions = s->completions.load(std::memory_order_relaxed);
       x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
+      // An endpoint id used before starts from what its previous instance left (or zero).
+      for (size_t b = 0; b < core::exec_buckets; ++b)
+        x.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
+      x.busy_seen = x.busy_ns;
     }
     instances_[ep] = x;
   }
@@ -216,6 +221,8 @@ void control_plane::tick(bool decide) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     const uint64_t now = core::now_ns();
+    for (auto& [ep, x] : instances_)
+      fold_exec_locked(ep, x);
     for (const auto& [ep, start_ns] : ready) {
       auto i = instances_.find(ep);
       if (i == instances_.end() || i->second.state != inst_state::starting || !i->second.scaled)
@@ -364,6 +371,9 @@ void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
         x.arrivals = s->arrivals.load(std::memory_order_relaxed);
         x.completions = s->completions.load(std::memory_order_relaxed);
         x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
+        for (size_t b = 0; b < core::exec_buckets; ++b)
+          x.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
+        x.busy_seen = x.busy_ns;
       }
       // An in-process instance is ready at once, and may already be in the directory.
       instances_[*ep] = x;
@@ -418,6 +428,7 @@ void control_plane::drain_locked() {
       spdlog::warn("instance {} of '{}' still holds {} request(s) {} ms after it was retired; "
                    "stopping it",
                    ep, app_.functions[x.function].name, rt_.board().in_flight(ep), timeout_ms + 1000);
+    fold_exec_locked(ep, x);
     rt_.remove_instance(ep);
     i = instances_.erase(i);
   }
@@ -507,6 +518,23 @@ int control_plane::place_locked(core::function_id f) {
   return node;
 }
 
+void control_plane::fold_exec_locked(core::endpoint_id ep, inst& x) {
+  const auto* s = rt_.board().slot(ep);
+  if (!s || x.function >= stats_.size())
+    return;
+  auto& st = stats_[x.function];
+  // A value below what was seen means the slot was cleared (a restart after a crash): count
+  // from zero again.
+  for (size_t b = 0; b < core::exec_buckets; ++b) {
+    const uint64_t v = s->exec_histogram[b].load(std::memory_order_relaxed);
+    st.exec_total[b] += v >= x.exec_seen[b] ? v - x.exec_seen[b] : v;
+    x.exec_seen[b] = v;
+  }
+  const uint64_t busy = s->busy_ns.load(std::memory_order_relaxed);
+  st.busy_total_ns += busy >= x.busy_seen ? busy - x.busy_seen : busy;
+  x.busy_seen = busy;
+}
+
 std::string control_plane::metrics_text() const {
   std::lock_guard<std::mutex> guard{mtx_};
   std::ostringstream o;
@@ -557,22 +585,26 @@ std::string control_plane::metrics_text() const {
   per_function("spry_function_departure_rate", "gauge",
                "Requests per second the function's instances finished in the last interval",
                [&](size_t f) { return stats_[f].departure_rate; });
-  // Per-function execution time: the instances' board histograms, summed (instances retired
-  // since are no longer counted, so this is a gauge-like histogram of the live instances).
+  // Per-function execution time: the live instances' board histograms plus what instances that
+  // are gone had counted, so the histogram only ever counts up.
   family("spry_function_execution_seconds", "histogram",
-         "Execution time of the function on its live instances (endpoint board)");
+         "Execution time of the function on all its instances (endpoint board)");
   for (size_t f = 0; f < stats_.size(); ++f) {
-    std::array<uint64_t, core::exec_buckets> sum{};
-    double busy = 0;
-    uint64_t n = 0;
-    for (const auto& [ep, x] : instances_) {
+    auto sum = stats_[f].exec_total;
+    uint64_t busy_ns = stats_[f].busy_total_ns;
+    for (const auto& [ep, x] : instances_) { // plus what live instances counted since the fold
       const auto* s = rt_.board().slot(ep);
       if (x.function != f || !s)
         continue;
-      for (size_t b = 0; b < core::exec_buckets; ++b)
-        sum[b] += s->exec_histogram[b].load(std::memory_order_relaxed);
-      busy += s->busy_ns.load(std::memory_order_relaxed) / 1e9;
+      for (size_t b = 0; b < core::exec_buckets; ++b) {
+        const uint64_t v = s->exec_histogram[b].load(std::memory_order_relaxed);
+        sum[b] += v >= x.exec_seen[b] ? v - x.exec_seen[b] : v;
+      }
+      const uint64_t v = s->busy_ns.load(std::memory_order_relaxed);
+      busy_ns += v >= x.busy_seen ? v - x.busy_seen : v;
     }
+    const double busy = busy_ns / 1e9;
+    uint64_t n = 0;
     const auto fn = label_value(app_.functions[f].name);
     for (size_t b = 0; b + 1 < core::exec_buckets; ++b) {
       n += sum[b];
@@ -623,6 +655,13 @@ std::string control_plane::metrics_text() const {
       o << "spry_instance_busy_seconds_total{function=\"" << label_value(app_.functions[x.function].name)
         << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
         << s->busy_ns.load(std::memory_order_relaxed) / 1e9 << '\n';
+  family("spry_instance_rejected_descriptors_total", "counter",
+         "Descriptors the instance refused on validation (forged, stale or out of range)");
+  for (const auto& [ep, x] : instances_)
+    if (const auto* s = rt_.board().slot(ep))
+      o << "spry_instance_rejected_descriptors_total{function=\"" << label_value(app_.functions[x.function].name)
+        << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
+        << s->rejected.load(std::memory_order_relaxed) << '\n';
   family("spry_node_cpu_allocated", "gauge", "Cores allocated to instances placed on the node");
   for (size_t n = 0; n < nodes_.size(); ++n)
     o << "spry_node_cpu_allocated{node=\"" << label_value(nodes_[n].name) << "\"} "

@@ -21,11 +21,13 @@
 
 #include "core/app_spec.hpp"
 #include "core/cpu_limit.hpp"
+#include "core/endpoint_board.hpp"
 #include "core/ids.hpp"
 #include "gateway/app_policies.hpp"
 
 #include <caf/actor.hpp>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -78,6 +80,9 @@ private:
     uint64_t since_ns = 0;  ///< started, or retired
     bool scaled = false;    ///< started by the autoscaler (its readiness is a cold start)
     uint64_t arrivals = 0, completions = 0, busy_ns = 0; ///< board values at the last tick
+    /// Board execution histogram and busy time already folded into the function's totals.
+    std::array<uint64_t, core::exec_buckets> exec_seen{};
+    uint64_t busy_seen = 0;
     pid_t limited_pid = 0;    ///< the process the CPU limit was last applied to
     double limited_cores = 0; ///< that limit (0: none)
   };
@@ -98,7 +103,14 @@ private:
     uint64_t cold_count = 0; ///< cold starts: count, sum (s), histogram buckets
     double cold_sum = 0;
     std::vector<uint64_t> cold_buckets;
+    /// Execution-time histogram and busy time over every instance the function had: folded in
+    /// from the board as they grow, so they keep counting up (as Prometheus counters must)
+    /// after a scale-down, a crash (the board slot is cleared) or an endpoint id's reuse.
+    std::array<uint64_t, core::exec_buckets> exec_total{};
+    uint64_t busy_total_ns = 0;
   };
+  /// Adds what instance `x` at `ep` counted since the last fold to its function's totals.
+  void fold_exec_locked(core::endpoint_id ep, inst& x);
 
   void run();
   void tick(bool decide);

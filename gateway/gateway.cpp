@@ -163,7 +163,12 @@ void gateway::on_descriptor(const core::descriptor& d) {
   rt_.tp().consumed(core::gateway_endpoint);
   if (d.pool >= pending_.size())
     return reject(d, "unknown pool");
-  const auto checked = core::check_descriptor(rt_.pools(), d);
+  // Shared pools: every sender hands the buffer over (ownership word = destination) before it
+  // sends, so a descriptor for a buffer an instance still holds is forged or replayed; taking
+  // it would answer the client early and free a buffer that process is still writing.
+  const auto checked = core::check_descriptor(
+    rt_.pools(), d,
+    rt_.shared_pools() ? std::optional<uint32_t>(core::gateway_endpoint) : std::nullopt);
   if (!checked.buffer)
     return reject(d, checked.why);
   auto& p = rt_.pools()[d.pool];

@@ -17,6 +17,8 @@ route_match match_route(const std::vector<core::chain_spec>& chains, std::string
   size_t best = 0;
   for (size_t c = 0; c < chains.size(); ++c) {
     const auto& b = chains[c].http;
+    if (b.path.empty())
+      continue; // MQTT only
     const bool prefix = path.size() >= b.path.size() && path.compare(0, b.path.size(), b.path) == 0 &&
                         (path.size() == b.path.size() || path[b.path.size()] == '/' ||
                          b.path == "/");

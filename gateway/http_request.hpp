@@ -35,7 +35,8 @@ struct route_match {
 
 /// Which chain serves (method, path): the longest matching `http.path` prefix (at a '/'
 /// boundary); 405 with `allow` when the path matches but the method does not; 404 otherwise.
-/// `path` excludes the query string.
+/// Chains without an HTTP path (started by MQTT only) never match. `path` excludes the query
+/// string.
 route_match match_route(const std::vector<core::chain_spec>& chains, std::string_view method,
                         std::string_view path);
 

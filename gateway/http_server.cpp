@@ -4,6 +4,7 @@
 #include "gateway/adapter_call.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/http_request.hpp"
+#include "gateway/metrics.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -14,6 +15,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <chrono>
 #include <optional>
 
@@ -484,10 +488,14 @@ private:
 } // namespace
 
 http_server::http_server(gateway& gw, const core::gateway_spec& spec)
-  : gw_(gw), spec_(spec), acceptor_(net::make_strand(ioc_)) {
+  : gw_(gw), spec_(spec), acceptor_(net::make_strand(ioc_)), accept_retry_(acceptor_.get_executor()) {
 }
 
-http_server::~http_server() { stop(0); }
+http_server::~http_server() {
+  stop(0);
+  if (reserve_fd_ >= 0)
+    ::close(reserve_fd_);
+}
 
 core::status_or_error http_server::start() {
   beast::error_code ec;
@@ -507,6 +515,7 @@ core::status_or_error http_server::start() {
     return core::make_error("cannot listen on " + spec_.host + ":" + std::to_string(spec_.port) +
                             ": " + ec.message());
   port_ = acceptor_.local_endpoint().port();
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   running_ = true;
   do_accept();
   for (unsigned i = 0; i < spec_.io_threads; ++i)
@@ -519,6 +528,17 @@ void http_server::do_accept() {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open())
         return;
+      if (ec == boost::system::errc::too_many_files_open ||
+          ec == boost::system::errc::too_many_files_open_in_system) {
+        shed_one();
+        // Give connections time to finish and free descriptors before trying again.
+        accept_retry_.expires_after(std::chrono::milliseconds(reserve_fd_ >= 0 ? 1 : 20));
+        accept_retry_.async_wait([this](beast::error_code tec) {
+          if (!tec && acceptor_.is_open())
+            do_accept();
+        });
+        return;
+      }
       spdlog::warn("gateway: accept failed: {}", ec.message());
     } else {
       s.set_option(tcp::no_delay(true), ec);
@@ -526,6 +546,35 @@ void http_server::do_accept() {
     }
     do_accept();
   });
+}
+
+void http_server::shed_one() {
+  if (reserve_fd_ >= 0) {
+    ::close(reserve_fd_);
+    reserve_fd_ = -1;
+    const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      static const std::string answer = [] {
+        const std::string body = "the gateway is out of file descriptors; retry later\n";
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
+               "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      }();
+      (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      gw_.stats().connection_shed();
+      ++shed_since_log_;
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  // One line per second at most: a flood of connections must not become a flood of log lines.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_shed_log_ >= std::chrono::seconds(1)) {
+    spdlog::warn("gateway: out of file descriptors (limit reached); {} connection(s) answered 503 "
+                 "and closed since the last report; raise the limit (ulimit -n) or lower the load",
+                 shed_since_log_);
+    last_shed_log_ = now;
+    shed_since_log_ = 0;
+  }
 }
 
 void http_server::stop(unsigned drain_ms) {

@@ -12,8 +12,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -39,11 +41,20 @@ public:
 
 private:
   void do_accept();
+  /// Out of file descriptors (EMFILE/ENFILE): frees the reserve descriptor, accepts one waiting
+  /// connection, answers it 503 and closes it, then takes the reserve again. Without this the
+  /// connection would sit in the backlog and every accept would fail at once again: a busy loop
+  /// that answers nobody.
+  void shed_one();
 
   gateway& gw_;
   core::gateway_spec spec_;
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
+  int reserve_fd_ = -1; ///< /dev/null, held so that one descriptor is free when all others are used
+  std::chrono::steady_clock::time_point last_shed_log_{};
+  uint64_t shed_since_log_ = 0;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::shared_ptr<std::atomic<uint64_t>> connections_ = std::make_shared<std::atomic<uint64_t>>(0);

@@ -53,6 +53,12 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
                 .Help("Descriptors that failed validation at the gateway and were dropped")
                 .Register(*registry_)
                 .Add({{"endpoint", "gateway"}})),
+    shed_(prometheus::BuildCounter()
+            .Name("spry_http_connections_shed_total")
+            .Help("Connections answered 503 and closed at once because the gateway ran out of "
+                  "file descriptors")
+            .Register(*registry_)
+            .Add({})),
     instance_requests_(prometheus::BuildGauge()
                          .Name("spry_instance_requests_total")
                          .Help("Requests processed by each instance")
@@ -111,6 +117,7 @@ void gateway_metrics::request_done(uint16_t chain, uint16_t code, double seconds
 }
 
 void gateway_metrics::rejected_descriptor() { rejected_.Increment(); }
+void gateway_metrics::connection_shed() { shed_.Increment(); }
 
 std::string gateway_metrics::render(uint64_t in_flight) {
   const auto& chains = rt_.app().chains;

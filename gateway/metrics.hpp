@@ -44,6 +44,9 @@ public:
   /// Thread-safe; called once per answered request.
   void request_done(uint16_t chain, uint16_t code, double seconds);
   void rejected_descriptor();
+  /// A connection accepted and closed at once with 503 because the process ran out of file
+  /// descriptors (see http_server::shed_one).
+  void connection_shed();
   /// Refreshes the scrape-time gauges and renders everything.
   std::string render(uint64_t in_flight);
 
@@ -57,6 +60,7 @@ private:
   prometheus::Family<prometheus::Gauge>& pool_failures_;
   prometheus::Gauge& in_flight_;
   prometheus::Counter& rejected_;
+  prometheus::Counter& shed_;
   prometheus::Family<prometheus::Gauge>& instance_requests_;
   prometheus::Family<prometheus::Gauge>& transport_;
   prometheus::Family<prometheus::Gauge>& endpoint_messages_;

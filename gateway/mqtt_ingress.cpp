@@ -1,4 +1,5 @@
 #include "gateway/mqtt_ingress.hpp"
+#include "gateway/mqtt_socket.hpp"
 
 #include "core/runtime.hpp"
 #include "gateway/adapter_call.hpp"
@@ -121,6 +122,8 @@ bool mqtt_ingress::try_connect() {
     spdlog::debug("mqtt: cannot connect to {}: {}", spec_.broker, e.what());
     return false;
   }
+  if (disable_nagle_towards(spec_.broker) == 0)
+    spdlog::debug("mqtt: found no socket to {} to set TCP_NODELAY on", spec_.broker);
   connected_ = true;
   connects_++;
   spdlog::info("mqtt: connected to {}; subscribed to {} filter(s)", spec_.broker,

@@ -15,6 +15,7 @@
 #include "policies/placement/placement_engine.hpp"
 #include "policies/prediction/rate_predictor.hpp"
 #include "transports/register.hpp"
+#include "transports/tcp/pod_network.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -23,6 +24,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <unistd.h>
 
 namespace spry::gateway {
 
@@ -36,6 +38,8 @@ struct overrides {
   std::string log_level = "info";
   unsigned drain_ms = 5000;
   std::string mqtt_broker;
+  bool namespaces = false;
+  std::string xdp_tc_redirect; // "", "on", "off"
 };
 
 void add_overrides(CLI::App& cmd, overrides& o) {
@@ -49,6 +53,13 @@ void add_overrides(CLI::App& cmd, overrides& o) {
   cmd.add_option("--drain", o.drain_ms, "On shutdown, wait up to this many ms for in-flight requests");
   cmd.add_option("--mqtt-broker", o.mqtt_broker,
                  "MQTT broker tcp://HOST:PORT to use instead of the app's mqtt.broker");
+  cmd.add_flag("--namespaces", o.namespaces,
+               "tcp: run the gateway and every instance in a network namespace of its own (pods), "
+               "as tcp.namespaces: true (needs root)");
+  cmd.add_option("--xdp-tc-redirect", o.xdp_tc_redirect,
+                 "tcp with namespaces: eBPF FIB-lookup redirect between pods, as "
+                 "tcp.xdp_tc_redirect (on implies --namespaces)")
+    ->check(CLI::IsMember({"on", "off"}));
 }
 
 void setup_logging(const std::string& level) {
@@ -87,6 +98,16 @@ core::status_or_error apply(core::app_spec& app, const overrides& o) {
   }
   if (o.workers)
     app.worker_threads = o.workers;
+  if (o.namespaces || o.xdp_tc_redirect == "on")
+    app.tcp.namespaces = true;
+  if (!o.xdp_tc_redirect.empty())
+    app.tcp.xdp_tc_redirect = o.xdp_tc_redirect == "on";
+  if (app.tcp.namespaces && app.transport == "tcp" && (app.tcp.sidecar || app.tcp.front_end != "none"))
+    return core::make_error("tcp.namespaces is not supported together with tcp.sidecar or "
+                            "tcp.front_end yet (they listen on loopback outside the pods)");
+  if ((o.namespaces || !o.xdp_tc_redirect.empty()) && app.transport != "tcp")
+    return core::make_error("--namespaces and --xdp-tc-redirect apply to transport tcp only, not '" +
+                            app.transport + "'");
   return {};
 }
 
@@ -128,6 +149,23 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   core::launch_spec launcher;
   for (int i = 0; i < argc; ++i)
     launcher.argv.emplace_back(argv[i]);
+  // Namespaces as pods: set up before any thread exists, then this (only) thread moves into the
+  // gateway's pod, so every thread the gateway starts, and every socket, lives there.
+  std::shared_ptr<spry::transports::tcp::pod_network> pods;
+  if (app.transport == "tcp" && app.tcp.namespaces) {
+    auto net = spry::transports::tcp::pod_network::create({app.tcp.xdp_tc_redirect});
+    if (!net) {
+      std::cerr << "spry: " << net.err().message << "\n";
+      return 1;
+    }
+    pods = *net;
+    if (auto in = pods->enter_gateway_pod(); !in) {
+      std::cerr << "spry: " << in.err().message << "\n";
+      return 1;
+    }
+    app.gateway.host = pods->gateway_ip();
+    launcher.network = pods;
+  }
   const std::string name = app.name;
   const std::string transport = app.transport;
   auto srv = server::start(std::move(app), std::move(functions), std::move(launcher));
@@ -141,19 +179,35 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
               name.c_str(), transport.c_str(), rt.instance_count(), rt.app().functions.size(),
               rt.app().chains.size(), rt.app().gateway.host.c_str(), (*srv)->port());
   for (const auto& c : rt.app().chains)
-    std::printf("spry:   %s %s -> chain '%s'%s\n", c.http.method.c_str(), c.http.path.c_str(),
+    if (!c.http.path.empty())
+      std::printf("spry:   %s %s -> chain '%s'%s\n", c.http.method.c_str(), c.http.path.c_str(),
                 c.name.c_str(), c.adapter.empty() ? "" : (" (adapter " + c.adapter + ")").c_str());
   for (const auto& s : rt.app().mqtt.subscriptions)
     std::printf("spry:   MQTT %s (QoS %d) at %s -> chain '%s'%s%s\n", s.filter.c_str(), s.qos,
                 rt.app().mqtt.broker.c_str(), s.chain.c_str(),
                 s.adapter.empty() ? "" : (" (adapter " + s.adapter + ")").c_str(),
                 s.reply_topic.empty() ? "" : (", replies to " + s.reply_topic).c_str());
+  if (pods)
+    std::printf("spry: pods: gateway in namespace spry-%d-gateway, clients from namespace %s "
+                "(%s), xdp_tc_redirect %s\n",
+                static_cast<int>(getpid()), pods->client_namespace().c_str(),
+                pods->client_ip().c_str(), pods->redirect() ? "on" : "off");
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, shutting down (draining up to {} ms)", strsignal(sig), o.drain_ms);
   (*srv)->stop(o.drain_ms);
   srv->reset();
+  if (pods) { // counted by the forwarding programs over the whole run (all zero when off)
+    const auto c = pods->counters();
+    std::printf("spry: xdp_tc_redirect counters: redirected=%llu passed=%llu (not_ipv4=%llu "
+                "fragment=%llu ttl=%llu no_fib=%llu no_neigh=%llu foreign=%llu)\n",
+                (unsigned long long)c.redirected, (unsigned long long)c.passed(),
+                (unsigned long long)c.pass_not_ipv4, (unsigned long long)c.pass_fragment,
+                (unsigned long long)c.pass_ttl, (unsigned long long)c.pass_no_fib,
+                (unsigned long long)c.pass_no_neigh, (unsigned long long)c.pass_foreign);
+    std::fflush(stdout);
+  }
   spdlog::info("stopped");
   return 0;
 }

@@ -119,8 +119,16 @@ std::optional<json> from_binary(const core::adapter_request& in, std::string& wh
   json e = json::object();
   for (size_t i = 0; i < in.header_count; ++i) {
     const auto& h = in.headers[i];
-    if (h.name.size() > 3 && h.name.compare(0, 3, "ce-") == 0)
-      e[std::string(h.name.substr(3))] = std::string(h.value);
+    if (h.name.size() > 3 && h.name.compare(0, 3, "ce-") == 0) {
+      auto value = percent_decode(h.value);
+      if (!value) {
+        why = "header " + std::string(h.name) +
+              ": bad percent-encoding ('%' must be followed by two hex digits, and the decoded "
+              "value must be UTF-8)";
+        return std::nullopt;
+      }
+      e[std::string(h.name.substr(3))] = std::move(*value);
+    }
   }
   if (!in.content_type.empty())
     e["datacontenttype"] = std::string(in.content_type);
@@ -203,7 +211,7 @@ void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply
     if (mode == binary) {
       for (auto& [k, v] : e.items())
         if (k != "datacontenttype")
-          reply.headers.emplace_back("ce-" + k, v.get<std::string>());
+          reply.headers.emplace_back("ce-" + k, percent_encode(v.get<std::string>()));
       return; // body and Content-Type stay as the chain made them
     }
     set_data(e, reply.body, reply.content_type);
@@ -218,7 +226,7 @@ void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply
   for (auto& [k, v] : e.items()) {
     if (k == "data" || k == "data_base64" || k == "datacontenttype")
       continue;
-    reply.headers.emplace_back("ce-" + k, v.is_string() ? v.get<std::string>() : v.dump());
+    reply.headers.emplace_back("ce-" + k, percent_encode(v.is_string() ? v.get<std::string>() : v.dump()));
   }
   if (e.contains("data_base64")) {
     reply.body = base64_decode(e["data_base64"].get<std::string>()).value_or(std::string());
@@ -231,6 +239,98 @@ void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply
     reply.body.clear();
   }
   reply.content_type = ct.empty() ? "application/octet-stream" : ct;
+}
+
+std::string percent_encode(std::string_view value) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (unsigned char c : value) {
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '%') {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+// Well-formed UTF-8 as RFC 3629 defines it (no overlong forms, no surrogates, at most U+10FFFF):
+// what the JSON encoder accepts, so a decoded attribute can always be written out again.
+bool valid_utf8(std::string_view s) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = byte(i);
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; // allowed range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0)
+        lo = 0xa0;
+      if (c == 0xed)
+        hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0)
+        lo = 0x90;
+      if (c == 0xf4)
+        hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n)
+      return false;
+    if (byte(i + 1) < lo || byte(i + 1) > hi)
+      return false;
+    for (size_t k = 2; k <= n; ++k)
+      if ((byte(i + k) & 0xc0) != 0x80)
+        return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+} // namespace
+
+std::optional<std::string> percent_decode(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '%') {
+      out += value[i];
+      continue;
+    }
+    if (value.size() - i < 3)
+      return std::nullopt;
+    const int hi = hex_digit(value[i + 1]), lo = hex_digit(value[i + 2]);
+    if (hi < 0 || lo < 0)
+      return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  if (!valid_utf8(out))
+    return std::nullopt;
+  return out;
 }
 
 std::string base64_encode(std::string_view bytes) {

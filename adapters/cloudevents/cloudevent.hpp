@@ -59,6 +59,13 @@ void write_structured(const nlohmann::json& e, core::adapter_ingress& out);
 /// structured: the JSON document). Results that are errors (status >= 400) are left alone.
 void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply);
 
+/// HTTP binary mode header values (CloudEvents HTTP binding 1.0.2, 3.1.3.2): a sender
+/// percent-encodes space, '"', '%' and every byte outside printable ASCII (the UTF-8 bytes of
+/// non-ASCII text); a receiver decodes %XX. percent_decode returns nullopt for a '%' not followed
+/// by two hex digits, and for a result that is not valid UTF-8.
+std::string percent_encode(std::string_view value);
+std::optional<std::string> percent_decode(std::string_view value);
+
 std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 

@@ -20,6 +20,8 @@ const std::vector<setup>& known() {
     {"local", "local", "", false, "none", "", "one process, instances are actors (floor)"},
     {"shm-skmsg", "shm-skmsg", "", false, "none", "", "shared memory + eBPF sk_msg, event-driven"},
     {"shm-dpdk", "shm-dpdk", "", false, "none", "", "shared memory + DPDK rings, polling"},
+    {"shm-dpdk-spin", "shm-dpdk", "", false, "none", "",
+     "shared memory + DPDK rings, polling without ever yielding", "spin"},
     {"tcp", "tcp", "broker", true, "none", "",
      "Knative-like: HTTP per hop, broker, queue-proxy sidecars"},
     {"tcp-broker-sidecar", "tcp", "broker", true, "none", "",
@@ -58,8 +60,12 @@ core::expected<setup> setup_named(const std::string& name) {
 std::string unavailable_reason(const setup& s) {
   core::transport_registry reg;
   spry::transports::register_all(reg);
-  if (!reg.find(s.transport))
+  const auto* entry = reg.find(s.transport);
+  if (!entry)
     return "transport " + s.transport + " is not in this build (`spry transports` lists what is)";
+  if (entry->missing_requirement)
+    if (auto why = entry->missing_requirement(); !why.empty())
+      return why;
   if (s.transport == "shm-skmsg" && geteuid() != 0)
     return "shm-skmsg loads an eBPF program: needs root (or CAP_BPF and CAP_NET_ADMIN)";
   if (s.front_end == "nginx" && !fs::exists("/usr/sbin/nginx"))
@@ -82,6 +88,8 @@ core::expected<std::string> write_setup_app(const std::string& app_file, const s
     }
     if (!s.load_balancer.empty())
       app["policies"]["load_balancer"] = s.load_balancer;
+    if (!s.dpdk_idle.empty())
+      app["dpdk"]["idle"] = s.dpdk_idle;
     app["gateway"]["listen"] = "127.0.0.1:0";
     if (app["libraries"] && app["libraries"].IsSequence()) {
       const auto base = fs::absolute(fs::path(app_file)).parent_path();

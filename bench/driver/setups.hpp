@@ -4,7 +4,10 @@
 //
 //   local       every instance an actor in the gateway process (the floor of a hop's cost)
 //   shm-skmsg   shared memory, descriptors by eBPF sk_msg, event-driven (SPRIGHT's S-SPRIGHT)
-//   shm-dpdk    shared memory, descriptors on DPDK rings, polling (SPRIGHT's D-SPRIGHT)
+//   shm-dpdk    shared memory, descriptors on DPDK rings, polling (SPRIGHT's D-SPRIGHT); idle
+//               pollers yield their core between empty polls
+//   shm-dpdk-spin  shm-dpdk whose pollers never yield (dpdk.idle: spin): the lowest hop when every
+//               poller has a core of its own, a time slice per hop when they do not
 //   tcp         the Knative-like baseline: msgpack over HTTP per hop, every result back through
 //               the gateway (broker), a queue-proxy sidecar in front of every instance
 //   tcp-broker-sidecar  the same as tcp (the name transport_bench has always used)
@@ -29,6 +32,7 @@ struct setup {
   std::string front_end = "none";
   std::string load_balancer; ///< "" = the app's
   std::string description;
+  std::string dpdk_idle; ///< shm-dpdk only: "" = the app's, "yield" or "spin"
 };
 
 /// The setup a name stands for; an error listing the known names otherwise.

@@ -265,8 +265,12 @@ public:
 
   void start() {
     st_.users_alive++;
-    auto self = shared_from_this();
-    conn_ = std::make_shared<connection>(st_, [self](std::shared_ptr<connection>) { self->on_done(); });
+    // Weak: the connection is this user's, so a strong reference back would be a cycle that
+    // outlives the run (LeakSanitizer found it). The driver's users_ keeps users alive.
+    conn_ = std::make_shared<connection>(st_, [w = weak_from_this()](std::shared_ptr<connection>) {
+      if (auto self = w.lock())
+        self->on_done();
+    });
     st_.all.push_back(conn_);
     next();
   }

@@ -1,4 +1,5 @@
 #include "examples/motion-detection/motion_trace.hpp"
+#include "gateway/mqtt_socket.hpp"
 
 #include <mqtt/async_client.h>
 #include <nlohmann/json.hpp>
@@ -73,6 +74,7 @@ replay_result replay(const std::vector<trace_event>& trace, const replay_options
     });
     auto opts = mqtt::connect_options_builder().clean_session(true).finalize();
     cli.connect(opts)->wait();
+    spry::gateway::disable_nagle_towards(o.broker); // see gateway/mqtt_socket.hpp
     cli.subscribe("lights/#", o.qos)->wait();
     const auto start = clock::now();
     std::map<unsigned, uint64_t> last_ts;

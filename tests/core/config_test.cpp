@@ -309,6 +309,17 @@ TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
                                Catch::Contains("adapter 'ce' is not declared under `adapters:`"));
 }
 
+TEST_CASE("a chain without http is started by MQTT only and must have a subscription", "[config]") {
+  const std::string base = "functions: [a]\nchains:\n  - { name: m, functions: [a] }\n";
+  auto app = parse_app_yaml(base + "mqtt:\n  broker: tcp://127.0.0.1:1883\n  subscriptions:\n"
+                                   "    - { filter: 's/+', chain: m }\n", "/apps/app.yaml");
+  REQUIRE(app);
+  REQUIRE(compile(*app));
+  CHECK(app->chains[0].http.path.empty());
+  CHECK_THAT(error_of(base), Catch::Contains("app.yaml:3:") &&
+                               Catch::Contains("chain 'm': nothing starts it"));
+}
+
 TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[config]") {
   const std::string rest = "functions: [a]\nchains:\n  - {name: c, http: {path: /c}, functions: [a]}\n";
   auto app = parse_app_yaml("transport: shm-dpdk\ndpdk:\n  lcores: 0-1\n  ring_size: 4096\n"
@@ -355,4 +366,37 @@ TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[con
   auto c = compile(*built);
   REQUIRE_FALSE(c);
   CHECK_THAT(c.err().message, Catch::Contains("dpdk.ring_size: expected a power of two"));
+}
+
+TEST_CASE("tcp.namespaces and tcp.xdp_tc_redirect parse and mistakes name their line", "[config]") {
+  const std::string head = "app: demo\ntransport: tcp\nfunctions: [a]\nchains:\n  - name: c\n"
+                           "    http: {path: /c}\n    functions: [a]\n";
+  SECTION("off by default") {
+    auto app = parse_app_yaml(head, "app.yaml");
+    REQUIRE(app);
+    CHECK_FALSE(app->tcp.namespaces);
+    CHECK_FALSE(app->tcp.xdp_tc_redirect);
+  }
+  SECTION("on and off") {
+    for (const char* v : {"on", "off"}) {
+      auto app = parse_app_yaml(head + "tcp: { namespaces: true, xdp_tc_redirect: " + v + " }\n",
+                                "app.yaml");
+      REQUIRE(app);
+      CHECK(app->tcp.namespaces);
+      CHECK(app->tcp.xdp_tc_redirect == (std::string(v) == "on"));
+    }
+  }
+  SECTION("redirect without namespaces") {
+    auto e = error_of(head + "tcp: { xdp_tc_redirect: on }\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:8:"));
+    CHECK_THAT(e, Catch::Contains("needs tcp.namespaces: true"));
+  }
+  SECTION("not a switch") {
+    CHECK_THAT(error_of(head + "tcp: { namespaces: true, xdp_tc_redirect: fast }\n"),
+               Catch::Contains("tcp.xdp_tc_redirect: expected on or off, got 'fast'"));
+  }
+  SECTION("with sidecars") {
+    CHECK_THAT(error_of(head + "tcp: { namespaces: true, sidecar: true }\n"),
+               Catch::Contains("not supported together with tcp.sidecar"));
+  }
 }

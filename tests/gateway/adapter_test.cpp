@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -133,6 +134,35 @@ TEST_CASE("cloudevents adapter: HTTP binary and structured modes in and out", "[
     const auto e = json::parse(reply.body);
     CHECK(e["data"] == "hello");
     CHECK(e["specversion"] == "1.0");
+  }
+  SECTION("binary mode header values are percent-decoded in and encoded out") {
+    // CloudEvents HTTP binding 3.1.3.2: space, '"', '%' and non-ASCII travel as %XX (UTF-8).
+    auto r = ingress(ce, "http", "x", "text/plain", "hi",
+                     {{"ce-specversion", "1.0"}, {"ce-id", "e%201"}, {"ce-source", "/k%C3%BCche"},
+                      {"ce-type", "t"}, {"ce-subject", "100%25%20%22sure%22"}});
+    REQUIRE(r.out.error.empty());
+    const auto e = json::parse(r.payload);
+    CHECK(e["id"] == "e 1");
+    CHECK(e["source"] == "/k\xc3\xbc" "che");
+    CHECK(e["subject"] == "100% \"sure\"");
+
+    spry::core::adapter_request in;
+    in.protocol = "http";
+    spry::core::adapter_reply reply;
+    reply.content_type = "application/cloudevents+json";
+    reply.body = R"({"specversion":"1.0","id":"a b","source":"/k\u00fcche","type":"t","subject":"50%","data":"x"})";
+    ce->impl->egress(in, r.out.reply_mode, reply);
+    std::map<std::string, std::string> h(reply.headers.begin(), reply.headers.end());
+    CHECK(h["ce-id"] == "a%20b");
+    CHECK(h["ce-source"] == "/k%C3%BCche");
+    CHECK(h["ce-subject"] == "50%25");
+
+    for (const char* bad : {"50%", "%2", "%zz", "%C3", "%C0%AF", "%ED%A0%80", "%F5%80%80%80"}) {
+      auto b = ingress(ce, "http", "x", "text/plain", "hi",
+                       {{"ce-specversion", "1.0"}, {"ce-id", bad}, {"ce-source", "s"}, {"ce-type", "t"}});
+      INFO(bad);
+      CHECK_THAT(b.out.error, Catch::Contains("header ce-id: bad percent-encoding"));
+    }
   }
   SECTION("invalid events are refused with the reason") {
     auto no_id = ingress(ce, "http", "", "text/plain", "x",

@@ -45,65 +45,6 @@ std::string app_yaml(const std::string& transport, const std::string& extra = {}
 }
 
 
-bool all_gone(const std::vector<pid_t>& pids, std::chrono::milliseconds within) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  for (;;) {
-    bool any = false;
-    for (auto p : pids)
-      any = any || alive(p);
-    if (!any)
-      return true;
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
-std::vector<pid_t> wait_children(pid_t parent, size_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  std::vector<pid_t> c;
-  while ((c = children_of(parent)).size() < n && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return c;
-}
-
-struct load_outcome {
-  int ok = 0, bad_gateway = 0, other = 0, no_answer = 0;
-};
-
-// `users` closed-loop clients send `per_user` requests each to /hello while `fault` runs on this
-// thread; every answer is classified.
-load_outcome under_load(uint16_t port, int users, int per_user, const std::function<void()>& fault) {
-  std::atomic<int> ok{0}, bad_gateway{0}, other{0}, no_answer{0};
-  std::vector<std::thread> threads;
-  for (int u = 0; u < users; ++u)
-    threads.emplace_back([&] {
-      for (int i = 0; i < per_user; ++i) {
-        auto r = http_request(port, "POST", "/hello", "under load");
-        if (!r)
-          ++no_answer;
-        else if (r->status == 200)
-          ++ok;
-        else if (r->status == 502)
-          ++bad_gateway;
-        else
-          ++other;
-      }
-    });
-  fault();
-  for (auto& t : threads)
-    t.join();
-  return {ok.load(), bad_gateway.load(), other.load(), no_answer.load()};
-}
-
-double in_use(uint16_t port) {
-  auto m = http_request(port, "GET", "/metrics");
-  REQUIRE(m);
-  auto v = metric_value(m->body, "spry_pool_buffers{chain=\"hello\",state=\"in_use\"}");
-  REQUIRE(v);
-  return *v;
-}
-
 } // namespace
 
 TEST_CASE("the same app answers byte for byte alike on local and tcp (broker and direct)",
@@ -496,6 +437,18 @@ double ring_slots_in_use(uint16_t port) {
 
 bool exists(const std::string& path) { return fs::exists(path); }
 
+// Threads of this process that poll DPDK rings.
+int pollers_here() {
+  int n = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    n += name == "spry-dpdk-poll";
+  }
+  return n;
+}
+
 size_t hugepage_files(const std::string& prefix) {
   size_t n = 0;
   std::error_code ec;
@@ -624,6 +577,19 @@ TEST_CASE("shm-dpdk: kill -9 of instances under load: every request answered, no
   CHECK_THAT(read_file(dir.path + "/stderr"), Catch::Contains("was killed by signal 9"));
   auto now = children_of(dpdk.pid());
   CHECK(now.size() == 2);
+  // The EAL files of the killed secondaries (their memory-map copies, their IPC sockets) went
+  // with them; only the live instances' remain.
+  std::set<pid_t> secondaries;
+  std::error_code ec;
+  const std::string runtime = "/var/run/dpdk/spry-hello-" + std::to_string(dpdk.pid());
+  for (fs::directory_iterator it(runtime, ec), end; !ec && it != end; it.increment(ec)) {
+    std::smatch m;
+    const auto name = it->path().filename().string();
+    if (std::regex_match(name, m, std::regex("mp_socket_(\\d+)_.*")) ||
+        std::regex_match(name, m, std::regex("fbarray_.*_(\\d+)")))
+      secondaries.insert(static_cast<pid_t>(std::stol(m[1])));
+  }
+  CHECK(secondaries == std::set<pid_t>(now.begin(), now.end()));
   CHECK(dpdk.stop(SIGTERM, std::chrono::seconds(10)) == 0);
   CHECK(all_gone(now, std::chrono::seconds(3)));
 }
@@ -723,8 +689,10 @@ TEST_CASE("shm-dpdk: two runtimes one after the other in one process share one E
     CHECK(r->body == R"({"text":"IN PROCESS","words":2,"bytes":10})");
     auto kids = children_of(getpid());
     CHECK(kids.size() == 2);
+    CHECK(pollers_here() == 1); // the gateway's: one poller per process
     (*srv)->stop(1000);
     srv->reset();
     CHECK(all_gone(kids, std::chrono::seconds(3)));
+    CHECK(pollers_here() == 0); // nothing polls after stop
   }
 }

@@ -163,10 +163,9 @@ public:
     auto& e = entries_[id];
     if (s.receiver.load())
       return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " is already bound");
-    const int32_t other = e.pid.load();
-    if (other != 0 && other != getpid() && !process_gone(other))
-      return core::make_error("shm-dpdk: endpoint " + std::to_string(id) +
-                              " is already bound by process " + std::to_string(other));
+    // Another process's pid may still be recorded here: an instance that died before the node
+    // cleared it. The node's supervisor runs one process per endpoint at a time, so that pid is
+    // stale (and may even belong to an unrelated process by now): take the endpoint over.
     e.depth.reset();
     e.seen.store(1);
     s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
@@ -210,9 +209,20 @@ public:
     release_dead_claims();
     drain(id, "its instance is gone");
     e.depth.reset();
+    eal_->forget_secondary(pid);
   }
 
   // -- data path -------------------------------------------------------------------------------
+
+  send_status send_forged(const core::descriptor& d) noexcept override {
+    if (stopped_.load(std::memory_order_relaxed))
+      return send_status::closed;
+    if (d.dst >= endpoints_ || !rings_[d.dst])
+      return send_status::unknown_endpoint;
+    core::descriptor copy = d;
+    return rte_ring_mp_enqueue_elem(rings_[d.dst], &copy, sizeof copy) == 0 ? send_status::ok
+                                                                           : send_status::backpressure;
+  }
 
   send_status send(const core::descriptor& d) noexcept override {
     if (stopped_.load(std::memory_order_relaxed))
@@ -397,7 +407,7 @@ private:
 
   // Control thread, as the only consumer of ring `id`: every descriptor still in it becomes a
   // failed request returned to the gateway, so nothing waits for an endpoint that will not read.
-  void drain(endpoint_id id, const char* why) noexcept {
+  [[gnu::noinline]] void drain(endpoint_id id, const char* why) noexcept {
     core::descriptor burst[burst_size];
     unsigned n;
     while ((n = rte_ring_sc_dequeue_burst_elem(rings_[id], burst, sizeof(core::descriptor),
@@ -406,7 +416,7 @@ private:
         fail_back(burst[k], id, why);
   }
 
-  void fail_back(core::descriptor d, endpoint_id id, const char* why) noexcept {
+  [[gnu::noinline]] void fail_back(core::descriptor d, endpoint_id id, const char* why) noexcept {
     drop(entries_[id]);
     core::buffer_header* b = buffer_of(d);
     if (!b || d.dst != id)
@@ -449,7 +459,13 @@ private:
   // not move while claims are outstanding is stuck at the dead producer's slot: advancing it by
   // one hands the slot to the consumer, which drops it unless it holds a live descriptor for its
   // endpoint (deliver() checks the buffer's owner). Node only, after a process died.
-  void release_dead_claims() noexcept {
+  //
+  // The wait before deciding is long on purpose: a live producer descheduled between its claim
+  // and its publish for longer than that would have its slot released under it and then wait
+  // for a tail that has moved past it. Half a second is far beyond any run-queue delay seen on
+  // an oversubscribed machine; the cost is that a ring with a dead claim stays blocked that long
+  // after the death, and only then.
+  [[gnu::noinline]] void release_dead_claims() noexcept {
     using clock = std::chrono::steady_clock;
     for (endpoint_id id = 0; id < endpoints_; ++id) {
       rte_ring* r = rings_[id];
@@ -458,7 +474,7 @@ private:
         if (__atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE) == tail)
           break;
         // Live producers publish within microseconds; give a descheduled one ample time.
-        const auto deadline = clock::now() + std::chrono::milliseconds(50);
+        const auto deadline = clock::now() + std::chrono::milliseconds(500);
         bool moved = false;
         while (clock::now() < deadline) {
           std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -320,6 +320,24 @@ core::expected<eal*> eal::acquire(const eal_options& o) {
   return the_eal;
 }
 
+void eal::forget_secondary(pid_t pid) const {
+  if (!primary() || pid <= 0)
+    return;
+  // fbarray_memseg-2048k-0-0_<pid> ... and mp_socket_<pid>_<tsc>.
+  const std::string suffix = "_" + std::to_string(pid);
+  const std::string socket = "mp_socket_" + std::to_string(pid) + "_";
+  std::error_code ec;
+  for (fs::directory_iterator it(runtime_dir(file_prefix()), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    const bool mine = name.rfind(socket, 0) == 0 ||
+                      (name.size() > suffix.size() &&
+                       name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
+    if (mine)
+      fs::remove(it->path(), ec);
+  }
+}
+
 void eal::hold() noexcept { holders.fetch_add(1); }
 void eal::release() noexcept { holders.fetch_sub(1); }
 

@@ -62,6 +62,10 @@ public:
   void hold() noexcept;
   void release() noexcept;
 
+  /// Primary: removes the runtime files a secondary that died left behind (its copies of the
+  /// memory maps, ~1.6 MB, and its IPC socket); the EAL removes them only on a clean exit.
+  void forget_secondary(pid_t pid) const;
+
   /// What this machine lacks for a primary EAL with `memory_mb` (no hugetlbfs, too few free
   /// 2 MB pages, no write access), or empty. Used before init and by tests to skip.
   static std::string missing_requirement(uint64_t memory_mb);

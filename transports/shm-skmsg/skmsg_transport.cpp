@@ -226,6 +226,15 @@ public:
     }
   }
 
+  send_status send_forged(const core::descriptor& d) noexcept override {
+    const int fd = send_fd_.load(std::memory_order_acquire);
+    if (stopped_.load(std::memory_order_relaxed) || fd < 0)
+      return send_status::closed;
+    return ::send(fd, &d, sizeof d, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof d)
+             ? send_status::ok
+             : send_status::backpressure;
+  }
+
   send_status send(const core::descriptor& d) noexcept override {
     if (stopped_.load(std::memory_order_relaxed))
       return reject(send_status::closed);

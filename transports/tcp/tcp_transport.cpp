@@ -20,6 +20,11 @@
 #include <caf/message_id.hpp>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -40,6 +45,23 @@ using core::send_status;
 namespace {
 
 class tcp_transport;
+
+// The IPv4 address of the first interface other than loopback in this thread's network
+// namespace (a pod has exactly one: eth0), or empty.
+std::string pod_address() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0)
+    return {};
+  std::string out;
+  for (ifaddrs* i = list; i && out.empty(); i = i->ifa_next)
+    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && !(i->ifa_flags & IFF_LOOPBACK)) {
+      char buf[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+      out = buf;
+    }
+  freeifaddrs(list);
+  return out;
+}
 
 // One message on its way to a peer.
 struct outgoing {
@@ -113,6 +135,11 @@ public:
       work_(net::make_work_guard(ioc_)) {
     if (ctx.app)
       max_conns_ = std::max(1u, ctx.app->tcp.connections_per_peer);
+    // In a pod (tcp.namespaces) loopback is the pod's own: endpoints listen on, and are
+    // advertised at, the pod's address instead.
+    if (ctx.app && ctx.app->tcp.namespaces)
+      if (auto a = pod_address(); !a.empty())
+        host_ = a;
     uint64_t largest = 0;
     for (auto& p : *pools_)
       largest = std::max<uint64_t>(largest, p.buffer_size());
@@ -152,7 +179,7 @@ public:
       acc->assign(btcp::v4(), fd->second, ec);
       listen_fds_.erase(fd);
     } else {
-      const btcp::endpoint ep{net::ip::make_address_v4("127.0.0.1"), 0};
+      const btcp::endpoint ep{net::ip::make_address_v4(host_), 0};
       acc->open(ep.protocol(), ec);
       if (!ec)
         acc->bind(ep, ec);
@@ -169,7 +196,7 @@ public:
     s.acceptor = std::move(acc);
     net::post(ioc_, [this, id] { accept(id); });
     // A local endpoint is also a peer: sends to it go through the kernel like any other.
-    add_peer(id, "127.0.0.1:" + std::to_string(s.port));
+    add_peer(id, host_ + ":" + std::to_string(s.port));
     return {};
   }
 
@@ -191,7 +218,7 @@ public:
   std::string address_of(endpoint_id id) const override {
     if (id >= slot_count_ || !slots_[id].receiver.load())
       return {};
-    return "127.0.0.1:" + std::to_string(slots_[id].port);
+    return host_ + ":" + std::to_string(slots_[id].port);
   }
 
   core::status_or_error set_peer(endpoint_id id, const std::string& address) override {
@@ -536,6 +563,7 @@ private:
   uint32_t slot_count_;
   std::unordered_map<endpoint_id, int> listen_fds_;
   unsigned max_conns_ = 8;
+  std::string host_ = "127.0.0.1"; // where this process's endpoints listen
   size_t body_limit_ = 1 << 20;
   std::atomic<bool> stopped_{false};
   std::mutex control_;
@@ -720,7 +748,8 @@ void register_transport(core::transport_registry& registry) {
   e.name = "tcp";
   e.description = "HTTP/1.1 over loopback TCP, msgpack-serialized messages, one process per "
                   "instance, optional queue-proxy sidecars and nginx front end (the Knative-like "
-                  "baseline); needs nothing";
+                  "baseline); needs nothing (tcp.namespaces, pods as network namespaces, and "
+                  "tcp.xdp_tc_redirect need root)";
   e.factory = make_tcp_transport;
   e.in_process_instances = false;
   e.listen_socket_per_endpoint = true;
