@@ -50,7 +50,7 @@ TEST_CASE("descriptor references are validated against the pool", "[descriptor]"
   p->release(b);
 }
 
-TEST_CASE("check_descriptor refuses an unknown pool a bad offset and a stale tag with the reason", "[descriptor]") {
+TEST_CASE("check_descriptor refuses an unknown pool a bad offset a stale tag and a buffer not handed over with the reason", "[descriptor]") {
   pool_options o;
   o.buffer_count = 2;
   o.buffer_size = 64;
@@ -74,6 +74,11 @@ TEST_CASE("check_descriptor refuses an unknown pool a bad offset and a stale tag
   const auto stale = check_descriptor(pools, {1, 0, static_cast<uint16_t>(tag_of(b->request_id) + 1), off});
   CHECK(stale.buffer == nullptr);
   CHECK_THAT(stale.why, Catch::Contains("stale"));
+  b->owner = 7; // shared pools: handed to endpoint 7
+  CHECK(check_descriptor(pools, {7, 0, tag_of(b->request_id), off}, 7u).buffer == b);
+  const auto not_handed = check_descriptor(pools, {1, 0, tag_of(b->request_id), off}, 1u);
+  CHECK(not_handed.buffer == nullptr);
+  CHECK_THAT(not_handed.why, Catch::Contains("ownership word"));
   pools[0].release(b);
   CHECK(check_descriptor(pools, {1, 0, tag_of(0x10005), off}).buffer == nullptr); // released
 }

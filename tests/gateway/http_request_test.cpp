@@ -38,6 +38,9 @@ TEST_CASE("match_route picks the longest prefix at a segment boundary", "[http_r
   CHECK(m.status == 405);
   CHECK(m.allow == "POST");
   CHECK(match_route({}, "GET", "/x").status == 404);
+  auto mqtt_only = c;
+  mqtt_only[2].http.path.clear(); // a chain only an MQTT subscription starts
+  CHECK(match_route(mqtt_only, "POST", "/hellos").status == 404);
 }
 
 TEST_CASE("reserved paths and query values are recognised", "[http_request]") {
