@@ -1,5 +1,7 @@
 #include "core/control_channel.hpp"
 
+#include "core/msgpack_frame.hpp"
+
 #include <msgpack.hpp>
 
 #include <cerrno>
@@ -89,7 +91,7 @@ std::optional<expected<control_message>> control_reader::next() {
   buf_.erase(0, 4 + size_t{n});
   control_message m;
   try {
-    auto oh = msgpack::unpack(body.data(), body.size());
+    auto oh = unpack_frame(body.data(), body.size());
     const auto& o = oh.get();
     if (o.type != msgpack::type::ARRAY || o.via.array.size < 1)
       return expected<control_message>(make_error("control frame is not a message array"));

@@ -1,6 +1,7 @@
 #include "core/instance.hpp"
 
 #include "core/clock.hpp"
+#include "core/descriptor_check.hpp"
 #include "core/message.hpp"
 
 #include <caf/actor_system.hpp>
@@ -75,24 +76,15 @@ private:
     const uint32_t queued = ctx_.tp->queue_depth(ctx_.self);
     ctx_.tp->consumed(ctx_.self);
     // Validate before touching anything: the descriptor may come from another process.
-    if (d.pool >= ctx_.pools->size()) {
-      reject(d, "unknown pool");
+    const auto checked =
+      check_descriptor(*ctx_.pools, d,
+                       ctx_.shared_pools ? std::optional<uint32_t>(ctx_.self) : std::nullopt);
+    if (!checked.buffer) {
+      reject(d, checked.why);
       return;
     }
     pool& p = (*ctx_.pools)[d.pool];
-    buffer_header* b = p.resolve(d.offset);
-    if (!b) {
-      reject(d, "buffer reference outside the pool or not allocated");
-      return;
-    }
-    if (d.tag != tag_of(b->request_id)) {
-      reject(d, "stale descriptor (its tag does not match the buffer's request)");
-      return;
-    }
-    if (ctx_.shared_pools && __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) != ctx_.self) {
-      reject(d, "buffer not handed to this endpoint (its ownership word names another)");
-      return;
-    }
+    buffer_header* b = checked.buffer;
     message m(b, p.buffer_size(), d.offset);
     if (b->payload_length > p.buffer_size()) {
       m.fail("request arrived with a corrupt payload length", 502);

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/data_path_counters.hpp"
+#include "core/descriptor_check.hpp"
 #include "core/message.hpp"
 #include "gateway/metrics.hpp"
 
@@ -18,63 +19,6 @@
 namespace spry::gateway {
 
 using core::buffer_status;
-
-namespace {
-
-chain_result make_result(uint16_t status, std::string body, uint64_t request_id = 0) {
-  chain_result r;
-  r.http_status = status;
-  r.content_type = "text/plain";
-  r.body = std::move(body);
-  if (!r.body.empty() && r.body.back() != '\n')
-    r.body += '\n';
-  r.request_id = request_id;
-  return r;
-}
-
-// The client's answer, built from a buffer whose every field is untrusted (another process may
-// have written it).
-chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64_t request_id) {
-  chain_result r;
-  r.request_id = request_id;
-  const auto len = std::min(b->payload_length, p.buffer_size());
-  const auto status = static_cast<buffer_status>(b->status);
-  const uint16_t asked = b->http_status;
-  if (b->request_id != request_id)
-    return make_result(502, "an instance corrupted the request header (request id changed)",
-                       request_id);
-  if (status == buffer_status::ok) {
-    r.http_status = asked == 0 ? 200 : asked;
-    if (r.http_status < 200 || r.http_status > 599)
-      return make_result(502, "function set an invalid HTTP status " + std::to_string(asked),
-                         request_id);
-    const auto ct = core::fixed_field(b->content_type, core::content_type_capacity);
-    r.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
-    r.body.assign(core::pool::payload(b), len);
-    if (len > 0) // for the overhead audit: the answer leaves the pool buffer
-      core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
-    r.topic = std::string(core::fixed_field(b->topic, core::topic_capacity));
-    return r;
-  }
-  if (status == buffer_status::no_instance)
-    // Not held (the function cannot scale from zero, or the hold limit is reached): its only
-    // instance is gone, as when it crashed and is restarting.
-    return make_result(502,
-                       "no instance of the next function of this chain is running (restarting, "
-                       "or at zero instances with the hold limit reached)",
-                       request_id);
-  uint16_t code = asked;
-  if (code < 400 || code > 599)
-    code = status == buffer_status::overloaded       ? 503
-           : status == buffer_status::function_error ? 500
-                                                     : 502;
-  r = make_result(code, std::string(core::pool::payload(b), len), request_id);
-  if (code == 503)
-    r.retry_after_s = 1;
-  return r;
-}
-
-} // namespace
 
 gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway_metrics>(rt)) {
   for (auto& p : rt_.pools()) {
@@ -112,35 +56,7 @@ gateway::~gateway() {
 }
 
 route_match gateway::match(std::string_view method, std::string_view path) const {
-  route_match out;
-  out.status = 404;
-  size_t best = 0;
-  for (size_t c = 0; c < rt_.app().chains.size(); ++c) {
-    const auto& b = rt_.app().chains[c].http;
-    if (b.path.empty())
-      continue; // MQTT only
-    const bool prefix = path.size() >= b.path.size() && path.compare(0, b.path.size(), b.path) == 0 &&
-                        (path.size() == b.path.size() || path[b.path.size()] == '/' ||
-                         b.path == "/");
-    if (!prefix || b.path.size() < best)
-      continue;
-    if (b.method != method) {
-      if (out.status != 0 && b.path.size() >= best) {
-        out.status = 405;
-        out.allow = b.method;
-        best = b.path.size();
-      }
-      continue;
-    }
-    best = b.path.size();
-    out.status = 0;
-    out.chain = static_cast<core::chain_id>(c);
-    auto rest = path.substr(std::min(path.size(), b.path.size()));
-    while (!rest.empty() && rest.front() == '/')
-      rest.remove_prefix(1);
-    out.topic = std::string(rest);
-  }
-  return out;
+  return match_route(rt_.app().chains, method, path);
 }
 
 uint32_t gateway::chain_timeout_ms(core::chain_id chain) const {
@@ -247,17 +163,16 @@ void gateway::on_descriptor(const core::descriptor& d) {
   rt_.tp().consumed(core::gateway_endpoint);
   if (d.pool >= pending_.size())
     return reject(d, "unknown pool");
-  auto& p = rt_.pools()[d.pool];
-  core::buffer_header* b = p.resolve(d.offset);
-  if (!b)
-    return reject(d, "buffer reference outside the pool or not allocated");
-  if (d.tag != core::tag_of(b->request_id))
-    return reject(d, "stale descriptor (its tag does not match the buffer's request)");
   // Shared pools: every sender hands the buffer over (ownership word = destination) before it
   // sends, so a descriptor for a buffer an instance still holds is forged or replayed; taking
   // it would answer the client early and free a buffer that process is still writing.
-  if (rt_.shared_pools() && __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) != core::gateway_endpoint)
-    return reject(d, "buffer not handed to the gateway (its ownership word names another endpoint)");
+  const auto checked = core::check_descriptor(
+    rt_.pools(), d,
+    rt_.shared_pools() ? std::optional<uint32_t>(core::gateway_endpoint) : std::nullopt);
+  if (!checked.buffer)
+    return reject(d, checked.why);
+  auto& p = rt_.pools()[d.pool];
+  core::buffer_header* b = checked.buffer;
   slot& s = pending_[d.pool].slots[p.index_of(b)];
   uint32_t state = s.state.load(std::memory_order_acquire);
   if (state == abandoned) {

@@ -12,6 +12,8 @@
 
 #include "core/buffer_lease.hpp"
 #include "gateway/adapter_set.hpp"
+#include "gateway/chain_result.hpp"
+#include "gateway/http_request.hpp"
 #include "core/ids.hpp"
 #include "core/instance.hpp"
 #include "core/runtime.hpp"
@@ -32,16 +34,6 @@ namespace spry::gateway {
 
 class gateway_metrics;
 
-/// What the client gets back.
-struct chain_result {
-  uint16_t http_status = 200;
-  std::string content_type;
-  std::string body;
-  uint32_t retry_after_s = 0; ///< set with 503
-  uint64_t request_id = 0;
-  std::string topic; ///< the topic the chain's last function left (MQTT replies may use it)
-  std::vector<std::pair<std::string, std::string>> headers; ///< extra response headers (adapters)
-};
 
 /// Called exactly once with the chain's result, from a gateway worker thread; never called for
 /// a request that was abandoned (timed out) first.
@@ -51,13 +43,6 @@ struct ticket {
   core::chain_id chain;
   uint32_t slot;
   uint64_t request_id;
-};
-
-struct route_match {
-  uint16_t status = 0; ///< 0 = matched; otherwise 404 or 405
-  core::chain_id chain = 0;
-  std::string topic;   ///< the path below the chain's prefix ("/hello/a/b" -> "a/b")
-  std::string allow;   ///< for 405: the method the path accepts
 };
 
 class gateway {

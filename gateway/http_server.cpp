@@ -1,7 +1,9 @@
 #include "gateway/http_server.hpp"
 
 #include "core/data_path_counters.hpp"
+#include "gateway/adapter_call.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/http_request.hpp"
 #include "gateway/metrics.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -28,46 +30,10 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr unsigned header_limit = 16 * 1024;
-
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count());
-}
-
-// %XX and '+' in a query value.
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
-}
-
-std::string query_value(std::string_view target, std::string_view key) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos)
-    return {};
-  auto rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    const auto kv = rest.substr(0, amp);
-    const auto eq = kv.find('=');
-    if (kv.substr(0, eq) == key)
-      return eq == std::string_view::npos ? std::string() : percent_decode(kv.substr(eq + 1));
-    if (amp == std::string_view::npos)
-      break;
-    rest.remove_prefix(amp + 1);
-  }
-  return {};
 }
 
 std::string json_escape(std::string_view s) {
@@ -105,8 +71,7 @@ private:
 
   void read_header() {
     parser_.emplace();
-    parser_->header_limit(header_limit);
-    parser_->body_limit(spec_.body_limit);
+    apply_limits(*parser_, spec_.body_limit);
     lease_.reset();
     // The first request of a connection must arrive within the header timeout; later ones may
     // idle up to the keep-alive idle timeout before their first byte.
@@ -145,20 +110,21 @@ private:
     disarm_read_timer();
     auto& req = parser_->get();
     const auto target = std::string_view(req.target().data(), req.target().size());
-    const auto path = target.substr(0, target.find('?'));
+    const auto path = target_path(target);
     const bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
     // An early answer (404, 503, ...) leaves an unread body on the connection: close it then.
     keep_alive_ = req.keep_alive();
     const bool reuse = keep_alive_ && !has_body;
 
-    if (path == "/admin/adapters" || path.rfind("/admin/adapters/", 0) == 0)
+    const auto reserved_kind = classify_reserved(path);
+    if (reserved_kind == reserved_path::admin_adapters)
       return admin_adapters(req, target, path, reuse);
-    if (path == "/healthz" || path == "/metrics" || path == "/status") {
+    if (reserved_kind != reserved_path::none) {
       if (req.method() != http::verb::get && req.method() != http::verb::head)
         return respond_text(405, "use GET", reuse, "GET");
-      if (path == "/healthz")
+      if (reserved_kind == reserved_path::healthz)
         return respond_text(200, "ok", reuse);
-      if (path == "/status") {
+      if (reserved_kind == reserved_path::status) {
         auto body = gw_.status_text();
         if (body.empty())
           return respond_text(404, "no control plane on this gateway", reuse);
@@ -191,8 +157,8 @@ private:
       return respond_result(std::move(*r), reuse);
     lease_ = std::move(std::get<core::buffer_lease>(reserved));
     const uint64_t capacity = lease_.capacity();
-    if (auto cl = parser_->content_length(); cl && *cl > std::min<uint64_t>(spec_.body_limit, capacity))
-      return respond_too_large(*cl);
+    if (declared_too_large(*parser_, spec_.body_limit, capacity))
+      return respond_too_large(*parser_->content_length());
 
     req.body().data = lease_.payload();
     req.body().size = capacity;
@@ -289,16 +255,9 @@ private:
   bool adapt(const http::request<http::buffer_body>& req, uint32_t length, std::string_view ct,
              core::adapter_ingress& out) {
     const std::string body(lease_.payload(), length);
-    std::vector<std::string> names;
-    names.reserve(16);
+    const std::vector<std::string> names = lower_case_names(req);
     std::vector<core::adapter_header> headers;
-    headers.reserve(16);
-    for (const auto& f : req) {
-      std::string n(f.name_string());
-      for (auto& c : n)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      names.push_back(std::move(n));
-    }
+    headers.reserve(names.size());
     size_t i = 0;
     for (const auto& f : req)
       headers.push_back({names[i++], std::string_view(f.value().data(), f.value().size())});
@@ -319,13 +278,7 @@ private:
     out.capacity = static_cast<uint32_t>(lease_.capacity());
     out.topic = topic_;
     out.content_type = std::string(ct);
-    try {
-      adapter_->impl->ingress(ar, out);
-    } catch (const std::exception& e) { // the contract says noexcept; a broken adapter may not
-      out.error = std::string("adapter failed: ") + e.what();
-    }
-    if (out.error.empty() && out.length > out.capacity)
-      out.error = "adapter wrote past the buffer";
+    call_ingress(*adapter_->impl, ar, out);
     if (!out.error.empty()) {
       gw_.adapters().count_rejected(adapter_->name);
       respond_text(400, out.error, keep_alive_);
@@ -439,7 +392,7 @@ private:
   // -- writing ---------------------------------------------------------------------------------
 
   void respond_too_large(uint64_t declared) {
-    const uint64_t limit = lease_ ? std::min<uint64_t>(spec_.body_limit, lease_.capacity())
+    const uint64_t limit = lease_ ? body_capacity(spec_.body_limit, lease_.capacity())
                                   : spec_.body_limit;
     lease_.reset();
     respond_text(413,

@@ -2,6 +2,7 @@
 #include "gateway/mqtt_socket.hpp"
 
 #include "core/runtime.hpp"
+#include "gateway/adapter_call.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/mqtt_topic.hpp"
 
@@ -267,13 +268,7 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
     ar.now_unix_ms = now_ms;
     out.data = lease.payload();
     out.capacity = static_cast<uint32_t>(lease.capacity());
-    try {
-      adapter->impl->ingress(ar, out);
-    } catch (const std::exception& e) {
-      out.error = std::string("adapter failed: ") + e.what();
-    }
-    if (out.error.empty() && out.length > out.capacity)
-      out.error = "adapter wrote past the buffer";
+    call_ingress(*adapter->impl, ar, out);
     if (!out.error.empty()) {
       gw_.adapters().count_rejected(adapter->name);
       return count(rejected, topic, out.error); // the lease returns the buffer

@@ -520,11 +520,15 @@ void apply_shape(function_spec& f, const workload_spec& w, size_t i) {
 
 } // namespace
 
-core::expected<experiment> read_experiment(const std::string& file,
-                                           const policy_registries& registries) {
+namespace {
+
+// One boundary for both entry points: every error a file can cause comes out as core::error.
+template <class Load>
+core::expected<experiment> parse_with(const std::string& file, const policy_registries& registries,
+                                      Load&& load) {
   try {
     parser p(file, registries);
-    return p.read(yaml_reader::load_file(file));
+    return p.read(load());
   } catch (const yaml_error& e) {
     return core::make_error(e.message);
   } catch (const YAML::Exception& e) {
@@ -532,6 +536,18 @@ core::expected<experiment> read_experiment(const std::string& file,
     return core::make_error(file + ":" + std::to_string(e.mark.line + 1) + ":" +
                             std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
+}
+
+} // namespace
+
+core::expected<experiment> read_experiment(const std::string& file,
+                                           const policy_registries& registries) {
+  return parse_with(file, registries, [&] { return yaml_reader::load_file(file); });
+}
+
+core::expected<experiment> parse_experiment(const std::string& text, const std::string& file,
+                                            const policy_registries& registries) {
+  return parse_with(file, registries, [&] { return yaml_reader::load_text(text, file); });
 }
 
 core::expected<workload_model> build_workload(const workload_spec& w, uint64_t seed,

@@ -95,6 +95,10 @@ double metric_value(const run_result& r, const std::string& name);
 /// traces) are relative to the experiment file's directory.
 core::expected<experiment> read_experiment(const std::string& file,
                                            const policy_registries& registries);
+/// The same for a document already in memory (the lab fuzzer); `file` names it in errors and
+/// is the base for relative file names inside it.
+core::expected<experiment> parse_experiment(const std::string& text, const std::string& file,
+                                            const policy_registries& registries);
 
 /// The workload's functions, chains and sources for one seed (service-time means drawn from a
 /// range, and every random choice, follow the seed). `duration_s` bounds trace-driven sources.

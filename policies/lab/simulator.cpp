@@ -29,7 +29,6 @@ double jain_index(const std::vector<double>& x) {
 
 namespace {
 
-constexpr double never = std::numeric_limits<double>::infinity();
 // Weight of the newest execution time in an instance's piggybacked average: low enough that
 // exponential service times (cv 1) give a steady estimate (cv ~0.23), high enough to follow a
 // deflation within a few requests.

@@ -110,4 +110,13 @@ YAML::Node yaml_reader::load_file(const std::string& file) {
   }
 }
 
+YAML::Node yaml_reader::load_text(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw yaml_error{file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                     std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg};
+  }
+}
+
 } // namespace spry::policies::lab

@@ -40,6 +40,8 @@ public:
 
   /// Loads a file (or throws yaml_error with yaml-cpp's position for syntax errors).
   static YAML::Node load_file(const std::string& file);
+  /// Parses a document already in memory; `file` names it in errors.
+  static YAML::Node load_text(const std::string& text, const std::string& file);
 
 private:
   std::string file_;

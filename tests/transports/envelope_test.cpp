@@ -91,3 +91,45 @@ TEST_CASE("malformed envelopes are refused with the reason", "[envelope]") {
     CHECK_THAT(e.err().message, Catch::Contains("topic"));
   }
 }
+
+// Found by fuzz/tcp_envelope_fuzz: msgpack-c sized an array's element table from the count in
+// its header, so a 5-byte frame declaring 2^32 elements made the receiver allocate ~100 GB.
+TEST_CASE("an envelope declaring more elements than it has bytes is refused before allocating", "[envelope]") {
+  msgpack::object_handle keep;
+  for (const std::string& frame : {std::string("\xdd\xff\xff\xff\xff", 5),          // array32
+                                  std::string("\xdd\x10\x00\x00\x00\x01", 6),      // 2^28 + 1
+                                  std::string("\xdf\x7f\xff\xff\xff", 5)}) {       // map32
+    auto e = parse_envelope(frame, keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("declares more elements than the"));
+  }
+}
+
+TEST_CASE("an envelope nested deeper than any spry message is refused", "[envelope]") {
+  msgpack::object_handle keep;
+  const std::string frame(64, '\x91'); // 64 nested one-element arrays
+  auto e = parse_envelope(frame + '\x01', keep);
+  REQUIRE_FALSE(e);
+  CHECK_THAT(e.err().message, Catch::Contains("nested deeper than"));
+}
+
+// Found by fuzz/tcp_envelope_fuzz: a topic with a NUL byte inside was accepted and silently cut
+// at the NUL by the NUL-padded header field, so the next hop routed on another topic than the
+// one sent (and a re-encoded envelope differed from the one received).
+TEST_CASE("an envelope whose topic or content type contains a NUL byte is refused", "[envelope]") {
+  msgpack::object_handle keep;
+  core::buffer_header h{};
+  core::set_fixed_field(h.topic, core::topic_capacity, "aXb");
+  core::set_fixed_field(h.content_type, core::content_type_capacity, "tXt");
+  const auto good = encode_envelope(1, h, "x");
+  REQUIRE(parse_envelope(good, keep));
+  for (const char* field : {"aXb", "tXt"}) {
+    std::string bad = good;
+    const auto at = bad.find(field);
+    REQUIRE(at != std::string::npos);
+    bad[at + 1] = '\0';
+    auto e = parse_envelope(bad, keep);
+    REQUIRE_FALSE(e);
+    CHECK_THAT(e.err().message, Catch::Contains("contains a NUL byte"));
+  }
+}

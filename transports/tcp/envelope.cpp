@@ -2,6 +2,7 @@
 
 #include "core/data_path_counters.hpp"
 #include "core/message.hpp"
+#include "core/msgpack_frame.hpp"
 #include "core/pool.hpp"
 
 #include <cstring>
@@ -60,8 +61,8 @@ std::string encode_envelope(core::endpoint_id dst, const core::buffer_header& h,
 core::expected<envelope> parse_envelope(std::string_view bytes, msgpack::object_handle& keep) {
   try {
     // Reference the frame's bytes for str/bin instead of copying them into the zone.
-    keep = msgpack::unpack(bytes.data(), bytes.size(),
-                           [](msgpack::type::object_type, std::size_t, void*) { return true; });
+    keep = core::unpack_frame(bytes.data(), bytes.size(),
+                              [](msgpack::type::object_type, std::size_t, void*) { return true; });
   } catch (const std::exception& e) {
     return core::make_error(std::string("malformed envelope: not msgpack (") + e.what() + ")");
   }
@@ -101,10 +102,16 @@ core::expected<envelope> parse_envelope(std::string_view bytes, msgpack::object_
                             std::to_string(core::content_type_capacity) + " bytes");
   if (f[16].type != msgpack::type::BIN)
     return core::make_error("malformed envelope: payload must be binary");
-  core::set_fixed_field(h.topic, core::topic_capacity,
-                        std::string_view(f[14].via.str.ptr, f[14].via.str.size));
-  core::set_fixed_field(h.content_type, core::content_type_capacity,
-                        std::string_view(f[15].via.str.ptr, f[15].via.str.size));
+  // The header keeps both strings NUL-padded, so an embedded NUL would silently cut them (a
+  // topic that routes differently from the one sent); no honest sender makes one.
+  const std::string_view topic(f[14].via.str.ptr, f[14].via.str.size);
+  const std::string_view content_type(f[15].via.str.ptr, f[15].via.str.size);
+  if (topic.find('\0') != std::string_view::npos)
+    return core::make_error("malformed envelope: topic contains a NUL byte");
+  if (content_type.find('\0') != std::string_view::npos)
+    return core::make_error("malformed envelope: content type contains a NUL byte");
+  core::set_fixed_field(h.topic, core::topic_capacity, topic);
+  core::set_fixed_field(h.content_type, core::content_type_capacity, content_type);
   e.payload = std::string_view(f[16].via.bin.ptr, f[16].via.bin.size);
   h.payload_length = static_cast<uint32_t>(e.payload.size());
   // The payload is referenced, not copied, here: write_envelope copies it.
