@@ -153,6 +153,12 @@ public:
     ioc_.stop();
     if (io_.joinable())
       io_.join();
+    // A stopped io_context drops the posted close_peer calls unrun, and an idle connection keeps
+    // its peer alive (peer -> idle conn -> peer): break the cycle now that no thread touches them.
+    for (auto& p : retired_) {
+      p->idle.clear();
+      p->queue.clear();
+    }
     for (auto& [fd_id, fd] : listen_fds_)
       (void)fd_id, (void)fd; // ownership moved to acceptors on bind; unbound fds are the agent's
   }
@@ -299,6 +305,7 @@ public:
       for (auto& [id, p] : peers_) {
         auto keep = p;
         net::post(ioc_, [keep] { close_peer(*keep); });
+        retired_.push_back(p);
       }
       peers_.clear();
     }
@@ -570,6 +577,7 @@ private:
   std::vector<caf::actor> keep_alive_;
   std::mutex peers_mtx_;
   std::unordered_map<endpoint_id, std::shared_ptr<peer>> peers_;
+  std::vector<std::shared_ptr<peer>> retired_; // stopped; released after the io thread ends
   std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0}, lost_{0};
   net::io_context ioc_;
   net::executor_work_guard<net::io_context::executor_type> work_;
