@@ -53,6 +53,10 @@ size_t one_request(std::string_view wire, uint64_t body_limit, uint64_t capacity
   size_t used = parser.put(boost::asio::buffer(wire.data(), wire.size()), ec);
   if (ec == http::error::need_more)
     return 0; // incomplete header: the gateway waits for more bytes, then times out (408)
+  if (ec == http::error::body_limit) {
+    (void)declared_length(parser); // the 413's text, as on_read_error writes it
+    return 0;
+  }
   if (ec)
     return 0; // 400 / 431 / close, as on_read_error decides
   if (!parser.is_header_done())
@@ -105,8 +109,10 @@ size_t one_request(std::string_view wire, uint64_t body_limit, uint64_t capacity
         return 0;
       break;
     }
-    if (ec == http::error::need_buffer || ec == http::error::body_limit)
-      return 0; // 413
+    if (ec == http::error::need_buffer || ec == http::error::body_limit) {
+      (void)declared_length(parser); // 413
+      return 0;
+    }
     if (ec)
       return 0;
     if (n == 0 && !parser.is_done())

@@ -62,6 +62,13 @@ inline bool declared_too_large(const request_parser& p, uint64_t body_limit,
   return declared && *declared > body_capacity(body_limit, buffer_capacity);
 }
 
+/// The Content-Length a 413 names, 0 when it cannot say. Beast refuses a declared length over
+/// the body limit while it is still parsing the header, and content_length() is defined only
+/// once the header is complete (Beast asserts it).
+inline uint64_t declared_length(const request_parser& p) {
+  return p.is_header_done() ? p.content_length().value_or(0) : 0;
+}
+
 /// %XX and '+' decoded in a query value (malformed escapes stay as they are).
 std::string percent_decode(std::string_view s);
 /// The decoded value of `key` in the target's query string, "" when absent.

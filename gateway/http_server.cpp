@@ -380,7 +380,7 @@ private:
         (ec == http::error::partial_message && !parser_->got_some()))
       return close();
     if (ec == http::error::body_limit)
-      return respond_too_large(parser_->content_length().value_or(0));
+      return respond_too_large(declared_length(*parser_));
     if (ec == http::error::header_limit)
       return respond_text(431, "request header larger than " + std::to_string(header_limit) + " bytes",
                           false);

@@ -27,6 +27,18 @@ namespace spry::transports::dpdk {
 
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool address_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool address_sanitizer = true;
+#else
+constexpr bool address_sanitizer = false;
+#endif
+#else
+constexpr bool address_sanitizer = false;
+#endif
+
 std::mutex acquire_mtx;
 eal* the_eal = nullptr;               // never deleted: it lives until the process exits
 std::string init_failure;             // rte_eal_init failed once: it is not retried
@@ -289,6 +301,12 @@ core::expected<eal*> eal::acquire(const eal_options& o) {
   if (opts.primary) {
     argv_store.push_back("-m");
     argv_store.push_back(std::to_string(opts.memory_mb));
+    // Secondaries map the primary's memory at the primary's addresses. The EAL's default hint
+    // (4 GiB) lies in AddressSanitizer's shadow gap, so an ASan build's primary would take
+    // whatever mmap returns and its secondaries often find that range taken: give it a fixed
+    // base above ASan's shadow and below its allocator instead.
+    if (address_sanitizer)
+      argv_store.push_back("--base-virtaddr=0x200000000000");
   }
   std::vector<char*> argv;
   for (auto& a : argv_store)
