@@ -115,7 +115,8 @@ instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch
     own_listeners_(listen_socket_per_endpoint),
     sidecars_(sidecars && listen_socket_per_endpoint),
     hooks_(std::move(h)),
-    transport_parameters_(std::move(transport_parameters)) {
+    transport_parameters_(std::move(transport_parameters)),
+    coming_(new std::atomic<uint32_t>[app.functions.size()]()) {
   if (!pool_fds.empty()) {
     board_fd_ = pool_fds.front();
     pool_fds_.assign(pool_fds.begin() + 1, pool_fds.end());
@@ -265,6 +266,7 @@ status_or_error instance_supervisor::add(const planned& p) {
     return ok;
   }
   children_.push_back(std::move(*c));
+  count_coming_locked();
   if (wake_[1] >= 0)
     (void)!write(wake_[1], "x", 1); // poll its control socket from now on
   return {};
@@ -310,6 +312,7 @@ void instance_supervisor::remove(endpoint_id endpoint) {
       c->gone = true;
     }
   }
+  count_coming_locked();
   if (wake_[1] >= 0)
     (void)!write(wake_[1], "x", 1);
 }
@@ -673,9 +676,27 @@ void instance_supervisor::on_exit(child& c, const std::string& why_override) {
   }
   c.restart_at_ns = now + uint64_t{c.backoff_ms} * 1000000;
   c.backoff_ms = std::min(c.backoff_ms * 2, app_.instances.restart_backoff_max_ms);
+  count_coming_locked(); // crash-looping now, or not any more
+}
+
+uint32_t instance_supervisor::coming(function_id f) const noexcept {
+  return f < app_.functions.size() ? coming_[f].load(std::memory_order_acquire) : 0;
+}
+
+void instance_supervisor::count_coming_locked() {
+  std::vector<uint32_t> n(app_.functions.size(), 0);
+  for (const auto& c : children_)
+    if (!c->ready && !c->retiring && !c->removing && !c->gone && !c->crash_looping &&
+        c->function < n.size())
+      n[c->function]++;
+  for (size_t f = 0; f < n.size(); ++f)
+    coming_[f].store(n[f], std::memory_order_release);
 }
 
 void instance_supervisor::publish_locked() {
+  // Before the directory goes out: a sender that finds no ready instance of a function must
+  // already see that one is coming back (the gateway holds the request instead of failing it).
+  count_coming_locked();
   endpoint_directory dir;
   dir.instances.resize(app_.functions.size());
   endpoint_id max_ep = 0;

@@ -124,6 +124,9 @@ public:
   bool retired_everywhere(endpoint_id endpoint) const;
   /// Stops a retired instance (stop message, SIGKILL after a grace) and forgets it.
   void remove(endpoint_id endpoint);
+  /// Instances of function `f` on their way to ready: starting, or restarting after a crash
+  /// (not crash-looping, not being removed). Lock-free: the gateway asks on its send path.
+  uint32_t coming(function_id f) const noexcept;
 
 private:
   struct proc;
@@ -138,6 +141,7 @@ private:
   expected<std::unique_ptr<child>> make_child(const planned& p);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
+  void count_coming_locked();
   void read_control(child& c);
   void read_stderr(proc& p, const std::string& label);
   std::string tail_of(const child& c) const;
@@ -161,6 +165,7 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<child>> children_;
+  std::unique_ptr<std::atomic<uint32_t>[]> coming_; // per function, see coming()
   int wake_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
   uint64_t topology_version_ = 0; // of the last directory sent to the instances

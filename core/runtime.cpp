@@ -401,6 +401,10 @@ std::vector<instance_status> runtime::processes() const {
   return supervisor_ ? supervisor_->status() : std::vector<instance_status>{};
 }
 
+uint32_t runtime::instances_coming(function_id f) const noexcept {
+  return supervisor_ ? supervisor_->coming(f) : 0;
+}
+
 size_t runtime::instance_count() const {
   if (supervisor_)
     return supervisor_->status().size();

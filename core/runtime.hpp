@@ -112,6 +112,8 @@ public:
   std::vector<instance_info> instances() const;
   /// Instance processes (empty for transport local).
   std::vector<instance_status> processes() const;
+  /// Instances of `f` starting or restarting (processes only; 0 for in-process instances).
+  uint32_t instances_coming(function_id f) const noexcept;
   /// Number of instances the app runs (in this process or as processes).
   size_t instance_count() const;
   routing_mode routing() const noexcept { return routing_; }

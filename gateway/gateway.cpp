@@ -294,8 +294,14 @@ void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& wh
 }
 
 bool gateway::can_hold(core::function_id f) const {
-  return f < rt_.app().functions.size() && rt_.app().functions[f].min_instances == 0 &&
-         rt_.app().autoscaling.policy.name != "fixed";
+  if (f >= rt_.app().functions.size())
+    return false;
+  // Scale from zero: the control plane starts one for it.
+  if (rt_.app().functions[f].min_instances == 0 && rt_.app().autoscaling.policy.name != "fixed")
+    return true;
+  // Its only instances crashed and are restarting: failing the requests that arrive meanwhile
+  // would turn one crash into many errors. A crash-looping function is not waited for.
+  return rt_.instances_coming(f) > 0;
 }
 
 bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {
@@ -326,9 +332,11 @@ void gateway::release_held() {
       if (held_[f].empty())
         continue;
       const bool has_instance = !rt_.directory().snapshot()->of(f).empty();
-      // With an instance every held request goes; without, only the abandoned are swept.
+      // With an instance every held request goes (and when none is coming any more, they go
+      // to fail with the reason); otherwise only the abandoned are swept.
+      const bool go = has_instance || !can_hold(f);
       for (auto i = held_[f].begin(); i != held_[f].end();) {
-        if (has_instance || i->s->state.load(std::memory_order_acquire) == abandoned) {
+        if (go || i->s->state.load(std::memory_order_acquire) == abandoned) {
           ready.push_back(*i);
           i = held_[f].erase(i);
         } else {
@@ -360,9 +368,13 @@ void gateway::release_held() {
         continue;
       }
       auto r = make_result(st == core::send_status::backpressure ? 503 : 502,
-                           "function '" + rt_.app().functions[f].name +
-                             "' started, but the request could not be sent to it (" +
-                             core::to_string(st) + ")",
+                           st == core::send_status::unknown_endpoint
+                             ? "function '" + rt_.app().functions[f].name +
+                                 "' has no instance and none is starting (crash-looping? see "
+                                 "the gateway's log)"
+                             : "function '" + rt_.app().functions[f].name +
+                                 "' started, but the request could not be sent to it (" +
+                                 core::to_string(st) + ")",
                            s.request_id);
       if (r.http_status == 503)
         r.retry_after_s = 1;

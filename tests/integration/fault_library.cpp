@@ -2,6 +2,8 @@
 // instance process (SPRY_INSTANCE set) SPRY_TEST_FAULT makes registration misbehave:
 //   hang  - write a line to stderr and never become ready
 //   crash - write a line to stderr and abort before becoming ready
+// and SPRY_TEST_CRASH_IF_EXISTS=PATH aborts the same way while PATH exists (a function that
+// served, then crash-loops on every restart until the file goes).
 #include "core/function_library.hpp"
 #include "examples/hello/hello_functions.hpp"
 
@@ -26,6 +28,12 @@ SPRY_FUNCTION_LIBRARY(registry) {
       std::fflush(stderr);
       std::abort();
     }
+  }
+  if (const char* path = std::getenv("SPRY_TEST_CRASH_IF_EXISTS");
+      std::getenv("SPRY_INSTANCE") && path && access(path, F_OK) == 0) {
+    std::fprintf(stderr, "fault library: %s exists, crashing before ready\n", path);
+    std::fflush(stderr);
+    std::abort();
   }
   registry.add("fault.upper", hello::uppercase{});
   registry.add("fault.count", hello::count{});

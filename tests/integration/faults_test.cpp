@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <random>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace spry::test;
@@ -159,6 +160,110 @@ TEST_CASE("random SIGKILLs under load: every request answered and nothing leaked
       // Connections to dead incarnations are closed: the gateway holds no more descriptors than
       // before (sockets of restarted instances replace the old ones).
       CHECK(eventually([&] { return fd_count(spry.pid()) <= fds_before + 2; }));
+      const auto kids = children_of(spry.pid());
+      auto status = spry.stop(SIGTERM, std::chrono::seconds(10));
+      REQUIRE(status);
+      CHECK(WEXITSTATUS(*status) == 0);
+      CHECK(all_gone(kids, std::chrono::seconds(3)));
+    }
+  }
+}
+
+namespace {
+
+// `n` requests at once; their answers (nullopt: none within 20 s) and how long each took.
+std::vector<std::pair<std::optional<http_response>, double>> at_once(uint16_t port, int n) {
+  std::vector<std::pair<std::optional<http_response>, double>> out(n);
+  std::vector<std::thread> users;
+  for (int i = 0; i < n; ++i)
+    users.emplace_back([&, i] {
+      const auto t0 = std::chrono::steady_clock::now();
+      out[i].first = http_request(port, "POST", "/hello", "while restarting");
+      out[i].second = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    });
+  for (auto& u : users)
+    u.join();
+  return out;
+}
+
+// SIGKILLs every instance and waits until the gateway has reaped them all.
+void kill_all_instances(pid_t gateway) {
+  const auto kids = children_of(gateway);
+  REQUIRE(!kids.empty());
+  for (pid_t k : kids)
+    kill(k, SIGKILL);
+  REQUIRE(eventually([&] {
+    for (pid_t k : kids)
+      if (::kill(k, 0) == 0)
+        return false;
+    return true;
+  }));
+  // Reaped, so the supervisor has taken them out of the directory a few instructions later.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+} // namespace
+
+TEST_CASE("requests that arrive while a function's only instance restarts wait for it and a "
+          "crash loop fails them with the reason", "[integration][faults]") {
+  for (const auto& transport : process_transports()) {
+    DYNAMIC_SECTION(transport) {
+      if (auto why = unavailable(transport); !why.empty()) {
+        WARN("SKIPPED: " << transport << " did not run: " << why);
+        continue;
+      }
+      temp_dir dir;
+      const std::string marker = dir.path + "/crash";
+      ::setenv("SPRY_TEST_CRASH_IF_EXISTS", marker.c_str(), 1);
+      // min_instances 1 and the fixed policy: nothing scales; only restarts bring instances back.
+      child_process spry({SPRY_BINARY, "run",
+                          dir.file("app.yaml",
+                                   hello_yaml(transport,
+                                              "instances: {restart_backoff: 400ms, "
+                                              "restart_backoff_max: 400ms, crash_loop_restarts: 3, "
+                                              "crash_loop_window: 60s}\n")),
+                          "--log-level", "error"},
+                         dir.path + "/stderr");
+      ::unsetenv("SPRY_TEST_CRASH_IF_EXISTS");
+      const uint16_t port = port_of(spry);
+      REQUIRE(wait_children(spry.pid(), 2).size() == 2);
+      REQUIRE(serves(port));
+
+      // Both functions' only instances die; requests that arrive during the 400 ms before their
+      // restart are held at the gateway and answered once the instances are back.
+      kill_all_instances(spry.pid());
+      for (const auto& [r, seconds] : at_once(port, 4)) {
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(r->body == R"({"text":"WHILE RESTARTING","words":2,"bytes":16})");
+        CHECK(seconds < 9.0); // well before the chain's 10 s timeout
+      }
+      CHECK(wait_pool_idle(port) == 0);
+
+      // Now every restart crashes: after 3 exits the function is crash-looping and what waits
+      // for it is failed with the reason, not left to time out.
+      { std::ofstream touch(marker); }
+      kill_all_instances(spry.pid());
+      for (const auto& [r, seconds] : at_once(port, 3)) {
+        REQUIRE(r);
+        CHECK(r->status == 502);
+        CHECK_THAT(r->body, Catch::Contains("crash-looping"));
+        CHECK(seconds < 9.0);
+      }
+      auto health = http_request(port, "GET", "/healthz");
+      REQUIRE(health);
+      CHECK(health->status == 200);
+      // A crash-looping function is not waited for: the next request fails at once.
+      const auto t0 = std::chrono::steady_clock::now();
+      auto fast = http_request(port, "POST", "/hello", "fast");
+      REQUIRE(fast);
+      CHECK(fast->status == 502);
+      CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+
+      // The cause goes away: the next restarts come up and the chain serves again.
+      std::filesystem::remove(marker);
+      CHECK(serves(port));
+      CHECK(wait_pool_idle(port) == 0);
       const auto kids = children_of(spry.pid());
       auto status = spry.stop(SIGTERM, std::chrono::seconds(10));
       REQUIRE(status);
