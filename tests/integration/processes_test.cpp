@@ -604,6 +604,18 @@ TEST_CASE("shm-dpdk: stopping releases every DPDK resource, so the next run star
   temp_dir dir;
   const std::string prefix = "sprytest" + std::to_string(getpid());
   const std::string runtime = "/var/run/dpdk/" + prefix;
+  // A prefix the user names is never swept by spry (it may be someone else's): when a check
+  // below fails before the run cleans up, this test removes its own files.
+  struct leftovers {
+    std::string prefix;
+    ~leftovers() {
+      std::error_code ec;
+      std::filesystem::remove_all("/var/run/dpdk/" + prefix, ec);
+      for (const auto& e : std::filesystem::directory_iterator("/dev/hugepages", ec))
+        if (e.path().filename().string().rfind(prefix + "map_", 0) == 0)
+          std::filesystem::remove(e.path(), ec);
+    }
+  } cleanup{prefix};
   const auto app = dir.file("p.yaml", app_yaml("shm-dpdk", "dpdk: {file_prefix: " + prefix + "}\n"));
   for (int run = 0; run < 2; ++run) { // the second run right after the first, same prefix
     child_process p({SPRY_BINARY, "run", app, "--log-level", "warn"}, dir.path + "/run.stderr");
