@@ -255,7 +255,7 @@ status_or_error runtime::launch(launch_hooks hooks) {
   dir.function_of.assign(1, no_function);
   endpoint_id next = 1;
   for (size_t f = 0; f < app_.functions.size(); ++f)
-    for (uint32_t k = 0; k < app_.functions[f].min_instances; ++k) {
+    for (uint32_t k = 0; k < (opts_.no_initial_instances ? 0 : app_.functions[f].min_instances); ++k) {
       plan.push_back({next, static_cast<function_id>(f), hooks.initial_cpus ? hooks.initial_cpus(static_cast<function_id>(f)) : std::vector<unsigned>{}});
       board_.reset(next, app_.functions[f].concurrency);
       dir.instances[f].push_back(next);

@@ -48,6 +48,9 @@ struct runtime_options {
   bool hugepages = true;
   /// How to start instance processes (cross-process transports); none = this program cannot.
   std::optional<launch_spec> launcher;
+  /// launch() starts no instance (a cluster node: the controller places every one, and they
+  /// start through add_instance).
+  bool no_initial_instances = false;
 };
 
 struct instance_info {

@@ -125,6 +125,37 @@ void control_plane::activate(core::function_id) {
   cv_.notify_one();
 }
 
+void control_plane::set_targets(std::vector<uint32_t> targets) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    managed_ = true;
+    targets_ = std::move(targets);
+    targets_.resize(app_.functions.size(), 0);
+  }
+  {
+    std::lock_guard<std::mutex> guard{events_mtx_};
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+control_plane::load_view control_plane::load() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  load_view v;
+  v.functions = last_metrics_;
+  v.functions.resize(app_.functions.size());
+  v.ready = last_ready_;
+  v.ready.resize(app_.functions.size(), 0);
+  v.starting = last_starting_;
+  v.starting.resize(app_.functions.size(), 0);
+  for (const auto& st : stats_) {
+    v.cold_starts += st.cold_count;
+    v.cold_start_seconds += st.cold_sum;
+    v.busy_ns += st.busy_total_ns;
+  }
+  return v;
+}
+
 void control_plane::start() {
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -306,7 +337,10 @@ void control_plane::tick(bool decide) {
         snap.functions.push_back(m);
         st.acc_arrivals = st.acc_completions = st.acc_busy_ns = 0;
       }
-      if (autoscaler_name_ != "fixed") { // fixed: min_instances, as started
+      last_metrics_ = snap.functions;
+      if (managed_) {
+        // the controller's targets are applied below, on every tick
+      } else if (autoscaler_name_ != "fixed") { // fixed: min_instances, as started
         std::vector<policies::autoscaling::scaling_decision> decisions;
         caf::scoped_actor self{rt_.system()};
         self->request(autoscaler_, std::chrono::seconds(5), policies::autoscaling::scale_atom::value, snap)
@@ -317,12 +351,17 @@ void control_plane::tick(bool decide) {
           scale_locked(static_cast<core::function_id>(f), decisions[f].instances);
         }
       }
-    } else if (autoscaler_name_ != "fixed") {
+    } else if (!managed_ && autoscaler_name_ != "fixed") {
       // Between decisions only activation: a held request for a function at zero.
       for (size_t f = 0; f < stats_.size(); ++f)
         if (ready_n[f] + starting_n[f] == 0 && gw_.held(static_cast<core::function_id>(f)) > 0)
           scale_locked(static_cast<core::function_id>(f), 1);
     }
+    if (managed_)
+      for (size_t f = 0; f < targets_.size() && f < stats_.size(); ++f)
+        scale_locked(static_cast<core::function_id>(f), targets_[f]);
+    last_ready_ = ready_n;
+    last_starting_ = starting_n;
     drain_locked();
     apply_cpu_limits_locked();
     for (const auto& [ep, x] : instances_)
@@ -338,9 +377,11 @@ void control_plane::tick(bool decide) {
 void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
   const auto& spec = app_.functions[f];
   auto& st = stats_[f];
-  uint32_t desired = std::clamp(wanted, spec.min_instances, spec.max_instances);
-  if (desired == 0 && gw_.held(f) > 0)
-    desired = 1; // a request is waiting: never decide zero over it
+  // Cluster mode: the controller kept the cluster's total within the bounds; this node's share
+  // may be anything up to the maximum.
+  uint32_t desired = std::clamp(wanted, managed_ ? 0u : spec.min_instances, spec.max_instances);
+  if (desired == 0 && gw_.held(f) > 0 && !managed_)
+    desired = 1; // a request is waiting: never decide zero over it (cluster: the controller's call)
   st.desired = desired;
   std::vector<core::endpoint_id> alive;
   for (const auto& [ep, x] : instances_)

@@ -24,6 +24,7 @@
 #include "core/endpoint_board.hpp"
 #include "core/ids.hpp"
 #include "gateway/app_policies.hpp"
+#include "policies/autoscaling/autoscaler.hpp"
 
 #include <caf/actor.hpp>
 
@@ -65,6 +66,21 @@ public:
   void start();
   /// Stops the control thread; idempotent. Instances are left to the runtime.
   void stop();
+
+  // -- cluster mode ----------------------------------------------------------------------------
+  /// From now on the cluster's controller decides: this node runs targets[f] instances of each
+  /// function (placed by the controller), and its own autoscaler is no longer asked. Any thread.
+  void set_targets(std::vector<uint32_t> targets);
+  /// What this node tells the controller: per function, the metrics of its last decision
+  /// interval, instances ready and starting, and cold starts so far. Any thread.
+  struct load_view {
+    std::vector<policies::autoscaling::function_metrics> functions;
+    std::vector<uint32_t> ready, starting;
+    uint64_t cold_starts = 0;
+    double cold_start_seconds = 0;
+    uint64_t busy_ns = 0; ///< execution time of every instance so far (CPU spent in functions)
+  };
+  load_view load() const;
 
   /// Prometheus text of the control plane's metrics (appended to the gateway's /metrics).
   std::string metrics_text() const;
@@ -148,6 +164,11 @@ private:
   bool wake_ = false;
   bool stopping_ = false;
   std::atomic<bool> busy_{false}; ///< draining or holding: poll faster than the interval
+  // Cluster mode (under mtx_): the controller's targets, and the last view for its reports.
+  bool managed_ = false;
+  std::vector<uint32_t> targets_;
+  std::vector<policies::autoscaling::function_metrics> last_metrics_;
+  std::vector<uint32_t> last_ready_, last_starting_;
   std::thread thread_;
 };
 

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 namespace spry::gateway {
@@ -95,6 +96,45 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
   core::set_fixed_field(b->content_type, core::content_type_capacity,
                         content_type.substr(0, core::content_type_capacity));
 
+  return start(chain, std::move(lease), std::nullopt, true, std::move(done));
+}
+
+std::variant<ticket, chain_result> gateway::submit_at(core::chain_id chain,
+                                                      core::buffer_lease lease,
+                                                      const core::buffer_header& from,
+                                                      core::function_id first, completion done) {
+  core::buffer_header* b = lease.get();
+  const uint64_t id = next_request_id_.fetch_add(1, std::memory_order_relaxed);
+  b->request_id = id;
+  b->t_ingress_ns = core::now_ns();
+  b->chain = chain;
+  b->payload_length = from.payload_length;
+  b->hop_count = from.hop_count;
+  b->status = static_cast<uint16_t>(buffer_status::ok);
+  b->http_status = from.http_status;
+  b->function = from.function;
+  b->home_offset = rt_.pools()[chain].offset_of(b);
+  std::memcpy(b->topic, from.topic, sizeof b->topic);
+  std::memcpy(b->content_type, from.content_type, sizeof b->content_type);
+  std::memcpy(b->reserved, from.reserved, sizeof b->reserved);
+  return start(chain, std::move(lease), first, false, std::move(done));
+}
+
+std::optional<core::send_status> gateway::try_remote(core::function_id f, core::buffer_header* b,
+                                                     core::chain_id chain, uint32_t index,
+                                                     slot& s) {
+  if (!remote_ || !rt_.directory().snapshot()->of(f).empty() || !remote_->runs_elsewhere(f))
+    return std::nullopt;
+  b->t_sent_ns = core::now_ns();
+  const auto holder = remote_->forward(f, *b, remote_ref{chain, index, s.request_id}, s.holder);
+  return holder == core::no_endpoint ? core::send_status::unknown_endpoint : core::send_status::ok;
+}
+
+std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::buffer_lease lease,
+                                                  std::optional<core::function_id> first,
+                                                  bool may_leave, completion done) {
+  core::buffer_header* b = lease.get();
+  const uint64_t id = b->request_id;
   auto& p = rt_.pools()[chain];
   const uint32_t index = p.index_of(b);
   slot& s = pending_[chain].slots[index];
@@ -107,21 +147,27 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
 
   core::descriptor d{core::gateway_endpoint, chain, core::tag_of(id), p.offset_of(b)};
   core::send_status st;
-  std::optional<core::function_id> head;
+  std::optional<core::function_id> head = first;
+  std::optional<core::send_status> remote;
   {
     std::lock_guard<std::mutex> guard{head_mtx_};
-    head = head_router_->routes.get().head(chain);
+    if (!head)
+      head = head_router_->routes.get().head(chain);
+    if (head && may_leave)
+      remote = try_remote(*head, b, chain, index, s);
     b->t_sent_ns = core::now_ns();
-    st = head ? head_router_->send_to_function(*head, d, &s.holder)
-              : core::send_status::unknown_endpoint;
+    st = remote ? *remote
+         : head ? head_router_->send_to_function(*head, d, &s.holder)
+                : core::send_status::unknown_endpoint;
   }
   if (st == core::send_status::ok ||
-      (st == core::send_status::unknown_endpoint && head && hold(*head, d, s))) {
+      (st == core::send_status::unknown_endpoint && head && !remote && hold(*head, d, s))) {
     lease.release_ownership();
     return ticket{chain, index, id};
   }
   // Not sent: take the slot back; the lease returns the buffer when it goes out of scope.
   s.done = nullptr;
+  s.holder.store(core::no_endpoint, std::memory_order_relaxed);
   s.state.store(idle, std::memory_order_release);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   chain_result r;
@@ -129,13 +175,73 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
     r = make_result(503, "the head function of chain '" + rt_.app().chains[chain].name +
                            "' is overloaded; retry later", id);
     r.retry_after_s = 1;
+  } else if (remote) {
+    r = make_result(502, "function '" + rt_.app().functions[*head].name +
+                           "' runs on other nodes only, and none of them could be reached", id);
   } else {
-    r = make_result(502, "no instance of the head function of chain '" +
-                           rt_.app().chains[chain].name + "' is reachable (" +
+    r = make_result(502, "no instance of " +
+                           (first ? "function '" + rt_.app().functions[*head].name + "'"
+                                  : "the head function") +
+                           " of chain '" + rt_.app().chains[chain].name + "' is reachable (" +
                            core::to_string(st) + ")", id);
   }
   metrics_->request_done(chain, r.http_status, 0);
   return r;
+}
+
+bool gateway::complete_remote(const remote_ref& ref, chain_result r) {
+  if (ref.chain >= pending_.size() || ref.slot >= pending_[ref.chain].count)
+    return false;
+  slot& s = pending_[ref.chain].slots[ref.slot];
+  auto& p = rt_.pools()[ref.chain];
+  // Only a request this gateway handed to a node: never one an instance here is working on.
+  if (s.request_id != ref.request_id ||
+      s.holder.load(std::memory_order_acquire) < remote_holder_base)
+    return false;
+  uint32_t state = s.state.load(std::memory_order_acquire);
+  if (state == abandoned) {
+    if (s.state.compare_exchange_strong(state, idle, std::memory_order_acq_rel)) {
+      s.holder.store(core::no_endpoint, std::memory_order_relaxed);
+      p.release(p.at(ref.slot));
+      return true;
+    }
+    return false;
+  }
+  if (state != waiting ||
+      !s.state.compare_exchange_strong(state, completing, std::memory_order_acq_rel))
+    return false;
+  r.request_id = s.request_id;
+  complete(ref.chain, p.at(ref.slot), s, std::move(r));
+  return true;
+}
+
+size_t gateway::fail_remote(core::endpoint_id holder, const std::string& why) {
+  size_t failed = 0;
+  for (size_t c = 0; c < pending_.size(); ++c) {
+    auto& p = rt_.pools()[c];
+    for (uint32_t i = 0; i < pending_[c].count; ++i) {
+      slot& s = pending_[c].slots[i];
+      if (s.holder.load(std::memory_order_acquire) != holder)
+        continue;
+      uint32_t state = s.state.load(std::memory_order_acquire);
+      if (state == abandoned) {
+        if (s.state.compare_exchange_strong(state, idle, std::memory_order_acq_rel)) {
+          s.holder.store(core::no_endpoint, std::memory_order_relaxed);
+          p.release(p.at(i)); // its client already got a 504
+        }
+        continue;
+      }
+      if (state != waiting ||
+          !s.state.compare_exchange_strong(state, completing, std::memory_order_acq_rel))
+        continue;
+      failed++;
+      complete(static_cast<core::chain_id>(c), p.at(i), s,
+               make_result(502, why + " while handling this request", s.request_id));
+    }
+  }
+  if (failed)
+    spdlog::warn("gateway: failed {} in-flight request(s) held by another node: {}", failed, why);
+  return failed;
 }
 
 bool gateway::abandon(const ticket& t) {
@@ -193,8 +299,11 @@ void gateway::on_descriptor(const core::descriptor& d) {
     if (next && *next != core::end_of_chain) {
       b->status = static_cast<uint16_t>(buffer_status::ok);
       std::lock_guard<std::mutex> guard{head_mtx_};
-      if (head_router_->send_to_function(*next, d, &s.holder) == core::send_status::ok ||
-          hold(*next, d, s))
+      // Cluster mode: no instance here, but another node runs it: the request goes there.
+      const auto remote = try_remote(*next, b, d.pool, p.index_of(b), s);
+      if (remote ? *remote == core::send_status::ok
+                 : (head_router_->send_to_function(*next, d, &s.holder) == core::send_status::ok ||
+                    hold(*next, d, s)))
         return;
       b->status = static_cast<uint16_t>(buffer_status::no_instance);
     }
@@ -232,6 +341,14 @@ bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s
     return false;
   }
   b->t_sent_ns = core::now_ns();
+  if (auto remote = try_remote(*next, b, d.pool, rt_.pools()[d.pool].index_of(b), s)) {
+    if (*remote == core::send_status::ok)
+      return true;
+    m.fail("function '" + rt_.app().functions[*next].name +
+             "' runs on other nodes only, and none of them could be reached", 502);
+    b->status = static_cast<uint16_t>(buffer_status::no_route);
+    return false;
+  }
   const auto st = broker_router_->send_to_function(*next, d, &s.holder);
   if (st == core::send_status::ok || (st == core::send_status::unknown_endpoint && hold(*next, d, s)))
     return true;
@@ -331,7 +448,8 @@ void gateway::release_held() {
       std::lock_guard<std::mutex> guard{held_mtx_};
       if (held_[f].empty())
         continue;
-      const bool has_instance = !rt_.directory().snapshot()->of(f).empty();
+      const bool has_instance = !rt_.directory().snapshot()->of(f).empty() ||
+                                (remote_ && remote_->runs_elsewhere(f));
       // With an instance every held request goes (and when none is coming any more, they go
       // to fail with the reason); otherwise only the abandoned are swept.
       const bool go = has_instance || !can_hold(f);
@@ -358,7 +476,8 @@ void gateway::release_held() {
       {
         std::lock_guard<std::mutex> guard{head_mtx_};
         b->t_sent_ns = core::now_ns();
-        st = head_router_->send_to_function(f, h.d, &s.holder);
+        auto remote = try_remote(f, b, h.d.pool, p.index_of(b), s);
+        st = remote ? *remote : head_router_->send_to_function(f, h.d, &s.holder);
       }
       if (st == core::send_status::ok)
         continue;

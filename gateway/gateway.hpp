@@ -14,6 +14,7 @@
 #include "gateway/adapter_set.hpp"
 #include "gateway/chain_result.hpp"
 #include "gateway/http_request.hpp"
+#include "gateway/remote_hops.hpp"
 #include "core/ids.hpp"
 #include "core/instance.hpp"
 #include "core/runtime.hpp"
@@ -25,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -63,6 +65,26 @@ public:
   std::variant<ticket, chain_result> submit(core::chain_id chain, core::buffer_lease lease,
                                             uint32_t length, std::string_view topic,
                                             std::string_view content_type, completion done);
+
+  /// Cluster mode: a request that another node sent here to continue at function `start`. The
+  /// payload (from.payload_length bytes, checked by the caller against the pool's buffer size) is
+  /// already in the lease's buffer; the topic, content type, hop count and status come from
+  /// `from`. It runs here (or waits for an instance starting here); it is not sent on to a third
+  /// node at `start`, so two nodes with different directories cannot bounce it between them.
+  std::variant<ticket, chain_result> submit_at(core::chain_id chain, core::buffer_lease lease,
+                                               const core::buffer_header& from,
+                                               core::function_id start, completion done);
+
+  // -- cluster mode ----------------------------------------------------------------------------
+  /// Where requests for functions without a local instance go (null: nowhere, as on one machine).
+  /// Set once, before traffic; `r` outlives the gateway's traffic.
+  void set_remote(remote_hops* r) noexcept { remote_ = r; }
+  /// The answer to a request this gateway forwarded to another node came back. false (and
+  /// nothing done) if `ref` names no request waiting on a node: stale, duplicate or forged.
+  bool complete_remote(const remote_ref& ref, chain_result r);
+  /// Node `holder` (remote_holder_base + peer) is unreachable: every request waiting on it is
+  /// answered 502 with `why`; the buffers of those already answered 504 are released.
+  size_t fail_remote(core::endpoint_id holder, const std::string& why);
 
   /// Gives up on a request (deadline passed). true if the caller must answer it (504) itself;
   /// false if the result is already on its way to `done`.
@@ -124,6 +146,13 @@ private:
   /// function cannot scale from zero, or the hold limit is reached); the caller answers.
   bool hold(core::function_id f, const core::descriptor& d, slot& s);
   bool can_hold(core::function_id f) const;
+  /// Cluster mode: sends the request on to another node when `f` has no local instance and
+  /// another node runs it. nullopt: not applicable (go local); otherwise the send's outcome.
+  std::optional<core::send_status> try_remote(core::function_id f, core::buffer_header* b,
+                                              core::chain_id chain, uint32_t index, slot& s);
+  std::variant<ticket, chain_result> start(core::chain_id chain, core::buffer_lease lease,
+                                           std::optional<core::function_id> first,
+                                           bool may_leave, completion done);
 
   core::runtime& rt_;
   adapter_set adapters_;
@@ -147,6 +176,7 @@ private:
   std::function<void(core::function_id)> activate_;
   std::function<std::string()> extra_metrics_;
   std::function<std::string()> status_;
+  remote_hops* remote_ = nullptr;
 };
 
 } // namespace spry::gateway

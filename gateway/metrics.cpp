@@ -102,6 +102,7 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
 }
 
 void gateway_metrics::request_done(uint16_t chain, uint16_t code, double seconds) {
+  done_.fetch_add(1, std::memory_order_relaxed);
   const auto& chains = rt_.app().chains;
   if (chain >= chains.size() || code >= 600)
     return;

@@ -44,6 +44,8 @@ public:
   /// Thread-safe; called once per answered request.
   void request_done(uint16_t chain, uint16_t code, double seconds);
   void rejected_descriptor();
+  /// Requests answered so far, every chain and code (cluster reports).
+  uint64_t requests_done() const noexcept { return done_.load(std::memory_order_relaxed); }
   /// A connection accepted and closed at once with 503 because the process ran out of file
   /// descriptors (see http_server::shed_one).
   void connection_shed();
@@ -51,6 +53,7 @@ public:
   std::string render(uint64_t in_flight);
 
 private:
+  std::atomic<uint64_t> done_{0};
   core::runtime& rt_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;

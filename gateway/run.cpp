@@ -1,6 +1,5 @@
 #include "gateway/run.hpp"
 
-#include "bench/driver/commands.hpp"
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
 #include "core/runtime.hpp"
@@ -9,7 +8,6 @@
 #include "gateway/app_policies.hpp"
 #include "gateway/server.hpp"
 #include "gateway/status_command.hpp"
-#include "policies/lab/lab_main.hpp"
 #include "policies/autoscaling/autoscaler.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
 #include "policies/placement/placement_engine.hpp"
@@ -27,20 +25,6 @@
 #include <unistd.h>
 
 namespace spry::gateway {
-
-namespace {
-
-struct overrides {
-  std::string listen;
-  std::string transport;
-  unsigned io_threads = 0;
-  unsigned workers = 0;
-  std::string log_level = "info";
-  unsigned drain_ms = 5000;
-  std::string mqtt_broker;
-  bool namespaces = false;
-  std::string xdp_tc_redirect; // "", "on", "off"
-};
 
 void add_overrides(CLI::App& cmd, overrides& o) {
   cmd.add_option("--listen", o.listen, "Gateway address HOST:PORT (port 0 picks a free port)");
@@ -70,7 +54,7 @@ void setup_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
-core::status_or_error apply(core::app_spec& app, const overrides& o) {
+core::status_or_error apply_overrides(core::app_spec& app, const overrides& o) {
   if (!o.listen.empty()) {
     const auto colon = o.listen.rfind(':');
     if (colon == std::string::npos || colon == 0)
@@ -111,8 +95,6 @@ core::status_or_error apply(core::app_spec& app, const overrides& o) {
   return {};
 }
 
-// Blocks SIGINT/SIGTERM in this thread before any other thread exists, so every thread inherits
-// the mask and the signals are taken only by sigwait below.
 sigset_t block_stop_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -122,12 +104,7 @@ sigset_t block_stop_signals() {
   return set;
 }
 
-int serve(core::app_spec app, core::function_registry functions, const overrides& o,
-          int argc, char** argv) {
-  if (auto ok = apply(app, o); !ok) {
-    std::cerr << "spry: " << ok.err().message << "\n";
-    return 2;
-  }
+std::optional<int> run_process_role(core::app_spec& app, core::function_registry& functions) {
   // Started in a transport's own role (tcp's queue-proxy sidecar): be that.
   for (const auto* e : transports().entries())
     if (e->role_main)
@@ -145,6 +122,17 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     opts.balancers = &balancers();
     return core::run_instance(std::move(app), std::move(functions), **role, opts);
   }
+  return std::nullopt;
+}
+
+int serve(core::app_spec app, core::function_registry functions, const overrides& o,
+          int argc, char** argv) {
+  if (auto ok = apply_overrides(app, o); !ok) {
+    std::cerr << "spry: " << ok.err().message << "\n";
+    return 2;
+  }
+  if (auto code = run_process_role(app, functions))
+    return *code;
   const sigset_t stop_signals = block_stop_signals();
   core::launch_spec launcher;
   for (int i = 0; i < argc; ++i)
@@ -212,8 +200,6 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   return 0;
 }
 
-} // namespace
-
 int run(core::app& app, int argc, char** argv) {
   CLI::App cli{"spry app '" + app.spec().name + "': serves its chains behind the spry gateway"};
   overrides o;
@@ -225,150 +211,6 @@ int run(core::app& app, int argc, char** argv) {
     return 2;
   }
   return serve(app.spec(), app.functions(), o, argc, argv);
-}
-
-int spry_main(int argc, char** argv) {
-  // `spry lab ...` is the policy lab's own command line (its options, its --help); it is listed
-  // below for `spry --help` but handed its arguments untouched here.
-  if (argc >= 2 && std::string(argv[1]) == "lab") {
-    std::string name = "spry lab";
-    std::vector<char*> args{name.data()};
-    args.insert(args.end(), argv + 2, argv + argc);
-    args.push_back(nullptr);
-    return policies::lab::lab_main(argc - 1, args.data());
-  }
-  CLI::App cli{"spry: serverless function chains on shared memory, eBPF and actors.\n"
-               "Run an app described in YAML, check one, or list what this build contains."};
-  cli.require_subcommand(1);
-
-  overrides o;
-  std::string app_file;
-  auto* run_cmd = cli.add_subcommand("run", "Start the gateway and the app's instances; serve "
-                                            "until SIGINT/SIGTERM");
-  run_cmd->add_option("app", app_file, "App file (YAML)")->required()->check(CLI::ExistingFile);
-  add_overrides(*run_cmd, o);
-
-  std::string check_file;
-  auto* check_cmd = cli.add_subcommand("check", "Validate an app file and its function libraries "
-                                                "without serving");
-  check_cmd->add_option("app", check_file, "App file (YAML)")->required()->check(CLI::ExistingFile);
-
-  cli.add_subcommand("transports", "List the transports compiled into this build");
-  cli.add_subcommand("policies", "List the policies compiled into this build");
-  cli.add_subcommand("version", "Print the version");
-  std::string status_address;
-  bool status_json = false;
-  auto* status_cmd = cli.add_subcommand("status", "Show a running gateway's functions, instances, "
-                                                  "nodes and policy decisions (GET /status)");
-  status_cmd->add_option("address", status_address, "The gateway's HOST:PORT")->required();
-  status_cmd->add_flag("--json", status_json, "Print the raw JSON");
-  std::string adapter_action, adapter_address, adapter_name, adapter_library;
-  auto* adapter_cmd = cli.add_subcommand("adapter", "Load, replace, unload or list a running "
-                                                    "gateway's protocol adapters");
-  adapter_cmd->add_option("action", adapter_action, "list, load or unload")
-    ->required()
-    ->check(CLI::IsMember({"list", "load", "unload"}));
-  adapter_cmd->add_option("address", adapter_address, "The gateway's HOST:PORT")->required();
-  adapter_cmd->add_option("name", adapter_name, "Adapter name (load, unload)");
-  adapter_cmd->add_option("library", adapter_library, "Adapter library path (load)");
-  cli.add_subcommand("lab", "Run a policy-lab experiment: `spry lab EXPERIMENT.yaml` "
-                            "(see `spry lab --help`)");
-  bench::commands bench_commands(cli); // spry bench, spry audit (bench/driver/)
-
-  CLI11_PARSE(cli, argc, argv);
-
-  if (status_cmd->parsed())
-    return status_command(status_address, status_json);
-  if (auto code = bench_commands.run())
-    return *code;
-  if (adapter_cmd->parsed()) {
-    if (adapter_action != "list" && adapter_name.empty()) {
-      std::cerr << "spry adapter " << adapter_action << ": give the adapter's NAME\n";
-      return 2;
-    }
-    if (adapter_action == "load" && adapter_library.empty()) {
-      std::cerr << "spry adapter load: give the adapter library's PATH\n";
-      return 2;
-    }
-    return adapter_command(adapter_action, adapter_address, adapter_name, adapter_library);
-  }
-  if (cli.got_subcommand("version")) {
-    std::printf("spry 0.1.0\n");
-    return 0;
-  }
-  if (cli.got_subcommand("transports")) {
-    core::transport_registry reg;
-    spry::transports::register_all(reg);
-    for (const auto* e : reg.entries())
-      std::printf("%-10s %s\n", e->name.c_str(), e->description.c_str());
-    return 0;
-  }
-  if (cli.got_subcommand("policies")) {
-    auto print = [](const char* kind, const std::vector<std::string>& names) {
-      for (const auto& n : names)
-        std::printf("%-16s %s\n", kind, n.c_str());
-    };
-    policies::load_balancing::load_balancer_registry lb;
-    policies::load_balancing::register_all(lb);
-    print("load_balancer", lb.names());
-    policies::autoscaling::autoscaler_registry as;
-    policies::autoscaling::register_all(as);
-    print("autoscaler", as.names());
-    policies::placement::placement_registry pl;
-    policies::placement::register_all(pl);
-    print("placement", pl.names());
-    policies::prediction::rate_predictor_registry rp;
-    policies::prediction::register_all(rp);
-    print("rate_predictor", rp.names());
-    return 0;
-  }
-  setup_logging(run_cmd->parsed() ? o.log_level : "warn");
-  const std::string& file = run_cmd->parsed() ? app_file : check_file;
-  auto app = core::load_app_file(file);
-  if (!app) {
-    std::cerr << "spry: " << app.err().message << "\n";
-    return 2;
-  }
-  // Everything checkable without running is checked before anything starts (exit code 2, like
-  // a syntax error), so a broken file never brings up half an app.
-  if (auto compiled = core::compile(*app); !compiled) {
-    std::cerr << "spry: " << compiled.err().message << "\n";
-    return 2;
-  }
-  if (auto p = make_app_policies(*app); !p) {
-    std::cerr << "spry: " << p.err().message << "\n";
-    return 2;
-  }
-  if (check_cmd->parsed()) {
-    core::function_registry fns;
-    std::vector<std::shared_ptr<core::function_library>> libs;
-    for (const auto& path : app->libraries) {
-      auto lib = core::function_library::load(path, fns);
-      if (!lib) {
-        std::cerr << "spry: " << lib.err().message << "\n";
-        return 2;
-      }
-      libs.push_back(*lib);
-    }
-    for (const auto& a : app->adapters) {
-      adapter_set adapters;
-      if (auto loaded = adapters.load(a.name, a.library); !loaded) {
-        std::cerr << "spry: " << a.where.prefix() << loaded.err().message << "\n";
-        return 2;
-      }
-    }
-    for (const auto& f : app->functions)
-      if (!fns.find(f.handler)) {
-        std::cerr << "spry: " << f.where.prefix() << "function '" << f.name
-                  << "': no handler named '" << f.handler << "' in the app's libraries\n";
-        return 2;
-      }
-    std::printf("%s: ok: app '%s', transport %s, %zu function(s), %zu chain(s)\n", file.c_str(),
-                app->name.c_str(), app->transport.c_str(), app->functions.size(),
-                app->chains.size());
-    return 0;
-  }
-  return serve(std::move(*app), core::function_registry{}, o, argc, argv);
 }
 
 } // namespace spry::gateway

@@ -6,8 +6,11 @@
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/mqtt_ingress.hpp"
+#include "gateway/remote_hops.hpp"
 #include "policies/load_balancing/load_balancer.hpp"
 #include "transports/register.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace spry::gateway {
 
@@ -32,7 +35,8 @@ const policies::load_balancing::load_balancer_registry& balancers() {
 
 core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
                                                       core::function_registry functions,
-                                                      std::optional<core::launch_spec> launcher) {
+                                                      std::optional<core::launch_spec> launcher,
+                                                      const cluster_role* cluster) {
   std::unique_ptr<server> s(new server());
   auto policies = make_app_policies(app);
   if (!policies)
@@ -41,6 +45,7 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
   opts.transports = &transports();
   opts.balancers = &balancers();
   opts.launcher = std::move(launcher);
+  opts.no_initial_instances = cluster != nullptr; // the controller places every instance
   auto rt = core::runtime::start(std::move(app), std::move(functions), opts);
   if (!rt)
     return rt.err();
@@ -57,7 +62,17 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
   };
   hooks.on_instance_ready = [cp](core::endpoint_id ep, uint64_t ns) { cp->on_ready(ep, ns); };
   hooks.initial_cpus = [cp](core::function_id f) { return cp->initial_cpus(f); };
-  gw->set_activation_hook([cp](core::function_id f) { cp->activate(f); });
+  if (cluster) {
+    gw->set_remote(cluster->remote);
+    s->cp_->set_targets(std::vector<uint32_t>(s->rt_->app().functions.size(), 0));
+    gw->set_activation_hook([cp, activate = cluster->activate](core::function_id f) {
+      cp->activate(f);
+      if (activate)
+        activate(f);
+    });
+  } else {
+    gw->set_activation_hook([cp](core::function_id f) { cp->activate(f); });
+  }
   // The app's adapters, before any request can name them; a broken library stops the start.
   for (const auto& a : s->rt_->app().adapters)
     if (auto loaded = gw->adapters().load(a.name, a.library); !loaded)
@@ -65,8 +80,25 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
   if (!s->rt_->app().mqtt.broker.empty())
     s->mqtt_ = std::make_unique<mqtt_ingress>(*gw, s->rt_->app().mqtt);
   mqtt_ingress* mq = s->mqtt_.get();
-  gw->set_extra_metrics([cp, mq] { return cp->metrics_text() + (mq ? mq->metrics_text() : ""); });
-  gw->set_status([cp] { return cp->status_json(); });
+  std::function<std::string()> cluster_metrics, cluster_status;
+  if (cluster) {
+    cluster_metrics = cluster->metrics;
+    cluster_status = cluster->status;
+  }
+  gw->set_extra_metrics([cp, mq, cluster_metrics] {
+    return cp->metrics_text() + (mq ? mq->metrics_text() : "") +
+           (cluster_metrics ? cluster_metrics() : std::string());
+  });
+  gw->set_status([cp, cluster_status] {
+    if (!cluster_status)
+      return cp->status_json();
+    auto j = nlohmann::json::parse(cp->status_json(), nullptr, false);
+    auto c = nlohmann::json::parse(cluster_status(), nullptr, false);
+    if (j.is_discarded() || c.is_discarded())
+      return cp->status_json();
+    j["cluster"] = c;
+    return j.dump();
+  });
   if (auto ok = s->rt_->launch(std::move(hooks)); !ok)
     return ok.err();
   s->cp_->start();

@@ -8,8 +8,10 @@
 #include "core/function.hpp"
 #include "core/instance_supervisor.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace spry::core {
 class runtime;
@@ -31,13 +33,27 @@ class mqtt_ingress;
 const core::transport_registry& transports();
 const policies::load_balancing::load_balancer_registry& balancers();
 
+class remote_hops;
+
+/// How a node of a cluster differs from a whole app on one machine: it starts no instance until
+/// the controller places some (set_targets), requests for functions that run elsewhere go to
+/// `remote`, and a request waiting for a function without any instance also calls `activate`.
+struct cluster_role {
+  remote_hops* remote = nullptr;
+  std::function<void(core::function_id)> activate;
+  /// JSON object added to GET /status under "cluster", and Prometheus text added to /metrics.
+  std::function<std::string()> status;
+  std::function<std::string()> metrics;
+};
+
 class server {
 public:
   /// Starts everything; on error nothing is left running.
   /// `launcher`: how to start instance processes (needed by every transport but local).
   static core::expected<std::unique_ptr<server>> start(
     core::app_spec app, core::function_registry functions,
-    std::optional<core::launch_spec> launcher = std::nullopt);
+    std::optional<core::launch_spec> launcher = std::nullopt,
+    const cluster_role* cluster = nullptr);
   ~server();
 
   uint16_t port() const noexcept;
