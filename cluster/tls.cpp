@@ -9,6 +9,8 @@
 
 namespace spry::cluster {
 
+void openssl_error_queue_fix(); // openssl_error_queue.cpp
+
 core::status_or_error check(const tls_files& files) {
   const std::pair<const char*, const std::string*> all[] = {
     {"--ca", &files.ca}, {"--cert", &files.cert}, {"--key", &files.key}};
@@ -28,6 +30,7 @@ core::status_or_error check(const tls_files& files) {
 }
 
 void configure(caf::actor_system_config& cfg, const tls_files& files) {
+  openssl_error_queue_fix();
   cfg.load<caf::io::middleman>();
   cfg.load<caf::openssl::manager>();
   cfg.openssl_cafile = files.ca;
