@@ -99,6 +99,10 @@ commands::commands(CLI::App& cli) {
   n->add_option("--cert", cert_, "This node's certificate (PEM), signed by the CA")->required();
   n->add_option("--key", key_, "Its private key (PEM)")->required();
   n->add_option("--cpus", cpus_, "CPUs instances may use, e.g. 0-3 (default: all); its capacity");
+  n->add_option("--cpu-capacity", cpu_capacity_,
+                 "Cores placement may give instances here (default: how many --cpus, or all "
+                 "CPUs); above the CPU count overcommits, as Kubernetes requests may")
+    ->check(CLI::Range(0.01, 4096.0));
   n->add_option("--memory", memory_, "Memory instances may use, e.g. 4GiB (default: 4GiB)");
   n->add_option("--speed", speed_, "Relative CPU speed for placement (1 = reference)")
     ->check(CLI::Range(0.01, 1000.0));
@@ -219,6 +223,8 @@ int commands::run_node(int argc, char** argv) {
     // Instances of this node run on these CPUs: the app's one node is this machine's share.
     app->nodes = {core::node_spec{name_, *cpus, 0, speed_, {}}};
   }
+  if (cpu_capacity_ > 0)
+    opts.cpu_capacity = cpu_capacity_;
   opts.memory_mb = 4096;
   if (!memory_.empty()) {
     auto bytes = core::parse_size(memory_);

@@ -36,6 +36,7 @@ private:
   std::string cpus_;
   std::string memory_ = "";
   double speed_ = 1;
+  double cpu_capacity_ = 0;
   std::string data_;
   std::string ca_, cert_, key_;
   std::string as_version_; // tests: pretend to be another spry version

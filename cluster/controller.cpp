@@ -57,7 +57,7 @@ struct controller_state {
   std::vector<std::vector<uint32_t>> placed;     // placed[f][n]
   std::vector<uint32_t> unplaced;
   uint64_t epoch = 0, view_version = 0;
-  std::vector<std::vector<uint32_t>> last_ready; // what the last view said
+  std::vector<std::vector<uint32_t>> last_ready, last_placed; // what the last view said
   caf::actor_clock::time_point last_decision;
   bool activation = false;
   bool placing = false; ///< min_nodes reached once
@@ -84,6 +84,10 @@ cluster_view make_view(self_ptr self) {
   v.controller_id = st.id;
   const size_t nf = functions_of(self);
   v.ready.assign(nf, std::vector<uint32_t>(st.nodes.size(), 0));
+  v.placed.assign(nf, std::vector<uint32_t>(st.nodes.size(), 0));
+  for (size_t f = 0; f < nf && f < st.placed.size(); ++f)
+    for (size_t n = 0; n < st.nodes.size() && n < st.placed[f].size(); ++n)
+      v.placed[f][n] = st.nodes[n].alive ? st.placed[f][n] : 0;
   for (size_t n = 0; n < st.nodes.size(); ++n) {
     const auto& m = st.nodes[n];
     view_node vn;
@@ -110,11 +114,12 @@ cluster_view make_view(self_ptr self) {
 void publish(self_ptr self, bool force) {
   auto& st = self->state;
   auto v = make_view(self);
-  if (!force && v.ready == st.last_ready) {
+  if (!force && v.ready == st.last_ready && v.placed == st.last_placed) {
     st.view_version--; // nothing routing-relevant changed: no new version
     return;
   }
   st.last_ready = v.ready;
+  st.last_placed = v.placed;
   for (auto& m : st.nodes)
     if (m.alive)
       self->send(m.handle, directory_atom::value, v);
@@ -439,6 +444,7 @@ caf::behavior controller_actor(self_ptr self, controller_options opts,
         st.wanted[f] = 1;
         st.activation = true;
         reconcile(self);
+        publish(self, false);
       }
     },
     [self](tick_atom, bool now) {
@@ -460,6 +466,7 @@ caf::behavior controller_actor(self_ptr self, controller_options opts,
         st.last_decision = now;
         st.activation = false;
         reconcile(self);
+        publish(self, false);
       }
       self->delayed_send(self, st.opts.report_interval, tick_atom::value);
     },

@@ -66,6 +66,12 @@ std::string validate(const cluster_view& v, size_t functions) {
   if (v.ready.size() != functions)
     return "directory lists " + std::to_string(v.ready.size()) + " functions, the app has " +
            std::to_string(functions);
+  if (v.placed.size() != v.ready.size())
+    return "directory's placement table does not match its instance table";
+  for (const auto& per_node : v.placed)
+    if (per_node.size() != v.nodes.size())
+      return "directory's placement table has " + std::to_string(per_node.size()) +
+             " columns for " + std::to_string(v.nodes.size()) + " nodes";
   for (const auto& per_node : v.ready)
     if (per_node.size() != v.nodes.size())
       return "directory's instance table has " + std::to_string(per_node.size()) +

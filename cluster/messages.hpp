@@ -84,6 +84,9 @@ struct cluster_view {
   std::string controller_id; ///< which controller incarnation published it
   std::vector<view_node> nodes;
   std::vector<std::vector<uint32_t>> ready; ///< ready[function][node]
+  /// placed[function][node]: what the controller placed there (ready or still starting), so a
+  /// node can hold a request for a function whose instance is on its way instead of failing it.
+  std::vector<std::vector<uint32_t>> placed;
 };
 
 /// A node's load: sent every report interval (and therefore its heartbeat).
@@ -123,7 +126,8 @@ typename Inspector::result_type inspect(Inspector& f, view_node& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_view& x) {
-  return f(caf::meta::type_name("spry_cluster_view"), x.version, x.controller_id, x.nodes, x.ready);
+  return f(caf::meta::type_name("spry_cluster_view"), x.version, x.controller_id, x.nodes, x.ready,
+           x.placed);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {

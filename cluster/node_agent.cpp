@@ -41,6 +41,10 @@ public:
     auto* t = target.load(std::memory_order_acquire);
     return t && t->runs_elsewhere(f);
   }
+  bool coming(core::function_id f) const noexcept override {
+    auto* t = target.load(std::memory_order_acquire);
+    return t && t->coming(f);
+  }
   core::endpoint_id forward(core::function_id f, const core::buffer_header& b,
                             gateway::remote_ref ref,
                             std::atomic<core::endpoint_id>& holder) noexcept override {

@@ -66,6 +66,14 @@ std::pair<std::string, uint16_t> split_address(const std::string& a) {
 
 } // namespace
 
+using steady = std::chrono::steady_clock;
+/// A peer whose link failed is not offered requests for this long (unless nothing else runs the
+/// function); the controller declares a dead node lost well within it.
+constexpr auto failed_peer_pause = std::chrono::seconds(1);
+/// After a peer failed, requests for what it ran may wait this long for the controller to place
+/// those functions again.
+constexpr auto replacement_wait = std::chrono::seconds(5);
+
 // -- peers (outbound) ----------------------------------------------------------------------------
 
 struct out_frame {
@@ -81,8 +89,11 @@ struct peer : std::enable_shared_from_this<peer> {
   explicit peer(asio::io_context& io) : socket(io) {}
   tcp::socket socket;
   enum class state { idle, connecting, up } st = state::idle; // I/O thread only
-  std::chrono::steady_clock::time_point failed_at{};          // I/O thread only
-  std::atomic<bool> recently_failed{false};
+  std::atomic<int64_t> failed_at_ns{0}; // steady clock; 0: never failed (or reconnected since)
+  bool recently_failed() const noexcept {
+    const int64_t t = failed_at_ns.load(std::memory_order_relaxed);
+    return t && steady::now().time_since_epoch() - std::chrono::nanoseconds(t) < failed_peer_pause;
+  }
   std::mutex mtx; // outbox
   std::deque<out_frame> outbox;
   std::vector<out_frame> writing; // I/O thread only
@@ -114,7 +125,10 @@ struct inbound : std::enable_shared_from_this<inbound> {
 struct route_view {
   /// by_function[f] = (peer id, ready instances there)
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> by_function;
+  /// coming[f]: placed on a live peer but not ready there yet
+  std::vector<bool> coming;
 };
+
 
 struct node_link::impl {
   gateway::gateway& gw;
@@ -133,8 +147,16 @@ struct node_link::impl {
 
   std::atomic<uint64_t> hops_out{0}, hops_in{0}, results_in{0}, link_failures{0},
     refused_peers{0}, bad_frames{0};
+  /// Per function: when a peer that ran it last failed (steady ns; 0 never).
+  std::unique_ptr<std::atomic<int64_t>[]> function_failed_at;
+  size_t functions = 0;
 
-  impl(gateway::gateway& g, node_link_options o) : gw(g), opts(std::move(o)) {}
+  impl(gateway::gateway& g, node_link_options o) : gw(g), opts(std::move(o)) {
+    functions = gw.runtime().app().functions.size();
+    function_failed_at.reset(new std::atomic<int64_t>[functions]);
+    for (size_t f = 0; f < functions; ++f)
+      function_failed_at[f].store(0);
+  }
 
   std::shared_ptr<const route_view> current_view() const {
     std::lock_guard<std::mutex> guard{mtx};
@@ -190,7 +212,7 @@ struct node_link::impl {
         return fail(p, "cannot reach node '" + p->name + "' at " + p->address + ": " + ec.message());
       p->socket.set_option(tcp::no_delay(true));
       p->st = peer::state::up;
-      p->recently_failed.store(false, std::memory_order_relaxed);
+      p->failed_at_ns.store(0, std::memory_order_relaxed);
       // The hello goes first: queued at the front of what is waiting.
       out_frame hello;
       {
@@ -248,8 +270,14 @@ struct node_link::impl {
     boost::system::error_code ignored;
     p->socket.close(ignored);
     p->st = peer::state::idle;
-    p->failed_at = std::chrono::steady_clock::now();
-    p->recently_failed.store(true, std::memory_order_relaxed);
+    const int64_t now = steady::now().time_since_epoch().count();
+    p->failed_at_ns.store(now, std::memory_order_relaxed);
+    // What it ran may wait for the controller to place it again (gateway::can_hold).
+    const auto v = current_view();
+    for (size_t f = 0; f < v->by_function.size() && f < functions; ++f)
+      for (const auto& [id, ready] : v->by_function[f])
+        if (id == p->id)
+          function_failed_at[f].store(now, std::memory_order_relaxed);
     // Frames still queued point into buffers that fail_remote is about to release.
     {
       std::lock_guard<std::mutex> guard{p->mtx};
@@ -312,8 +340,9 @@ struct node_link::impl {
         return close(c, ec == asio::error::eof ? std::string() : ec.message());
       const auto& h = c->in_header;
       if (h.magic != link_magic || h.version != link_version || h.length > link_max_body) {
-        bad_frames++;
-        return close(c, "malformed frame (magic, version or length)");
+        (c->authenticated ? bad_frames : refused_peers)++;
+        return close(c, c->authenticated ? "malformed frame (magic, version or length)"
+                                         : "refused: not a spry data link (bad first frame)");
       }
       if (!c->authenticated) {
         if (h.kind != static_cast<uint16_t>(link_kind::hello) || h.length > 512) {
@@ -530,6 +559,7 @@ void node_link::set_secret(std::string secret) {
 void node_link::update(const cluster_view& v, const std::string& self_name) {
   auto rv = std::make_shared<route_view>();
   rv->by_function.resize(v.ready.size());
+  rv->coming.assign(v.ready.size(), false);
   std::vector<std::shared_ptr<peer>> dropped;
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
@@ -567,9 +597,13 @@ void node_link::update(const cluster_view& v, const std::string& self_name) {
       if (impl_->peers_by_name[p->name] == p)
         impl_->peers_by_name[p->name].reset();
     for (size_t f = 0; f < v.ready.size(); ++f)
-      for (size_t n = 0; n < v.ready[f].size() && n < id_of.size(); ++n)
+      for (size_t n = 0; n < v.ready[f].size() && n < id_of.size(); ++n) {
         if (id_of[n] != UINT32_MAX && v.ready[f][n] > 0)
           rv->by_function[f].emplace_back(id_of[n], v.ready[f][n]);
+        if (id_of[n] != UINT32_MAX && f < v.placed.size() && n < v.placed[f].size() &&
+            v.placed[f][n] > v.ready[f][n])
+          rv->coming[f] = true;
+      }
     impl_->view = rv;
   }
   for (auto& p : dropped)
@@ -581,7 +615,23 @@ void node_link::update(const cluster_view& v, const std::string& self_name) {
 
 bool node_link::runs_elsewhere(core::function_id f) const noexcept {
   auto v = impl_->current_view();
-  return f < v->by_function.size() && !v->by_function[f].empty();
+  if (f >= v->by_function.size())
+    return false;
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  for (const auto& [id, ready] : v->by_function[f])
+    if (id < impl_->peers.size() && !impl_->peers[id]->recently_failed())
+      return true;
+  return false;
+}
+
+bool node_link::coming(core::function_id f) const noexcept {
+  auto v = impl_->current_view();
+  if (f < v->coming.size() && v->coming[f])
+    return true;
+  if (f >= impl_->functions)
+    return false;
+  const int64_t t = impl_->function_failed_at[f].load(std::memory_order_relaxed);
+  return t && steady::now().time_since_epoch() - std::chrono::nanoseconds(t) < replacement_wait;
 }
 
 core::endpoint_id node_link::forward(core::function_id f, const core::buffer_header& b,
@@ -604,7 +654,7 @@ core::endpoint_id node_link::forward(core::function_id f, const core::buffer_hea
         auto& p = impl_->peers[id];
         if (impl_->peers_by_name[p->name] != p)
           continue;
-        const bool failed = p->recently_failed.load(std::memory_order_relaxed);
+        const bool failed = p->recently_failed();
         const double load = static_cast<double>(p->outstanding.load(std::memory_order_relaxed) + 1) /
                             std::max<uint32_t>(ready, 1);
         if (!best || (best_failed && !failed) || (failed == best_failed && load < best_load)) {

@@ -63,6 +63,7 @@ public:
 
   // -- gateway::remote_hops --------------------------------------------------------------------
   bool runs_elsewhere(core::function_id f) const noexcept override;
+  bool coming(core::function_id f) const noexcept override;
   core::endpoint_id forward(core::function_id f, const core::buffer_header& b,
                             gateway::remote_ref ref,
                             std::atomic<core::endpoint_id>& holder) noexcept override;

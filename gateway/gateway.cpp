@@ -417,8 +417,9 @@ bool gateway::can_hold(core::function_id f) const {
   if (rt_.app().functions[f].min_instances == 0 && rt_.app().autoscaling.policy.name != "fixed")
     return true;
   // Its only instances crashed and are restarting: failing the requests that arrive meanwhile
-  // would turn one crash into many errors. A crash-looping function is not waited for.
-  return rt_.instances_coming(f) > 0;
+  // would turn one crash into many errors. A crash-looping function is not waited for. In a
+  // cluster the same holds for an instance starting on another node.
+  return rt_.instances_coming(f) > 0 || (remote_ && remote_->coming(f));
 }
 
 bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {

@@ -28,8 +28,11 @@ inline constexpr core::endpoint_id remote_holder_base = 0xF0000000u;
 class remote_hops {
 public:
   virtual ~remote_hops() = default;
-  /// Some other node runs `f` now.
+  /// Some other node runs `f` now (and can be reached, as far as this node knows).
   virtual bool runs_elsewhere(core::function_id f) const noexcept = 0;
+  /// An instance of `f` is on its way on another node (placed and starting, or being placed
+  /// again because the node that ran it became unreachable): a request for it may wait.
+  virtual bool coming(core::function_id f) const noexcept = 0;
   /// Sends the request in `b` (its header and payload_length bytes of payload) to a node that
   /// runs `f`, to continue there at `f`. The buffer stays the caller's and must stay untouched
   /// until the request is completed through gateway::complete_remote or gateway::fail_remote
