@@ -61,6 +61,7 @@ struct controller_state {
   caf::actor_clock::time_point last_decision;
   bool activation = false;
   bool placing = false; ///< min_nodes reached once
+  uint64_t ticks = 0;
   uint64_t started_ns = 0;
   static inline const char* name = "spry.controller";
 };
@@ -460,6 +461,10 @@ caf::behavior controller_actor(self_ptr self, controller_options opts,
       for (size_t n = 0; n < st.nodes.size(); ++n)
         if (st.nodes[n].alive && now - st.nodes[n].last_seen > st.opts.node_timeout)
           lose(self, n, "no report for " + std::to_string(st.opts.node_timeout.count()) + " ms");
+      // Every second a directory goes out even when routing did not change: it carries every
+      // node's load for `spry status` and /metrics on any node.
+      if (++st.ticks % std::max<int64_t>(1, 1000 / std::max<int64_t>(1, st.opts.report_interval.count())) == 0)
+        publish(self, true);
       const auto interval = std::chrono::milliseconds(st.opts.app.autoscaling.interval_ms);
       if (now - st.last_decision >= interval) {
         decide(self);

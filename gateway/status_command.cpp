@@ -59,6 +59,27 @@ int status_command(const std::string& address, bool json) {
                   cpus.empty() ? "any" : cpus.c_str(), n.at("cpu_allocated").get<double>(),
                   n.at("memory_allocated_mib").get<double>());
     }
+    if (j.contains("cluster")) {
+      // A cluster node: the cluster's directory as this node last received it.
+      const auto& c = j.at("cluster");
+      std::printf("\ncluster: this is node '%s', %s controller %s (directory version %s)\n",
+                  c.at("node").get<std::string>().c_str(),
+                  c.at("joined").get<bool>() ? "joined to" : "NOT joined to (serving on the last directory)",
+                  c.at("controller").get<std::string>().c_str(), c.at("directory_version").dump().c_str());
+      std::printf("%-14s %-6s %-22s %8s %8s %8s %9s %9s  %s\n", "node", "state", "ingress", "cpu cap",
+                  "cpu load", "inflight", "requests", "x-node", "runs (ready instances)");
+      for (const auto& n : c.at("nodes")) {
+        std::string runs;
+        for (const auto& [f, k] : n.at("functions").items())
+          runs += (runs.empty() ? "" : ", ") + f + " x" + k.dump();
+        std::printf("%-14s %-6s %-22s %8.1f %8.2f %8s %9s %9s  %s\n",
+                    n.at("name").get<std::string>().c_str(),
+                    n.at("alive").get<bool>() ? "alive" : "LOST", n.at("http_address").get<std::string>().c_str(),
+                    n.at("cpu_capacity").get<double>(), n.at("cpu_load").get<double>(),
+                    n.at("in_flight").dump().c_str(), n.at("requests").dump().c_str(),
+                    n.at("cross_node_hops").dump().c_str(), runs.empty() ? "-" : runs.c_str());
+      }
+    }
   } catch (const std::exception& e) {
     std::cerr << "spry status: unexpected answer from " << address << " (" << e.what() << ")\n";
     return 1;
