@@ -104,8 +104,10 @@ cluster_view make_view(self_ptr self) {
       vn.in_flight = m.report.in_flight;
       vn.cross_node_hops = m.report.cross_node_hops;
       vn.requests = m.report.requests;
+      // Only instances the controller still wants there: one it told the node to drop may still
+      // show as ready in the node's last report, and a request sent to it would find none.
       for (size_t f = 0; f < nf; ++f)
-        v.ready[f][n] = m.alive ? m.report.ready[f] : 0;
+        v.ready[f][n] = m.alive ? std::min(m.report.ready[f], v.placed[f][n]) : 0;
     }
     v.nodes.push_back(std::move(vn));
   }
@@ -114,6 +116,10 @@ cluster_view make_view(self_ptr self) {
 
 void publish(self_ptr self, bool force) {
   auto& st = self->state;
+  // Until min_nodes have joined the nodes keep the directory they have (after a controller
+  // restart: the previous one's), rather than one that lists only the first nodes back.
+  if (!st.placing)
+    return;
   auto v = make_view(self);
   if (!force && v.ready == st.last_ready && v.placed == st.last_placed) {
     st.view_version--; // nothing routing-relevant changed: no new version

@@ -150,6 +150,11 @@ struct cluster {
     auto j = json::parse(body_of(request(n, "GET", "/status", "")), nullptr, false);
     return j.is_discarded() ? json::object() : j;
   }
+  /// Node `n`'s list of every node of the cluster (a copy: safe to iterate).
+  json nodes_seen_by(int n) const {
+    const auto j = status(n);
+    return j.contains("cluster") ? j["cluster"]["nodes"] : json::array();
+  }
   /// Node `n`'s view: which node runs each function (ready), once every node is in it.
   std::map<std::string, std::map<std::string, int>> placement(int n) const {
     std::map<std::string, std::map<std::string, int>> where;
@@ -401,9 +406,7 @@ TEST_CASE("a node killed under load: its requests fail fast, none hang, its inst
   REQUIRE(c.nodes[static_cast<size_t>(victim)]->wait_for_line("listening on http://", 30s));
   bool back = false;
   for (int k = 0; k < 100 && !back; ++k) {
-    const auto j = c.status(entry);
-    if (j.contains("cluster"))
-      for (const auto& node : j["cluster"]["nodes"])
+    for (const auto& node : c.nodes_seen_by(entry))
         back = back || (node["name"] == "n" + std::to_string(victim) && node.value("alive", false));
     std::this_thread::sleep_for(100ms);
   }
@@ -432,7 +435,7 @@ TEST_CASE("peers that do not belong are refused: foreign certificate, other vers
     CHECK(log.find("cannot reach the controller") != std::string::npos);
     CHECK(log.find("joined the cluster") == std::string::npos);
     // It never appears as alive, and nothing was placed on it.
-    for (const auto& node : c.status(0)["cluster"]["nodes"])
+    for (const auto& node : c.nodes_seen_by(0))
       if (node["name"] == "n1")
         CHECK_FALSE(node.value("alive", true));
     // The refused handshakes did not disturb the joined node.
@@ -475,4 +478,94 @@ TEST_CASE("peers that do not belong are refused: foreign certificate, other vers
     CHECK(after == before + 1);
     CHECK(status_of(c.request(0, "POST", "/hello", "still fine")) == 200);
   }
+}
+
+TEST_CASE("a node cut off from the network is dropped within a bounded time and used again when "
+          "it returns", "[cluster]") {
+  if (auto why = cluster_missing(); !why.empty()) {
+    WARN("did not run: " << why);
+    return;
+  }
+  cluster c(3, examples + "/hello/hello.yaml", {"--spread-chains"});
+  REQUIRE(c.wait_ready(0, 2));
+  auto where = c.placement(0);
+  const int victim = where.at("count").begin()->first.back() - '0';
+  const int entry = where.at("upper").begin()->first.back() - '0';
+  // Its cable pulled: no FIN, no RST, packets just vanish.
+  const std::string veth = c.net.prefix + "v" + std::to_string(victim + 1);
+  REQUIRE(run_command("ip link set " + veth + " down").first == 0);
+  const auto cut_at = std::chrono::steady_clock::now();
+  // A request sent now waits for `count` to be placed again instead of hanging or failing.
+  std::string answer;
+  std::thread client([&] { answer = c.request(entry, "POST", "/hello", "during the cut"); });
+  bool dropped = false;
+  double dropped_s = 0;
+  while (std::chrono::steady_clock::now() - cut_at < 15s && !dropped) {
+    for (const auto& node : c.nodes_seen_by(entry))
+      if (node["name"] == "n" + std::to_string(victim) && !node.value("alive", true)) {
+        dropped = true;
+        dropped_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - cut_at).count();
+      }
+    std::this_thread::sleep_for(50ms);
+  }
+  client.join();
+  INFO(c.logs());
+  WARN("cut-off node dropped from the directory " << dropped_s << " s after the cut");
+  CHECK(dropped);
+  CHECK(dropped_s < 5); // bounded: reports stop (1.5 s) or CAF's connection timeout (1.5 s)
+  CHECK((status_of(answer) == 200 || status_of(answer) == 502));
+  CHECK(status_of(c.request(entry, "POST", "/hello", "after the cut")) == 200);
+  // The cable back: the node rejoins by itself and serves again.
+  REQUIRE(run_command("ip link set " + veth + " up").first == 0);
+  bool back = false;
+  for (int k = 0; k < 150 && !back; ++k) {
+    for (const auto& node : c.nodes_seen_by(entry))
+      back = back || (node["name"] == "n" + std::to_string(victim) && node.value("alive", false));
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(back);
+  const auto again = c.request(victim, "POST", "/hello", "back");
+  INFO(again);
+  CHECK(status_of(again) == 200);
+}
+
+TEST_CASE("the controller going away: nodes serve on with the last directory and rejoin when it "
+          "is back", "[cluster]") {
+  if (auto why = cluster_missing(); !why.empty()) {
+    WARN("did not run: " << why);
+    return;
+  }
+  const std::string text = "while the controller is away";
+  cluster c(2, examples + "/hello/hello.yaml", {"--spread-chains"});
+  REQUIRE(c.wait_ready(0, 2));
+  const auto before = c.placement(0);
+  const auto reference = body_of(c.request(0, "POST", "/hello", text));
+  REQUIRE(!reference.empty());
+  c.controller->stop(SIGKILL, 5s);
+  std::this_thread::sleep_for(2s);
+  // Both nodes still answer, across nodes, with what runs where unchanged.
+  for (int n = 0; n < 2; ++n)
+    for (int k = 0; k < 5; ++k)
+      CHECK(body_of(c.request(n, "POST", "/hello", text)) == reference);
+  CHECK(c.status(0)["cluster"]["joined"] == false);
+  // A new controller (fresh state): the nodes join it again and tell it what they run, so it
+  // keeps the placement instead of starting everything anew.
+  c.controller = std::make_unique<child_process>(
+    std::vector<std::string>{IP_BINARY, "netns", "exec", c.net.names[0], SPRY_BINARY, "controller",
+                             c.app, "--listen", c.net.ip(0) + ":" + std::to_string(cluster::ctl_port),
+                             "--ca", c.cert("ca.pem"), "--cert", c.cert("controller.pem"), "--key",
+                             c.cert("controller.key"), "--min-nodes", "2", "--spread-chains"},
+    c.dir.path + "/controller2.stderr");
+  REQUIRE(c.controller->wait_for_line("listening on", 20s));
+  bool joined = false;
+  for (int k = 0; k < 100 && !joined; ++k) {
+    joined = c.status(0)["cluster"]["joined"] == true && c.status(1)["cluster"]["joined"] == true;
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(spry::bench::read_file(c.dir.path + "/controller2.stderr") << c.logs());
+  CHECK(joined);
+  std::this_thread::sleep_for(1500ms);
+  CHECK(c.placement(0) == before);
+  for (int n = 0; n < 2; ++n)
+    CHECK(body_of(c.request(n, "POST", "/hello", text)) == reference);
 }
