@@ -66,7 +66,7 @@ TEST_CASE("a chain too big for one node is placed instance by instance", "[clust
   CHECK(total(out.unplaced) == 0);
 }
 
-TEST_CASE("running instances stay; a lost node's instances move to live nodes", "[cluster]") {
+TEST_CASE("running instances stay and a lost node's instances move to live nodes", "[cluster]") {
   spry::policies::placement::mu mu;
   auto in = three_nodes(true);
   in.current[0][1] = 1;

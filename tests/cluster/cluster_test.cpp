@@ -282,7 +282,7 @@ TEST_CASE("a 3-node cluster answers hello and Online Boutique byte-identical to 
   // hello, the same way (its own cluster: one app per cluster)
 }
 
-TEST_CASE("hello across nodes is byte-identical; chain-aware placement keeps a chain on one node",
+TEST_CASE("hello across nodes is byte-identical and chain-aware placement keeps a chain on one node",
           "[cluster]") {
   if (auto why = cluster_missing(); !why.empty()) {
     WARN("did not run: " << why);

@@ -8,7 +8,7 @@
 
 using namespace spry::cluster;
 
-TEST_CASE("a well-formed hello passes; malformed ones say what is wrong", "[cluster]") {
+TEST_CASE("a well-formed hello passes and malformed ones say what is wrong", "[cluster]") {
   node_hello h;
   h.version = "0.1.0";
   h.app_digest = "0123456789abcdef";
@@ -63,7 +63,7 @@ TEST_CASE("assignments, directories and reports must match the app", "[cluster]"
   CHECK(!validate(r, 2).empty());
 }
 
-TEST_CASE("results round-trip over the link; garbage is refused with a reason", "[cluster]") {
+TEST_CASE("results round-trip over the link and garbage is refused with a reason", "[cluster]") {
   spry::gateway::chain_result r;
   r.http_status = 201;
   r.content_type = "application/json";
