@@ -388,8 +388,13 @@ core::expected<std::unique_ptr<node_agent>> node_agent::start(node_options opts)
   gateway::cluster_role role;
   role.remote = &p->remote;
   role.activate = [p](core::function_id f) {
-    if (p->agent)
-      caf::anon_send(p->agent, activate_atom::value, static_cast<uint16_t>(f));
+    caf::actor agent;
+    {
+      std::lock_guard<std::mutex> guard{p->mtx}; // stop() clears it while gateway threads run
+      agent = p->agent;
+    }
+    if (agent)
+      caf::anon_send(agent, activate_atom::value, static_cast<uint16_t>(f));
   };
   role.status = [p] { return p->status_json(); };
   role.metrics = [p] { return p->metrics_text(); };
@@ -410,7 +415,10 @@ core::expected<std::unique_ptr<node_agent>> node_agent::start(node_options opts)
   p->cfg->set("scheduler.max-threads", 2);
   p->cfg->set("logger.console", caf::atom("none"));
   p->sys = std::make_unique<caf::actor_system>(*p->cfg);
-  p->agent = p->sys->spawn(node_actor, p);
+  {
+    std::lock_guard<std::mutex> guard{p->mtx};
+    p->agent = p->sys->spawn(node_actor, p);
+  }
   p->connector = std::thread([p] { p->connect_loop(); });
   return a;
 }
@@ -440,15 +448,25 @@ void node_agent::stop(unsigned drain_ms) {
   p->cv.notify_all();
   if (p->connector.joinable())
     p->connector.join();
+  // The agent actor first: its reports read the gateway and the control plane, which stop next.
+  // (The controller sees this node leave and places its instances elsewhere while it drains.)
+  caf::actor agent;
+  {
+    std::lock_guard<std::mutex> guard{p->mtx};
+    agent = std::move(p->agent);
+    p->agent = nullptr;
+  }
+  if (p->sys && agent) {
+    caf::scoped_actor self{*p->sys};
+    self->send_exit(agent, caf::exit_reason::user_shutdown);
+    self->wait_for(agent);
+  }
+  agent = nullptr;
   if (p->srv)
     p->srv->stop(drain_ms); // drains HTTP first: requests on other nodes can still come back
   if (p->link)
     p->link->stop();
   p->remote.target.store(nullptr, std::memory_order_release);
-  if (p->sys) {
-    caf::anon_send_exit(p->agent, caf::exit_reason::user_shutdown);
-    p->agent = nullptr;
-  }
   p->sys.reset();
   p->srv.reset();
   p->link.reset();
