@@ -438,17 +438,28 @@ caf::behavior controller_actor(self_ptr self, controller_options opts,
       m.last_seen = self->clock().now();
       publish(self, false);
     },
-    [self](activate_atom, uint16_t f) {
+    [self](activate_atom, uint16_t f, uint16_t chain) {
       auto& st = self->state;
+      const auto& app = st.opts.app;
       if (find_node(self, caf::actor_cast<caf::actor_addr>(self->current_sender())) < 0 ||
-          f >= functions_of(self)) {
+          f >= functions_of(self) || chain >= app.chains.size()) {
         spdlog::warn("controller: refused an activation from a peer that has not joined or for "
-                     "an unknown function");
+                     "an unknown function or chain");
         return;
       }
-      if (st.wanted[f] == 0 && st.autoscaler_name != "fixed" &&
-          st.opts.app.functions[f].max_instances > 0) {
-        st.wanted[f] = 1;
+      if (st.autoscaler_name == "fixed")
+        return;
+      // Whole-chain warm-up: every function of the request's chain at zero starts now.
+      bool changed = false;
+      auto fs = core::functions_of_chain(app, chain);
+      if (std::find(fs.begin(), fs.end(), f) == fs.end())
+        fs.push_back(f);
+      for (auto fn : fs)
+        if (st.wanted[fn] == 0 && app.functions[fn].max_instances > 0) {
+          st.wanted[fn] = 1;
+          changed = true;
+        }
+      if (changed) {
         st.activation = true;
         reconcile(self);
         publish(self, false);

@@ -8,8 +8,9 @@
 //                                                          data address; versioned
 //   node -> controller  (report_atom, node_report)         load, every report_interval; doubles as
 //                                                          the node's heartbeat
-//   node -> controller  (activate_atom, uint16_t function) a request waits for a function that has
-//                                                          no instance anywhere
+//   node -> controller  (activate_atom, uint16_t function, uint16_t chain)
+//                                                          a request of `chain` waits for a
+//                                                          function that has no instance anywhere
 // Both sides monitor each other (down messages when the connection breaks) and the controller also
 // declares a node lost when its reports stop (a cut-off link may not break the TCP connection).
 //

@@ -360,12 +360,12 @@ caf::behavior node_actor(agent_ptr self, node_agent::impl* a) {
       std::lock_guard<std::mutex> guard{st.a->mtx};
       st.a->view = std::move(v);
     },
-    [self](activate_atom, uint16_t f) {
+    [self](activate_atom, uint16_t f, uint16_t chain) {
       auto& st = self->state;
       if (self->current_sender()) // from this process's gateway only (anonymous)
         return;
       if (st.joined && st.controller)
-        self->send(st.controller, activate_atom::value, f);
+        self->send(st.controller, activate_atom::value, f, chain);
     },
     [self](tick_atom) {
       auto& st = self->state;
@@ -387,14 +387,14 @@ core::expected<std::unique_ptr<node_agent>> node_agent::start(node_options opts)
   p->opts = std::move(opts);
   gateway::cluster_role role;
   role.remote = &p->remote;
-  role.activate = [p](core::function_id f) {
+  role.activate = [p](core::function_id f, core::chain_id c) {
     caf::actor agent;
     {
       std::lock_guard<std::mutex> guard{p->mtx}; // stop() clears it while gateway threads run
       agent = p->agent;
     }
     if (agent)
-      caf::anon_send(agent, activate_atom::value, static_cast<uint16_t>(f));
+      caf::anon_send(agent, activate_atom::value, static_cast<uint16_t>(f), static_cast<uint16_t>(c));
   };
   role.status = [p] { return p->status_json(); };
   role.metrics = [p] { return p->metrics_text(); };

@@ -290,3 +290,28 @@ expected<compiled_app> compile(const app_spec& app) {
 }
 
 } // namespace spry::core
+
+namespace spry::core {
+
+std::vector<function_id> functions_of_chain(const app_spec& app, chain_id c) {
+  std::vector<function_id> out;
+  if (c >= app.chains.size())
+    return out;
+  auto add = [&](const std::string& name) {
+    const auto f = find_function(app, name);
+    if (f != no_function && std::find(out.begin(), out.end(), f) == out.end())
+      out.push_back(f);
+  };
+  const auto& chain = app.chains[c];
+  if (!chain.head.empty())
+    add(chain.head);
+  for (const auto& name : chain.functions)
+    add(name);
+  for (const auto& r : chain.routes) {
+    add(r.from);
+    add(r.to);
+  }
+  return out;
+}
+
+} // namespace spry::core

@@ -244,4 +244,8 @@ routing_mode effective_routing(const app_spec& app);
 /// Index of a function by name, or no_function.
 function_id find_function(const app_spec& app, const std::string& name);
 
+/// Every function chain `c` may run (its linear list, its head, every route's ends), once each, in
+/// the order they first appear. Whole-chain warm-up starts all of them for one request.
+std::vector<function_id> functions_of_chain(const app_spec& app, chain_id c);
+
 } // namespace spry::core

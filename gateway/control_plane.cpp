@@ -69,6 +69,7 @@ control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies polici
     }
   }
   stats_.resize(app_.functions.size());
+  warm_until_ns_.assign(app_.functions.size(), 0);
   for (auto& s : stats_)
     s.cold_buckets.assign(cold_bounds.size(), 0);
   initial_nodes_.resize(app_.functions.size());
@@ -117,9 +118,11 @@ void control_plane::on_down(core::endpoint_id) {
   cv_.notify_one();
 }
 
-void control_plane::activate(core::function_id) {
+void control_plane::activate(core::function_id, core::chain_id chain) {
   {
     std::lock_guard<std::mutex> guard{events_mtx_};
+    if (std::find(warm_chains_.begin(), warm_chains_.end(), chain) == warm_chains_.end())
+      warm_chains_.push_back(chain);
     wake_ = true;
   }
   cv_.notify_one();
@@ -244,9 +247,11 @@ void control_plane::sync_instances_locked() {
 
 void control_plane::tick(bool decide) {
   std::vector<std::pair<core::endpoint_id, uint64_t>> ready;
+  std::vector<core::chain_id> warm;
   {
     std::lock_guard<std::mutex> guard{events_mtx_};
     ready.swap(ready_events_);
+    warm.swap(warm_chains_);
   }
   bool moving = false;
   {
@@ -360,6 +365,22 @@ void control_plane::tick(bool decide) {
     if (managed_)
       for (size_t f = 0; f < targets_.size() && f < stats_.size(); ++f)
         scale_locked(static_cast<core::function_id>(f), targets_[f]);
+    // Whole-chain warm-up: a request held for a function at zero starts every function of its
+    // chain at zero at once, so the chain's first request pays one cold start, not one per hop.
+    if (!managed_ && autoscaler_name_ != "fixed")
+      for (auto c : warm)
+        for (auto fn : core::functions_of_chain(app_, c)) {
+          if (fn >= stats_.size())
+            continue;
+          // Until the request got there: the autoscaler, seeing no traffic yet, must not undo it.
+          warm_until_ns_[fn] = std::max(warm_until_ns_[fn],
+                                        now + uint64_t{app_.chains[c].timeout_ms} * 1000000);
+          if (ready_n[fn] + starting_n[fn] == 0 &&
+              std::none_of(instances_.begin(), instances_.end(), [&](const auto& e) {
+                return e.second.function == fn && e.second.state != inst_state::retiring;
+              }))
+            scale_locked(fn, 1);
+        }
     last_ready_ = ready_n;
     last_starting_ = starting_n;
     drain_locked();
@@ -382,6 +403,13 @@ void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
   uint32_t desired = std::clamp(wanted, managed_ ? 0u : spec.min_instances, spec.max_instances);
   if (desired == 0 && gw_.held(f) > 0 && !managed_)
     desired = 1; // a request is waiting: never decide zero over it (cluster: the controller's call)
+  if (!managed_ && f < warm_until_ns_.size() && warm_until_ns_[f]) {
+    // Warmed up for a chain's request that has not reached it yet; released by its first one.
+    if (stats_[f].acc_arrivals > 0 || stats_[f].arrival_rate > 0)
+      warm_until_ns_[f] = 0;
+    else if (desired == 0 && core::now_ns() < warm_until_ns_[f])
+      desired = std::min<uint32_t>(1, spec.max_instances);
+  }
   st.desired = desired;
   std::vector<core::endpoint_id> alive;
   for (const auto& [ep, x] : instances_)

@@ -59,8 +59,9 @@ public:
   void on_ready(core::endpoint_id ep, uint64_t start_ns);
   /// Launch hook: an instance process died (it is restarted by the supervisor).
   void on_down(core::endpoint_id ep);
-  /// Gateway hook: a request is held for `f`, which has no instance.
-  void activate(core::function_id f);
+  /// Gateway hook: a request of `chain` is held for `f`, which has no instance. Whole-chain
+  /// warm-up: every function of the chain without an instance starts now, not one hop at a time.
+  void activate(core::function_id f, core::chain_id chain);
 
   /// Starts the control thread (after the initial instances are launched).
   void start();
@@ -161,6 +162,10 @@ private:
   std::mutex events_mtx_;
   std::condition_variable cv_;
   std::vector<std::pair<core::endpoint_id, uint64_t>> ready_events_;
+  std::vector<core::chain_id> warm_chains_; ///< chains a held request asks to warm up
+  /// Per function (under mtx_): warmed up for a held request's chain; not scaled to zero before
+  /// this time (the request is on its way to it; the chain's timeout bounds how long).
+  std::vector<uint64_t> warm_until_ns_;
   bool wake_ = false;
   bool stopping_ = false;
   std::atomic<bool> busy_{false}; ///< draining or holding: poll faster than the interval

@@ -433,7 +433,7 @@ bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {
     held_[f].push_back({d, &s});
   }
   if (activate_)
-    activate_(f);
+    activate_(f, d.pool);
   return true;
 }
 

@@ -98,9 +98,12 @@ public:
   void on_instance_down(core::endpoint_id endpoint, const std::string& why);
 
   // -- activation (scale from zero) -----------------------------------------------------------
-  /// Called (outside any gateway lock) when a request is held for a function without instances:
-  /// the control plane starts one. Set once, before traffic.
-  void set_activation_hook(std::function<void(core::function_id)> hook) { activate_ = std::move(hook); }
+  /// Called (outside any gateway lock) when a request of `chain` is held for a function without
+  /// instances: the control plane starts one (and warms the rest of the chain). Set once, before
+  /// traffic.
+  void set_activation_hook(std::function<void(core::function_id, core::chain_id)> hook) {
+    activate_ = std::move(hook);
+  }
   /// Sends every held request whose function has an instance now; frees the buffers of held
   /// requests whose clients gave up (504). The control plane calls it after each scaling step.
   void release_held();
@@ -173,7 +176,7 @@ private:
   };
   mutable std::mutex held_mtx_;
   std::vector<std::deque<held_request>> held_; // per function
-  std::function<void(core::function_id)> activate_;
+  std::function<void(core::function_id, core::chain_id)> activate_;
   std::function<std::string()> extra_metrics_;
   std::function<std::string()> status_;
   remote_hops* remote_ = nullptr;

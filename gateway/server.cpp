@@ -65,13 +65,13 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
   if (cluster) {
     gw->set_remote(cluster->remote);
     s->cp_->set_targets(std::vector<uint32_t>(s->rt_->app().functions.size(), 0));
-    gw->set_activation_hook([cp, activate = cluster->activate](core::function_id f) {
-      cp->activate(f);
+    gw->set_activation_hook([cp, activate = cluster->activate](core::function_id f, core::chain_id c) {
+      cp->activate(f, c);
       if (activate)
-        activate(f);
+        activate(f, c);
     });
   } else {
-    gw->set_activation_hook([cp](core::function_id f) { cp->activate(f); });
+    gw->set_activation_hook([cp](core::function_id f, core::chain_id c) { cp->activate(f, c); });
   }
   // The app's adapters, before any request can name them; a broken library stops the start.
   for (const auto& a : s->rt_->app().adapters)

@@ -40,7 +40,7 @@ class remote_hops;
 /// `remote`, and a request waiting for a function without any instance also calls `activate`.
 struct cluster_role {
   remote_hops* remote = nullptr;
-  std::function<void(core::function_id)> activate;
+  std::function<void(core::function_id, core::chain_id)> activate;
   /// JSON object added to GET /status under "cluster", and Prometheus text added to /metrics.
   std::function<std::string()> status;
   std::function<std::string()> metrics;

@@ -49,10 +49,14 @@ struct cluster_net {
   std::string prefix, bridge, subnet;
   std::vector<std::string> names; // namespace names; [0] is ctl
   explicit cluster_net(int nodes) {
+    // Unique per construction: Catch runs a case again for each SECTION in the same process, and
+    // the kernel removes a deleted namespace's veths a little later.
+    static int seq = 0;
     const int tag = static_cast<int>(getpid() % 50000);
-    prefix = "spc" + std::to_string(tag);
+    const int n = seq++ % 100;
+    prefix = "spc" + std::to_string(tag) + "x" + std::to_string(n);
     bridge = prefix + "b";
-    subnet = "10.213." + std::to_string(tag % 250) + ".";
+    subnet = "10.213." + std::to_string((tag + n) % 250) + ".";
     run_command("ip link add " + bridge + " type bridge && ip link set " + bridge + " up");
     for (int i = 0; i <= nodes; ++i) {
       const std::string ns = prefix + (i == 0 ? std::string("-ctl") : "-n" + std::to_string(i - 1));
@@ -68,8 +72,10 @@ struct cluster_net {
     }
   }
   ~cluster_net() {
-    for (const auto& ns : names)
-      run_command("ip netns del " + ns);
+    for (size_t i = 0; i < names.size(); ++i) {
+      run_command("ip link del " + prefix + "v" + std::to_string(i)); // both ends, now
+      run_command("ip netns del " + names[i]);
+    }
     run_command("ip link del " + bridge);
   }
   std::string ip(int i) const { return subnet + std::to_string(10 + i); }

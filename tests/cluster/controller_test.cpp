@@ -104,7 +104,7 @@ TEST_CASE("the controller refuses bad joins and out-of-order or malformed report
   // A peer that never joined can neither report nor activate anything.
   caf::scoped_actor stranger{sys};
   stranger->send(*ctrl, report_atom::value, report(100, 1000));
-  stranger->send(*ctrl, activate_atom::value, uint16_t{0});
+  stranger->send(*ctrl, activate_atom::value, uint16_t{0}, uint16_t{0});
   CHECK(node_status(sys, *ctrl, "edge-a").value("requests", 0) == 70);
   CHECK(json::parse(controller_status(sys, *ctrl)).at("nodes").size() == 1);
   caf::anon_send_exit(*ctrl, caf::exit_reason::user_shutdown);
