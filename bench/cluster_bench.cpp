@@ -1,18 +1,15 @@
 // cluster_bench: what cluster mode costs, in one run, against a single-machine baseline measured
 // in the same run (this kind of machine is shared and noisy: read the ratios, not the absolutes).
 //
-// Rows (each: closed-loop load on one node's gateway, then one connection for unloaded latency):
+// Rows (each: closed-loop load on node a's gateway, then one connection for unloaded latency;
+// --rounds N runs them N times, a b c d e a b c d e ..., and reports each row's median round):
 //
 //   a   spry run hello.yaml, shm-skmsg, one machine                       the baseline
 //   b   controller + 1 node, shm-skmsg                                     cluster overhead
 //   c   controller + 2 nodes, --spread-chains --min-nodes 2, shm-skmsg     the chain split in two
-//   d   controller + 3 nodes, a 3-function chain (upper -> upper2 -> count, both upper from
-//       libspry_hello.so: no new C++), --spread-chains --min-nodes 3, shm-skmsg
+//   d   controller + 3 nodes, a 3-function chain (upper -> upper2 -> count, both upper the same
+//       handler of libspry_hello.so: no new C++), --spread-chains --min-nodes 3, shm-skmsg
 //   e   controller + 2 nodes, --spread-chains --min-nodes 2, --transport tcp
-//   and, only to price one hop the same way on one machine (--rows hops adds them):
-//   a3  spry run of the 3-function chain, shm-skmsg       a3 - a = one more intra-node shm hop
-//   t   spry run hello.yaml, tcp                          baseline of e
-//   t3  spry run of the 3-function chain, tcp             t3 - t = one more tcp-transport hop
 //
 // Every server binds 127.0.0.1 (nodes on distinct ports: they share no memory, their hops go
 // over the TCP data link). CPU per request is the sum over every spry process of the setup
@@ -21,15 +18,22 @@
 // over the run, divided by the ingress node's spry_requests_total over the same run (both from
 // /metrics, so warm-up requests are on both sides).
 //
-// Then a fault: a 2-node cluster (--spread-chains --min-nodes 2) under light load on node a;
-// SIGKILL node b; time (i) until the controller logs `node 'b' lost` (its stderr timestamps) and
-// until a's GET /status shows b alive=false, (ii) from detection until a's /status shows b's
-// function ready on a; and count the requests that failed or hung (per-request timeout).
+// Hop costs (--rows hops): differences of unloaded p50 latency between two setups that differ by
+// one hop, both up at once and measured in alternating rounds (see run_pair): c - b prices a
+// cross-node round trip, a3 - a an intra-node shm-skmsg hop, t3 - t a tcp-transport hop (a3, t3:
+// spry run of the 3-function chain; t: spry run on tcp; bt: a 1-node cluster on tcp).
 //
-// Needs root and BPF for shm-skmsg (scripts/setup). Not a test: it asserts nothing. Every
-// process it starts is stopped by its PID (child_process), also when a step fails.
+// Faults (--rows fault, fault-stop): a 2-node cluster (--spread-chains --min-nodes 2) under light
+// load on node a; SIGKILL (or SIGSTOP: a hung node) node b; time (i) until the controller logs
+// `node 'b' lost` (its stderr timestamps) and until a's GET /status shows b alive=false, (ii)
+// from detection until a's /status shows b's function ready on a; (iii) count the requests that
+// failed or hung (a per-request timeout).
 //
-//   sudo build/bench/cluster_bench -c 16 -d 5s
+// Needs root and BPF for shm-skmsg (scripts/setup). Not a test: it asserts nothing; targets are
+// reported as met or not. Every process it starts is stopped by its PID (child_process), also
+// when a step fails; instances left behind by a stopped node are reported and killed by PID.
+//
+//   sudo build/bench/cluster_bench -c 16 -d 5s -r 3
 #include "bench/load/child_process.hpp"
 #include "bench/load/http_load.hpp"
 #include "bench/load/proc_stats.hpp"
@@ -338,10 +342,10 @@ std::string tail_of(const std::string& file, size_t bytes = 1500) {
 }
 
 uint16_t start_single(deployment& d, const paths& ps, const std::string& app,
-                      const std::string& transport) {
+                      const std::string& transport, const std::string& tag) {
   spry_process p;
   p.name = "spry";
-  p.stderr_file = ps.work + "/spry-run-" + transport + ".log";
+  p.stderr_file = ps.work + "/" + tag + "-spry-run.log";
   p.proc = std::make_unique<spry::bench::child_process>(
     std::vector<std::string>{ps.spry, "run", app, "--transport", transport, "--listen",
                              "127.0.0.1:0", "--log-level", "warn"},
@@ -364,7 +368,7 @@ struct cluster_shape {
   unsigned min_nodes = 0;
 };
 
-/// Starts a controller and its nodes; returns the controller's log file.
+/// Starts a controller and its nodes (logs: WORK/TAG-*.log).
 void start_cluster(deployment& d, const paths& ps, const cluster_shape& s, const std::string& tag) {
   spry_process c;
   c.name = "controller";
@@ -518,22 +522,31 @@ double metrics_of(deployment& d, const std::string& metric, const std::string& m
   return s;
 }
 
-row_result run_row(const row_def& def, const paths& ps, const load_settings& ls) {
+/// Starts what `def` runs; returns the port load goes to (node a of a cluster, whatever it hosts).
+uint16_t start_row(deployment& d, const row_def& def, const paths& ps, const load_settings& ls,
+                   const std::string& tag, std::string* placement) {
+  if (def.cluster) {
+    start_cluster(d, ps, def.shape, tag);
+    const uint16_t port = d.find(def.shape.nodes.front())->http_port;
+    wait_ready(d, port, def.shape.nodes.size(), def.functions, ls.body);
+    if (placement)
+      *placement = placement_of(cluster_view(port));
+    return port;
+  }
+  const uint16_t port = start_single(d, ps, def.app, def.transport, tag);
+  wait_single_ready(port, ls.body);
+  d.note_tree();
+  if (placement)
+    *placement = "one process tree";
+  return port;
+}
+
+row_result run_row(const row_def& def, const paths& ps, const load_settings& ls,
+                   const std::string& tag) {
   row_result out;
   out.def = def;
   deployment d;
-  uint16_t port = 0;
-  if (def.cluster) {
-    start_cluster(d, ps, def.shape, def.id);
-    port = d.find(def.shape.nodes.front())->http_port; // load goes to node a, whatever it hosts
-    wait_ready(d, port, def.shape.nodes.size(), def.functions, ls.body);
-    out.placement = placement_of(cluster_view(port));
-  } else {
-    port = start_single(d, ps, def.app, def.transport);
-    wait_single_ready(port, ls.body);
-    d.note_tree();
-    out.placement = "one process tree";
-  }
+  const uint16_t port = start_row(d, def, ps, ls, tag, &out.placement);
 
   spry::bench::load_options o;
   o.port = port;
@@ -575,6 +588,72 @@ row_result run_row(const row_def& def, const paths& ps, const load_settings& ls)
   }
   out.ran = true;
   return out;
+}
+
+// -- one hop, priced by pairs ------------------------------------------------------------------
+// A hop's cost is a difference of two unloaded latencies (one connection, no queueing). Two
+// separate runs on a shared machine drift apart by more than a hop, so both setups of a pair run
+// at once (the idle one costs next to nothing: no transport here polls) and take turns: rounds of
+// X then Y; the cost is the median over rounds of p50(X) - p50(Y) in the same round.
+
+struct pair_result {
+  std::string x, y, name, derivation;
+  std::vector<double> p50_x, p50_y, diffs; ///< us, one per round
+  double median_x = 0, median_y = 0, median_diff = 0, min_diff = 0, max_diff = 0;
+  bool ran = false;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+pair_result run_pair(const row_def& x, const row_def& y, const paths& ps, const load_settings& ls,
+                     unsigned rounds, std::chrono::milliseconds round_length) {
+  pair_result pr;
+  pr.x = x.id;
+  pr.y = y.id;
+  deployment dx, dy;
+  const uint16_t px = start_row(dx, x, ps, ls, "pair-" + x.id + "-" + y.id + "-x", nullptr);
+  const uint16_t py = start_row(dy, y, ps, ls, "pair-" + x.id + "-" + y.id + "-y", nullptr);
+  auto unloaded_p50 = [&](uint16_t port) {
+    spry::bench::load_options o;
+    o.port = port;
+    o.method = "POST";
+    o.path = "/hello";
+    o.body = ls.body;
+    o.connections = 1;
+    o.warmup = 200ms;
+    o.duration = round_length;
+    auto r = spry::bench::run_load(o);
+    if (!r || r->ok() == 0 || r->errors() > 0)
+      throw std::runtime_error("unloaded round on port " + std::to_string(port) + " failed" +
+                               (r ? ": " + r->summary() : ": " + r.err().message));
+    return static_cast<double>(r->latency_ns.percentile(0.5)) / 1e3;
+  };
+  for (unsigned i = 0; i < rounds; ++i) {
+    // Alternate who goes first so a trend within a round favours neither.
+    double a, b;
+    if (i % 2 == 0) {
+      a = unloaded_p50(px);
+      b = unloaded_p50(py);
+    } else {
+      b = unloaded_p50(py);
+      a = unloaded_p50(px);
+    }
+    pr.p50_x.push_back(a);
+    pr.p50_y.push_back(b);
+    pr.diffs.push_back(a - b);
+  }
+  pr.median_x = median(pr.p50_x);
+  pr.median_y = median(pr.p50_y);
+  pr.median_diff = median(pr.diffs);
+  pr.min_diff = *std::min_element(pr.diffs.begin(), pr.diffs.end());
+  pr.max_diff = *std::max_element(pr.diffs.begin(), pr.diffs.end());
+  pr.ran = true;
+  return pr;
 }
 
 // -- the fault ----------------------------------------------------------------------------------
@@ -632,18 +711,23 @@ struct fault_result {
   std::string lost_line;
   uint64_t sent = 0, ok = 0, s502 = 0, other_status = 0, timeouts = 0, conn_errors = 0;
   std::map<unsigned, uint64_t> by_status;
-  double first_failure_ms = -1, last_failure_ms = -1; ///< relative to the kill
+  double first_failure_ms = -1, last_failure_ms = -1; ///< send times, relative to the signal
+  double max_failed_latency_ms = -1; ///< the longest a failed request waited for its answer
   double rate = 0;
   std::chrono::milliseconds request_timeout{2000};
+  int signal = SIGKILL;
 };
 
-fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_connections,
+/// `sig`: SIGKILL (the node's process and sockets are gone: peers see its connections close) or
+/// SIGSTOP (a hung node: its sockets stay open, only the missing reports give it away).
+fault_result run_fault(const paths& ps, const load_settings& ls, int sig, unsigned fault_connections,
                        std::chrono::milliseconds interval, std::chrono::milliseconds req_timeout) {
   fault_result fr;
+  fr.signal = sig;
   fr.request_timeout = req_timeout;
   deployment d;
   cluster_shape s{ps.hello_yaml, "shm-skmsg", {"a", "b"}, true, 2};
-  start_cluster(d, ps, s, "fault");
+  start_cluster(d, ps, s, sig == SIGKILL ? "fault-kill" : "fault-stop");
   const uint16_t port = d.find("a")->http_port;
   wait_ready(d, port, 2, {"upper", "count"}, ls.body);
   auto view = cluster_view(port);
@@ -666,7 +750,7 @@ fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_
 
   // Light load on a: `fault_connections` clients, each a request then `interval` of rest.
   struct event {
-    steady::time_point at;
+    steady::time_point at, answered;
     unsigned status;
     std::string error;
   };
@@ -682,7 +766,7 @@ fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_
       while (!stop) {
         const auto t = steady::now();
         auto r = c.request("POST", "/hello", ls.body, req_timeout);
-        mine.push_back({t, r.status, r.error});
+        mine.push_back({t, steady::now(), r.status, r.error});
         std::this_thread::sleep_for(interval);
       }
       std::lock_guard<std::mutex> g{mtx};
@@ -704,7 +788,7 @@ fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_
   spry_process* b = d.find("b");
   const int64_t kill_epoch_ms = now_epoch_ms();
   const auto kill_at = steady::now();
-  ::kill(b->proc->pid(), SIGKILL); // by its PID; reaped below
+  ::kill(b->proc->pid(), sig); // by its PID
   const auto ms_since_kill = [&] {
     return std::chrono::duration<double, std::milli>(steady::now() - kill_at).count();
   };
@@ -712,7 +796,7 @@ fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_
   bool b_reaped = false;
   while (steady::now() < until &&
          (fr.detect_status_ms < 0 || fr.ready_status_ms < 0 || fr.detect_log_ms < 0)) {
-    if (!b_reaped)
+    if (!b_reaped && sig == SIGKILL)
       b_reaped = !b->proc->running(); // reaps it
     auto v = cluster_view(port, 500ms);
     const double t = ms_since_kill();
@@ -752,6 +836,8 @@ fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_
   stop = true;
   for (auto& t : clients)
     t.join();
+  if (sig != SIGKILL)
+    b->proc->stop(SIGKILL, 10s); // a stopped process ignores SIGTERM until it runs again
   const double seconds = std::chrono::duration<double>(steady::now() - load_start).count();
 
   for (const auto& e : events) {
@@ -776,6 +862,8 @@ fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_
       if (fr.first_failure_ms < 0 || rel < fr.first_failure_ms)
         fr.first_failure_ms = rel;
       fr.last_failure_ms = std::max(fr.last_failure_ms, rel);
+      fr.max_failed_latency_ms = std::max(
+        fr.max_failed_latency_ms, std::chrono::duration<double, std::milli>(e.answered - e.at).count());
     }
   }
   fr.rate = static_cast<double>(fr.sent) / seconds;
@@ -784,12 +872,13 @@ fault_result run_fault(const paths& ps, const load_settings& ls, unsigned fault_
 }
 
 std::string fmt(double v, int prec = 1) {
-  if (v < 0)
-    return "n/a";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", prec, v);
   return buf;
 }
+
+/// Fault timings: -1 means "not seen".
+std::string fmt_seen(double v) { return v < 0 ? "not seen" : fmt(v, 0); }
 
 std::string load_average() {
   std::string s = spry::bench::read_file("/proc/loadavg");
@@ -811,9 +900,10 @@ int main(int argc, char** argv) {
   std::string certs_script = std::string(SPRY_SOURCE_DIR) + "/scripts/cluster-certs";
   std::string duration = "5s", warmup = "1s", unloaded = "3s", out_dir = "cluster_bench_results";
   std::string fault_interval = "10ms", fault_timeout = "2s";
-  unsigned fault_connections = 2;
+  unsigned fault_connections = 2, rounds = 1, hop_rounds = 6;
+  std::string hop_round_s = "1s";
   load_settings ls;
-  std::vector<std::string> rows{"a", "b", "c", "d", "e", "hops", "fault"};
+  std::vector<std::string> rows{"a", "b", "c", "d", "e", "hops", "fault", "fault-stop"};
   bool keep = false;
   cli.add_option("--spry", ps.spry, "The spry binary")->capture_default_str();
   cli.add_option("--app", ps.hello_yaml, "The hello app file (next to libspry_hello.so)")
@@ -824,9 +914,12 @@ int main(int argc, char** argv) {
   cli.add_option("--warmup,-w", warmup, "Warm-up before each measured window")->capture_default_str();
   cli.add_option("--unloaded", unloaded, "Measured time of the 1-connection run per row")
     ->capture_default_str();
-  cli.add_option("--rows", rows, "Which to run: a b c d e (rows), hops (a3 t t3: one hop priced "
-                                 "on one machine), fault")
+  cli.add_option("--rows", rows, "Which to run: a b c d e (rows), hops (hop costs from pairs of "
+                                 "setups), fault (SIGKILL), fault-stop (SIGSTOP)")
     ->capture_default_str();
+  cli.add_option("--rounds,-r", rounds, "Rounds of the rows (median by req/s)")->capture_default_str();
+  cli.add_option("--hop-rounds", hop_rounds, "Alternating rounds per hop pair")->capture_default_str();
+  cli.add_option("--hop-round", hop_round_s, "Length of one hop round")->capture_default_str();
   cli.add_option("--fault-connections", fault_connections, "Clients during the fault")
     ->capture_default_str();
   cli.add_option("--fault-interval", fault_interval, "Rest between a client's requests")
@@ -851,6 +944,11 @@ int main(int argc, char** argv) {
   ls.unloaded = ms(unloaded, "--unloaded");
   const auto f_interval = ms(fault_interval, "--fault-interval");
   const auto f_timeout = ms(fault_timeout, "--fault-timeout");
+  const auto hop_round = ms(hop_round_s, "--hop-round");
+  if (rounds == 0 || hop_rounds == 0) {
+    std::cerr << "cluster_bench: --rounds and --hop-rounds must be at least 1\n";
+    return 2;
+  }
   for (const auto& f : {ps.spry, ps.hello_yaml, certs_script})
     if (!fs::exists(f)) {
       std::cerr << "cluster_bench: " << f << " not found (build spry and spry_hello first, or "
@@ -906,69 +1004,114 @@ int main(int argc, char** argv) {
   }
 
   const std::vector<std::string> two{"upper", "count"}, three{"upper", "upper2", "count"};
-  std::vector<row_def> defs;
+  std::map<std::string, row_def> defs;
   auto single = [&](std::string id, std::string what, std::string app, std::string transport,
                     std::vector<std::string> fns) {
     row_def r;
-    r.id = std::move(id);
+    r.id = id;
     r.what = std::move(what);
     r.app = std::move(app);
     r.transport = std::move(transport);
     r.functions = std::move(fns);
-    return r;
+    defs[id] = r;
   };
   auto clustered = [&](std::string id, std::string what, cluster_shape s, std::vector<std::string> fns) {
     row_def r;
-    r.id = std::move(id);
+    r.id = id;
     r.what = std::move(what);
     r.cluster = true;
     r.shape = std::move(s);
     r.functions = std::move(fns);
-    return r;
+    defs[id] = r;
   };
-  if (wanted("a"))
-    defs.push_back(single("a", "spry run, shm-skmsg (baseline)", ps.hello_yaml, "shm-skmsg", two));
-  if (wanted("b"))
-    defs.push_back(clustered("b", "cluster 1 node, shm-skmsg",
-                             {ps.hello_yaml, "shm-skmsg", {"a"}, false, 1}, two));
-  if (wanted("c"))
-    defs.push_back(clustered("c", "cluster 2 nodes spread, shm-skmsg",
-                             {ps.hello_yaml, "shm-skmsg", {"a", "b"}, true, 2}, two));
-  if (wanted("d"))
-    defs.push_back(clustered("d", "cluster 3 nodes spread, 3-fn chain, shm-skmsg",
-                             {ps.hello3_yaml, "shm-skmsg", {"a", "b", "c"}, true, 3}, three));
-  if (wanted("e"))
-    defs.push_back(clustered("e", "cluster 2 nodes spread, tcp",
-                             {ps.hello_yaml, "tcp", {"a", "b"}, true, 2}, two));
-  if (wanted("hops")) {
-    defs.push_back(single("a3", "spry run, 3-fn chain, shm-skmsg", ps.hello3_yaml, "shm-skmsg", three));
-    defs.push_back(single("t", "spry run, tcp", ps.hello_yaml, "tcp", two));
-    defs.push_back(single("t3", "spry run, 3-fn chain, tcp", ps.hello3_yaml, "tcp", three));
-  }
+  single("a", "spry run, shm-skmsg (baseline)", ps.hello_yaml, "shm-skmsg", two);
+  clustered("b", "cluster 1 node, shm-skmsg", {ps.hello_yaml, "shm-skmsg", {"a"}, false, 1}, two);
+  clustered("c", "cluster 2 nodes spread, shm-skmsg",
+            {ps.hello_yaml, "shm-skmsg", {"a", "b"}, true, 2}, two);
+  clustered("d", "cluster 3 nodes spread, 3-fn chain, shm-skmsg",
+            {ps.hello3_yaml, "shm-skmsg", {"a", "b", "c"}, true, 3}, three);
+  clustered("e", "cluster 2 nodes spread, tcp", {ps.hello_yaml, "tcp", {"a", "b"}, true, 2}, two);
+  // Only to price one hop (the pairs below).
+  single("a3", "spry run, 3-fn chain, shm-skmsg", ps.hello3_yaml, "shm-skmsg", three);
+  single("t", "spry run, tcp", ps.hello_yaml, "tcp", two);
+  single("t3", "spry run, 3-fn chain, tcp", ps.hello3_yaml, "tcp", three);
+  clustered("bt", "cluster 1 node, tcp", {ps.hello_yaml, "tcp", {"a"}, false, 1}, two);
+
+  struct pair_def {
+    const char* x;
+    const char* y;
+    const char* name;
+    const char* derivation;
+  };
+  const std::vector<pair_def> pair_defs{
+    {"b", "a", "cluster overhead (no cross-node hop)",
+     "p50(b) - p50(a): the same chain on one node of a cluster vs spry run"},
+    {"c", "b", "cross-node hop, shm-skmsg inside nodes",
+     "p50(c) - p50(b): the same chain with count moved to node b: the request a -> b over the data "
+     "link and its result back (one cross-node round trip), plus b's side of it"},
+    {"a3", "a", "intra-node hop, shm-skmsg",
+     "p50(a3) - p50(a): one more function (upper2: an in-place upper-case, ~nothing) in the chain "
+     "on one machine: one more shm-skmsg hop and its way back"},
+    {"e", "bt", "cross-node hop, tcp inside nodes",
+     "p50(e) - p50(bt): as c - b, with transport tcp inside the nodes (bt = 1-node cluster, tcp)"},
+    {"t3", "t", "intra-node hop, tcp transport",
+     "p50(t3) - p50(t): one more function in the chain on one machine, transport tcp: one more "
+     "tcp-transport hop and its way back"},
+    {"d", "c", "second cross-node hop (3 nodes)",
+     "p50(d) - p50(c): a third function (upper2) on a third node"},
+  };
 
   const std::string load_at_start = load_average();
-  std::printf("cluster_bench: hello chain, %u connections, %lld ms after %lld ms warm-up per row, "
-              "then 1 connection for %lld ms; load average at start %s\n",
+  std::printf("cluster_bench: hello chain, %u connections, %lld ms after %lld ms warm-up per row "
+              "x %u round(s), then 1 connection for %lld ms; load average at start %s\n",
               ls.connections, static_cast<long long>(ls.duration.count()),
-              static_cast<long long>(ls.warmup.count()), static_cast<long long>(ls.unloaded.count()),
-              load_at_start.c_str());
+              static_cast<long long>(ls.warmup.count()), rounds,
+              static_cast<long long>(ls.unloaded.count()), load_at_start.c_str());
   std::fflush(stdout);
   std::vector<row_result> results;
-  fault_result fr;
+  std::vector<pair_result> pairs;
+  std::vector<fault_result> faults;
   int code = 0;
   try {
-    for (const auto& def : defs) {
-      auto r = run_row(def, ps, ls);
-      std::printf("  %-3s %-46s %s [%s]\n", def.id.c_str(), def.what.c_str(), r.summary.c_str(),
-                  r.placement.c_str());
-      std::fflush(stdout);
-      results.push_back(std::move(r));
+    // Rounds: a b c ... a b c ..., every setup started afresh each round; the round with the
+    // median req/s of each row is reported.
+    std::map<std::string, std::vector<row_result>> by_row;
+    for (unsigned r = 0; r < rounds; ++r)
+      for (const char* id : {"a", "b", "c", "d", "e"}) {
+        if (!wanted(id))
+          continue;
+        auto res = run_row(defs[id], ps, ls, std::string(id) + "-r" + std::to_string(r));
+        std::printf("  %-2s round %u  %-46s %s [%s]\n", id, r + 1, res.def.what.c_str(),
+                    res.summary.c_str(), res.placement.c_str());
+        std::fflush(stdout);
+        by_row[id].push_back(std::move(res));
+      }
+    for (const char* id : {"a", "b", "c", "d", "e"}) {
+      auto& v = by_row[id];
+      if (v.empty())
+        continue;
+      std::sort(v.begin(), v.end(), [](const auto& p, const auto& q) { return p.rps < q.rps; });
+      results.push_back(v[v.size() / 2]);
     }
-    if (wanted("fault")) {
-      fr = run_fault(ps, ls, fault_connections, f_interval, f_timeout);
-      std::printf("  fault: %s -> %s, b killed; %llu requests sent\n", fr.placement_before.c_str(),
-                  fr.placement_after.c_str(), static_cast<unsigned long long>(fr.sent));
-    }
+    if (wanted("hops"))
+      for (const auto& pd : pair_defs) {
+        auto pr = run_pair(defs[pd.x], defs[pd.y], ps, ls, hop_rounds, hop_round);
+        pr.name = pd.name;
+        pr.derivation = pd.derivation;
+        std::printf("  hop pair %-3s - %-3s %-40s median %.1f us (rounds %.1f .. %.1f)\n", pd.x,
+                    pd.y, pd.name, pr.median_diff, pr.min_diff, pr.max_diff);
+        std::fflush(stdout);
+        pairs.push_back(std::move(pr));
+      }
+    for (const auto& [flag, sig] : {std::pair<const char*, int>{"fault", SIGKILL},
+                                    std::pair<const char*, int>{"fault-stop", SIGSTOP}})
+      if (wanted(flag)) {
+        faults.push_back(run_fault(ps, ls, sig, fault_connections, f_interval, f_timeout));
+        const auto& fr = faults.back();
+        std::printf("  %s: %s -> %s; %llu requests sent\n", flag, fr.placement_before.c_str(),
+                    fr.placement_after.c_str(), static_cast<unsigned long long>(fr.sent));
+        std::fflush(stdout);
+      }
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::cerr << "cluster_bench: " << e.what() << "\n";
@@ -981,108 +1124,87 @@ int main(int argc, char** argv) {
   for (const auto& r : results)
     if (r.def.id == "a")
       base = &r;
-  auto by_id = [&](const std::string& id) -> const row_result* {
-    for (const auto& r : results)
-      if (r.def.id == id)
-        return &r;
-    return nullptr;
-  };
   std::ostringstream md;
   md << "## cluster_bench\n\nhello chain (upper -> count; d, a3, t3: upper -> upper2 -> count), "
      << ls.connections << " closed-loop connections, " << ls.duration.count() << " ms after "
-     << ls.warmup.count() << " ms warm-up; unloaded: 1 connection, " << ls.unloaded.count()
+     << ls.warmup.count() << " ms warm-up, median of " << rounds
+     << " round(s) by req/s; unloaded: 1 connection, " << ls.unloaded.count()
      << " ms. Load average " << load_at_start << " (start), " << load_at_end << " (end); "
-     << std::thread::hardware_concurrency() << " CPUs.\n\n";
-  md << "| row | setup | placement | req/s | p50 us | p99 us | CPU us/req | hops/req | req/s x a "
-        "| unloaded p50 us | unloaded p99 us | errors |\n"
-     << "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (const auto& r : results)
-    md << "| " << r.def.id << " | " << r.def.what << " | " << r.placement << " | " << fmt(r.rps, 0)
-       << " | " << fmt(r.p50_us) << " | " << fmt(r.p99_us) << " | " << fmt(r.cpu_us_per_req)
-       << " | " << fmt(r.hops_per_req, 2) << " | "
-       << (base && base->rps > 0 ? fmt(r.rps / base->rps, 3) : "n/a") << " | "
-       << fmt(r.unloaded_p50_us) << " | " << fmt(r.unloaded_p99_us) << " | " << r.errors << " |\n";
-  md << "\nCPU us/req: every spry process of the row (controller, nodes, instances) over the "
-        "measured window / 2xx answers. hops/req: sum over nodes of spry_cross_node_hops_total / "
-        "the ingress node's spry_requests_total{chain=\"hello\"}, both over the whole load run.\n";
-  if (base) {
-    if (const auto* b = by_id("b"))
-      md << "\nTarget (b) >= 0.9x (a): (b) is " << fmt(b->rps / base->rps, 3) << "x -> "
-         << (b->rps >= 0.9 * base->rps ? "met" : "NOT met") << ".\n";
+     << std::thread::hardware_concurrency() << " CPUs. All servers on 127.0.0.1, load to node a.\n\n";
+  if (!results.empty()) {
+    md << "| row | setup | placement | req/s | p50 us | p99 us | CPU us/req | hops/req | req/s x a "
+          "| unloaded p50 us | unloaded p99 us | errors |\n"
+       << "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& r : results)
+      md << "| " << r.def.id << " | " << r.def.what << " | " << r.placement << " | "
+         << fmt(r.rps, 0) << " | " << fmt(r.p50_us) << " | " << fmt(r.p99_us) << " | "
+         << fmt(r.cpu_us_per_req) << " | " << fmt(r.hops_per_req, 2) << " | "
+         << (base && base->rps > 0 ? fmt(r.rps / base->rps, 3) : "n/a") << " | "
+         << fmt(r.unloaded_p50_us) << " | " << fmt(r.unloaded_p99_us) << " | " << r.errors
+         << " |\n";
+    md << "\nCPU us/req: every spry process of the row (controller, nodes, their instances; "
+          "/proc) over the measured window / its 2xx answers. hops/req: sum over nodes of "
+          "spry_cross_node_hops_total / the ingress node's spry_requests_total{chain=\"hello\"}, "
+          "both over the whole load run (/metrics).\n";
+    for (const auto& r : results)
+      if (r.def.id == "b" && base && base->rps > 0)
+        md << "\nTarget (b) >= 0.9x (a): (b) is " << fmt(r.rps / base->rps, 3) << "x -> "
+           << (r.rps >= 0.9 * base->rps ? "met" : "NOT met") << ".\n";
   }
-
-  // Hop costs: differences of unloaded p50s (one connection, no queueing).
-  struct hop_cost {
-    std::string name, derivation;
-    double us;
-  };
-  std::vector<hop_cost> hc;
-  auto diff = [&](const char* x, const char* y, std::string name, std::string how) {
-    const auto* rx = by_id(x);
-    const auto* ry = by_id(y);
-    if (rx && ry && rx->unloaded_p50_us > 0 && ry->unloaded_p50_us > 0)
-      hc.push_back({std::move(name), std::move(how), rx->unloaded_p50_us - ry->unloaded_p50_us});
-  };
-  diff("c", "b", "cross-node hop, shm-skmsg inside nodes",
-       "p50(c) - p50(b) at 1 connection: the same chain with one function moved to another node: "
-       "the request over the data link and its result back, plus the peer gateway's handling");
-  diff("e", "t", "cross-node hop, tcp inside nodes",
-       "p50(e) - p50(t) at 1 connection: as above on transport tcp, against spry run on tcp "
-       "(so it also holds the cluster's own overhead, see b vs a)");
-  diff("b", "a", "cluster overhead, no cross-node hop", "p50(b) - p50(a) at 1 connection");
-  diff("a3", "a", "intra-node hop, shm-skmsg",
-       "p50(a3) - p50(a) at 1 connection: one more function (upper2, a trivial in-place upper-case) "
-       "in the chain on one machine: one more hop there and back on shm-skmsg");
-  diff("t3", "t", "intra-node hop, tcp transport",
-       "p50(t3) - p50(t) at 1 connection: one more function in the chain on transport tcp");
-  diff("d", "c", "second cross-node hop (3 nodes)",
-       "p50(d) - p50(c) at 1 connection: a third function on a third node");
-  if (!hc.empty()) {
-    md << "\n| hop cost (unloaded p50 difference) | us | derivation |\n|---|---:|---|\n";
-    for (const auto& h : hc)
-      md << "| " << h.name << " | " << fmt(h.us) << " | " << h.derivation << " |\n";
-    const auto find_hc = [&](const std::string& n) -> const hop_cost* {
-      for (const auto& h : hc)
-        if (h.name == n)
-          return &h;
-      return nullptr;
-    };
-    const auto* cross = find_hc("cross-node hop, shm-skmsg inside nodes");
-    const auto* tcp_hop = find_hc("intra-node hop, tcp transport");
+  if (!pairs.empty()) {
+    md << "\n| hop cost | median us | rounds min..max us | p50 X us | p50 Y us | derivation |\n"
+       << "|---|---:|---:|---:|---:|---|\n";
+    for (const auto& p : pairs)
+      md << "| " << p.name << " | " << fmt(p.median_diff) << " | " << fmt(p.min_diff) << " .. "
+         << fmt(p.max_diff) << " | " << fmt(p.median_x) << " | " << fmt(p.median_y) << " | "
+         << p.derivation << " |\n";
+    md << "\nEach figure: both setups up at once, " << hop_rounds << " rounds of "
+       << hop_round.count() << " ms of one connection, one request at a time (no queueing) on X "
+       << "then Y (order alternating); per round p50(X) - p50(Y); the median over rounds.\n";
+    const pair_result* cross = nullptr;
+    const pair_result* tcp_hop = nullptr;
+    for (const auto& p : pairs) {
+      if (p.x == "c")
+        cross = &p;
+      if (p.x == "t3")
+        tcp_hop = &p;
+    }
     if (cross && tcp_hop)
-      md << "\nTarget: a cross-node hop no dearer than a tcp-transport hop: " << fmt(cross->us)
-         << " us vs " << fmt(tcp_hop->us) << " us -> "
-         << (cross->us <= tcp_hop->us ? "met" : "NOT met") << " (ratio "
-         << (tcp_hop->us > 0 ? fmt(cross->us / tcp_hop->us, 2) : "n/a") << ").\n";
-    md << "(Differences of medians of two separate runs on a shared machine: noise of a few us "
-          "either way; compare with each row's unloaded p99.)\n";
+      md << "\nTarget, a cross-node hop no dearer than a tcp-transport hop: " << fmt(cross->median_diff)
+         << " us vs " << fmt(tcp_hop->median_diff) << " us -> "
+         << (cross->median_diff <= tcp_hop->median_diff ? "met" : "NOT met") << ".\n";
   }
-  if (fr.ran) {
-    md << "\n### Fault: SIGKILL of node b (2 nodes, --spread-chains --min-nodes 2), load on a\n\n"
-       << "Placement before: " << fr.placement_before << "; moved: "
+  for (const auto& fr : faults) {
+    const bool kill9 = fr.signal == SIGKILL;
+    md << "\n### Fault: " << (kill9 ? "SIGKILL" : "SIGSTOP (a hung node)")
+       << " of node b (2 nodes, --spread-chains --min-nodes 2, shm-skmsg), load on a\n\n"
+       << "Placement before: " << fr.placement_before << "; to move: "
        << (fr.moved.empty() ? "nothing (b ran nothing a did not)" : fr.moved)
        << "; after: " << fr.placement_after << ". Load: " << fault_connections
-       << " client(s), a request then " << f_interval.count() << " ms rest (" << fmt(fr.rate, 0)
+       << " client(s), each a request then " << f_interval.count() << " ms rest (" << fmt(fr.rate, 0)
        << " req/s), per-request timeout " << fr.request_timeout.count() << " ms.\n\n"
        << "| measure | ms | target |\n|---|---:|---|\n"
-       << "| (i) detection: kill -> controller logs `node 'b' lost` (its timestamp) | "
-       << fmt(fr.detect_log_ms, 0) << " | <= 2000 " << (fr.detect_log_ms >= 0 && fr.detect_log_ms <= 2000 ? "met" : "NOT met") << " |\n"
-       << "| (i') kill -> a's GET /status shows b alive=false (polled every ~5 ms) | "
-       << fmt(fr.detect_status_ms, 0) << " | |\n"
-       << "| kill -> controller logs the moved function placed on a | " << fmt(fr.placed_log_ms, 0)
+       << "| (i) detection: signal -> controller logs `node 'b' lost` (its timestamp, ms) | "
+       << fmt_seen(fr.detect_log_ms) << " | <= 2000: "
+       << (fr.detect_log_ms >= 0 && fr.detect_log_ms <= 2000 ? "met" : "NOT met") << " |\n"
+       << "| signal -> a's GET /status shows b alive=false (polled every ~5 ms) | "
+       << fmt_seen(fr.detect_status_ms) << " | |\n"
+       << "| signal -> controller logs the moved function on a | " << fmt_seen(fr.placed_log_ms)
        << " | |\n"
-       << "| kill -> a's /status shows the moved function ready on a | "
-       << fmt(fr.ready_status_ms, 0) << " | |\n"
+       << "| signal -> a's /status shows the moved function ready on a | "
+       << fmt_seen(fr.ready_status_ms) << " | |\n"
        << "| (ii) re-placement: detection (controller log) -> ready on a (a's /status) | "
-       << fmt(fr.replace_ms, 0) << " | <= 3000 " << (fr.replace_ms >= 0 && fr.replace_ms <= 3000 ? "met" : "NOT met") << " |\n\n"
-       << "Requests: " << fr.sent << " sent, " << fr.ok << " 2xx, " << fr.s502 << " 502, "
+       << fmt_seen(fr.replace_ms) << " | <= 3000: "
+       << (fr.replace_ms >= 0 && fr.replace_ms <= 3000 ? "met" : "NOT met") << " |\n\n"
+       << "(iii) requests: " << fr.sent << " sent, " << fr.ok << " 2xx, " << fr.s502 << " 502, "
        << fr.other_status << " other status";
     for (const auto& [st, n] : fr.by_status)
       if (st != 200 && st != 502)
         md << " (" << st << ": " << n << ")";
     md << ", " << fr.timeouts << " hung past the timeout, " << fr.conn_errors
-       << " connection errors; failures from " << fmt(fr.first_failure_ms, 0) << " ms to "
-       << fmt(fr.last_failure_ms, 0) << " ms after the kill (request send times).\n";
+       << " connection errors; failed requests were sent from " << fmt_seen(fr.first_failure_ms)
+       << " to " << fmt_seen(fr.last_failure_ms) << " ms after the signal, the slowest answered "
+       << fmt_seen(fr.max_failed_latency_ms) << " ms after it was sent.\n";
     if (!fr.lost_line.empty())
       md << "Controller: `" << fr.lost_line << "`\n";
   }
@@ -1115,23 +1237,32 @@ int main(int argc, char** argv) {
         << ratio << "," << r.unloaded_p50_us << "," << r.unloaded_p99_us << "," << r.ok << ","
         << r.errors << "\n";
   }
+  j["rounds"] = rounds;
+  j["hop_rounds"] = hop_rounds;
+  j["hop_round_ms"] = hop_round.count();
   j["hop_costs"] = nlohmann::json::array();
-  for (const auto& h : hc)
-    j["hop_costs"].push_back({{"name", h.name}, {"us", h.us}, {"derivation", h.derivation}});
-  if (fr.ran) {
+  for (const auto& p : pairs)
+    j["hop_costs"].push_back({{"name", p.name}, {"x", p.x}, {"y", p.y},
+                              {"median_us", p.median_diff}, {"min_us", p.min_diff},
+                              {"max_us", p.max_diff}, {"p50_x_us", p.p50_x},
+                              {"p50_y_us", p.p50_y}, {"derivation", p.derivation}});
+  j["faults"] = nlohmann::json::array();
+  for (const auto& fr : faults) {
     nlohmann::json by_status = nlohmann::json::object();
     for (const auto& [st, n] : fr.by_status)
       by_status[std::to_string(st)] = n;
-    j["fault"] = {{"placement_before", fr.placement_before}, {"placement_after", fr.placement_after},
-                  {"moved", fr.moved}, {"detect_log_ms", fr.detect_log_ms},
-                  {"detect_status_ms", fr.detect_status_ms}, {"placed_log_ms", fr.placed_log_ms},
-                  {"ready_status_ms", fr.ready_status_ms}, {"replace_ms", fr.replace_ms},
-                  {"sent", fr.sent}, {"ok", fr.ok}, {"status_502", fr.s502},
-                  {"other_status", fr.other_status}, {"by_status", by_status},
-                  {"hung", fr.timeouts}, {"connection_errors", fr.conn_errors},
-                  {"first_failure_ms", fr.first_failure_ms}, {"last_failure_ms", fr.last_failure_ms},
-                  {"request_timeout_ms", fr.request_timeout.count()}, {"rate", fr.rate},
-                  {"lost_line", fr.lost_line}};
+    j["faults"].push_back(
+      {{"signal", fr.signal == SIGKILL ? "SIGKILL" : "SIGSTOP"},
+       {"placement_before", fr.placement_before}, {"placement_after", fr.placement_after},
+       {"moved", fr.moved}, {"detect_log_ms", fr.detect_log_ms},
+       {"detect_status_ms", fr.detect_status_ms}, {"placed_log_ms", fr.placed_log_ms},
+       {"ready_status_ms", fr.ready_status_ms}, {"replace_ms", fr.replace_ms}, {"sent", fr.sent},
+       {"ok", fr.ok}, {"status_502", fr.s502}, {"other_status", fr.other_status},
+       {"by_status", by_status}, {"hung", fr.timeouts}, {"connection_errors", fr.conn_errors},
+       {"first_failure_ms", fr.first_failure_ms}, {"last_failure_ms", fr.last_failure_ms},
+       {"max_failed_latency_ms", fr.max_failed_latency_ms},
+       {"request_timeout_ms", fr.request_timeout.count()}, {"rate", fr.rate},
+       {"lost_line", fr.lost_line}});
   }
   std::ofstream(out_dir + "/results.json") << j.dump(2) << "\n";
   std::ofstream(out_dir + "/summary.md") << md.str();
