@@ -336,8 +336,8 @@ std::string tail_of(const std::string& file, size_t bytes = 1500) {
 [[noreturn]] void fail(const std::string& what, const spry_process* p = nullptr) {
   std::string msg = what;
   if (p && !p->stderr_file.empty())
-    msg += "\n--- stderr of " + p->name + " (" + p->stderr_file + "), last lines:\n" +
-           tail_of(p->stderr_file);
+    msg += "\n--- stderr of " + p->name + " (" + p->stderr_file + ", kept with --keep-logs), "
+           "last lines:\n" + tail_of(p->stderr_file);
   throw std::runtime_error(msg);
 }
 
@@ -900,7 +900,7 @@ int main(int argc, char** argv) {
   std::string certs_script = std::string(SPRY_SOURCE_DIR) + "/scripts/cluster-certs";
   std::string duration = "5s", warmup = "1s", unloaded = "3s", out_dir = "cluster_bench_results";
   std::string fault_interval = "10ms", fault_timeout = "2s";
-  unsigned fault_connections = 2, rounds = 1, hop_rounds = 6;
+  unsigned fault_connections = 2, rounds = 1, hop_rounds = 8;
   std::string hop_round_s = "1s";
   load_settings ls;
   std::vector<std::string> rows{"a", "b", "c", "d", "e", "hops", "fault", "fault-stop"};
@@ -972,9 +972,7 @@ int main(int argc, char** argv) {
     std::string dir;
     bool keep;
     ~cleanup() {
-      if (keep)
-        std::fprintf(stderr, "cluster_bench: logs and certificates kept in %s\n", dir.c_str());
-      else
+      if (!keep)
         fs::remove_all(dir);
     }
   } cleanup_dir{ps.work, keep};
@@ -1142,7 +1140,9 @@ int main(int argc, char** argv) {
          << (base && base->rps > 0 ? fmt(r.rps / base->rps, 3) : "n/a") << " | "
          << fmt(r.unloaded_p50_us) << " | " << fmt(r.unloaded_p99_us) << " | " << r.errors
          << " |\n";
-    md << "\nCPU us/req: every spry process of the row (controller, nodes, their instances; "
+    md << "\nunloaded: one connection right after each row's load, in separate runs (drift between "
+          "them is larger than a hop: hop costs come from the pairs below). "
+          "CPU us/req: every spry process of the row (controller, nodes, their instances; "
           "/proc) over the measured window / its 2xx answers. hops/req: sum over nodes of "
           "spry_cross_node_hops_total / the ingress node's spry_requests_total{chain=\"hello\"}, "
           "both over the whole load run (/metrics).\n";
@@ -1267,5 +1267,8 @@ int main(int argc, char** argv) {
   std::ofstream(out_dir + "/results.json") << j.dump(2) << "\n";
   std::ofstream(out_dir + "/summary.md") << md.str();
   std::printf("\ncluster_bench: wrote %s/results.json, summary.csv, summary.md\n", out_dir.c_str());
+  if (keep)
+    std::printf("cluster_bench: logs and certificates kept in %s\n", ps.work.c_str());
+  std::fflush(stdout);
   return code;
 }
