@@ -122,8 +122,8 @@ std::variant<ticket, chain_result> gateway::submit_at(core::chain_id chain,
 
 std::optional<core::send_status> gateway::try_remote(core::function_id f, core::buffer_header* b,
                                                      core::chain_id chain, uint32_t index,
-                                                     slot& s) {
-  if (!remote_ || !rt_.directory().snapshot()->of(f).empty() || !remote_->runs_elsewhere(f))
+                                                     slot& s, const core::endpoint_directory& local) {
+  if (!remote_ || !local.of(f).empty() || !remote_->runs_elsewhere(f))
     return std::nullopt;
   b->t_sent_ns = core::now_ns();
   const auto holder = remote_->forward(f, *b, remote_ref{chain, index, s.request_id}, s.holder);
@@ -154,7 +154,7 @@ std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::bu
     if (!head)
       head = head_router_->routes.get().head(chain);
     if (head && may_leave)
-      remote = try_remote(*head, b, chain, index, s);
+      remote = try_remote(*head, b, chain, index, s, head_router_->directory.get());
     b->t_sent_ns = core::now_ns();
     st = remote ? *remote
          : head ? head_router_->send_to_function(*head, d, &s.holder)
@@ -300,7 +300,7 @@ void gateway::on_descriptor(const core::descriptor& d) {
       b->status = static_cast<uint16_t>(buffer_status::ok);
       std::lock_guard<std::mutex> guard{head_mtx_};
       // Cluster mode: no instance here, but another node runs it: the request goes there.
-      const auto remote = try_remote(*next, b, d.pool, p.index_of(b), s);
+      const auto remote = try_remote(*next, b, d.pool, p.index_of(b), s, head_router_->directory.get());
       if (remote ? *remote == core::send_status::ok
                  : (head_router_->send_to_function(*next, d, &s.holder) == core::send_status::ok ||
                     hold(*next, d, s)))
@@ -341,7 +341,8 @@ bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s
     return false;
   }
   b->t_sent_ns = core::now_ns();
-  if (auto remote = try_remote(*next, b, d.pool, rt_.pools()[d.pool].index_of(b), s)) {
+  if (auto remote = try_remote(*next, b, d.pool, rt_.pools()[d.pool].index_of(b), s,
+                               broker_router_->directory.get())) {
     if (*remote == core::send_status::ok)
       return true;
     m.fail("function '" + rt_.app().functions[*next].name +
@@ -477,7 +478,7 @@ void gateway::release_held() {
       {
         std::lock_guard<std::mutex> guard{head_mtx_};
         b->t_sent_ns = core::now_ns();
-        auto remote = try_remote(f, b, h.d.pool, p.index_of(b), s);
+        auto remote = try_remote(f, b, h.d.pool, p.index_of(b), s, head_router_->directory.get());
         st = remote ? *remote : head_router_->send_to_function(f, h.d, &s.holder);
       }
       if (st == core::send_status::ok)

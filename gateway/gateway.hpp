@@ -151,8 +151,10 @@ private:
   bool can_hold(core::function_id f) const;
   /// Cluster mode: sends the request on to another node when `f` has no local instance and
   /// another node runs it. nullopt: not applicable (go local); otherwise the send's outcome.
+  /// `local`: the caller's directory snapshot (a router's reader: no lock on the hot path).
   std::optional<core::send_status> try_remote(core::function_id f, core::buffer_header* b,
-                                              core::chain_id chain, uint32_t index, slot& s);
+                                              core::chain_id chain, uint32_t index, slot& s,
+                                              const core::endpoint_directory& local);
   std::variant<ticket, chain_result> start(core::chain_id chain, core::buffer_lease lease,
                                            std::optional<core::function_id> first,
                                            bool may_leave, completion done);
