@@ -125,19 +125,11 @@ int spry_main(int argc, char** argv) {
   }
   gateway::setup_logging(run_cmd->parsed() ? o.log_level : "warn");
   const std::string& file = run_cmd->parsed() ? app_file : check_file;
-  auto app = core::load_app_file(file);
+  // Everything checkable without running is checked before anything starts (exit code 2, like
+  // a syntax error).
+  auto app = gateway::load_checked_app(file);
   if (!app) {
     std::cerr << "spry: " << app.err().message << "\n";
-    return 2;
-  }
-  // Everything checkable without running is checked before anything starts (exit code 2, like
-  // a syntax error), so a broken file never brings up half an app.
-  if (auto compiled = core::compile(*app); !compiled) {
-    std::cerr << "spry: " << compiled.err().message << "\n";
-    return 2;
-  }
-  if (auto p = gateway::make_app_policies(*app); !p) {
-    std::cerr << "spry: " << p.err().message << "\n";
     return 2;
   }
   if (check_cmd->parsed()) {

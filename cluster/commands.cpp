@@ -123,13 +123,9 @@ std::optional<int> commands::run(int argc, char** argv) {
 
 int commands::run_controller() {
   gateway::setup_logging(o_.log_level);
-  auto app = core::load_app_file(app_file_);
+  auto app = gateway::load_checked_app(app_file_);
   if (!app) {
     std::cerr << "spry: " << app.err().message << "\n";
-    return 2;
-  }
-  if (auto compiled = core::compile(*app); !compiled) {
-    std::cerr << "spry: " << compiled.err().message << "\n";
     return 2;
   }
   auto addr = parse_address(listen_, "--listen", true);
@@ -191,6 +187,7 @@ int commands::run_node(int argc, char** argv) {
   if (auto code = gateway::run_process_role(*app, functions))
     return *code;
   gateway::setup_logging(o_.log_level);
+  // The same checks as every command that takes an app file, after the overrides applied.
   if (auto compiled = core::compile(*app); !compiled) {
     std::cerr << "spry: " << compiled.err().message << "\n";
     return 2;

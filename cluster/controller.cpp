@@ -243,11 +243,7 @@ void decide(self_ptr self) {
     sum.service_time_s = sum.arrival_rate > 0 ? busy / sum.arrival_rate : 0;
     if (sum.ready_instances == 0 && held > 0)
       sum.arrival_rate += held / snap.interval_s;
-    sum.instance_concurrency = spec.concurrency;
-    sum.cpu_per_instance = spec.cpu;
-    sum.slo_s = spec.slo_ms / 1000.0;
-    sum.slo_percentile = spec.slo_percentile;
-    sum.weight = spec.weight;
+    gateway::set_spec_metrics(sum, spec);
     snap.functions.push_back(sum);
   }
   std::vector<policies::autoscaling::scaling_decision> d;

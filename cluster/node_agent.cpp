@@ -53,15 +53,7 @@ public:
   }
 };
 
-std::string label(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"')
-      out += '\\';
-    out += c == '\n' ? ' ' : c;
-  }
-  return out;
-}
+std::string label(const std::string& s) { return gateway::prometheus_label(s); }
 
 } // namespace
 

@@ -23,4 +23,8 @@ struct app_policies {
 /// Creates the app's autoscaler and placement engine and checks its load balancer's name.
 core::expected<app_policies> make_app_policies(const core::app_spec& app);
 
+/// The autoscaler's view of what the app file says about function `spec` (concurrency, size,
+/// SLO, weight): the same for one machine's control plane and a cluster's controller.
+void set_spec_metrics(policies::autoscaling::function_metrics& m, const core::function_spec& spec);
+
 } // namespace spry::gateway

@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/runtime.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/metrics.hpp"
 #include "policies/autoscaling/autoscaler_actor.hpp"
 #include "policies/placement/placement_actor.hpp"
 
@@ -26,19 +27,7 @@ constexpr std::array<double, 11> cold_bounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 // How often the loop looks at draining instances and held requests between decisions.
 constexpr uint64_t drain_poll_ms = 20;
 
-std::string label_value(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"')
-      out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
+std::string label_value(const std::string& s) { return prometheus_label(s); }
 
 } // namespace
 
@@ -334,11 +323,7 @@ void control_plane::tick(bool decide) {
         m.service_time_s = st.service_time_s;
         m.ready_instances = ready_n[f];
         m.pending_instances = starting_n[f];
-        m.instance_concurrency = spec.concurrency;
-        m.cpu_per_instance = spec.cpu;
-        m.slo_s = spec.slo_ms / 1000.0;
-        m.slo_percentile = spec.slo_percentile;
-        m.weight = spec.weight;
+        set_spec_metrics(m, spec);
         snap.functions.push_back(m);
         st.acc_arrivals = st.acc_completions = st.acc_busy_ns = 0;
       }

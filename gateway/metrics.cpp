@@ -8,6 +8,20 @@
 
 namespace spry::gateway {
 
+std::string prometheus_label(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 namespace {
 
 prometheus::Histogram::BucketBoundaries latency_buckets() {

@@ -37,6 +37,9 @@ class runtime;
 
 namespace spry::gateway {
 
+/// `s` as a Prometheus label value (backslash, quote and newline escaped).
+std::string prometheus_label(const std::string& s);
+
 class gateway_metrics {
 public:
   explicit gateway_metrics(core::runtime& rt);

@@ -95,6 +95,17 @@ core::status_or_error apply_overrides(core::app_spec& app, const overrides& o) {
   return {};
 }
 
+core::expected<core::app_spec> load_checked_app(const std::string& file) {
+  auto app = core::load_app_file(file);
+  if (!app)
+    return app.err();
+  if (auto compiled = core::compile(*app); !compiled)
+    return compiled.err();
+  if (auto p = make_app_policies(*app); !p)
+    return p.err();
+  return app;
+}
+
 sigset_t block_stop_signals() {
   sigset_t set;
   sigemptyset(&set);

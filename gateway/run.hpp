@@ -39,6 +39,10 @@ struct overrides {
 /// --namespaces and --xdp-tc-redirect to `cmd`.
 void add_overrides(CLI::App& cmd, overrides& o);
 core::status_or_error apply_overrides(core::app_spec& app, const overrides& o);
+/// Reads an app file and checks everything checkable without running it (names, routes, sizes,
+/// policies): the error says what and where. Every command that takes an app file starts here, so
+/// a broken file never brings up half an app.
+core::expected<core::app_spec> load_checked_app(const std::string& file);
 /// Logs to stderr at `level`.
 void setup_logging(const std::string& level);
 /// Blocks SIGINT/SIGTERM in this thread (call before any thread starts); sigwait on the result.

@@ -191,33 +191,6 @@ struct cluster {
   }
 };
 
-/// Sends `bytes` to ip:port on a fresh connection; what comes back until the peer closes (10 s).
-std::string raw_tcp(const std::string& ip, uint16_t port, const std::string& bytes) {
-  const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0)
-    return "socket failed";
-  timeval tv{10, 0};
-  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  std::string out;
-  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(s);
-    return "connect failed";
-  }
-  send(s, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(s, buf, sizeof buf, 0)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-    out = "no close within 10 s"; // a reset (unread bytes at close) is a close too
-  ::close(s);
-  return out;
-}
-
 int status_of(const std::string& raw) {
   std::smatch m;
   return std::regex_search(raw, m, std::regex("^HTTP/1\\.1 (\\d+)")) ? std::stoi(m[1]) : 0;

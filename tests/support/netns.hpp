@@ -5,6 +5,7 @@
 #include "tests/support/processes.hpp"
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -43,10 +44,10 @@ inline bool in_namespace(const std::string& name, const std::function<void()>& f
   return entered;
 }
 
-/// One HTTP/1.1 request with Connection: close to ip:port (this thread's namespace); the raw
-/// response (status line, headers, body), or "" on failure.
-inline std::string raw_http(const std::string& ip, uint16_t port, const std::string& method,
-                            const std::string& target, const std::string& body) {
+/// Sends `bytes` to ip:port on a fresh connection (this thread's namespace) and returns what comes
+/// back until the peer closes (a reset counts as a close); "" if it could not connect, and
+/// "no close within 10 s" if the peer neither answers nor closes.
+inline std::string raw_tcp(const std::string& ip, uint16_t port, const std::string& bytes) {
   const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0)
     return {};
@@ -57,19 +58,28 @@ inline std::string raw_http(const std::string& ip, uint16_t port, const std::str
   a.sin_port = htons(port);
   inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
   std::string out;
-  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + ip +
-                            "\r\nConnection: close\r\nContent-Length: " +
-                            std::to_string(body.size()) + "\r\n\r\n" + body;
-    if (send(s, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = recv(s, buf, sizeof buf, 0)) > 0)
-        out.append(buf, static_cast<size_t>(n));
-    }
+  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      send(s, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size())) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(s, buf, sizeof buf, 0)) > 0)
+      out.append(buf, static_cast<size_t>(n));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      out = "no close within 10 s";
   }
   ::close(s);
   return out;
+}
+
+/// One HTTP/1.1 request with Connection: close to ip:port (this thread's namespace); the raw
+/// response (status line, headers, body), or "" on failure.
+inline std::string raw_http(const std::string& ip, uint16_t port, const std::string& method,
+                            const std::string& target, const std::string& body) {
+  const std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + ip +
+                          "\r\nConnection: close\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  const auto out = raw_tcp(ip, port, req);
+  return out == "no close within 10 s" ? std::string() : out;
 }
 
 /// The body of a raw HTTP response ("" if it has none).
