@@ -196,6 +196,13 @@ int commands::run_node(int argc, char** argv) {
     std::cerr << "spry: " << p.err().message << "\n";
     return 2;
   }
+  if (!app->mqtt.broker.empty()) {
+    // Every node's gateway is a client of the same broker: its own client id (one id per broker
+    // connection, or they take each other's session over), and the cluster's shared subscription,
+    // so each message is processed by one node, not by every node.
+    app->mqtt.client_id += "-" + name_;
+    app->mqtt.share_group = "spry-" + app->name;
+  }
   node_options opts;
   auto join = parse_address(join_, "--join", false);
   if (!join) {

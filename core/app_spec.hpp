@@ -123,6 +123,10 @@ struct mqtt_subscription {
 struct mqtt_spec {
   std::string broker; ///< tcp://HOST:PORT; "" = no MQTT
   std::string client_id = "spry-gateway";
+  /// Set: every filter is subscribed as the MQTT shared subscription "$share/GROUP/FILTER", so
+  /// the broker hands each message to one member of the group (a cluster's nodes; mosquitto 2
+  /// does this for MQTT 3.1.1 clients too). "" = a plain subscription.
+  std::string share_group;
   uint32_t keepalive_ms = 10000;
   uint32_t reconnect_min_ms = 100;  ///< first reconnect delay after the broker went away ...
   uint32_t reconnect_max_ms = 5000; ///< ... doubling up to this

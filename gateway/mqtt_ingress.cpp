@@ -116,8 +116,13 @@ bool mqtt_ingress::try_connect() {
     if (!tok->wait_for(std::chrono::seconds(3)) || !client_->is_connected())
       return false;
     // A clean session forgets subscriptions: subscribe again after every connect.
+    // Messages are matched against s.filter either way: a shared subscription's PUBLISH carries
+    // the real topic.
     for (const auto& s : spec_.subscriptions)
-      client_->subscribe(s.filter, s.qos)->wait_for(std::chrono::seconds(3));
+      client_->subscribe(spec_.share_group.empty() ? s.filter
+                                                   : "$share/" + spec_.share_group + "/" + s.filter,
+                         s.qos)
+        ->wait_for(std::chrono::seconds(3));
   } catch (const mqtt::exception& e) {
     spdlog::debug("mqtt: cannot connect to {}: {}", spec_.broker, e.what());
     return false;

@@ -11,7 +11,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <functional>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -99,9 +102,14 @@ struct cluster {
 
   std::vector<std::string> node_args;
 
+  /// `before_start` runs once the namespaces exist and before any spry process starts (to write an
+  /// app file that names an address of the cluster's network, or start a broker there).
   cluster(int n, std::string app_file, std::vector<std::string> controller_args = {},
-          std::vector<std::string> node_extra = {})
+          std::vector<std::string> node_extra = {},
+          const std::function<void(const cluster_net&)>& before_start = {})
     : net(n), app(std::move(app_file)), node_args(std::move(node_extra)) {
+    if (before_start)
+      before_start(net);
     std::string names = "controller";
     for (int i = 0; i < n; ++i)
       names += " n" + std::to_string(i);
@@ -547,4 +555,82 @@ TEST_CASE("the controller going away: nodes serve on with the last directory and
   CHECK(c.placement(0) == before);
   for (int n = 0; n < 2; ++n)
     CHECK(body_of(c.request(n, "POST", "/hello", text)) == reference);
+}
+
+
+TEST_CASE("MQTT enters at every node and the cluster's shared subscription gives each message to "
+          "one node", "[cluster]") {
+  if (auto why = cluster_missing(); !why.empty()) {
+    WARN("did not run: " << why);
+    return;
+  }
+  if (run_command("command -v mosquitto && command -v mosquitto_pub").first != 0) {
+    WARN("did not run: mosquitto or mosquitto-clients missing (scripts/setup installs them)");
+    return;
+  }
+  temp_dir files;
+  const std::string app = files.path + "/motion.yaml";
+  std::unique_ptr<child_process> broker; // outlives the cluster: stopped by its PID after it
+  std::string broker_ip;
+  auto start_broker = [&](const cluster_net& net) {
+    broker_ip = net.ip(0);
+    std::ofstream(files.path + "/broker.conf") << "listener 1883 " << broker_ip
+                                               << "\nallow_anonymous true\n";
+    std::ofstream(app)
+      << "app: motion\ntransport: local\nlibraries: [" << SPRY_MOTION_LIBRARY << "]\n"
+      << "adapters:\n  - { name: mqtt-json, library: " << SPRY_MQTT_JSON_ADAPTER << " }\n"
+      << "gateway: {listen: '127.0.0.1:0'}\n"
+      << "mqtt:\n  broker: tcp://" << broker_ip << ":1883\n  client_id: spry-motion\n"
+      << "  reconnect_min: 50ms\n  reconnect_max: 500ms\n  subscriptions:\n"
+      << "    - { filter: sensors/+/motion, chain: motion, qos: 1, adapter: mqtt-json }\n"
+      << "functions:\n  - { name: sensor, handler: motion.sensor }\n"
+      << "  - { name: actuator, handler: motion.actuator }\n"
+      << "chains:\n  - { name: motion, http: { path: /motion }, functions: [sensor, actuator] }\n";
+    broker = std::make_unique<child_process>(
+      std::vector<std::string>{IP_BINARY, "netns", "exec", net.names[0], "/usr/sbin/mosquitto", "-c",
+                               files.path + "/broker.conf"},
+      files.path + "/broker.log");
+  };
+  {
+    cluster c(2, app, {}, {}, start_broker);
+    INFO(c.logs());
+    REQUIRE(c.wait_ready(0, 2));
+    // Both nodes connected (and subscribed in the group: the subscription precedes the gauge).
+    auto connected = [&](int n) {
+      return metric(body_of(c.request(n, "GET", "/metrics", "")), "spry_mqtt_connected") == 1;
+    };
+    for (int k = 0; k < 100 && !(connected(0) && connected(1)); ++k)
+      std::this_thread::sleep_for(100ms);
+    REQUIRE(connected(0));
+    REQUIRE(connected(1));
+    const int messages = 40;
+    std::string out;
+    REQUIRE(in_namespace(c.net.names[0], [&] {
+      for (int i = 0; i < messages; ++i)
+        out += run_command("/usr/bin/mosquitto_pub -h " + broker_ip + " -q 1 -t sensors/room" +
+                           std::to_string(i % 4) + "/motion -m '{\"sensor\":\"s" + std::to_string(i) +
+                           "\",\"ts\":1,\"state\":\"on\"}'").second;
+    }));
+    INFO(out);
+    // Each message entered at exactly one node: what entered n0 plus what entered n1 is the
+    // number published (with plain subscriptions every node would take every message: 2x).
+    auto entered = [&](int n) {
+      const auto m = body_of(c.request(n, "GET", "/metrics", ""));
+      return metric(m, "spry_mqtt_received_total");
+    };
+    double total = 0;
+    for (int k = 0; k < 100; ++k) {
+      total = entered(0) + entered(1);
+      if (total >= messages)
+        break;
+      std::this_thread::sleep_for(100ms);
+    }
+    std::this_thread::sleep_for(500ms);
+    total = entered(0) + entered(1);
+    WARN("MQTT: node n0 took " << entered(0) << ", n1 " << entered(1) << " of " << messages);
+    CHECK(total == messages);
+    CHECK(entered(0) > 0);
+    CHECK(entered(1) > 0);
+  }
+  broker->stop(SIGTERM, 5s);
 }
