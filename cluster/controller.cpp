@@ -5,6 +5,7 @@
 #include "gateway/app_policies.hpp"
 
 #include <caf/atom.hpp>
+#include <caf/exit_reason.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -339,8 +340,15 @@ caf::behavior controller_actor(self_ptr self, controller_options opts,
   decide(self);
   self->set_down_handler([self](caf::down_msg& dm) {
     const int n = find_node(self, dm.source);
-    if (n >= 0)
-      lose(self, static_cast<size_t>(n), "its connection closed (" + self->system().render(dm.reason) + ")");
+    if (n < 0)
+      return;
+    // A node that stops cleanly says so; anything else is a connection that broke (reset by a
+    // killed process, or CAF's connection timeout for one that stopped answering).
+    const bool left = dm.reason == caf::exit_reason::user_shutdown;
+    lose(self, static_cast<size_t>(n),
+         left ? std::string("it shut down")
+              : "its connection broke: reset, or silent past the connection timeout (" +
+                  self->system().render(dm.reason) + ")");
   });
   self->delayed_send(self, st.opts.report_interval, tick_atom::value);
   return {

@@ -19,7 +19,7 @@ send_status hop_router::send_to_function(function_id f, descriptor d,
     return send_status::unknown_endpoint;
   scratch.clear();
   for (auto e : instances) {
-    policies::load_balancing::instance_load l{e, tp->queue_depth(e)};
+    instance_load l{e, tp->queue_depth(e)};
     if (board) {
       // The board sees every process's queues; the transport only this process's.
       l.queue_length = std::max(l.queue_length, board->in_flight(e));

@@ -15,7 +15,7 @@
 #include "core/route_table.hpp"
 #include "core/transport.hpp"
 #include "core/versioned.hpp"
-#include "policies/load_balancing/load_balancer.hpp"
+#include "core/load_balancer.hpp"
 
 #include <caf/actor.hpp>
 
@@ -49,7 +49,7 @@ struct instance_context {
   versioned<route_table>* routes = nullptr;
   versioned<endpoint_directory>* directory = nullptr;
   transport* tp = nullptr;
-  std::unique_ptr<policies::load_balancing::load_balancer> balancer;
+  std::unique_ptr<load_balancer> balancer;
   std::shared_ptr<instance_counters> counters = std::make_shared<instance_counters>();
   /// Live load of every endpoint (shared memory); null in bare tests.
   endpoint_board* board = nullptr;
@@ -72,8 +72,8 @@ struct hop_router {
   versioned<route_table>::reader routes;
   versioned<endpoint_directory>::reader directory;
   transport* tp;
-  policies::load_balancing::load_balancer* balancer;
-  std::vector<policies::load_balancing::instance_load> scratch;
+  load_balancer* balancer;
+  std::vector<instance_load> scratch;
   /// Where Q_i and Cap_i come from (and where arrivals are counted); null: transport queues only.
   endpoint_board* board = nullptr;
 

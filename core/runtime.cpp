@@ -412,7 +412,7 @@ size_t runtime::instance_count() const {
   return instances_.size();
 }
 
-std::unique_ptr<policies::load_balancing::load_balancer> runtime::make_balancer() const {
+std::unique_ptr<load_balancer> runtime::make_balancer() const {
   return *opts_.balancers->create(app_.load_balancer);
 }
 

@@ -24,7 +24,7 @@
 #include "core/transport.hpp"
 #include "core/transport_registry.hpp"
 #include "core/versioned.hpp"
-#include "policies/load_balancing/load_balancer.hpp"
+#include "core/load_balancer.hpp"
 
 #include <caf/actor.hpp>
 
@@ -43,7 +43,7 @@ namespace spry::core {
 
 struct runtime_options {
   const transport_registry* transports = nullptr;
-  const policies::load_balancing::load_balancer_registry* balancers = nullptr;
+  const load_balancer_registry* balancers = nullptr;
   /// Try MFD_HUGETLB for pools.
   bool hugepages = true;
   /// How to start instance processes (cross-process transports); none = this program cannot.
@@ -125,7 +125,7 @@ public:
   /// Instances are actors in this process (transport local), not processes.
   bool in_process_instances() const noexcept { return in_process_instances_; }
   /// A fresh balancer of the app's configured kind (one per thread/actor that picks).
-  std::unique_ptr<policies::load_balancing::load_balancer> make_balancer() const;
+  std::unique_ptr<load_balancer> make_balancer() const;
 
 private:
   runtime();

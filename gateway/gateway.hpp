@@ -166,10 +166,10 @@ private:
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<uint64_t> in_flight_{0};
   std::mutex head_mtx_; // guards head_router_ (balancers are single-threaded by contract)
-  std::unique_ptr<policies::load_balancing::load_balancer> head_balancer_;
+  std::unique_ptr<core::load_balancer> head_balancer_;
   std::unique_ptr<core::hop_router> head_router_;
   // Used only by the receiver actor (broker forwarding): no lock needed.
-  std::unique_ptr<policies::load_balancing::load_balancer> broker_balancer_;
+  std::unique_ptr<core::load_balancer> broker_balancer_;
   std::unique_ptr<core::hop_router> broker_router_;
   caf::actor receiver_;
   struct held_request {

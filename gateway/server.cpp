@@ -24,7 +24,7 @@ const core::transport_registry& transports() {
   return r;
 }
 
-const policies::load_balancing::load_balancer_registry& balancers() {
+const core::load_balancer_registry& balancers() {
   static const policies::load_balancing::load_balancer_registry r = [] {
     policies::load_balancing::load_balancer_registry reg;
     policies::load_balancing::register_all(reg);

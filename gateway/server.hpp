@@ -14,13 +14,10 @@
 #include <string>
 
 namespace spry::core {
+class load_balancer_registry;
 class runtime;
 class transport_registry;
 } // namespace spry::core
-
-namespace spry::policies::load_balancing {
-class load_balancer_registry;
-}
 
 namespace spry::gateway {
 
@@ -31,7 +28,7 @@ class mqtt_ingress;
 
 /// The registries of everything compiled into this build (transports, balancers).
 const core::transport_registry& transports();
-const policies::load_balancing::load_balancer_registry& balancers();
+const core::load_balancer_registry& balancers();
 
 class remote_hops;
 

@@ -18,11 +18,7 @@ namespace spry::policies::load_balancing {
 
 using lb_pick_atom = caf::atom_constant<caf::atom("lb_pick")>;
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, instance_load& x) {
-  return f(caf::meta::type_name("instance_load"), x.endpoint, x.queue_length, x.service_time_s,
-           x.departure_rate, x.concurrency);
-}
+// instance_load's inspect() is in core/load_balancer.hpp, beside the struct (found by ADL).
 
 caf::actor spawn_load_balancer_actor(caf::actor_system& sys, std::unique_ptr<load_balancer> lb);
 
