@@ -65,7 +65,7 @@ double pct(std::vector<double> v, double q) {
 int main(int argc, char** argv) {
   CLI::App cli{"cold_start_bench: first request from zero vs warm, cold start time and idle CPU "
                "of a warm deployment, per transport"};
-  std::string spry = exe_dir() + "/../gateway/spry";
+  std::string spry = exe_dir() + "/../spry";
   std::string library = exe_dir() + "/../examples/hello/libspry_hello.so";
   unsigned rounds = 10;
   double idle_s = 10;

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   CLI::App cli{"soak_bench: the hello chain at saturation on each transport; RSS, fds and pool "
                "occupancy at start, while loaded and at the end"};
   const std::string exe_dir = fs::read_symlink("/proc/self/exe").parent_path().string();
-  std::string spry = exe_dir + "/../gateway/spry";
+  std::string spry = exe_dir + "/../spry";
   std::string app = exe_dir + "/../examples/hello/hello.yaml";
   std::string duration = "60s", interval = "10s";
   unsigned connections = 32;

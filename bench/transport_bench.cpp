@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
                "broker, broker + sidecars) and tcp behind nginx, in one run, with CPU per request, "
                "idle CPU per process and the bare hop of each polling transport"};
   const std::string exe_dir = fs::read_symlink("/proc/self/exe").parent_path().string();
-  std::string spry = exe_dir + "/../gateway/spry";
+  std::string spry = exe_dir + "/../spry";
   std::string app = exe_dir + "/../examples/hello/hello.yaml";
   std::string duration = "3s", body = "hello spry, hello edge";
   unsigned connections = 8;

@@ -262,7 +262,7 @@ round_result median(std::vector<round_result> v) {
 
 int main(int argc, char** argv) {
   CLI::App cli{"xdp_bench: transport tcp in pods, xdp_tc_redirect off vs on, side by side"};
-  std::string spry = "gateway/spry", app = "examples/hello/hello.yaml";
+  std::string spry = "spry", app = "examples/hello/hello.yaml";
   unsigned rounds = 3, connections = 8, seconds = 10;
   cli.add_option("--spry", spry, "The spry binary");
   cli.add_option("--app", app, "App file (its first chain is POSTed to)");
