@@ -275,9 +275,10 @@ caf::behavior node_actor(agent_ptr self, node_agent::impl* a) {
       h.data_address = st.a->link->address();
       h.http_address = st.a->srv->runtime().app().gateway.host + ":" +
                        std::to_string(st.a->srv->port());
-      h.running = st.a->srv->control().load().ready;
-      for (size_t f = 0; f < h.running.size(); ++f)
-        h.running[f] += st.a->srv->control().load().starting[f];
+      const auto load = st.a->srv->control().load(); // once: it copies under the plane's lock
+      h.running = load.ready;
+      for (size_t f = 0; f < h.running.size() && f < load.starting.size(); ++f)
+        h.running[f] += load.starting[f];
       self->request(ctrl, std::chrono::seconds(10), join_atom::value, h)
         .then(
           [self, ctrl](join_reply& r) {
