@@ -428,7 +428,7 @@ int parse_qos(const walker& w, const YAML::Node& n, const std::string& path) {
 mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   w.expect_map(n, "mqtt");
   w.only_keys(n, "mqtt", {"broker", "client_id", "keepalive", "reconnect_min", "reconnect_max",
-                          "backpressure_wait", "persistent_session", "max_message_size",
+                          "backpressure_wait", "persistent_session", "max_message_size", "share_group",
                           "subscriptions"});
   mqtt_spec m;
   m.where = w.at(n);
@@ -441,6 +441,11 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
     m.client_id = w.str(n["client_id"], "mqtt.client_id");
     if (m.client_id.empty() || m.client_id.size() > 65535)
       w.fail(n["client_id"], "mqtt.client_id: must be 1 to 65535 bytes (leave it out for spry-APP)");
+  }
+  if (n["share_group"]) {
+    m.share_group = w.str(n["share_group"], "mqtt.share_group");
+    if (m.share_group.empty() || m.share_group.find_first_of("/+#") != std::string::npos)
+      w.fail(n["share_group"], "mqtt.share_group: must be a non-empty name without '/', '+' or '#'");
   }
   if (n["keepalive"])
     m.keepalive_ms = w.duration(n["keepalive"], "mqtt.keepalive");
