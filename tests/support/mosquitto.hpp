@@ -1,6 +1,6 @@
 #pragma once
 // A real mosquitto broker for tests: on a free loopback port, configured from a temp dir (no
-// persistence, anonymous clients), stopped by its PID. Tests that need it call
+// persistence, anonymous clients, Nagle off as the README tells users to), stopped by its PID. Tests that need it call
 // mosquitto_binary() first and WARN that they did not run when it is missing.
 
 #include "bench/load/child_process.hpp"
@@ -67,7 +67,7 @@ public:
   void start() {
     const auto conf = dir_.file("mosquitto.conf", "listener " + std::to_string(port_) +
                                                     " 127.0.0.1\nallow_anonymous true\n"
-                                                    "persistence false\n" + extra_);
+                                                    "persistence false\nset_tcp_nodelay true\n" + extra_);
     proc_ = std::make_unique<bench::child_process>(
       std::vector<std::string>{mosquitto_binary(), "-c", conf}, dir_.path + "/mosquitto.log");
     for (int i = 0; i < 500 && !port_accepts(port_); ++i)
