@@ -176,6 +176,7 @@ struct publish_header {
 /// what has been read of the packet after its fixed header (may be a prefix: need_more).
 inline parse_status parse_publish_header(uint8_t flags, uint32_t remaining, std::string_view body,
                                          publish_header& out, std::string& why) {
+  out = publish_header{};
   out.dup = flags & 0x08;
   out.qos = (flags >> 1) & 0x03;
   out.retain = flags & 0x01;
