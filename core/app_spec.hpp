@@ -131,9 +131,10 @@ struct mqtt_spec {
   /// A PUBLISH larger than this is not read into memory: it is skipped on the socket, counted as
   /// rejected and acknowledged (so it does not come back).
   uint32_t max_message_size = 1u << 20;
-  /// Set: every filter is subscribed as the MQTT shared subscription "$share/GROUP/FILTER", so
-  /// the broker hands each message to one member of the group (a cluster's nodes; mosquitto 2
-  /// does this for MQTT 3.1.1 clients too). "" = a plain subscription.
+  /// Set (`mqtt.share_group`, or by the cluster for its nodes): every filter is subscribed as the
+  /// MQTT shared subscription "$share/GROUP/FILTER", so the broker hands each message to one
+  /// member of the group (mosquitto 2 does this for MQTT 3.1.1 clients too). "" = a plain
+  /// subscription.
   std::string share_group;
   uint32_t keepalive_ms = 10000;
   uint32_t reconnect_min_ms = 100;  ///< first reconnect delay after the broker went away ...
