@@ -187,7 +187,8 @@ TEST_CASE("MQTT messages in the chains of a SIGKILLed gateway are processed agai
     want.insert(lines.back());
   }
   publish_lines(broker.port(), dir, "work/b", lines);
-  REQUIRE(sub->wait_for_line("done/b ", std::chrono::seconds(20)));
+  const auto first = sub->wait_for_line("done/b ", std::chrono::seconds(20));
+  REQUIRE(first);
   REQUIRE(wait_until([&] { return metric(port, "spry_mqtt_received_total") == 12; },
                      std::chrono::seconds(10)));
   const double done_before = metric(port, "spry_mqtt_messages_total{result=\"ok\"}");
@@ -197,12 +198,18 @@ TEST_CASE("MQTT messages in the chains of a SIGKILLed gateway are processed agai
   gw.reset();
 
   gw = start_gateway(dir, "burn.yaml", yaml, "spry2.log", port);
-  const auto seen = collect(*sub, want, std::chrono::seconds(30));
-  for (const auto& w : want)
+  // The first reply came before the kill (that message was acknowledged, or comes again).
+  std::set<std::string> rest = want;
+  rest.erase(first->substr(first->find(' ') + 1));
+  REQUIRE(rest.size() == 11);
+  const auto seen = collect(*sub, rest, std::chrono::seconds(30));
+  for (const auto& w : rest)
     CHECK(seen.count(w) == 1);
   // What the killed gateway had not acknowledged came back marked as a possible duplicate.
   CHECK(metric(port, "spry_mqtt_redelivered_total") >= 1);
-  CHECK(metric(port, "spry_mqtt_redelivered_total") == metric(port, "spry_mqtt_received_total"));
+  CHECK(wait_until([&] { return metric(port, "spry_mqtt_redelivered_total") ==
+                                metric(port, "spry_mqtt_received_total"); },
+                   std::chrono::seconds(5)));
 }
 
 TEST_CASE("two MQTT gateways in one shared subscription process each message once",
