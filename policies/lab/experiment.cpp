@@ -13,7 +13,8 @@ const std::vector<std::string>& metric_names() {
   static const std::vector<std::string> names{
     "p50_ms",         "p95_ms",       "p99_ms",         "mean_ms",     "max_ms",
     "slo_violation_rate", "median_chain_slo_violation_rate", "instance_seconds", "cpu_seconds", "mean_instances", "cold_starts",
-    "jain_fairness",  "unplaced",     "unfinished",     "activator_waits"};
+    "jain_fairness",  "unplaced",     "unfinished",     "activator_waits", "slo_attainment",
+    "offered_load"};
   return names;
 }
 
@@ -33,6 +34,8 @@ double metric_value(const run_result& r, const std::string& n) {
   if (n == "unplaced") return r.unplaced;
   if (n == "unfinished") return static_cast<double>(r.unfinished);
   if (n == "activator_waits") return static_cast<double>(r.activator_waits);
+  if (n == "slo_attainment") return 1 - r.slo_violation_rate;
+  if (n == "offered_load") return r.offered_load;
   return 0;
 }
 
@@ -370,10 +373,16 @@ workload_spec parser::read_workload(const YAML::Node& n, const function_spec& de
 
 claim_spec parser::read_claim(const YAML::Node& n, const experiment& e) const {
   r_.only_keys(n, "claims[]",
-               {"name", "metric", "policy", "baseline", "workload", "published_change", "published"});
-  for (const char* k : {"name", "metric", "policy", "baseline", "published_change"})
+               {"name", "metric", "policy", "baseline", "workload", "published_change", "direction",
+                "published"});
+  for (const char* k : {"name", "metric", "policy", "baseline"})
     if (!n[k])
       r_.fail(n, std::string("claims[]: missing '") + k + "'");
+  // A claim has a published size (published_change, whose sign is its direction) or, when the
+  // paper gives no figure, only a direction.
+  if (!n["published_change"] == !n["direction"])
+    r_.fail(n, "claims[]: give exactly one of 'published_change' (a relative change, e.g. -0.62) "
+               "and 'direction' (increase or decrease, when no figure is published)");
   claim_spec c;
   c.name = r_.str(n["name"], "claims[].name");
   const std::string path = "claims." + c.name;
@@ -402,7 +411,19 @@ claim_spec parser::read_claim(const YAML::Node& n, const experiment& e) const {
     if (!ok)
       r_.fail(n["workload"], path + ".workload: no workload named '" + c.workload + "'");
   }
-  c.published_change = r_.number(n["published_change"], path + ".published_change", -1, 1e6);
+  if (n["published_change"]) {
+    c.published_change = r_.number(n["published_change"], path + ".published_change", -1, 1e6);
+    if (c.published_change == 0)
+      r_.fail(n["published_change"], path + ".published_change: 0 claims no change; a claim needs "
+                                          "a direction");
+    c.has_published_size = true;
+  } else {
+    const std::string d = r_.str(n["direction"], path + ".direction");
+    if (d != "increase" && d != "decrease")
+      r_.fail(n["direction"], path + ".direction: '" + d + "' is neither increase nor decrease");
+    c.published_change = d == "increase" ? 1 : -1;
+    c.has_published_size = false;
+  }
   if (n["published"])
     c.published = r_.str(n["published"], path + ".published");
   return c;

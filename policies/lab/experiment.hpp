@@ -68,7 +68,10 @@ struct claim_spec {
   std::string policy;
   std::string baseline;
   std::string workload; ///< empty: every workload
+  /// The published relative change; with has_published_size false only its sign counts (the
+  /// paper states a direction without a figure; `direction:` in the file).
   double published_change = 0;
+  bool has_published_size = true;
   std::string published; ///< the claim as published, text
 };
 

@@ -21,30 +21,9 @@ namespace {
 // The columns of results.csv and of the summary, in order.
 const std::vector<std::string>& columns() { return metric_names(); }
 
-struct stats {
-  double mean = 0, sd = 0;
-  size_t n = 0;
-};
-
-stats over_seeds(const std::vector<run_record>& runs, const std::string& policy,
-                 const std::string& workload, const std::string& metric) {
-  std::vector<double> v;
-  for (const auto& r : runs)
-    if (r.policy == policy && r.workload == workload)
-      v.push_back(metric_value(r.result, metric));
-  stats s;
-  s.n = v.size();
-  if (v.empty())
-    return s;
-  for (double x : v)
-    s.mean += x;
-  s.mean /= static_cast<double>(v.size());
-  if (v.size() > 1) {
-    for (double x : v)
-      s.sd += (x - s.mean) * (x - s.mean);
-    s.sd = std::sqrt(s.sd / static_cast<double>(v.size() - 1));
-  }
-  return s;
+interval over_seeds(const std::vector<run_record>& runs, const std::string& policy,
+                    const std::string& workload, const std::string& metric) {
+  return t_interval(per_seed(runs, policy, workload, metric));
 }
 
 // Numbers for people: no exponents below ten million, about three significant digits.
@@ -65,6 +44,8 @@ std::string fmt(double v) {
 }
 
 std::string percent(double v) {
+  if (std::isnan(v))
+    return "n/a";
   std::ostringstream os;
   os << std::showpos << std::fixed << std::setprecision(1) << v * 100 << "%";
   return os.str();
@@ -122,41 +103,6 @@ private:
 
 } // namespace
 
-std::vector<claim_outcome> evaluate_claims(const experiment& e, const std::vector<run_record>& runs) {
-  std::vector<claim_outcome> out;
-  for (const auto& c : e.claims) {
-    for (const auto& w : e.workloads) {
-      if (!c.workload.empty() && c.workload != w.name)
-        continue;
-      claim_outcome o;
-      o.claim = &c;
-      o.workload = w.name;
-      const stats p = over_seeds(runs, c.policy, w.name, c.metric);
-      const stats b = over_seeds(runs, c.baseline, w.name, c.metric);
-      if (p.n == 0 || b.n == 0)
-        continue;
-      o.policy_value = p.mean;
-      o.baseline_value = b.mean;
-      if (b.mean == 0) {
-        o.measured_change = 0;
-        o.verdict = p.mean == 0 ? "n/a (both 0)" : "n/a (baseline 0)";
-      } else {
-        o.measured_change = (p.mean - b.mean) / std::fabs(b.mean);
-        const bool same_direction = (o.measured_change > 0) == (c.published_change > 0) &&
-                                    o.measured_change != 0;
-        if (!same_direction)
-          o.verdict = "does not hold";
-        else if (std::fabs(o.measured_change) >= std::fabs(c.published_change))
-          o.verdict = "holds";
-        else
-          o.verdict = "weaker than published";
-      }
-      out.push_back(std::move(o));
-    }
-  }
-  return out;
-}
-
 core::expected<report_files> write_report(const experiment& e, const std::vector<run_record>& runs,
                                           const std::string& dir, bool plots) {
   std::error_code ec;
@@ -182,6 +128,39 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
             << r.result.end_time_s << ',' << r.wall_s << '\n';
       }
     }
+    // -- summary.csv: per policy, workload and metric, the mean over seeds and its interval -----
+    {
+      auto out = w.open("summary.csv");
+      out << "policy,workload,metric,seeds,mean,sd,ci95_lo,ci95_hi\n";
+      for (const auto& wl : e.workloads)
+        for (const auto& p : e.policies)
+          for (const auto& c : columns()) {
+            const interval s = over_seeds(runs, p.name, wl.name, c);
+            if (s.n == 0)
+              continue;
+            out << p.name << ',' << wl.name << ',' << c << ',' << s.n << ',' << s.mean << ','
+                << s.sd << ',' << s.lo() << ',' << s.hi() << '\n';
+          }
+    }
+    // -- claims.csv ------------------------------------------------------------------------------
+    if (!claims.empty()) {
+      auto out = w.open("claims.csv");
+      out << "claim,workload,metric,policy,baseline,seeds,policy_mean,policy_ci95_lo,"
+             "policy_ci95_hi,baseline_mean,baseline_ci95_lo,baseline_ci95_hi,difference_mean,"
+             "difference_ci95_lo,difference_ci95_hi,change,change_ci95_lo,change_ci95_hi,"
+             "published_change,published_size,verdict,policy_slo_attainment,"
+             "baseline_slo_attainment\n";
+      for (const auto& c : claims)
+        out << c.claim->name << ',' << c.workload << ',' << c.claim->metric << ','
+            << c.claim->policy << ',' << c.claim->baseline << ',' << c.difference.n << ','
+            << c.policy.mean << ',' << c.policy.lo() << ',' << c.policy.hi() << ','
+            << c.baseline.mean << ',' << c.baseline.lo() << ',' << c.baseline.hi() << ','
+            << c.difference.mean << ',' << c.difference.lo() << ',' << c.difference.hi() << ','
+            << c.measured_change << ',' << c.change_lo << ',' << c.change_hi << ','
+            << (c.claim->has_published_size ? std::to_string(c.claim->published_change) : "")
+            << ',' << c.published_size << ',' << c.verdict << ','
+            << c.policy_slo_attainment.mean << ',' << c.baseline_slo_attainment.mean << '\n';
+    }
     // -- results.json ----------------------------------------------------------------------------
     {
       nlohmann::json j;
@@ -205,6 +184,28 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
         x["wall_s"] = r.wall_s;
         j["runs"].push_back(std::move(x));
       }
+      auto json_interval = [](const interval& i) {
+        nlohmann::json x;
+        x["n"] = i.n;
+        x["mean"] = i.mean;
+        x["sd"] = i.sd;
+        x["ci95"] = {i.lo(), i.hi()};
+        return x;
+      };
+      // NaN is not JSON: an undefined relative change is null.
+      auto number_or_null = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+      for (const auto& wl : e.workloads)
+        for (const auto& p : e.policies)
+          for (const auto& c : columns()) {
+            const interval s = over_seeds(runs, p.name, wl.name, c);
+            if (s.n == 0)
+              continue;
+            nlohmann::json x = json_interval(s);
+            x["policy"] = p.name;
+            x["workload"] = wl.name;
+            x["metric"] = c;
+            j["summary"].push_back(std::move(x));
+          }
       for (const auto& c : claims) {
         nlohmann::json x;
         x["claim"] = c.claim->name;
@@ -212,12 +213,20 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
         x["metric"] = c.claim->metric;
         x["policy"] = c.claim->policy;
         x["baseline"] = c.claim->baseline;
-        x["policy_value"] = c.policy_value;
-        x["baseline_value"] = c.baseline_value;
-        x["measured_change"] = c.measured_change;
-        x["published_change"] = c.claim->published_change;
+        x["seeds"] = c.difference.n;
+        x["policy_value"] = json_interval(c.policy);
+        x["baseline_value"] = json_interval(c.baseline);
+        x["difference"] = json_interval(c.difference);
+        x["measured_change"] = number_or_null(c.measured_change);
+        x["measured_change_ci95"] = {number_or_null(c.change_lo), number_or_null(c.change_hi)};
+        x["published_change"] =
+          c.claim->has_published_size ? nlohmann::json(c.claim->published_change) : nlohmann::json();
         x["published"] = c.claim->published;
+        x["published_size"] = c.published_size;
         x["verdict"] = c.verdict;
+        x["under_sampled"] = c.under_sampled;
+        x["policy_slo_attainment"] = json_interval(c.policy_slo_attainment);
+        x["baseline_slo_attainment"] = json_interval(c.baseline_slo_attainment);
         j["claims"].push_back(std::move(x));
       }
       auto out = w.open("results.json");
@@ -351,7 +360,10 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
          << e.seeds.size() << " seeds; " << e.options.duration_s << " s simulated per run ("
          << e.options.warmup_s << " s warm-up not measured), " << e.nodes.size() << " nodes, "
          << cpu << " cores. Values are means over seeds"
-         << (e.seeds.size() > 1 ? " (± sample standard deviation)" : "") << ".\n\n";
+         << (e.seeds.size() > 1 ? " ± the half-width of their 95 % confidence interval (Student t "
+                                  "over the per-seed values; summary.csv has the bounds)"
+                                : "")
+         << ".\n\n";
       md << "Latencies are end to end per request (a chain's SLO is the sum of its hops' SLOs); "
             "instance-seconds and CPU-seconds count every instance alive (starting, serving or "
             "draining) in the measured window; fairness is Jain's index of min(1, allocated / "
@@ -362,11 +374,12 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
         const char* title;
         double scale;
       };
-      const col cols[] = {{"p50_ms", "p50 ms", 1},           {"p95_ms", "p95 ms", 1},
+      const col cols[] = {{"offered_load", "offered load", 1}, {"p50_ms", "p50 ms", 1},           {"p95_ms", "p95 ms", 1},
                           {"p99_ms", "p99 ms", 1},           {"slo_violation_rate", "SLO viol. %", 100},
                           {"median_chain_slo_violation_rate", "median chain SLO viol. %", 100},
                           {"mean_instances", "mean inst.", 1}, {"cpu_seconds", "CPU-s", 1},
                           {"cold_starts", "cold starts", 1}, {"jain_fairness", "Jain", 1},
+                          {"slo_attainment", "SLO att. %", 100},
                           {"unplaced", "unplaced inst.", 1}};
       for (const auto& wl : e.workloads) {
         md << "## " << wl.name << "\n\n| policy |";
@@ -379,10 +392,10 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
         for (const auto& p : e.policies) {
           md << "| " << p.name << " |";
           for (const auto& c : cols) {
-            const stats s = over_seeds(runs, p.name, wl.name, c.metric);
+            const interval s = over_seeds(runs, p.name, wl.name, c.metric);
             md << ' ' << fmt(s.mean * c.scale);
-            if (s.n > 1 && s.sd > 0)
-              md << " ± " << fmt(s.sd * c.scale);
+            if (s.defined() && s.half_width > 0)
+              md << " ± " << fmt(s.half_width * c.scale);
             md << " |";
           }
           md << '\n';
@@ -395,19 +408,40 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
         }
       }
       if (!claims.empty()) {
+        auto range = [](double lo, double hi) { return "[" + percent(lo) + ", " + percent(hi) + "]"; };
+        auto with_interval = [](const interval& i) {
+          return fmt(i.mean) + (i.defined() ? " ± " + fmt(i.half_width) : std::string());
+        };
         md << "## Published claims\n\n"
-           << "| claim | workload | metric | policy | baseline | measured change | published | verdict |\n"
-           << "|---|---|---|---|---|---:|---|---|\n";
-        for (const auto& c : claims)
+           << "| claim | workload | metric | policy | baseline | measured change [95 % CI] | "
+              "published | verdict | published size | SLO attainment policy / baseline | seeds |\n"
+           << "|---|---|---|---|---|---:|---|---|---|---:|---:|\n";
+        bool under = false;
+        for (const auto& c : claims) {
+          under = under || c.under_sampled;
           md << "| " << c.claim->name << " | " << c.workload << " | " << c.claim->metric << " | "
-             << c.claim->policy << " " << fmt(c.policy_value) << " | " << c.claim->baseline << " "
-             << fmt(c.baseline_value) << " | " << percent(c.measured_change) << " | "
-             << percent(c.claim->published_change)
+             << c.claim->policy << " " << with_interval(c.policy) << " | " << c.claim->baseline
+             << " " << with_interval(c.baseline) << " | " << percent(c.measured_change) << ' '
+             << range(c.change_lo, c.change_hi) << " | "
+             << (c.claim->has_published_size ? percent(c.claim->published_change)
+                                             : std::string(c.claim->published_change > 0
+                                                             ? "increase"
+                                                             : "decrease"))
              << (c.claim->published.empty() ? "" : " (" + c.claim->published + ")") << " | "
-             << c.verdict << " |\n";
-        md << "\n\"holds\": same direction and at least the published size; \"weaker than "
-              "published\": same direction, smaller; \"does not hold\": no change or the "
-              "opposite direction.\n";
+             << c.verdict << " | " << c.published_size << " | "
+             << fmt(c.policy_slo_attainment.mean * 100) << " % / "
+             << fmt(c.baseline_slo_attainment.mean * 100) << " % | " << c.difference.n
+             << (c.under_sampled ? " (too few)" : "") << " |\n";
+        }
+        md << "\nThe change is the mean of the per-seed differences (policy - baseline, the same "
+              "arrivals for both) over the baseline's mean; its interval is the 95 % Student t "
+              "interval of those paired differences, scaled the same way. \"holds\": the interval "
+              "excludes no change on the claimed side; \"does not hold\": it excludes no change "
+              "on the other side; \"inconclusive\": it contains no change. \"published size\" "
+              "places the published figure against the interval.\n";
+        if (under)
+          md << "\nClaims marked \"too few\" rest on fewer than " << min_claim_seeds
+             << " seeds: run more (--seed, or `seeds:` in the file) before quoting them.\n";
       }
       if (!files.plotted)
         md << "\nNo plots: " << files.plot_note << ".\n";

@@ -763,6 +763,7 @@ run_result simulation::run() {
   }
   out.chains = chains_;
   std::vector<double> ratios;
+  double offered = 0;
   for (uint32_t f = 0; f < fs_.size(); ++f) {
     auto& s = fs_[f];
     account_capacity(f);
@@ -775,8 +776,13 @@ run_result simulation::run() {
       s.service_n_all ? s.service_sum_all / static_cast<double>(s.service_n_all) * 1e3 : 0.0;
     if (r.demand > 0)
       ratios.push_back(std::min(1.0, r.allocation / r.demand));
+    offered += r.demand;
     out.functions.push_back(std::move(r));
   }
+  double capacity = 0;
+  for (const auto& n : nodes_)
+    capacity += n.cpu * n.speed;
+  out.offered_load = capacity > 0 ? offered / capacity : 0;
   // Fairness is judged window by window: over a whole run a function starved during every
   // overload and idle otherwise still looks served on average.
   if (o_.duration_s - (next_window_end_ - fairness_window_s) >= fairness_window_s / 2)

@@ -104,6 +104,9 @@ struct run_result {
   uint64_t activator_waits = 0; ///< requests that found no instance with a free slot
   double unplaced = 0;          ///< mean instances wanted that no node could take
   double jain_fairness = 1;     ///< mean over 60 s windows of Jain's index (see above)
+  /// Work offered in the window over the cluster's capacity (cores x speed): how busy the
+  /// cluster was asked to be, whatever the policies made of it (above 1: overload).
+  double offered_load = 0;
   uint64_t events = 0;
   double end_time_s = 0;
   std::vector<std::pair<double, double>> latency_cdf; ///< (ms, fraction <= ms)
