@@ -54,11 +54,13 @@ public:
         chain_slo_[c] += w_.functions[f].slo_s;
     for (auto& n : nodes_)
       cluster_cpu_ += n.cpu;
-    pnodes_.resize(nodes_.size());
+    // The nodes' capacities and reservations live in the placement request itself: placing an
+    // instance (every tick, and at every activator poke) then copies nothing.
+    preq_.nodes.resize(nodes_.size());
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      pnodes_[i].cpu_capacity = nodes_[i].cpu;
-      pnodes_[i].memory_capacity = nodes_[i].memory_mb;
-      pnodes_[i].speed = nodes_[i].speed;
+      preq_.nodes[i].cpu_capacity = nodes_[i].cpu;
+      preq_.nodes[i].memory_capacity = nodes_[i].memory_mb;
+      preq_.nodes[i].speed = nodes_[i].speed;
     }
   }
 
@@ -124,11 +126,15 @@ private:
     uint32_t busy = 0;
     std::deque<uint32_t> queue;
     double service_ewma = 0;
-    uint32_t completed_tick = 0;
-    double departure_rate = 0;
+    uint32_t ready_pos = 0; ///< index in its function's `ready` (and `loads`) while ready
   };
   struct function_state {
     std::vector<uint32_t> ready;
+    // Parallel to `ready`: what the balancer sees of each ready instance, kept up to date as
+    // requests start and finish, and the completions of the current tick. Contiguous, so that a
+    // request's dispatch reads one array instead of one scattered instance per candidate.
+    std::vector<load_balancing::instance_load> loads;
+    std::vector<uint32_t> completed_tick;
     std::vector<uint32_t> starting;
     std::deque<uint32_t> activator;
     std::unique_ptr<load_balancing::load_balancer> lb;
@@ -204,6 +210,14 @@ private:
     s.in_system_since = now_;
     s.in_system = static_cast<uint32_t>(static_cast<int>(s.in_system) + delta);
   }
+  /// Brings the balancer's view of instance `i` up to date (ready instances only).
+  void sync_load(const instance& in) {
+    if (in.st != state::ready)
+      return;
+    auto& l = fs_[in.function].loads[in.ready_pos];
+    l.queue_length = in.busy + static_cast<uint32_t>(in.queue.size());
+    l.service_time_s = in.service_ewma;
+  }
   uint32_t new_request() {
     if (!free_.empty()) {
       const uint32_t r = free_.back();
@@ -236,7 +250,6 @@ private:
   sim_options o_;
   workload_model w_;
   std::vector<node_spec> nodes_;
-  std::vector<placement::node_state> pnodes_; ///< capacities and current reservations
   double cluster_cpu_ = 0;
   double window_start_ = 0;
 
@@ -339,24 +352,14 @@ void simulation::dispatch(uint32_t r, uint32_t f) {
     pump_activator(f);
     return;
   }
-  scratch_.clear();
-  for (uint32_t i : s.ready) {
-    const auto& in = instances_[i];
-    load_balancing::instance_load l;
-    l.endpoint = i;
-    l.queue_length = in.busy + static_cast<uint32_t>(in.queue.size());
-    l.service_time_s = in.service_ewma;
-    l.departure_rate = in.departure_rate;
-    l.concurrency = std::max<uint32_t>(1, w_.functions[f].concurrency);
-    scratch_.push_back(l);
-  }
-  const uint32_t i = s.ready[s.lb->pick(scratch_.data(), scratch_.size()) % scratch_.size()];
+  const uint32_t i = s.ready[s.lb->pick(s.loads.data(), s.loads.size()) % s.loads.size()];
   auto& in = instances_[i];
   if (in.busy < std::max<uint32_t>(1, w_.functions[f].concurrency)) {
     start_service(i, r);
   } else {
     in.queue.push_back(r);
     s.queued++;
+    sync_load(in);
   }
 }
 
@@ -366,19 +369,14 @@ void simulation::pump_activator(uint32_t f) {
   while (!s.activator.empty()) {
     // Only instances with a free slot take requests from the activator; the balancer chooses
     // among those (Knative's activator is capacity-aware in the same way).
+    // An instance queues only when all its slots are busy, so a free slot with an empty queue
+    // is a queue_length (busy + queued) below the concurrency.
     scratch_.clear();
     scratch_ids_.clear();
-    for (uint32_t i : s.ready) {
-      const auto& in = instances_[i];
-      if (in.busy < c && in.queue.empty()) {
-        load_balancing::instance_load l;
-        l.endpoint = i;
-        l.queue_length = in.busy;
-        l.service_time_s = in.service_ewma;
-        l.departure_rate = in.departure_rate;
-        l.concurrency = c;
-        scratch_.push_back(l);
-        scratch_ids_.push_back(i);
+    for (size_t k = 0; k < s.loads.size(); ++k) {
+      if (s.loads[k].queue_length < c) {
+        scratch_.push_back(s.loads[k]);
+        scratch_ids_.push_back(s.ready[k]);
       }
     }
     if (scratch_.empty())
@@ -394,6 +392,7 @@ void simulation::pump_activator(uint32_t f) {
 void simulation::start_service(uint32_t i, uint32_t r) {
   auto& in = instances_[i];
   in.busy++;
+  sync_load(in);
   auto& q = requests_[r];
   q.hop_start = now_;
   push(now_ + q.work / std::max(1e-9, slot_share(in)), ev_completion, i, r);
@@ -409,7 +408,8 @@ void simulation::on_completion(uint32_t i, uint32_t r) {
   in.service_ewma = in.service_ewma > 0
                       ? (1 - service_ewma_weight) * in.service_ewma + service_ewma_weight * took
                       : took;
-  in.completed_tick++;
+  if (in.st == state::ready)
+    s.completed_tick[in.ready_pos]++;
   // The metrics agent's execution time: a moving average over recent completions (a per-tick
   // mean would swing wildly at the tail of a burst, when a tick sees one or two completions).
   s.service_mean = s.service_mean > 0 ? (1 - function_ewma_weight) * s.service_mean +
@@ -418,6 +418,7 @@ void simulation::on_completion(uint32_t i, uint32_t r) {
   s.service_sum_all += took;
   s.service_n_all++;
   change_in_system(f, -1);
+  sync_load(in);
   if (!in.queue.empty()) {
     const uint32_t next = in.queue.front();
     in.queue.pop_front();
@@ -466,8 +467,8 @@ void simulation::create_instance(uint32_t f, uint32_t node, double fraction, boo
   in.cpu_fraction = fraction;
   in.reserved_cpu = fn.cpu * fraction;
   in.reserved_memory = fn.memory_mb;
-  pnodes_[node].cpu_used += in.reserved_cpu;
-  pnodes_[node].memory_used += in.reserved_memory;
+  preq_.nodes[node].cpu_used += in.reserved_cpu;
+  preq_.nodes[node].memory_used += in.reserved_memory;
   reserved_total_ += in.reserved_cpu;
   fs_[f].reserved_cpu += in.reserved_cpu;
   fs_[f].reserved_memory += in.reserved_memory;
@@ -491,7 +492,16 @@ void simulation::on_ready(uint32_t i) {
   auto& s = fs_[f];
   s.starting.erase(std::find(s.starting.begin(), s.starting.end(), i));
   in.st = state::ready;
+  in.ready_pos = static_cast<uint32_t>(s.ready.size());
   s.ready.push_back(i);
+  load_balancing::instance_load l;
+  l.endpoint = i;
+  l.queue_length = in.busy + static_cast<uint32_t>(in.queue.size());
+  l.service_time_s = in.service_ewma;
+  l.departure_rate = 0;
+  l.concurrency = std::max<uint32_t>(1, w_.functions[f].concurrency);
+  s.loads.push_back(l);
+  s.completed_tick.push_back(0);
   account_capacity(f);
   s.capacity += capacity_of(in);
   pump_activator(f);
@@ -501,8 +511,8 @@ void simulation::kill(uint32_t i) {
   auto& in = instances_[i];
   account_global();
   auto& s = fs_[in.function];
-  pnodes_[in.node].cpu_used -= in.reserved_cpu;
-  pnodes_[in.node].memory_used -= in.reserved_memory;
+  preq_.nodes[in.node].cpu_used -= in.reserved_cpu;
+  preq_.nodes[in.node].memory_used -= in.reserved_memory;
   reserved_total_ -= in.reserved_cpu;
   s.reserved_cpu -= in.reserved_cpu;
   s.reserved_memory -= in.reserved_memory;
@@ -523,12 +533,16 @@ void simulation::retire(uint32_t f, uint32_t count) {
   while (count > 0 && !s.ready.empty()) {
     // Then the least loaded ready instance (least work lost to draining), newest on ties.
     size_t pick = s.ready.size() - 1;
-    auto load = [&](uint32_t id) { return instances_[id].busy + instances_[id].queue.size(); };
     for (size_t k = s.ready.size(); k-- > 0;)
-      if (load(s.ready[k]) < load(s.ready[pick]))
+      if (s.loads[k].queue_length < s.loads[pick].queue_length)
         pick = k;
     const uint32_t i = s.ready[pick];
-    s.ready.erase(s.ready.begin() + static_cast<std::ptrdiff_t>(pick));
+    const auto at = static_cast<std::ptrdiff_t>(pick);
+    s.ready.erase(s.ready.begin() + at);
+    s.loads.erase(s.loads.begin() + at);
+    s.completed_tick.erase(s.completed_tick.begin() + at);
+    for (size_t k = pick; k < s.ready.size(); ++k)
+      instances_[s.ready[k]].ready_pos = static_cast<uint32_t>(k);
     auto& in = instances_[i];
     account_capacity(f);
     s.capacity -= capacity_of(in);
@@ -547,7 +561,7 @@ void simulation::set_fraction(uint32_t f, double fraction) {
     if (std::fabs(in.cpu_fraction - fraction) < 1e-9)
       return;
     double want = fn.cpu * fraction;
-    auto& node = pnodes_[in.node];
+    auto& node = preq_.nodes[in.node];
     if (want > in.reserved_cpu) // inflate only into what the node has free
       want = std::min(want, in.reserved_cpu + std::max(0.0, node.cpu_free()));
     account_global();
@@ -573,13 +587,12 @@ void simulation::place(std::vector<placement::placement_demand>& demands,
                        const std::vector<double>& fractions, bool initial) {
   if (demands.empty())
     return;
-  preq_.nodes = pnodes_;
   if (&preq_.demands != &demands)
     preq_.demands = demands;
   placement_->place(preq_, pres_);
   for (const auto& a : pres_.assignments) {
     const auto& d = preq_.demands[a.demand];
-    if (a.node >= pnodes_.size() || !pnodes_[a.node].fits(d.cpu, d.memory))
+    if (a.node >= preq_.nodes.size() || !preq_.nodes[a.node].fits(d.cpu, d.memory))
       continue; // a buggy engine must not overcommit a node: drop the assignment
     create_instance(d.function, a.node, fractions[a.demand], initial);
   }
@@ -615,10 +628,9 @@ void simulation::on_tick() {
     m.weight = fn.weight;
     s.arrivals_tick = 0;
     s.in_system_integral = 0;
-    for (uint32_t i : s.ready) {
-      auto& in = instances_[i];
-      in.departure_rate = in.completed_tick / interval;
-      in.completed_tick = 0;
+    for (size_t k = 0; k < s.loads.size(); ++k) {
+      s.loads[k].departure_rate = s.completed_tick[k] / interval;
+      s.completed_tick[k] = 0;
     }
   }
   autoscaler_->decide(snapshot_, decisions_);
