@@ -36,6 +36,29 @@ constexpr double service_ewma_weight = 0.1;
 // The same for a function's execution time as reported to the autoscaler (all its instances).
 constexpr double function_ewma_weight = 0.05;
 
+/// An instance's queue of waiting requests. A vector and a read position rather than a
+/// std::deque: libstdc++'s deque allocates a map and a 512-byte block when it is constructed, for
+/// every instance ever started (a day at 10,000 functions starts hundreds of thousands), while
+/// most instances never queue anything.
+class request_fifo {
+public:
+  bool empty() const noexcept { return head_ == items_.size(); }
+  size_t size() const noexcept { return items_.size() - head_; }
+  void push_back(uint32_t r) { items_.push_back(r); }
+  uint32_t front() const noexcept { return items_[head_]; }
+  void pop_front() noexcept {
+    if (++head_ == items_.size()) { // drained: reuse the storage from the start
+      items_.clear();
+      head_ = 0;
+    }
+  }
+  void release() noexcept { std::vector<uint32_t>().swap(items_), head_ = 0; }
+
+private:
+  std::vector<uint32_t> items_;
+  size_t head_ = 0;
+};
+
 class simulation {
 public:
   simulation(const std::vector<node_spec>& nodes, workload_model w, const sim_options& o)
@@ -124,7 +147,7 @@ private:
     double reserved_cpu;
     double reserved_memory;
     uint32_t busy = 0;
-    std::deque<uint32_t> queue;
+    request_fifo queue;
     double service_ewma = 0;
     uint32_t ready_pos = 0; ///< index in its function's `ready` (and `loads`) while ready
   };
@@ -156,6 +179,12 @@ private:
     double capacity_since = 0;
     double reserved_cpu = 0;
     double reserved_memory = 0;
+    /// The CPU fraction every ready or starting instance has, exactly, or NaN if they differ
+    /// (an inflation the node could not fit): the tick's set_fraction then skips the function
+    /// without visiting its instances when the autoscaler asks for the same fraction again.
+    double uniform_fraction = std::numeric_limits<double>::quiet_NaN();
+    uint32_t completions_tick = 0;  ///< completions by ready instances in the current tick
+    bool departures_nonzero = false; ///< some loads[k].departure_rate is not 0
     // over the current fairness window
     double work_window = 0;
     double capacity_window = 0;
@@ -408,8 +437,10 @@ void simulation::on_completion(uint32_t i, uint32_t r) {
   in.service_ewma = in.service_ewma > 0
                       ? (1 - service_ewma_weight) * in.service_ewma + service_ewma_weight * took
                       : took;
-  if (in.st == state::ready)
+  if (in.st == state::ready) {
     s.completed_tick[in.ready_pos]++;
+    s.completions_tick++;
+  }
   // The metrics agent's execution time: a moving average over recent completions (a per-tick
   // mean would swing wildly at the tail of a burst, when a tick sees one or two completions).
   s.service_mean = s.service_mean > 0 ? (1 - function_ewma_weight) * s.service_mean +
@@ -472,6 +503,10 @@ void simulation::create_instance(uint32_t f, uint32_t node, double fraction, boo
   reserved_total_ += in.reserved_cpu;
   fs_[f].reserved_cpu += in.reserved_cpu;
   fs_[f].reserved_memory += in.reserved_memory;
+  if (fs_[f].ready.empty() && fs_[f].starting.empty())
+    fs_[f].uniform_fraction = in.cpu_fraction;
+  else if (fs_[f].uniform_fraction != in.cpu_fraction)
+    fs_[f].uniform_fraction = std::numeric_limits<double>::quiet_NaN();
   alive_++;
   const uint32_t id = static_cast<uint32_t>(instances_.size());
   instances_.push_back(std::move(in));
@@ -518,6 +553,7 @@ void simulation::kill(uint32_t i) {
   s.reserved_memory -= in.reserved_memory;
   alive_--;
   in.st = state::dead;
+  in.queue.release();
 }
 
 void simulation::retire(uint32_t f, uint32_t count) {
@@ -555,11 +591,21 @@ void simulation::retire(uint32_t f, uint32_t count) {
 
 void simulation::set_fraction(uint32_t f, double fraction) {
   auto& s = fs_[f];
+  // Every instance would return at the first test below (NaN compares false).
+  if (std::fabs(s.uniform_fraction - fraction) < 1e-9)
+    return;
   const auto& fn = w_.functions[f];
+  bool first = true, uniform = true;
+  double common = 0;
   auto resize = [&](uint32_t i, bool ready) {
     auto& in = instances_[i];
+    auto note = [&] {
+      uniform = uniform && (first || in.cpu_fraction == common);
+      common = in.cpu_fraction;
+      first = false;
+    };
     if (std::fabs(in.cpu_fraction - fraction) < 1e-9)
-      return;
+      return note();
     double want = fn.cpu * fraction;
     auto& node = preq_.nodes[in.node];
     if (want > in.reserved_cpu) // inflate only into what the node has free
@@ -576,11 +622,14 @@ void simulation::set_fraction(uint32_t f, double fraction) {
     in.cpu_fraction = fn.cpu > 0 ? want / fn.cpu : 1.0;
     if (ready)
       s.capacity += capacity_of(in);
+    note();
   };
   for (uint32_t i : s.ready)
     resize(i, true);
   for (uint32_t i : s.starting)
     resize(i, false);
+  // With no instance left, the next one created sets it.
+  s.uniform_fraction = uniform && !first ? common : std::numeric_limits<double>::quiet_NaN();
 }
 
 void simulation::place(std::vector<placement::placement_demand>& demands,
@@ -628,9 +677,15 @@ void simulation::on_tick() {
     m.weight = fn.weight;
     s.arrivals_tick = 0;
     s.in_system_integral = 0;
-    for (size_t k = 0; k < s.loads.size(); ++k) {
-      s.loads[k].departure_rate = s.completed_tick[k] / interval;
-      s.completed_tick[k] = 0;
+    // Skipped for a function whose rates are all 0 and stay 0 (most of a large trace's
+    // functions, most of the time).
+    if (s.completions_tick > 0 || s.departures_nonzero) {
+      for (size_t k = 0; k < s.loads.size(); ++k) {
+        s.loads[k].departure_rate = s.completed_tick[k] / interval;
+        s.completed_tick[k] = 0;
+      }
+      s.departures_nonzero = s.completions_tick > 0;
+      s.completions_tick = 0;
     }
   }
   autoscaler_->decide(snapshot_, decisions_);
