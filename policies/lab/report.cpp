@@ -150,16 +150,18 @@ core::expected<report_files> write_report(const experiment& e, const std::vector
              "difference_ci95_lo,difference_ci95_hi,change,change_ci95_lo,change_ci95_hi,"
              "published_change,published_size,verdict,policy_slo_attainment,"
              "baseline_slo_attainment\n";
-      for (const auto& c : claims)
+      for (const auto& c : claims) {
         out << c.claim->name << ',' << c.workload << ',' << c.claim->metric << ','
             << c.claim->policy << ',' << c.claim->baseline << ',' << c.difference.n << ','
             << c.policy.mean << ',' << c.policy.lo() << ',' << c.policy.hi() << ','
             << c.baseline.mean << ',' << c.baseline.lo() << ',' << c.baseline.hi() << ','
             << c.difference.mean << ',' << c.difference.lo() << ',' << c.difference.hi() << ','
-            << c.measured_change << ',' << c.change_lo << ',' << c.change_hi << ','
-            << (c.claim->has_published_size ? std::to_string(c.claim->published_change) : "")
-            << ',' << c.published_size << ',' << c.verdict << ','
+            << c.measured_change << ',' << c.change_lo << ',' << c.change_hi << ',';
+        if (c.claim->has_published_size) // empty for a direction-only claim
+          out << c.claim->published_change;
+        out << ',' << c.published_size << ',' << c.verdict << ','
             << c.policy_slo_attainment.mean << ',' << c.baseline_slo_attainment.mean << '\n';
+      }
     }
     // -- results.json ----------------------------------------------------------------------------
     {

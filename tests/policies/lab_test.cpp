@@ -1,11 +1,13 @@
 #include "policies/lab/arrivals.hpp"
 #include "policies/lab/azure_trace.hpp"
+#include "policies/lab/confidence.hpp"
 #include "policies/lab/experiment.hpp"
 #include "policies/lab/lab_main.hpp"
 #include "policies/lab/simulator.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -420,6 +422,8 @@ TEST_CASE("every shipped experiment file is valid", "[lab]") {
     CHECK(e);
     if (!e)
       FAIL_CHECK(e.err().message);
+    else if (!e->claims.empty())
+      CHECK(e->seeds.size() >= min_claim_seeds); // a shipped claim rests on enough seeds
     ++n;
   }
   CHECK(n >= 4);
@@ -434,9 +438,21 @@ TEST_CASE("lab_main runs an experiment and writes its report", "[lab]") {
   for (auto& a : args)
     argv.push_back(a.data());
   REQUIRE(lab_main(static_cast<int>(argv.size()), argv.data()) == 0);
-  for (const char* f : {"results.csv", "results.json", "summary.md", "latency_cdf.csv",
-                        "instances.csv", "allocation.csv", "plots.gp"})
+  for (const char* f : {"results.csv", "results.json", "summary.md", "summary.csv", "claims.csv",
+                        "latency_cdf.csv", "instances.csv", "allocation.csv", "plots.gp"})
     CHECK(fs::exists(fs::path(out) / f));
+  // claims.csv: a header and one row per (claim, workload), every row as wide as the header.
+  {
+    std::ifstream claims(fs::path(out) / "claims.csv");
+    std::vector<std::string> rows;
+    for (std::string l; std::getline(claims, l);)
+      rows.push_back(l);
+    REQUIRE(rows.size() == 1 + 2); // the claim on each of the two workloads
+    const auto commas = [](const std::string& l) { return std::count(l.begin(), l.end(), ','); };
+    for (const auto& r : rows)
+      CHECK(commas(r) == commas(rows[0]));
+    CHECK_THAT(rows[1], Catch::StartsWith("fewer,steady,mean_instances,mu,kpa,2,"));
+  }
   std::ifstream csv(fs::path(out) / "results.csv");
   size_t lines = 0;
   for (std::string l; std::getline(csv, l);)
