@@ -192,18 +192,22 @@ int lab_main(int argc, char** argv) {
     if (!files->plotted && !no_plots && e.plots)
       std::cerr << "spry lab: no plots: " << files->plot_note << '\n';
   }
-  for (const auto& c : evaluate_claims(e, records))
-    if (!quiet)
-      std::fprintf(stderr,
-                   "spry lab: claim %s on %s: %s %+.1f%% [%+.1f%%, %+.1f%%] vs %s over %zu seeds "
-                   "(published %s): %s\n",
-                   c.claim->name.c_str(), c.workload.c_str(), c.claim->metric.c_str(),
-                   c.measured_change * 100, c.change_lo * 100, c.change_hi * 100,
-                   c.claim->baseline.c_str(), c.difference.n,
-                   c.claim->has_published_size
-                     ? (std::to_string(c.claim->published_change * 100) + " %").c_str()
-                     : (c.claim->published_change > 0 ? "increase" : "decrease"),
-                   c.verdict.c_str());
+  for (const auto& c : evaluate_claims(e, records)) {
+    if (quiet)
+      continue;
+    char published[32];
+    if (c.claim->has_published_size)
+      std::snprintf(published, sizeof published, "%+.1f%%", c.claim->published_change * 100);
+    else
+      std::snprintf(published, sizeof published, "%s",
+                    c.claim->published_change > 0 ? "increase" : "decrease");
+    std::fprintf(stderr,
+                 "spry lab: claim %s on %s: %s %+.1f%% [%+.1f%%, %+.1f%%] vs %s over %zu seeds "
+                 "(published %s): %s\n",
+                 c.claim->name.c_str(), c.workload.c_str(), c.claim->metric.c_str(),
+                 c.measured_change * 100, c.change_lo * 100, c.change_hi * 100,
+                 c.claim->baseline.c_str(), c.difference.n, published, c.verdict.c_str());
+  }
   return 0;
 }
 
