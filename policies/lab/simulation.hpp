@@ -291,6 +291,7 @@ private:
   autoscaling::scaling_snapshot snapshot_;
   std::vector<autoscaling::scaling_decision> decisions_;
   placement::placement_request preq_;
+  std::vector<double> fractions_; ///< per demand in preq_, the CPU fraction to start it with
   placement::placement_result pres_;
   std::vector<series_point> series_;
   // fairness over windows

@@ -208,7 +208,7 @@ void simulation::on_tick() {
   autoscaler_->decide(snapshot_, decisions_);
 
   preq_.demands.clear();
-  std::vector<double> fractions;
+  fractions_.clear();
   for (uint32_t f = 0; f < fs_.size() && f < decisions_.size(); ++f) {
     auto& s = fs_[f];
     const auto& d = decisions_[f];
@@ -225,11 +225,11 @@ void simulation::on_tick() {
       preq_.demands.push_back(placement::placement_demand{
         f, wanted - current, fn.cpu * fraction, fn.memory_mb, s.reserved_cpu,
         s.reserved_memory});
-      fractions.push_back(fraction);
+      fractions_.push_back(fraction);
     }
   }
   unplaced_now_ = 0;
-  place(preq_.demands, fractions, false);
+  place(preq_.demands, fractions_, false);
   // What could not be placed stays wanted until the next tick asks again.
   unplaced_integral_ += unplaced_now_ * in_window(now_, now_ + interval);
 

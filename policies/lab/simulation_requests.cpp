@@ -50,7 +50,8 @@ void simulation::dispatch(uint32_t r, uint32_t f) {
       preq_.demands.assign(1, placement::placement_demand{
                                 f, 1, w_.functions[f].cpu, w_.functions[f].memory_mb,
                                 s.reserved_cpu, s.reserved_memory});
-      place(preq_.demands, {1.0}, false);
+      fractions_.assign(1, 1.0);
+      place(preq_.demands, fractions_, false);
     }
     pump_activator(f);
     return;
