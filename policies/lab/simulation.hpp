@@ -6,6 +6,7 @@
 
 #include "core/latency_histogram.hpp"
 #include "policies/lab/event_queue.hpp"
+#include "policies/lab/request_fifo.hpp"
 #include "policies/lab/simulator.hpp"
 
 #include <algorithm>
@@ -21,29 +22,6 @@ namespace spry::policies::lab::detail {
 constexpr double service_ewma_weight = 0.1;
 // The same for a function's execution time as reported to the autoscaler (all its instances).
 constexpr double function_ewma_weight = 0.05;
-
-/// An instance's queue of waiting requests. A vector and a read position rather than a
-/// std::deque: libstdc++'s deque allocates a map and a 512-byte block when it is constructed, for
-/// every instance ever started (a day at 10,000 functions starts hundreds of thousands), while
-/// most instances never queue anything.
-class request_fifo {
-public:
-  bool empty() const noexcept { return head_ == items_.size(); }
-  size_t size() const noexcept { return items_.size() - head_; }
-  void push_back(uint32_t r) { items_.push_back(r); }
-  uint32_t front() const noexcept { return items_[head_]; }
-  void pop_front() noexcept {
-    if (++head_ == items_.size()) { // drained: reuse the storage from the start
-      items_.clear();
-      head_ = 0;
-    }
-  }
-  void release() noexcept { std::vector<uint32_t>().swap(items_), head_ = 0; }
-
-private:
-  std::vector<uint32_t> items_;
-  size_t head_ = 0;
-};
 
 class simulation {
 public:

@@ -1,6 +1,8 @@
-// The lab's event queue (policies/lab/event_queue.hpp) against a sorted reference: earliest
-// first, ties in scheduling order, through interleaved pushes and pops.
+// The lab's event queue (policies/lab/event_queue.hpp) against a sorted reference (earliest
+// first, ties in scheduling order, through interleaved pushes and pops), and the instances'
+// request FIFO (request_fifo.hpp).
 #include "policies/lab/event_queue.hpp"
+#include "policies/lab/request_fifo.hpp"
 #include "policies/random.hpp"
 
 #include <catch2/catch.hpp>
@@ -57,4 +59,25 @@ TEST_CASE("event queue: interleaved pushes and pops match a sorted reference", "
   }
   CHECK(popped > 5000);
   CHECK(max_size > 1000);
+}
+
+TEST_CASE("request fifo: first in first out across drains, release empties it", "[lab]") {
+  request_fifo q;
+  CHECK(q.empty());
+  uint32_t next_in = 0, next_out = 0;
+  random_stream rng(3);
+  for (int step = 0; step < 5000; ++step) {
+    if (q.empty() || rng.uniform() < 0.5) {
+      q.push_back(next_in++);
+    } else {
+      REQUIRE(q.front() == next_out);
+      q.pop_front();
+      ++next_out;
+    }
+    REQUIRE(q.size() == next_in - next_out);
+  }
+  q.release();
+  CHECK(q.empty());
+  q.push_back(7);
+  CHECK(q.front() == 7);
 }
