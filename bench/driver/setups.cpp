@@ -19,7 +19,10 @@ const std::vector<setup>& known() {
   static const std::vector<setup> all = {
     {"local", "local", "", false, "none", "", "one process, instances are actors (floor)", ""},
     {"shm-skmsg", "shm-skmsg", "", false, "none", "", "shared memory + eBPF sk_msg, event-driven", ""},
-    {"shm-dpdk", "shm-dpdk", "", false, "none", "", "shared memory + DPDK rings, polling", ""},
+    {"shm-dpdk", "shm-dpdk", "", false, "none", "",
+     "shared memory + DPDK rings, polling while busy, asleep when idle (adaptive)", ""},
+    {"shm-dpdk-yield", "shm-dpdk", "", false, "none", "",
+     "shared memory + DPDK rings, polling, yielding the core between empty polls", "yield"},
     {"shm-dpdk-spin", "shm-dpdk", "", false, "none", "",
      "shared memory + DPDK rings, polling without ever yielding", "spin"},
     {"tcp", "tcp", "broker", true, "none", "",
@@ -88,8 +91,11 @@ core::expected<std::string> write_setup_app(const std::string& app_file, const s
     }
     if (!s.load_balancer.empty())
       app["policies"]["load_balancer"] = s.load_balancer;
-    if (!s.dpdk_idle.empty())
+    if (!s.dpdk_idle.empty()) {
       app["dpdk"]["idle"] = s.dpdk_idle;
+      if (s.dpdk_idle != "adaptive")
+        app["dpdk"].remove("spin_us"); // only an adaptive poller takes it
+    }
     app["gateway"]["listen"] = "127.0.0.1:0";
     if (app["libraries"] && app["libraries"].IsSequence()) {
       const auto base = fs::absolute(fs::path(app_file)).parent_path();
