@@ -313,7 +313,14 @@ TEST_CASE("shm-dpdk: no wake-up is lost when senders race a poller falling aslee
   auto sender = [&](uint64_t base, unsigned gap) {
     volatile unsigned sink = 0;
     for (uint64_t i = 0; i < per_sender; ++i) {
-      while (n.tp->send(n.make(2, base + i)) != send_status::ok)
+      // The pool is smaller than what is sent: wait for the receiver to release buffers (and
+      // no REQUIRE off the test's thread).
+      buffer_header* buf;
+      while (!(buf = n.pools[0].alloc()))
+        std::this_thread::yield();
+      buf->request_id = base + i;
+      const descriptor d{2, 0, tag_of(base + i), n.pools[0].offset_of(buf)};
+      while (n.tp->send(d) != send_status::ok)
         std::this_thread::yield();
       // Uneven gaps, by work, not sleeps: mostly shorter than the poller's few microseconds of
       // polling before it sleeps, now and then longer, so it sleeps mid-stream too.
