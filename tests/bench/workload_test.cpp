@@ -3,11 +3,15 @@
 #include "bench/driver/setups.hpp"
 #include "bench/driver/workload.hpp"
 #include "bench/report/report.hpp"
+#include "bench/report/sweep.hpp"
 #include "tests/support/processes.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
 
 using namespace spry::bench;
 using spry::test::temp_dir;
@@ -84,6 +88,9 @@ TEST_CASE("setup names stand for a transport and its settings", "[bench]") {
   CHECK_THAT(bad.err().message, Catch::Contains("local") && Catch::Contains("tcp-nginx"));
   auto dpdk = setup_named("shm-dpdk");
   REQUIRE(dpdk);
+  CHECK(dpdk->dpdk_idle.empty()); // the app's: adaptive unless it says otherwise
+  CHECK(setup_named("shm-dpdk-yield")->dpdk_idle == "yield");
+  CHECK(setup_named("shm-dpdk-spin")->dpdk_idle == "spin");
   CHECK(unavailable_reason(*setup_named("local")).empty());
   CHECK(unavailable_reason(*setup_named("tcp")).empty());
 }
@@ -128,4 +135,63 @@ TEST_CASE("process CPU is grouped into components, pollers apart", "[bench]") {
   CHECK(c[3] == std::make_pair(std::string("nginx"), 0.0625));
   CHECK(c[4].first == "pollers");
   CHECK(c[4].second == Approx(0.2));
+}
+
+TEST_CASE("a setup that never sleeps drops the app's adaptive spin_us", "[bench]") {
+  temp_dir dir;
+  const auto app = dir.file("app.yaml", R"(app: demo
+transport: shm-dpdk
+dpdk: { idle: adaptive, spin_us: 50 }
+functions: [{ name: f }]
+chains: [{ name: c, http: { path: /c }, functions: [f] }]
+)");
+  temp_dir out;
+  auto spin = write_setup_app(app, *setup_named("shm-dpdk-spin"), out.path);
+  REQUIRE(spin);
+  const auto y = YAML::LoadFile(*spin);
+  CHECK(y["dpdk"]["idle"].as<std::string>() == "spin");
+  CHECK(!y["dpdk"]["spin_us"]); // with spin it would be a config error
+  auto adaptive = write_setup_app(app, *setup_named("shm-dpdk"), out.path);
+  REQUIRE(adaptive);
+  CHECK(YAML::LoadFile(*adaptive)["dpdk"]["spin_us"].as<int>() == 50);
+}
+
+TEST_CASE("a concurrency sweep writes a row per setup and concurrency, and a plot per setup",
+          "[bench]") {
+  temp_dir dir;
+  std::vector<sweep_point> points;
+  for (unsigned c : {1u, 8u}) {
+    sweep_point p;
+    p.connections = c;
+    for (const char* name : {"local", "tcp"}) {
+      setup_result r;
+      r.config.name = name;
+      r.ran = std::string(name) == "local" || c == 1; // tcp "skipped" at 8
+      r.load.seconds = 2;
+      r.load.by_status[200] = 100 * c;
+      for (uint64_t i = 0; i < 100 * c; ++i)
+        r.load.latency_ns.record(1'000'000 * c);
+      process_sample cpu;
+      cpu.cpu_seconds = 0.01 * c;
+      r.busy.push_back(cpu);
+      r.busy_seconds = 2;
+      p.results.push_back(std::move(r));
+    }
+    points.push_back(std::move(p));
+  }
+  report_options ro;
+  ro.dir = dir.path;
+  ro.title = "demo";
+  auto md = write_sweep(points, ro);
+  REQUIRE(md);
+  std::ifstream in(dir.path + "/sweep.csv");
+  std::stringstream csv;
+  csv << in.rdbuf();
+  CHECK_THAT(csv.str(), Catch::StartsWith("setup,connections,requests_per_second"));
+  CHECK_THAT(csv.str(), Catch::Contains("\nlocal,1,50,") && Catch::Contains("\nlocal,8,400,") &&
+                          Catch::Contains("\ntcp,1,50,"));
+  CHECK_THAT(csv.str(), !Catch::Contains("tcp,8,"));
+  CHECK(std::ifstream(dir.path + "/sweep-local.gp").good());
+  CHECK(std::ifstream(dir.path + "/sweep-tcp.dat").good());
+  CHECK_THAT(*md, Catch::Contains("| local | 8 | 400 |"));
 }
