@@ -27,6 +27,7 @@ struct commands::state {
   std::string out;
   std::string duration, warmup, idle, think, period, mode;
   std::vector<unsigned> users; ///< more than one: a sweep (bench only)
+  std::vector<unsigned> chain_lengths; ///< bench: a sweep over the first chain's length
   double spawn_rate = -1, rate = 0;
   unsigned burst = 0;
   uint64_t requests = 0;
@@ -235,6 +236,42 @@ int run_bench(commands::state& s) {
         return true;
     return false;
   };
+  if (!s.chain_lengths.empty()) {
+    if (s.users.size() > 1) {
+      std::cerr << "spry bench: one sweep at a time (-c with several values, or --chain-length)\n";
+      return 2;
+    }
+    std::vector<sweep_point> points;
+    bool any = false;
+    for (unsigned n : s.chain_lengths) {
+      auto app = write_chain_length_app(w->app_file, n, rs.work_dir);
+      if (!app) {
+        std::cerr << "spry bench: " << app.err().message << "\n";
+        return 2;
+      }
+      std::fprintf(stderr, "spry bench: a chain of %u function(s)\n", n);
+      workload wn = *w;
+      wn.app_file = *app;
+      sweep_point p;
+      p.value = n;
+      p.results = run_rounds(wn, *setups, rs, s.rounds);
+      report_options one = ro;
+      one.dir = (fs::path(out) / ("chain" + std::to_string(n))).string();
+      fs::create_directories(one.dir, ec);
+      if (auto md = write_report(wn, p.results, one); !md)
+        std::cerr << "spry bench: " << md.err().message << "\n";
+      any = any || any_ran(p.results);
+      points.push_back(std::move(p));
+    }
+    auto md = write_sweep(points, sweep_axis::chain_length, ro);
+    if (!md) {
+      std::cerr << "spry bench: " << md.err().message << "\n";
+      return 1;
+    }
+    std::printf("%s\nspry bench: sweep.csv, sweep-*.png, sweep.md and a report per chain length "
+                "(chain<N>/) in %s\n", md->c_str(), out.c_str());
+    return any ? 0 : 1;
+  }
   if (s.users.size() <= 1) {
     const auto results = run_rounds(*w, *setups, rs, s.rounds);
     auto md = write_report(*w, results, ro);
@@ -252,7 +289,7 @@ int run_bench(commands::state& s) {
     std::fprintf(stderr, "spry bench: %u connection(s)\n", c);
     w->load.connections = c;
     sweep_point p;
-    p.connections = c;
+    p.value = c;
     p.results = run_rounds(*w, *setups, rs, s.rounds);
     report_options one = ro;
     one.dir = (fs::path(out) / ("c" + std::to_string(c))).string();
@@ -262,7 +299,7 @@ int run_bench(commands::state& s) {
     any = any || any_ran(p.results);
     points.push_back(std::move(p));
   }
-  auto md = write_sweep(points, ro);
+  auto md = write_sweep(points, sweep_axis::connections, ro);
   if (!md) {
     std::cerr << "spry bench: " << md.err().message << "\n";
     return 1;
@@ -342,6 +379,11 @@ commands::commands(CLI::App& cli) : s_(std::make_unique<state>()) {
   s.bench->add_option("--rounds", s.rounds, "Run the setups this many times, alternating, and "
                                              "merge each setup's rounds")
     ->check(CLI::Range(1, 100));
+  s.bench->add_option("--chain-length", s.chain_lengths,
+                      "Sweep the length of the first chain (its first function repeated N times), "
+                      "e.g. 1,2,4,8: latency and CPU per added function, per setup")
+    ->delimiter(',')
+    ->check(CLI::Range(1u, 64u));
   s.bench->add_option("--plot-format", s.plot_format, "png or svg")->check(CLI::IsMember({"png", "svg"}));
 
   s.audit = cli.add_subcommand(

@@ -49,4 +49,10 @@ std::string unavailable_reason(const setup& s);
 core::expected<std::string> write_setup_app(const std::string& app_file, const setup& s,
                                             const std::string& dir);
 
+/// Writes into `dir` a copy of the app whose first chain is its first function `length` times
+/// (copies named FIRST-2, FIRST-3, ... with the same handler and settings), for a chain-length
+/// sweep; libraries resolved to absolute paths. Returns the new file's path.
+core::expected<std::string> write_chain_length_app(const std::string& app_file, unsigned length,
+                                                   const std::string& dir);
+
 } // namespace spry::bench

@@ -162,7 +162,7 @@ TEST_CASE("a concurrency sweep writes a row per setup and concurrency, and a plo
   std::vector<sweep_point> points;
   for (unsigned c : {1u, 8u}) {
     sweep_point p;
-    p.connections = c;
+    p.value = c;
     for (const char* name : {"local", "tcp"}) {
       setup_result r;
       r.config.name = name;
@@ -182,7 +182,7 @@ TEST_CASE("a concurrency sweep writes a row per setup and concurrency, and a plo
   report_options ro;
   ro.dir = dir.path;
   ro.title = "demo";
-  auto md = write_sweep(points, ro);
+  auto md = write_sweep(points, sweep_axis::connections, ro);
   REQUIRE(md);
   std::ifstream in(dir.path + "/sweep.csv");
   std::stringstream csv;
@@ -194,4 +194,67 @@ TEST_CASE("a concurrency sweep writes a row per setup and concurrency, and a plo
   CHECK(std::ifstream(dir.path + "/sweep-local.gp").good());
   CHECK(std::ifstream(dir.path + "/sweep-tcp.dat").good());
   CHECK_THAT(*md, Catch::Contains("| local | 8 | 400 |"));
+}
+
+TEST_CASE("a chain-length sweep reports what one more function costs", "[bench]") {
+  CHECK(slope({1, 2, 4, 8}, {10, 20, 40, 80}) == Approx(10));
+  CHECK(slope({1, 2, 3}, {5, 5, 5}) == Approx(0));
+  CHECK(slope({4}, {1}) == 0); // one point: no slope
+  temp_dir dir;
+  std::vector<sweep_point> points;
+  for (unsigned n : {1u, 2u, 4u}) {
+    sweep_point p;
+    p.value = n;
+    setup_result r;
+    r.config.name = "local";
+    r.ran = true;
+    r.load.seconds = 1;
+    r.load.by_status[200] = 1000;
+    for (int i = 0; i < 1000; ++i)
+      r.load.latency_ns.record(100'000 + 50'000 * n); // 50 us more per function
+    process_sample cpu;
+    cpu.cpu_seconds = 0.001 * (10 + 20 * n); // 20 us of CPU per request more per function
+    r.busy.push_back(cpu);
+    p.results.push_back(std::move(r));
+    points.push_back(std::move(p));
+  }
+  report_options ro;
+  ro.dir = dir.path;
+  ro.title = "demo";
+  auto md = write_sweep(points, sweep_axis::chain_length, ro);
+  REQUIRE(md);
+  CHECK_THAT(*md, Catch::Contains("| setup | functions |"));
+  // Latency buckets are not exact: the slope is close to 50 us, CPU exactly 20 us.
+  CHECK_THAT(*md, Catch::Matches("[\\s\\S]*\\| local \\| (4[89]|5[01])\\.\\d \\| 20\\.0 \\|[\\s\\S]*"));
+}
+
+TEST_CASE("a chain-length sweep's app repeats the first function of the first chain", "[bench]") {
+  temp_dir dir;
+  const auto app = dir.file("app.yaml", R"(app: demo
+libraries: [libdemo.so]
+functions:
+  - { name: upper, handler: demo.upper, concurrency: 2 }
+  - count
+chains: [{ name: c, http: { path: /c }, functions: [upper, count] }]
+)");
+  temp_dir out;
+  auto file = write_chain_length_app(app, 3, out.path);
+  REQUIRE(file);
+  const auto y = YAML::LoadFile(*file);
+  REQUIRE(y["chains"][0]["functions"].size() == 3);
+  CHECK(y["chains"][0]["functions"][2].as<std::string>() == "upper-3");
+  REQUIRE(y["functions"].size() == 4);
+  CHECK(y["functions"][3]["name"].as<std::string>() == "upper-3");
+  CHECK(y["functions"][3]["handler"].as<std::string>() == "demo.upper");
+  CHECK(y["functions"][3]["concurrency"].as<int>() == 2);
+  CHECK(y["libraries"][0].as<std::string>() == dir.path + "/libdemo.so");
+  auto bare = dir.file("bare.yaml", "app: x\nfunctions: [f]\nchains: [{ name: c, functions: [f] }]\n");
+  auto one = write_chain_length_app(bare, 2, out.path);
+  REQUIRE(one);
+  CHECK(YAML::LoadFile(*one)["functions"][1]["handler"].as<std::string>() == "f");
+  CHECK(!write_chain_length_app(bare, 0, out.path));
+  auto routes = dir.file("routes.yaml", "app: x\nfunctions: [f]\nchains: [{ name: c }]\n");
+  auto no = write_chain_length_app(routes, 2, out.path);
+  REQUIRE(!no);
+  CHECK_THAT(no.err().message, Catch::Contains("needs a first chain with a `functions:` list"));
 }
