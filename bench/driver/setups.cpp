@@ -138,7 +138,7 @@ core::expected<std::string> write_chain_length_app(const std::string& app_file, 
     YAML::Node decl;
     for (const auto& f : app["functions"])
       if ((f.IsScalar() && f.Scalar() == first) || (f.IsMap() && f["name"] && f["name"].as<std::string>() == first))
-        decl = f;
+        decl.reset(f);
     if (!decl)
       return core::make_error(app_file + ": function '" + first + "' of the first chain is not declared");
     YAML::Node functions = app["functions"];
@@ -148,7 +148,7 @@ core::expected<std::string> write_chain_length_app(const std::string& app_file, 
       const std::string name = first + "-" + std::to_string(k);
       YAML::Node copy(YAML::NodeType::Map);
       if (decl.IsMap())
-        copy = YAML::Clone(decl);
+        copy.reset(YAML::Clone(decl));
       if (!copy["handler"])
         copy["handler"] = first; // `- upper` and `{name: upper}` name their handler
       copy["name"] = name;
