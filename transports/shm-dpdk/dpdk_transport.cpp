@@ -397,8 +397,10 @@ private:
       } else if (idle_ == idle_mode::yield || core::now_ns() - quiet_since < spin_ns_) {
         sched_yield();
       } else {
+        // `empty` and `quiet_since` stay: a wake-up that brings nothing (the safety timeout, a
+        // control thread's kick) goes straight back to sleep after one empty round, instead of
+        // polling another spin_us (which, every 100 ms, would be an idle cost of its own).
         sleep_until_rung();
-        empty = 0;
       }
     }
   }
