@@ -117,7 +117,8 @@ int main(int argc, char** argv) {
   cli.add_option("--http-floor", floor, "The bare Beast echo server")->capture_default_str();
   cli.add_option("--only", only, "Run only these setups (local, shm-skmsg, shm-dpdk, shm-dpdk-yield, "
                                  "shm-dpdk-spin, tcp-direct, tcp-broker, tcp-broker-sidecar, "
-                                 "tcp-nginx, http-floor, hops)");
+                                 "tcp-nginx, http-floor, hops); a list: --only local,hops")
+    ->delimiter(',');
   cli.add_option("--round-trips", round_trips, "Round trips per hop measurement")
     ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
@@ -205,8 +206,10 @@ int main(int argc, char** argv) {
         hops.emplace_back(e->name, std::move(h));
     }
 
-  if (rows.empty() && hops.empty())
+  if (rows.empty() && hops.empty()) {
+    std::cerr << "transport_bench: nothing ran (--only names no known setup?)\n";
     return 1;
+  }
   if (!rows.empty()) {
     // Ratios to local (the floor of a hop) when it ran, else to the first row.
     const auto base_row = std::find_if(rows.begin(), rows.end(),
