@@ -23,6 +23,7 @@ void spread::place(const placement_request& request, placement_result& out) {
     return a.created < b.created || (a.created == b.created && a.tie < b.tie);
   });
   full_.assign(request.demands.size(), 0);
+  placed_.assign(request.demands.size() * nodes_.size(), 0);
   for (const auto& q : queue_) {
     const auto& dem = request.demands[q.demand];
     if (full_[q.demand]) { // nodes only fill up in a round: what did not fit still does not
@@ -34,7 +35,8 @@ void spread::place(const placement_request& request, placement_result& out) {
     for (uint32_t i = 0; i < nodes_.size(); ++i) {
       if (!nodes_[i].fits(dem.cpu, dem.memory))
         continue;
-      const double s = least_allocated_score(nodes_[i], dem.cpu, dem.memory);
+      const double s = least_allocated_score(nodes_[i], dem.cpu, dem.memory) +
+                       topology_spread_weight / (1.0 + placed_[q.demand * nodes_.size() + i]);
       if (best < 0 || s > best_score + 1e-12) {
         best = i;
         best_score = s;
@@ -47,6 +49,7 @@ void spread::place(const placement_request& request, placement_result& out) {
       full_[q.demand] = 1;
       continue;
     }
+    placed_[q.demand * nodes_.size() + static_cast<size_t>(best)]++;
     nodes_[best].cpu_used += dem.cpu;
     nodes_[best].memory_used += dem.memory;
     out.assignments.push_back({q.demand, static_cast<uint32_t>(best)});

@@ -188,3 +188,26 @@ TEST_CASE("placement engines by name", "[placement]") {
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.err().message, Catch::Contains("alignment, best_fit, worst_fit"));
 }
+
+TEST_CASE("spread puts a function's instances asked for together on different nodes first",
+          "[placement]") {
+  // Four equal nodes, two functions of four instances each, asked for at once: whatever the
+  // random order, each node gets one instance of each (least-allocated alone would put two of a
+  // function on a node whenever that node happened to be emptiest at its turn).
+  placement_request r;
+  r.nodes = {node(4, 16), node(4, 16), node(4, 16), node(4, 16)};
+  r.demands = {demand(0, 4, 1, 1), demand(1, 4, 1.5, 1)};
+  spread engine;
+  placement_result out;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    engine.reseed(seed);
+    engine.place(r, out);
+    REQUIRE(out.assignments.size() == 8);
+    std::map<std::pair<uint32_t, uint32_t>, int> per; // (function, node)
+    for (auto& a : out.assignments)
+      per[{a.demand, a.node}]++;
+    for (uint32_t f = 0; f < 2; ++f)
+      for (uint32_t n = 0; n < 4; ++n)
+        CHECK(per[{f, n}] == 1);
+  }
+}
