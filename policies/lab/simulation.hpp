@@ -67,6 +67,7 @@ public:
     if (!pl)
       return pl.err();
     placement_ = std::move(*pl);
+    placement_->reseed(random_stream::derive(o_.seed, 0x4000000).next());
     return {};
   }
 
@@ -130,6 +131,8 @@ private:
     double capacity_since = 0;
     double reserved_cpu = 0;
     double reserved_memory = 0;
+    double waiting_since = -1; ///< when its instances that found no node were first asked for
+    bool via_activator = false; ///< the autoscaler put the activator in its request path
     /// The CPU fraction every ready or starting instance has, exactly, or NaN if they differ
     /// (an inflation the node could not fit): the tick's set_fraction then skips the function
     /// without visiting its instances when the autoscaler asks for the same fraction again.

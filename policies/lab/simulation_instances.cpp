@@ -175,6 +175,12 @@ void simulation::on_tick() {
   snapshot_.now_s = now_;
   snapshot_.interval_s = interval;
   snapshot_.cluster_cpu = cluster_cpu_;
+  snapshot_.free_cpu = 0;
+  snapshot_.free_memory_mb = 0;
+  for (const auto& n : preq_.nodes) {
+    snapshot_.free_cpu += std::max(0.0, n.cpu_free());
+    snapshot_.free_memory_mb += std::max(0.0, n.memory_free());
+  }
   snapshot_.functions.resize(fs_.size());
   for (uint32_t f = 0; f < fs_.size(); ++f) {
     auto& s = fs_[f];
@@ -189,6 +195,7 @@ void simulation::on_tick() {
     m.pending_instances = static_cast<uint32_t>(s.starting.size());
     m.instance_concurrency = fn.concurrency;
     m.cpu_per_instance = fn.cpu;
+    m.memory_per_instance_mb = fn.memory_mb;
     m.slo_s = fn.slo_s;
     m.slo_percentile = fn.slo_percentile;
     m.weight = fn.weight;
@@ -213,6 +220,7 @@ void simulation::on_tick() {
     auto& s = fs_[f];
     const auto& d = decisions_[f];
     const double fraction = std::clamp(d.cpu_fraction, 0.01, 1.0);
+    s.via_activator = d.via_activator;
     const uint32_t current = static_cast<uint32_t>(s.ready.size() + s.starting.size());
     // While the activator holds requests for a function it keeps one instance for them, whatever
     // the autoscaler says (in Knative the activator's buffered requests count as concurrency).
@@ -222,14 +230,21 @@ void simulation::on_tick() {
     set_fraction(f, fraction);
     if (wanted > current) {
       const auto& fn = w_.functions[f];
+      // Instances that found no node last round are still pending, with their creation time.
       preq_.demands.push_back(placement::placement_demand{
         f, wanted - current, fn.cpu * fraction, fn.memory_mb, s.reserved_cpu,
-        s.reserved_memory});
+        s.reserved_memory, s.waiting_since >= 0 ? s.waiting_since : now_, fn.weight});
       fractions_.push_back(fraction);
+    } else {
+      s.waiting_since = -1; // nothing pending any more
     }
   }
   unplaced_now_ = 0;
   place(preq_.demands, fractions_, false);
+  for (size_t d = 0; d < pres_.unplaced.size() && d < preq_.demands.size(); ++d) {
+    auto& s = fs_[preq_.demands[d].function];
+    s.waiting_since = pres_.unplaced[d] > 0 ? preq_.demands[d].created_s : -1.0;
+  }
   // What could not be placed stays wanted until the next tick asks again.
   unplaced_integral_ += unplaced_now_ * in_window(now_, now_ + interval);
 

@@ -40,6 +40,15 @@ void simulation::enter_function(uint32_t r) {
 
 void simulation::dispatch(uint32_t r, uint32_t f) {
   auto& s = fs_[f];
+  if (s.via_activator && !s.ready.empty() && s.activator.empty()) {
+    // Knative's activator in the path (target burst capacity exceeded): it hands the request
+    // to an instance with a free slot, or holds it until one has one.
+    s.activator.push_back(r);
+    s.queued++;
+    pump_activator(f);
+    activator_waits_ += requests_[r].measured && !s.activator.empty();
+    return;
+  }
   if (s.ready.empty() || !s.activator.empty()) {
     // No instance, or requests already waiting at the activator: keep arrival order.
     s.activator.push_back(r);
@@ -49,7 +58,7 @@ void simulation::dispatch(uint32_t r, uint32_t f) {
       // The activator pokes the autoscaler: one instance now, not at the next tick.
       preq_.demands.assign(1, placement::placement_demand{
                                 f, 1, w_.functions[f].cpu, w_.functions[f].memory_mb,
-                                s.reserved_cpu, s.reserved_memory});
+                                s.reserved_cpu, s.reserved_memory, now_, w_.functions[f].weight});
       fractions_.assign(1, 1.0);
       place(preq_.demands, fractions_, false);
     }

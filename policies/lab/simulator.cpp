@@ -38,7 +38,7 @@ run_result simulation::run() {
     const auto& fn = w_.functions[f];
     if (fn.initial_instances > 0) {
       preq_.demands.push_back(
-        placement::placement_demand{f, fn.initial_instances, fn.cpu, fn.memory_mb, 0, 0});
+        placement::placement_demand{f, fn.initial_instances, fn.cpu, fn.memory_mb, 0, 0, 0, fn.weight});
       fractions.push_back(1.0);
     }
   }
