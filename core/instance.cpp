@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/descriptor_check.hpp"
+#include "core/descriptor_sink.hpp"
 #include "core/message.hpp"
 
 #include <caf/actor_system.hpp>
@@ -54,24 +55,19 @@ send_status hop_router::send_to_function(function_id f, descriptor d,
 
 namespace {
 
-class instance_actor : public caf::event_based_actor {
+// The data path of one instance: everything a descriptor needs, run by whichever thread its
+// inline_sink lets run it (the transport's receive thread, or the actor's worker for one that
+// came through the mailbox), one descriptor at a time.
+class instance_runner {
 public:
-  instance_actor(caf::actor_config& cfg, instance_context ctx)
-    : caf::event_based_actor(cfg),
-      ctx_(std::move(ctx)),
+  explicit instance_runner(instance_context ctx)
+    : ctx_(std::move(ctx)),
       router_{versioned<route_table>::reader(*ctx_.routes),
               versioned<endpoint_directory>::reader(*ctx_.directory), ctx_.tp,
               ctx_.balancer.get(),
               {}, ctx_.board} {
   }
 
-  const char* name() const override { return "spry.instance"; }
-
-  caf::behavior make_behavior() override {
-    return {[this](const descriptor& d) { on_descriptor(d); }};
-  }
-
-private:
   void on_descriptor(const descriptor& d) {
     const uint32_t queued = ctx_.tp->queue_depth(ctx_.self);
     ctx_.tp->consumed(ctx_.self);
@@ -115,6 +111,7 @@ private:
       ctx_.board->completion(ctx_.self, exec, now_ns());
   }
 
+private:
   void forward(descriptor d, message& m) {
     buffer_header& b = m.header();
     if (!m.failed() && ctx_.routing == routing_mode::direct) {
@@ -174,10 +171,34 @@ private:
   hop_router router_;
 };
 
+// The instance as an actor: supervision and exit as any CAF actor; descriptors that reach its
+// mailbox (a sink that was busy, a send from a non-receive thread) run through the same sink,
+// so they serialise with the ones the receive thread runs inline.
+class instance_actor : public caf::event_based_actor {
+public:
+  instance_actor(caf::actor_config& cfg, std::shared_ptr<inline_sink> sink)
+    : caf::event_based_actor(cfg), sink_(std::move(sink)) {
+  }
+
+  const char* name() const override { return "spry.instance"; }
+
+  caf::behavior make_behavior() override {
+    return {[this](const descriptor& d) { sink_->run_queued(d); }};
+  }
+
+private:
+  std::shared_ptr<inline_sink> sink_;
+};
+
 } // namespace
 
-caf::actor spawn_instance(caf::actor_system& sys, instance_context ctx) {
-  return sys.spawn<instance_actor>(std::move(ctx));
+spawned_instance spawn_instance(caf::actor_system& sys, instance_context ctx) {
+  auto runner = std::make_shared<instance_runner>(std::move(ctx));
+  auto sink = std::make_shared<inline_sink>(
+    [runner](const descriptor& d) { runner->on_descriptor(d); });
+  auto actor = sys.spawn<instance_actor>(sink);
+  sink->attach(actor);
+  return {std::move(actor), std::move(sink)};
 }
 
 } // namespace spry::core

@@ -227,13 +227,23 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
     ctx.shared_pools = shared_pools_;
     return spawn_instance(*system_, std::move(ctx));
   };
-  // `concurrency` requests at once: that many actors behind one endpoint, fed round robin.
-  caf::actor actor =
-    spec.concurrency <= 1
-      ? make_one()
-      : caf::actor_pool::make(system_->dummy_execution_unit(), spec.concurrency, make_one,
-                              caf::actor_pool::round_robin());
-  if (auto bound = tp_->bind(ep, actor); !bound) {
+  // concurrency 1 (the default): the transport's receive thread runs the function itself (run to
+  // completion). `concurrency` N > 1: N actors behind one endpoint, fed round robin through
+  // their mailboxes so that CAF's workers run N requests at once; the hand-off to a worker is
+  // what buys that parallelism (one receive thread can run one function at a time).
+  caf::actor actor;
+  std::shared_ptr<descriptor_sink> sink;
+  if (spec.concurrency <= 1) {
+    auto one = make_one();
+    actor = one.actor;
+    sink = std::move(one.sink);
+  } else {
+    actor = caf::actor_pool::make(system_->dummy_execution_unit(), spec.concurrency,
+                                  [make_one] { return make_one().actor; },
+                                  caf::actor_pool::round_robin());
+    sink = std::make_shared<mailbox_sink>(actor);
+  }
+  if (auto bound = tp_->bind(ep, std::move(sink)); !bound) {
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return bound;
   }

@@ -41,15 +41,23 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
     head_balancer_.get(), {}});
   broker_router_->board = &rt_.board();
   head_router_->board = &rt_.board();
-  receiver_ = rt_.system().spawn([this](caf::event_based_actor*) -> caf::behavior {
-    return {[this](const core::descriptor& d) { on_descriptor(d); }};
+  // Run to completion: the transport's receive thread completes the request itself (the answer
+  // is then posted to the connection's I/O thread); the actor runs only what reaches its
+  // mailbox, through the same sink, so the two never run on_descriptor at once.
+  sink_ = std::make_shared<core::inline_sink>([this](const core::descriptor& d) { on_descriptor(d); });
+  receiver_ = rt_.system().spawn([sink = sink_](caf::event_based_actor*) -> caf::behavior {
+    return {[sink](const core::descriptor& d) { sink->run_queued(d); }};
   });
-  if (auto ok = rt_.tp().bind(core::gateway_endpoint, receiver_); !ok)
+  sink_->attach(receiver_);
+  if (auto ok = rt_.tp().bind(core::gateway_endpoint, sink_); !ok)
     spdlog::critical("gateway: cannot bind endpoint 0: {}", ok.err().message);
 }
 
 gateway::~gateway() {
   rt_.tp().unbind(core::gateway_endpoint);
+  // A receive thread may be completing a request right now, on this object: wait for it, and
+  // make sure it is the last.
+  sink_->close();
   // The receiver runs on a CAF worker and touches our members: wait until it has terminated.
   caf::scoped_actor self{rt_.system()};
   self->send_exit(receiver_, caf::exit_reason::user_shutdown);

@@ -168,9 +168,10 @@ private:
   std::mutex head_mtx_; // guards head_router_ (balancers are single-threaded by contract)
   std::unique_ptr<core::load_balancer> head_balancer_;
   std::unique_ptr<core::hop_router> head_router_;
-  // Used only by the receiver actor (broker forwarding): no lock needed.
+  // Used only by on_descriptor (broker forwarding), which sink_ runs one at a time: no lock.
   std::unique_ptr<core::load_balancer> broker_balancer_;
   std::unique_ptr<core::hop_router> broker_router_;
+  std::shared_ptr<core::inline_sink> sink_; // endpoint 0: runs on_descriptor
   caf::actor receiver_;
   struct held_request {
     core::descriptor d;
