@@ -4,6 +4,7 @@
 #include "core/descriptor_check.hpp"
 #include "core/descriptor_sink.hpp"
 #include "core/message.hpp"
+#include "core/route_next.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -115,37 +116,10 @@ private:
   void forward(descriptor d, message& m) {
     buffer_header& b = m.header();
     if (!m.failed() && ctx_.routing == routing_mode::direct) {
-      const auto next = router_.routes.get().next(d.pool, ctx_.function, m.topic());
-      if (!next) {
-        m.fail("no route from function '" + ctx_.function_name + "' for topic '" +
-                 std::string(m.topic()) + "'",
-               502);
-        b.status = static_cast<uint16_t>(buffer_status::no_route);
-      } else if (*next != end_of_chain) {
-        if (b.hop_count >= max_hops) {
-          m.fail("routing loop: request visited " + std::to_string(b.hop_count) + " functions",
-                 508);
-          b.status = static_cast<uint16_t>(buffer_status::hop_limit);
-        } else {
-          b.t_sent_ns = now_ns();
-          const auto st = router_.send_to_function(*next, d);
-          if (st == send_status::ok)
-            return;
-          if (st == send_status::unknown_endpoint && router_.directory.get().of(*next).empty()) {
-            // Scaled to zero: the gateway holds the request until an instance of the next
-            // function is ready. The payload is left as it is, to be carried on.
-            b.status = static_cast<uint16_t>(buffer_status::no_instance);
-          } else if (st == send_status::backpressure) {
-            m.fail("next function is overloaded (all instances refused the request)", 503);
-            b.status = static_cast<uint16_t>(buffer_status::overloaded);
-          } else {
-            m.fail("no instance of the next function is reachable (" +
-                     std::string(to_string(st)) + ")",
-                   502);
-            b.status = static_cast<uint16_t>(buffer_status::no_route);
-          }
-        }
-      }
+      const next_hop h = route_next(router_, d, b, ctx_.function, m.topic());
+      if (h.outcome == hop_outcome::sent)
+        return;
+      fail_hop(m, h, ctx_.function_name); // and back to the gateway, which answers or holds it
     }
     d.dst = gateway_endpoint;
     b.t_sent_ns = now_ns();

@@ -4,6 +4,7 @@
 #include "core/data_path_counters.hpp"
 #include "core/descriptor_check.hpp"
 #include "core/message.hpp"
+#include "core/route_next.hpp"
 #include "gateway/metrics.hpp"
 
 #include <caf/actor_system.hpp>
@@ -180,14 +181,15 @@ std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::bu
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   chain_result r;
   if (st == core::send_status::backpressure) {
-    r = make_result(503, "the head function of chain '" + rt_.app().chains[chain].name +
-                           "' is overloaded; retry later", id);
+    r = make_result(core::http_status_of(st), "the head function of chain '" +
+                                                rt_.app().chains[chain].name +
+                                                "' is overloaded; retry later", id);
     r.retry_after_s = 1;
   } else if (remote) {
-    r = make_result(502, "function '" + rt_.app().functions[*head].name +
+    r = make_result(core::http_status_of(st), "function '" + rt_.app().functions[*head].name +
                            "' runs on other nodes only, and none of them could be reached", id);
   } else {
-    r = make_result(502, "no instance of " +
+    r = make_result(core::http_status_of(st), "no instance of " +
                            (first ? "function '" + rt_.app().functions[*head].name + "'"
                                   : "the head function") +
                            " of chain '" + rt_.app().chains[chain].name + "' is reachable (" +
@@ -329,44 +331,33 @@ void gateway::on_descriptor(const core::descriptor& d) {
 }
 
 bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s) {
-  const auto next = broker_router_->routes.get().next(
-    d.pool, b->function, core::fixed_field(b->topic, core::topic_capacity));
   core::message m(b, rt_.pools()[d.pool].buffer_size());
-  if (!next) {
-    m.fail("no route from function '" +
-             (b->function < rt_.app().functions.size() ? rt_.app().functions[b->function].name
-                                                       : std::string("?")) +
-             "' for topic '" + std::string(m.topic()) + "'",
-           502);
-    b->status = static_cast<uint16_t>(buffer_status::no_route);
-    return false;
-  }
-  if (*next == core::end_of_chain)
-    return false;
-  if (b->hop_count >= core::max_hops) {
-    m.fail("routing loop: request visited " + std::to_string(b->hop_count) + " functions", 508);
-    b->status = static_cast<uint16_t>(buffer_status::hop_limit);
-    return false;
-  }
-  b->t_sent_ns = core::now_ns();
-  if (auto remote = try_remote(*next, b, d.pool, rt_.pools()[d.pool].index_of(b), s,
-                               broker_router_->directory.get())) {
-    if (*remote == core::send_status::ok)
+  const std::string_view from =
+    b->function < rt_.app().functions.size() ? std::string_view(rt_.app().functions[b->function].name)
+                                             : std::string_view("?");
+  core::next_hop h = core::next_function(broker_router_->routes.get(), d.pool, b->function,
+                                         m.topic(), b->hop_count);
+  if (h.outcome == core::hop_outcome::sent) {
+    b->t_sent_ns = core::now_ns();
+    if (auto remote = try_remote(h.next, b, d.pool, rt_.pools()[d.pool].index_of(b), s,
+                                 broker_router_->directory.get())) {
+      if (*remote == core::send_status::ok)
+        return true;
+      m.fail("function '" + rt_.app().functions[h.next].name +
+               "' runs on other nodes only, and none of them could be reached",
+             core::failure_of(core::hop_outcome::unreachable).http_status);
+      b->status = static_cast<uint16_t>(core::failure_of(core::hop_outcome::unreachable).status);
+      return false;
+    }
+    h.st = broker_router_->send_to_function(h.next, d, &s.holder);
+    h.outcome = core::outcome_of(h.st, !broker_router_->directory.get().of(h.next).empty());
+    if (h.outcome == core::hop_outcome::sent ||
+        (h.st == core::send_status::unknown_endpoint && hold(h.next, d, s)))
       return true;
-    m.fail("function '" + rt_.app().functions[*next].name +
-             "' runs on other nodes only, and none of them could be reached", 502);
-    b->status = static_cast<uint16_t>(buffer_status::no_route);
-    return false;
+    if (h.outcome == core::hop_outcome::no_instance) // cannot be held: fail it as unreachable
+      h.outcome = core::hop_outcome::unreachable;
   }
-  const auto st = broker_router_->send_to_function(*next, d, &s.holder);
-  if (st == core::send_status::ok || (st == core::send_status::unknown_endpoint && hold(*next, d, s)))
-    return true;
-  m.fail(st == core::send_status::backpressure
-           ? "next function is overloaded (all instances refused the request)"
-           : "no instance of the next function is reachable (" + std::string(core::to_string(st)) + ")",
-         st == core::send_status::backpressure ? 503 : 502);
-  b->status = static_cast<uint16_t>(st == core::send_status::backpressure ? buffer_status::overloaded
-                                                                         : buffer_status::no_route);
+  core::fail_hop(m, h, from);
   return false;
 }
 
@@ -496,7 +487,7 @@ void gateway::release_held() {
           p.release(b);
         continue;
       }
-      auto r = make_result(st == core::send_status::backpressure ? 503 : 502,
+      auto r = make_result(core::http_status_of(st),
                            st == core::send_status::unknown_endpoint
                              ? "function '" + rt_.app().functions[f].name +
                                  "' has no instance and none is starting (crash-looping? see "

@@ -3,6 +3,7 @@
 #include "core/app_spec.hpp"
 #include "core/data_path_counters.hpp"
 #include "core/message.hpp"
+#include "core/route_next.hpp"
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
 #include "transports/tcp/envelope.hpp"
@@ -433,9 +434,10 @@ private:
       write_envelope(*env, b);
     }
     core::message m(b, pl.buffer_size());
-    m.fail(why, overloaded ? 503 : 502);
-    b->status = static_cast<uint16_t>(overloaded ? core::buffer_status::overloaded
-                                                 : core::buffer_status::no_route);
+    const auto f = core::failure_of(overloaded ? core::hop_outcome::overloaded
+                                               : core::hop_outcome::unreachable);
+    m.fail(why, f.http_status);
+    b->status = static_cast<uint16_t>(f.status);
     const core::descriptor d{core::gateway_endpoint, msg.chain, core::tag_of(msg.request_id),
                              pl.offset_of(b)};
     if (gateway_here()) {
