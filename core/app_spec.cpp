@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
 
 namespace spry::core {
@@ -13,6 +14,59 @@ std::string source_location::prefix() const {
   if (line > 0)
     out += ":" + std::to_string(line) + ":" + std::to_string(column);
   return out + ": ";
+}
+
+std::vector<std::string> route_warnings(const app_spec& app) {
+  std::vector<std::string> out;
+  auto compiled = compile(app);
+  if (!compiled)
+    return out;
+  const auto name_of = [&](function_id f) { return app.functions[f].name; };
+  for (size_t c = 0; c < app.chains.size(); ++c) {
+    const auto& ch = app.chains[c];
+    const auto id = static_cast<chain_id>(c);
+    // Topics routed from each function of this chain, and whether it has a "*" fallback.
+    std::map<function_id, std::vector<std::string>> topics;
+    std::map<function_id, bool> fallback;
+    std::map<function_id, std::vector<function_id>> next;
+    for (const auto& r : compiled->rules) {
+      if (r.chain != id)
+        continue;
+      if (r.topic == any_topic)
+        fallback[r.from] = true;
+      else
+        topics[r.from].push_back(r.topic);
+      if (r.to != end_of_chain)
+        next[r.from].push_back(r.to);
+    }
+    // Only what a request can reach from the head matters.
+    std::vector<function_id> reach{compiled->heads[c]};
+    std::set<function_id> seen{compiled->heads[c]};
+    for (size_t i = 0; i < reach.size(); ++i)
+      for (auto to : next[reach[i]])
+        if (seen.insert(to).second)
+          reach.push_back(to);
+    const std::string at = ch.where.prefix() + "warning: chain '" + ch.name + "': ";
+    for (auto f : reach) {
+      if (f == no_function || f >= app.functions.size() || fallback[f])
+        continue;
+      const auto& t = topics[f];
+      if (t.empty()) {
+        out.push_back(at + "no route leads on from function '" + name_of(f) +
+                      "': every request that reaches it fails with 502 (add `{ from: " +
+                      name_of(f) + ", topic: \"*\", to: end }` or a route to the next function)");
+        continue;
+      }
+      std::string list;
+      for (const auto& topic : t)
+        list += (list.empty() ? "'" : ", '") + topic + "'";
+      out.push_back(at + "function '" + name_of(f) + "' has routes for topic " + list +
+                    " only: a request it passes on with any other topic (one it sets, or the one "
+                    "it arrived with) fails with 502 (add `{ from: " + name_of(f) +
+                    ", topic: \"*\", to: ... }` for the rest, `to: end` to answer)");
+    }
+  }
+  return out;
 }
 
 routing_mode effective_routing(const app_spec& app) {

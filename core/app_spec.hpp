@@ -242,6 +242,14 @@ std::string dpdk_idle_problem(const std::string& idle);
 /// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.
 expected<compiled_app> compile(const app_spec& app);
 
+/// Routes that are valid but let requests fail at run time, where the app file alone shows it:
+/// a function that a chain can reach with no route on from it, or with routes for some topics
+/// and no "*" fallback (a topic it sets, or keeps, that has no route is a 502 for every such
+/// request). Functions choose topics in code, so which topics they set is not knowable here:
+/// these are warnings, one line each, with the chain's location. Empty for an app that does not
+/// compile.
+std::vector<std::string> route_warnings(const app_spec& app);
+
 /// The routing in effect: the app's `routing:`, else broker on tcp and direct elsewhere.
 routing_mode effective_routing(const app_spec& app);
 
