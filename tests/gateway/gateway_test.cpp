@@ -183,7 +183,7 @@ TEST_CASE("gateway: bodies over the limit get 413 without being read", "[gateway
   auto big = http_request(r.port(), "POST", "/echo", std::string(5000, 'b'));
   REQUIRE(big);
   CHECK(big->status == 413);
-  CHECK_THAT(big->body, Catch::Contains("body of 5000 bytes exceeds gateway.body_limit of 4096 bytes"));
+  CHECK_THAT(big->body, Catch::Contains("exceeds gateway.body_limit of 4096 bytes"));
   // Larger than the chain's buffer but under the gateway limit: 413 too, naming the buffer (the
   // limit that applied), not the body limit.
   auto grow = http_request(r.port(), "POST", "/grow", std::string(200, 'g'));

@@ -151,13 +151,13 @@ TEST_CASE("spry explains bad app files and bad arguments", "[integration]") {
   const auto nolib = dir.file("nolib.yaml", "libraries: [./missing.so]\nfunctions: [a]\nchains:\n"
                                             "  - {name: c, http: {path: /c}, functions: [a]}\n");
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + nolib);
-  CHECK(code == 1);
+  CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("cannot load function library"));
 
   const auto nohandler = dir.file("nohandler.yaml", "functions: [a]\nchains:\n"
                                                     "  - {name: c, http: {path: /c}, functions: [a]}\n");
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + nohandler);
-  CHECK(code == 1);
+  CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("nohandler.yaml:1:13: function 'a': no handler named 'a'"));
 
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run /nonexistent.yaml");
@@ -170,7 +170,7 @@ TEST_CASE("spry explains bad app files and bad arguments", "[integration]") {
 
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + dir.file("t.yaml", hello_yaml()) +
                                     " --transport warp-drive");
-  CHECK(code == 1);
+  CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("unknown transport 'warp-drive' (available in this build: local"));
 
   // Policies are made from the registries before anything starts: a typo in a name or a
