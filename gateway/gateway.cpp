@@ -42,7 +42,8 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
   broker_router_->board = &rt_.board();
   head_router_->board = &rt_.board();
   receiver_ = rt_.system().spawn([this](caf::event_based_actor*) -> caf::behavior {
-    return {[this](const core::descriptor& d) { on_descriptor(d); }};
+    return {[this](const core::descriptor& d) { on_descriptor(d); },
+            [this](sweep_atom) { sweep_undelivered(); }};
   });
   if (auto ok = rt_.tp().bind(core::gateway_endpoint, receiver_); !ok)
     spdlog::critical("gateway: cannot bind endpoint 0: {}", ok.err().message);
@@ -287,6 +288,8 @@ void gateway::on_descriptor(const core::descriptor& d) {
     p.release(b);
     return;
   }
+  if (state == waiting && b->request_id == s.request_id && park_undelivered(d, b, s))
+    return; // answered when its instance's fate is known
   if (state == waiting && rt_.routing() == core::routing_mode::broker &&
       b->status == static_cast<uint16_t>(buffer_status::ok) && b->request_id == s.request_id &&
       forward(d, b, s))
@@ -376,6 +379,7 @@ void gateway::complete(core::chain_id chain, core::buffer_header* b, slot& s, ch
 }
 
 void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& why) {
+  fail_undelivered(endpoint, why);
   size_t failed = 0;
   const bool shared = rt_.shared_pools();
   for (size_t c = 0; c < pending_.size(); ++c) {
