@@ -144,12 +144,15 @@ int spry_main(int argc, char** argv) {
       std::cerr << "spry: " << checked.err().message << "\n";
       return gateway::exit_code::invalid;
     }
-    for (const auto& w : *checked)
+    for (const auto& w : checked->warnings)
       std::cerr << "spry: " << w << "\n";
+    if (!checked->note.empty())
+      std::cerr << "spry: " << checked->note << "\n";
+    const auto warnings = checked->warnings.size();
     std::printf("%s: ok: app '%s', transport %s, %zu function(s), %zu chain(s)%s\n", file.c_str(),
                 app->name.c_str(), app->transport.c_str(), app->functions.size(),
                 app->chains.size(),
-                checked->empty() ? "" : (", " + std::to_string(checked->size()) + " warning(s)").c_str());
+                warnings ? (", " + std::to_string(warnings) + " warning(s)").c_str() : "");
     return gateway::exit_code::ok;
   }
   return gateway::serve(std::move(*app), core::function_registry{}, o, argc, argv);

@@ -16,12 +16,14 @@ std::string source_location::prefix() const {
   return out + ": ";
 }
 
-std::vector<std::string> route_warnings(const app_spec& app) {
-  std::vector<std::string> out;
+route_findings check_routes(const app_spec& app) {
+  route_findings out;
   auto compiled = compile(app);
   if (!compiled)
     return out;
   const auto name_of = [&](function_id f) { return app.functions[f].name; };
+  std::string partial;
+  size_t partial_count = 0;
   for (size_t c = 0; c < app.chains.size(); ++c) {
     const auto& ch = app.chains[c];
     const auto id = static_cast<chain_id>(c);
@@ -46,26 +48,31 @@ std::vector<std::string> route_warnings(const app_spec& app) {
       for (auto to : next[reach[i]])
         if (seen.insert(to).second)
           reach.push_back(to);
-    const std::string at = ch.where.prefix() + "warning: chain '" + ch.name + "': ";
     for (auto f : reach) {
       if (f == no_function || f >= app.functions.size() || fallback[f])
         continue;
       const auto& t = topics[f];
       if (t.empty()) {
-        out.push_back(at + "no route leads on from function '" + name_of(f) +
-                      "': every request that reaches it fails with 502 (add `{ from: " +
-                      name_of(f) + ", topic: \"*\", to: end }` or a route to the next function)");
+        out.warnings.push_back(ch.where.prefix() + "warning: chain '" + ch.name +
+                               "': no route leads on from function '" + name_of(f) +
+                               "': every request that reaches it fails with 502 (add `{ from: " +
+                               name_of(f) + ", topic: \"*\", to: end }` or a route to the next "
+                               "function)");
         continue;
       }
       std::string list;
       for (const auto& topic : t)
-        list += (list.empty() ? "'" : ", '") + topic + "'";
-      out.push_back(at + "function '" + name_of(f) + "' has routes for topic " + list +
-                    " only: a request it passes on with any other topic (one it sets, or the one "
-                    "it arrived with) fails with 502 (add `{ from: " + name_of(f) +
-                    ", topic: \"*\", to: ... }` for the rest, `to: end` to answer)");
+        list += (list.empty() ? "" : ", ") + topic;
+      partial += (partial.empty() ? "" : "; ") + std::string("'") + name_of(f) + "' in chain '" +
+                 ch.name + "' (" + list + ")";
+      partial_count++;
     }
   }
+  if (partial_count)
+    out.note = "note: " + std::to_string(partial_count) +
+               " function(s) route only the topics listed for them, with no \"*\" route: " +
+               partial + ". A topic such a function sets (or keeps) that is not listed fails the "
+               "request with 502; a `{ from: F, topic: \"*\", to: ... }` route catches the rest.";
   return out;
 }
 

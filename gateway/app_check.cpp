@@ -8,8 +8,8 @@
 
 namespace spry::gateway {
 
-core::expected<std::vector<std::string>> check_app(const core::app_spec& app,
-                                                   const core::function_registry& functions) {
+core::expected<core::route_findings> check_app(const core::app_spec& app,
+                                               const core::function_registry& functions) {
   if (auto p = make_app_policies(app); !p)
     return p.err();
   core::function_registry fns = functions; // each entry keeps its library loaded
@@ -26,7 +26,7 @@ core::expected<std::vector<std::string>> check_app(const core::app_spec& app,
     if (auto loaded = adapters.load(a.name, a.library); !loaded)
       return core::make_error(a.where.prefix() + loaded.err().message);
   }
-  return core::route_warnings(app);
+  return core::check_routes(app);
 }
 
 } // namespace spry::gateway

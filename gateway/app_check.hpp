@@ -9,15 +9,13 @@
 #include "core/error.hpp"
 #include "core/function.hpp"
 
-#include <string>
-#include <vector>
 
 namespace spry::gateway {
 
-/// The app is valid when this returns; the strings are warnings (routes that let requests fail
-/// at run time, see core::route_warnings), one line each. `functions`: those a C++ app defined
-/// in code (the app's libraries are loaded on top of a copy of them).
-core::expected<std::vector<std::string>> check_app(const core::app_spec& app,
-                                                   const core::function_registry& functions);
+/// The app is valid when this returns; the findings are routes that let requests fail at run
+/// time (core::check_routes). `functions`: those a C++ app defined in code (the app's libraries
+/// are loaded on top of a copy of them).
+core::expected<core::route_findings> check_app(const core::app_spec& app,
+                                               const core::function_registry& functions);
 
 } // namespace spry::gateway

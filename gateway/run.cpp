@@ -165,7 +165,7 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     std::cerr << "spry: " << checked.err().message << "\n";
     return exit_code::invalid;
   }
-  for (const auto& w : *checked)
+  for (const auto& w : checked->warnings)
     spdlog::warn("{}", w);
   const sigset_t stop_signals = block_stop_signals();
   core::launch_spec launcher;

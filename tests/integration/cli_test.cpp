@@ -107,14 +107,24 @@ TEST_CASE("check warns about routes that fail every request at run time", "[inte
                              "libraries: [" + hello_library + "]\n"
                              "functions:\n  - { name: parse, handler: hello.uppercase }\n"
                              "  - { name: happy, handler: hello.count }\n"
+                             "  - { name: sad, handler: hello.count }\n"
                              "chains:\n  - name: mood\n    http: { path: /mood }\n    routes:\n"
                              "      - { from: parse, topic: happy, to: happy }\n"
+                             "      - { from: parse, topic: sad, to: sad }\n"
                              "      - { from: happy, to: end }\n");
   auto [code, out] = run_command(spry_binary + " check " + file);
   CHECK(code == 0);
-  CHECK_THAT(out, Catch::Contains("mood.yaml:6:5: warning: chain 'mood': function 'parse' has routes "
-                                  "for topic 'happy' only"));
+  CHECK_THAT(out, Catch::Contains("mood.yaml:7:5: warning: chain 'mood': no route leads on from "
+                                  "function 'sad': every request that reaches it fails with 502"));
+  CHECK_THAT(out, Catch::Contains("note: 1 function(s) route only the topics listed for them, "
+                                  "with no \"*\" route: 'parse' in chain 'mood' (happy, sad)"));
   CHECK_THAT(out, Catch::Contains(": ok: app ") && Catch::Contains(", 1 warning(s)"));
+  // run serves it, and says the same in its log.
+  child_process spry({SPRY_BINARY, "run", file, "--log-level", "warn"}, dir.path + "/stderr");
+  port_of(spry);
+  CHECK(spry.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+  CHECK_THAT(spry::bench::read_file(dir.path + "/stderr"),
+             Catch::Contains("warning: chain 'mood': no route leads on from function 'sad'"));
 }
 
 TEST_CASE("status shows what the fixed autoscaler keeps, endpoint metrics name function and instance",
