@@ -2,6 +2,7 @@
 // lab, controller, node). It sits above gateway/, bench/, the lab and cluster/, and only parses:
 // every subcommand's work lives in its library.
 #include "bench/driver/commands.hpp"
+#include "cli/new_project.hpp"
 #include "cluster/commands.hpp"
 #include "core/config.hpp"
 #include "gateway/adapter_command.hpp"
@@ -72,6 +73,15 @@ int spry_main(int argc, char** argv) {
   adapter_cmd->add_option("library", adapter_library, "Adapter library path (load)");
   cli.add_subcommand("lab", "Run a policy-lab experiment: `spry lab EXPERIMENT.yaml` "
                             "(see `spry lab --help`)");
+  new_project_options new_opts;
+  auto* new_cmd = cli.add_subcommand("new", "Scaffold an app: a function library, its app file, a "
+                                            "bench workload and a CMake project that builds "
+                                            "against the installed spry (find_package(spry))");
+  new_cmd->add_option("name", new_opts.name, "The app's name: [a-z][a-z0-9_]*")->required();
+  new_cmd->add_option("--dir", new_opts.directory, "Where to write it (default: ./NAME; must be "
+                                                   "absent or empty)");
+  new_cmd->add_option("--listen", new_opts.listen, "The address the app file and README use")
+    ->capture_default_str();
   bench::commands bench_commands(cli); // spry bench, spry audit (bench/driver/)
   cluster::commands cluster_commands(cli); // spry controller, spry node (cluster/)
 
@@ -82,6 +92,8 @@ int spry_main(int argc, char** argv) {
     return cli.exit(e) == 0 ? gateway::exit_code::ok : gateway::exit_code::invalid;
   }
 
+  if (new_cmd->parsed())
+    return new_project(new_opts);
   if (status_cmd->parsed())
     return gateway::status_command(status_address, status_json);
   if (auto code = bench_commands.run())

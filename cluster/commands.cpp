@@ -6,6 +6,7 @@
 #include "cluster/tls.hpp"
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
+#include "core/version.hpp"
 #include "gateway/app_policies.hpp"
 
 #include <CLI/CLI.hpp>
@@ -22,7 +23,7 @@
 
 namespace spry::cluster {
 
-const char* version() { return "0.1.0"; }
+const char* version() { return core::version(); }
 
 core::expected<std::vector<unsigned>> parse_cpu_list(const std::string& s) {
   std::vector<unsigned> out;

@@ -34,7 +34,7 @@
 
 /// Bumped whenever adapter, adapter_request, adapter_ingress, adapter_reply or adapter_registry
 /// change layout or meaning.
-#define SPRY_ADAPTER_ABI 1u
+#define SPRY_ADAPTER_ABI 2u
 
 namespace spry::core {
 
@@ -55,6 +55,10 @@ struct adapter_request {
   std::string_view payload;      ///< never aliases adapter_ingress::data
   uint64_t request_id = 0;       ///< unique per gateway; a default event id
   uint64_t now_unix_ms = 0;      ///< arrival time (wall clock), a default event time
+  /// MQTT: the broker may have delivered this message before (DUP: its earlier delivery was not
+  /// acknowledged because the chain did not finish, e.g. the gateway was killed). Functions that
+  /// must not act twice key on the event id, which is equal on every delivery for MQTT.
+  bool redelivered = false;
 
   std::string_view header(std::string_view lower_case_name) const noexcept {
     for (size_t i = 0; i < header_count; ++i)

@@ -2,6 +2,36 @@
 
 namespace spry::core {
 
+function_spec& function_builder::spec() { return owner_->spec_.functions[index_]; }
+
+function_builder& function_builder::instances(uint32_t min, uint32_t max) {
+  spec().min_instances = min;
+  spec().max_instances = max;
+  return *this;
+}
+
+function_builder& function_builder::concurrency(uint32_t n) {
+  spec().concurrency = n;
+  return *this;
+}
+
+function_builder& function_builder::resources(double cpu, uint64_t memory_bytes) {
+  spec().cpu = cpu;
+  spec().memory = memory_bytes;
+  return *this;
+}
+
+function_builder& function_builder::slo(uint32_t ms, double percentile) {
+  spec().slo_ms = ms;
+  spec().slo_percentile = percentile;
+  return *this;
+}
+
+function_builder& function_builder::weight(double w) {
+  spec().weight = w;
+  return *this;
+}
+
 chain_spec& chain_builder::spec() { return owner_->spec_.chains[index_]; }
 
 chain_builder& chain_builder::http(std::string method, std::string path) {
@@ -34,16 +64,52 @@ chain_builder& chain_builder::timeout_ms(uint32_t ms) {
   return *this;
 }
 
+chain_builder& chain_builder::adapter(std::string name) {
+  spec().adapter = std::move(name);
+  return *this;
+}
+
+mqtt_spec& mqtt_builder::spec() { return owner_->spec_.mqtt; }
+
+mqtt_builder& mqtt_builder::subscribe(std::string filter, std::string chain, int qos,
+                                      std::string reply_topic, int reply_qos,
+                                      std::string adapter) {
+  mqtt_subscription s;
+  s.filter = std::move(filter);
+  s.chain = std::move(chain);
+  s.qos = qos;
+  s.reply_topic = std::move(reply_topic);
+  s.reply_qos = reply_qos;
+  s.adapter = std::move(adapter);
+  spec().subscriptions.push_back(std::move(s));
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::client_id(std::string id) {
+  spec().client_id = std::move(id);
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::share_group(std::string group) {
+  spec().share_group = std::move(group);
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::keepalive_ms(uint32_t ms) {
+  spec().keepalive_ms = ms;
+  return *this;
+}
+
 app::app(std::string name) { spec_.name = std::move(name); }
 
-app& app::function(const std::string& name, function_body body, uint32_t instances) {
+function_builder app::function(const std::string& name, function_body body, uint32_t instances) {
   if (auto ok = functions_.add(name, std::move(body)); !ok)
     errors_.push_back(ok.err().message);
   function_spec f;
   f.name = f.handler = name;
   f.min_instances = f.max_instances = instances;
   spec_.functions.push_back(std::move(f));
-  return *this;
+  return function_builder(this, spec_.functions.size() - 1);
 }
 
 chain_builder app::chain(std::string name) {
@@ -65,8 +131,66 @@ app& app::listen(std::string host, uint16_t port) {
   return *this;
 }
 
+app& app::gateway(const gateway_spec& g) {
+  const gateway_spec defaults;
+  const auto host = spec_.gateway.host;
+  const auto port = spec_.gateway.port;
+  spec_.gateway = g;
+  if (g.host == defaults.host && g.port == defaults.port) {
+    spec_.gateway.host = host;
+    spec_.gateway.port = port;
+  }
+  return *this;
+}
+
 app& app::load_balancer(std::string name) {
   spec_.load_balancer = std::move(name);
+  return *this;
+}
+
+app& app::autoscaler(std::string name, policy_params params, uint32_t interval_ms) {
+  spec_.autoscaling.policy = policy_choice{std::move(name), std::move(params), {}};
+  spec_.autoscaling.interval_ms = interval_ms;
+  return *this;
+}
+
+app& app::placement(std::string name, policy_params params) {
+  spec_.placement = policy_choice{std::move(name), std::move(params), {}};
+  return *this;
+}
+
+app& app::node(std::string name, std::vector<unsigned> cpus, uint64_t memory, double speed) {
+  spec_.nodes.push_back(node_spec{std::move(name), std::move(cpus), memory, speed, {}});
+  return *this;
+}
+
+app& app::adapter(std::string name, std::string library) {
+  spec_.adapters.push_back(adapter_spec{std::move(name), std::move(library), {}});
+  return *this;
+}
+
+app& app::routing(std::string mode) {
+  spec_.routing = std::move(mode);
+  return *this;
+}
+
+mqtt_builder app::mqtt(std::string broker) {
+  spec_.mqtt.broker = std::move(broker);
+  return mqtt_builder(this);
+}
+
+app& app::instances(const instances_spec& s) {
+  spec_.instances = s;
+  return *this;
+}
+
+app& app::tcp(const tcp_spec& s) {
+  spec_.tcp = s;
+  return *this;
+}
+
+app& app::dpdk(const dpdk_spec& s) {
+  spec_.dpdk = s;
   return *this;
 }
 

@@ -3,34 +3,70 @@
 // routes, then hand the app to spry::gateway::run (gateway/run.hpp).
 //
 //   spry::core::app app("hello");
-//   app.function("upper", [](spry::core::message& m) { ... });
-//   app.function("count", count_words{});
+//   app.function("upper", [](spry::core::message& m) { ... }).instances(0, 4).concurrency(8);
+//   app.function("count", count_words{}).resources(0.5, 64 << 20).slo(50);
 //   app.chain("hello").http("POST", "/hello").then("upper").then("count");
+//   app.autoscaler("kpa", {{"target", "10"}}).placement("mu").load_balancer("least_connections");
+//   app.mqtt("tcp://127.0.0.1:1883").subscribe("sensors/#", "hello");
 //   return spry::gateway::run(app, argc, argv);
 //
-// The builder produces the same app_spec as the YAML file, so both are checked and run by the
-// same code.
+// The builder writes the same app_spec the YAML file does (config.hpp), so both are checked and
+// run by the same code: every key of the app file has a call here, named as in the file. A
+// setting left alone keeps the app file's default. Mistakes (unknown names, bad sizes) are
+// reported when the app starts (or by compile()), at "program" rather than at a file line.
 
 #include "core/app_spec.hpp"
 #include "core/function.hpp"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace spry::core {
 
 class app;
 
+/// `key: value` knobs of a policy chosen by name (`params:` in the app file).
+using policy_params = std::vector<std::pair<std::string, std::string>>;
+
+/// A function's settings (`functions[i]` in the app file). Returned by app::function.
+class function_builder {
+public:
+  /// Instances the autoscaler keeps between `min` (0: scale to zero) and `max`.
+  function_builder& instances(uint32_t min, uint32_t max);
+  /// Requests one instance runs at once (`concurrency`).
+  function_builder& concurrency(uint32_t n);
+  /// Cores and memory bytes one instance is budgeted (`cpu`, `memory`).
+  function_builder& resources(double cpu, uint64_t memory_bytes);
+  /// Response-time objective: `percentile` of requests within `ms` (`slo`).
+  function_builder& slo(uint32_t ms, double percentile = 0.95);
+  /// Share under overload (`weight`).
+  function_builder& weight(double w);
+
+private:
+  friend class app;
+  function_builder(app* owner, size_t index) : owner_(owner), index_(index) {}
+  function_spec& spec();
+  app* owner_;
+  size_t index_;
+};
+
+/// A chain (`chains[i]`). Returned by app::chain.
 class chain_builder {
 public:
+  /// The HTTP method and path prefix that enter the chain (default POST /NAME).
   chain_builder& http(std::string method, std::string path);
-  /// Appends a function to the linear sequence.
+  /// Appends a function to the linear sequence (`functions:`).
   chain_builder& then(const std::string& function);
-  /// Adds a topic route: after `from`, a message with `topic` goes to `to` ("end" to finish).
+  /// Adds a topic route (`routes:`): after `from`, a message with `topic` (any_topic, "*", for
+  /// every topic) goes to `to`, a function or "end" to finish the chain.
   chain_builder& route(std::string from, std::string topic, std::string to);
+  /// The entry function when the chain is given by routes only (`head`).
   chain_builder& head(std::string function);
   chain_builder& pool(uint32_t buffers, uint32_t buffer_size);
   chain_builder& timeout_ms(uint32_t ms);
+  /// HTTP requests of this chain go through the protocol adapter named `name` (`adapter`).
+  chain_builder& adapter(std::string name);
 
 private:
   friend class app;
@@ -40,16 +76,56 @@ private:
   size_t index_;
 };
 
+/// MQTT ingress (`mqtt:`). Returned by app::mqtt.
+class mqtt_builder {
+public:
+  /// Maps a topic filter to a chain (`mqtt.subscriptions`); answers go to `reply_topic` if set.
+  mqtt_builder& subscribe(std::string filter, std::string chain, int qos = 1,
+                          std::string reply_topic = {}, int reply_qos = 0,
+                          std::string adapter = {});
+  mqtt_builder& client_id(std::string id);
+  /// Every filter as the shared subscription "$share/GROUP/FILTER" (`share_group`).
+  mqtt_builder& share_group(std::string group);
+  mqtt_builder& keepalive_ms(uint32_t ms);
+
+private:
+  friend class app;
+  explicit mqtt_builder(app* owner) : owner_(owner) {}
+  mqtt_spec& spec();
+  app* owner_;
+};
+
 class app {
 public:
   explicit app(std::string name);
 
-  /// Registers a function under `name` (also its handler name).
-  app& function(const std::string& name, function_body body, uint32_t instances = 1);
+  /// Registers a function under `name` (also its handler name), with min = max = `instances`
+  /// (the app file's default is 1); the returned builder sets the rest.
+  function_builder function(const std::string& name, function_body body, uint32_t instances = 1);
   chain_builder chain(std::string name);
   app& transport(std::string name);
   app& listen(std::string host, uint16_t port);
+  /// The gateway's settings (`gateway:`): threads, body limit, timeouts. Keeps what listen() set
+  /// when `g` leaves host and port at their defaults.
+  app& gateway(const gateway_spec& g);
+  /// `policies.load_balancer`.
   app& load_balancer(std::string name);
+  /// `policies.autoscaler`: by name with its params, one decision every `interval_ms`.
+  app& autoscaler(std::string name, policy_params params = {}, uint32_t interval_ms = 2000);
+  /// `policies.placement`.
+  app& placement(std::string name, policy_params params = {});
+  /// A node of this machine (`nodes:`): CPUs (empty: all), memory bytes (0: unbounded), speed.
+  app& node(std::string name, std::vector<unsigned> cpus, uint64_t memory = 0, double speed = 1);
+  /// A protocol adapter loaded from a shared library (`adapters:`).
+  app& adapter(std::string name, std::string library);
+  /// "direct" or "broker" (`routing:`); default: broker on tcp, direct elsewhere.
+  app& routing(std::string mode);
+  /// MQTT ingress through the broker at `broker` (tcp://HOST:PORT).
+  mqtt_builder mqtt(std::string broker);
+  /// Transport and instance settings, as the app file's sections of the same names.
+  app& instances(const instances_spec& s);
+  app& tcp(const tcp_spec& s);
+  app& dpdk(const dpdk_spec& s);
 
   app_spec& spec() noexcept { return spec_; }
   const app_spec& spec() const noexcept { return spec_; }
@@ -58,7 +134,9 @@ public:
   const std::vector<std::string>& errors() const noexcept { return errors_; }
 
 private:
+  friend class function_builder;
   friend class chain_builder;
+  friend class mqtt_builder;
   app_spec spec_;
   function_registry functions_;
   std::vector<std::string> errors_;

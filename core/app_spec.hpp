@@ -122,10 +122,19 @@ struct mqtt_subscription {
 /// MQTT ingress: the gateway is a client of a broker (`mqtt:`).
 struct mqtt_spec {
   std::string broker; ///< tcp://HOST:PORT; "" = no MQTT
-  std::string client_id = "spry-gateway";
-  /// Set: every filter is subscribed as the MQTT shared subscription "$share/GROUP/FILTER", so
-  /// the broker hands each message to one member of the group (a cluster's nodes; mosquitto 2
-  /// does this for MQTT 3.1.1 clients too). "" = a plain subscription.
+  /// Stable across restarts: a persistent session is found again by it. Default "spry-APP".
+  std::string client_id;
+  /// Non-clean session (MQTT 3.1.1 CleanSession=0): the broker keeps the subscriptions and queues
+  /// QoS 1 messages while the gateway is away, and redelivers what it did not acknowledge.
+  /// Default: on when any subscription has QoS 1.
+  bool persistent_session = false;
+  /// A PUBLISH larger than this is not read into memory: it is skipped on the socket, counted as
+  /// rejected and acknowledged (so it does not come back).
+  uint32_t max_message_size = 1u << 20;
+  /// Set (`mqtt.share_group`, or by the cluster for its nodes): every filter is subscribed as the
+  /// MQTT shared subscription "$share/GROUP/FILTER", so the broker hands each message to one
+  /// member of the group (mosquitto 2 does this for MQTT 3.1.1 clients too). "" = a plain
+  /// subscription.
   std::string share_group;
   uint32_t keepalive_ms = 10000;
   uint32_t reconnect_min_ms = 100;  ///< first reconnect delay after the broker went away ...

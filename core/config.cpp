@@ -434,7 +434,8 @@ int parse_qos(const walker& w, const YAML::Node& n, const std::string& path) {
 mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   w.expect_map(n, "mqtt");
   w.only_keys(n, "mqtt", {"broker", "client_id", "keepalive", "reconnect_min", "reconnect_max",
-                          "backpressure_wait", "subscriptions"});
+                          "backpressure_wait", "persistent_session", "max_message_size", "share_group",
+                          "subscriptions"});
   mqtt_spec m;
   m.where = w.at(n);
   if (!n["broker"])
@@ -442,8 +443,16 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   m.broker = w.str(n["broker"], "mqtt.broker");
   if (m.broker.rfind("tcp://", 0) != 0 && m.broker.rfind("mqtt://", 0) != 0)
     w.fail(n["broker"], "mqtt.broker: expected tcp://HOST:PORT, got '" + m.broker + "'");
-  if (n["client_id"])
+  if (n["client_id"]) {
     m.client_id = w.str(n["client_id"], "mqtt.client_id");
+    if (m.client_id.empty() || m.client_id.size() > 65535)
+      w.fail(n["client_id"], "mqtt.client_id: must be 1 to 65535 bytes (leave it out for spry-APP)");
+  }
+  if (n["share_group"]) {
+    m.share_group = w.str(n["share_group"], "mqtt.share_group");
+    if (m.share_group.empty() || m.share_group.find_first_of("/+#") != std::string::npos)
+      w.fail(n["share_group"], "mqtt.share_group: must be a non-empty name without '/', '+' or '#'");
+  }
   if (n["keepalive"])
     m.keepalive_ms = w.duration(n["keepalive"], "mqtt.keepalive");
   if (n["reconnect_min"])
@@ -484,6 +493,22 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
     if (s["reply_qos"])
       sub.reply_qos = parse_qos(w, s["reply_qos"], path + ".reply_qos");
     m.subscriptions.push_back(std::move(sub));
+  }
+  m.persistent_session = std::any_of(m.subscriptions.begin(), m.subscriptions.end(),
+                                     [](const mqtt_subscription& s) { return s.qos >= 1; });
+  if (n["persistent_session"]) {
+    const auto v = w.str(n["persistent_session"], "mqtt.persistent_session");
+    if (v != "true" && v != "false")
+      w.fail(n["persistent_session"],
+             "mqtt.persistent_session: expected true or false, got '" + v + "'");
+    m.persistent_session = v == "true";
+  }
+  if (n["max_message_size"]) {
+    // 256 MiB - 1 is the largest packet MQTT's remaining-length field can describe.
+    m.max_message_size = static_cast<uint32_t>(
+      w.size(n["max_message_size"], "mqtt.max_message_size", 268435455));
+    if (m.max_message_size == 0)
+      w.fail(n["max_message_size"], "mqtt.max_message_size: must be at least 1 byte");
   }
   return m;
 }
@@ -612,8 +637,13 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
       app.adapters.push_back(
         parse_adapter(w, root["adapters"][i], "adapters[" + std::to_string(i) + "]"));
   }
-  if (root["mqtt"])
+  if (root["mqtt"]) {
     app.mqtt = parse_mqtt(w, root["mqtt"]);
+    // Per app, not one name for all: two apps sharing a client id on one broker would take each
+    // other's persistent session over.
+    if (app.mqtt.client_id.empty())
+      app.mqtt.client_id = "spry-" + (app.name.empty() ? std::string("gateway") : app.name);
+  }
   if (!root["functions"])
     w.fail(root, "missing required key 'functions' (the functions of the app)");
   if (!root["functions"].IsSequence())

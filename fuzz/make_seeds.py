@@ -210,3 +210,25 @@ policies: [ { name: kpa, load_balancer: least_connections, autoscaler: kpa, plac
 workloads: [ { name: b, kind: on_off, functions: 1, rate_on: 50, rate_off: 5, on_s: 2, off_s: 3 } ]
 claims: [ { name: c, metric: p99_ms, policy: kpa, below: 100 } ]
 """)
+
+
+# -- mqtt_packet: [read size - 1] the byte stream a broker sends the gateway -------------------
+def mqtt_length(n):
+    out = b""
+    while True:
+        b, n = n % 128, n // 128
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def mqtt_publish(topic, payload, qos, packet_id=1, dup=False):
+    body = struct.pack(">H", len(topic)) + topic + (struct.pack(">H", packet_id) if qos else b"") + payload
+    return bytes([0x30 | (0x08 if dup else 0) | (qos << 1)]) + mqtt_length(len(body)) + body
+
+
+connack, suback, pingresp = b"\x20\x02\x01\x00", b"\x90\x03\x00\x01\x01", b"\xd0\x00"
+put("mqtt_packet", "session", b"\x07" + connack + suback + mqtt_publish(b"rooms/1/motion", b'{"motion":true}', 1, 7)
+    + mqtt_publish(b"a", b"x", 0) + pingresp)
+put("mqtt_packet", "bytewise", b"\x00" + mqtt_publish(b"sensors/t", b"21.5", 1, 65535, dup=True))
+put("mqtt_packet", "large", b"\xff" + mqtt_publish(b"big", b"y" * 300, 0))

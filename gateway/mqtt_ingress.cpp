@@ -1,15 +1,17 @@
 #include "gateway/mqtt_ingress.hpp"
-#include "gateway/mqtt_socket.hpp"
 
 #include "core/runtime.hpp"
 #include "gateway/adapter_call.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/mqtt_topic.hpp"
 
-#include <mqtt/async_client.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace spry::gateway {
@@ -27,26 +29,27 @@ uint64_t unix_ms() {
 } // namespace
 
 mqtt_ingress::mqtt_ingress(gateway& gw, const core::mqtt_spec& spec) : gw_(gw), spec_(spec) {
-  // No persistence: the gateway keeps no state across restarts; QoS 1 in-flight state lives in
-  // memory (and with a clean session, in the broker only while we are connected).
-  std::string uri = spec_.broker;
-  if (uri.rfind("mqtt://", 0) == 0)
-    uri = "tcp://" + uri.substr(7);
-  client_ = std::make_unique<mqtt::async_client>(uri, spec_.client_id,
-                                                 static_cast<mqtt::iclient_persistence*>(nullptr));
-  client_->set_message_callback([this](mqtt::const_message_ptr m) { on_message(std::move(m)); });
-  client_->set_connection_lost_handler([this](const std::string& cause) {
-    connected_ = false;
-    losses_++;
-    spdlog::warn("mqtt: connection to {} lost{}{}; reconnecting", spec_.broker,
-                 cause.empty() ? "" : ": ", cause);
-    std::lock_guard<std::mutex> guard{mtx_};
-    lost_ = true;
-    cv_.notify_all();
-  });
+  mqtt_client_options o;
+  o.broker = spec_.broker;
+  o.client_id = spec_.client_id;
+  o.clean_session = !spec_.persistent_session;
+  o.keepalive_ms = spec_.keepalive_ms;
+  o.max_message_size = spec_.max_message_size;
+  client_ = std::make_unique<mqtt_client>(std::move(o), [this](const mqtt_inbound& m) { on_message(m); });
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
-mqtt_ingress::~mqtt_ingress() { stop(); }
+mqtt_ingress::~mqtt_ingress() {
+  stop();
+  if (wake_fd_ >= 0)
+    ::close(wake_fd_);
+}
+
+void mqtt_ingress::wake() {
+  const uint64_t one = 1;
+  if (wake_fd_ >= 0 && ::write(wake_fd_, &one, sizeof one) < 0)
+    spdlog::debug("mqtt: cannot wake the client thread: {}", std::strerror(errno));
+}
 
 void mqtt_ingress::start() {
   std::lock_guard<std::mutex> guard{mtx_};
@@ -61,17 +64,13 @@ void mqtt_ingress::stop() {
     if (stopping_ && !thread_.joinable())
       return;
     stopping_ = true;
-    cv_.notify_all();
   }
+  wake();
   if (thread_.joinable())
     thread_.join();
-  try {
-    if (client_->is_connected())
-      client_->disconnect(0)->wait_for(std::chrono::seconds(2));
-  } catch (const mqtt::exception& e) {
-    spdlog::debug("mqtt: disconnect: {}", e.what());
-  }
-  client_->disable_callbacks();
+  // A clean DISCONNECT: what is not acknowledged yet stays with the broker (a persistent session
+  // gets it again on the next start).
+  client_->close(true);
   connected_ = false;
   // Requests still in flight: give them up so no completion calls into us after this; one that
   // is completing right now removes its entry itself, so wait for those.
@@ -105,34 +104,27 @@ void mqtt_ingress::stop() {
 // -- connection ----------------------------------------------------------------------------------
 
 bool mqtt_ingress::try_connect() {
-  try {
-    auto opts = mqtt::connect_options_builder()
-                  .clean_session(true)
-                  .keep_alive_interval(std::chrono::milliseconds(std::max<uint32_t>(spec_.keepalive_ms, 1000)))
-                  .connect_timeout(std::chrono::seconds(2))
-                  .automatic_reconnect(false) // ours has ms backoff and resubscribes (run())
-                  .finalize();
-    auto tok = client_->connect(opts);
-    if (!tok->wait_for(std::chrono::seconds(3)) || !client_->is_connected())
-      return false;
-    // A clean session forgets subscriptions: subscribe again after every connect.
-    // Messages are matched against s.filter either way: a shared subscription's PUBLISH carries
-    // the real topic.
-    for (const auto& s : spec_.subscriptions)
-      client_->subscribe(spec_.share_group.empty() ? s.filter
-                                                   : "$share/" + spec_.share_group + "/" + s.filter,
-                         s.qos)
-        ->wait_for(std::chrono::seconds(3));
-  } catch (const mqtt::exception& e) {
-    spdlog::debug("mqtt: cannot connect to {}: {}", spec_.broker, e.what());
+  // Messages are matched against s.filter either way: a shared subscription's PUBLISH carries
+  // the real topic. Subscribing again after every connect is harmless with a persistent session
+  // (the broker replaces the subscription) and needed without one (or after a broker restart
+  // that lost its sessions).
+  std::vector<std::pair<std::string, int>> subs;
+  for (const auto& s : spec_.subscriptions)
+    subs.emplace_back(spec_.share_group.empty() ? s.filter
+                                                : "$share/" + spec_.share_group + "/" + s.filter,
+                      s.qos);
+  std::string why;
+  if (!client_->open(subs, why)) {
+    spdlog::debug("mqtt: cannot connect to {}: {}", spec_.broker, why);
     return false;
   }
-  if (disable_nagle_towards(spec_.broker) == 0)
-    spdlog::debug("mqtt: found no socket to {} to set TCP_NODELAY on", spec_.broker);
   connected_ = true;
   connects_++;
-  spdlog::info("mqtt: connected to {}; subscribed to {} filter(s)", spec_.broker,
-               spec_.subscriptions.size());
+  if (client_->session_present())
+    sessions_resumed_++;
+  spdlog::info("mqtt: connected to {} as '{}' ({} session{}); subscribed to {} filter(s)",
+               spec_.broker, spec_.client_id, spec_.persistent_session ? "persistent" : "clean",
+               client_->session_present() ? ", resumed" : "", spec_.subscriptions.size());
   return true;
 }
 
@@ -144,8 +136,7 @@ void mqtt_ingress::run() {
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {
     const auto now = clock::now();
-    if (lost_ && now >= next_attempt) {
-      lost_ = false;
+    if (!client_->is_open() && now >= next_attempt) {
       lock.unlock();
       const bool ok = try_connect();
       lock.lock();
@@ -153,7 +144,6 @@ void mqtt_ingress::run() {
         backoff_ms = spec_.reconnect_min_ms;
         warned = false;
       } else {
-        lost_ = true;
         if (!warned)
           spdlog::warn("mqtt: broker {} not reachable; retrying with backoff up to {} ms",
                        spec_.broker, spec_.reconnect_max_ms);
@@ -163,40 +153,56 @@ void mqtt_ingress::run() {
       }
       continue;
     }
-    // Requests past their chain's deadline: given up (counted); the buffer returns to the pool
-    // when the chain lets go of it.
+    // Requests past their chain's deadline: given up (counted, acknowledged); the buffer returns
+    // to the pool when the chain lets go of it.
     std::vector<pending> expired;
-    auto wake = clock::time_point::max();
+    auto wake_at = clock::time_point::max();
     for (auto i = in_flight_.begin(); i != in_flight_.end();) {
       if (i->second.submitted && i->second.deadline <= now) {
         expired.push_back(i->second);
         i = in_flight_.erase(i);
         continue;
       }
-      wake = std::min(wake, i->second.deadline);
+      wake_at = std::min(wake_at, i->second.deadline);
       ++i;
     }
     if (!expired.empty()) {
       lock.unlock();
       for (auto& p : expired)
-        if (gw_.abandon(ticket{static_cast<core::chain_id>(p.chain), p.slot, p.request_id}))
+        if (gw_.abandon(ticket{static_cast<core::chain_id>(p.chain), p.slot, p.request_id})) {
           count(timed_out, "", "chain did not answer within " +
                                  std::to_string(gw_.chain_timeout_ms(p.chain)) + " ms");
+          client_->ack(p.token);
+        }
       lock.lock();
       continue;
     }
-    if (lost_)
-      wake = std::min(wake, next_attempt);
-    if (wake == clock::time_point::max())
-      cv_.wait(lock);
-    else
-      cv_.wait_until(lock, wake);
+    lock.unlock();
+    if (client_->is_open()) {
+      std::string why;
+      if (!client_->serve(std::min(wake_at, now + std::chrono::seconds(60)), wake_fd_, why)) {
+        client_->close(false);
+        connected_ = false;
+        losses_++;
+        spdlog::warn("mqtt: connection to {} lost: {}; reconnecting", spec_.broker, why);
+        next_attempt = clock::now();
+      }
+    } else {
+      pollfd p{wake_fd_, POLLIN, 0};
+      const auto until = std::min(wake_at, next_attempt);
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now()).count();
+      poll(&p, 1, static_cast<int>(std::clamp<int64_t>(ms + 1, 0, 60000)));
+    }
+    uint64_t drained;
+    while (::read(wake_fd_, &drained, sizeof drained) > 0) {
+    }
+    lock.lock();
   }
 }
 
 // -- messages ------------------------------------------------------------------------------------
 
-void mqtt_ingress::count(outcome o, const std::string& topic, const std::string& why) {
+void mqtt_ingress::count(outcome o, std::string_view topic, const std::string& why) {
   outcomes_[o]++;
   if (o == ok)
     return;
@@ -214,9 +220,23 @@ void mqtt_ingress::count(outcome o, const std::string& topic, const std::string&
                more ? " (" + std::to_string(more) + " similar line(s) suppressed)" : std::string());
 }
 
-void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
+void mqtt_ingress::on_message(const mqtt_inbound& msg) {
   received_++;
-  const std::string& topic = msg->get_topic();
+  if (msg.dup)
+    redelivered_++;
+  // Every path below that does not start the chain is final for this message: count it and
+  // acknowledge it, so that the broker does not send it again forever.
+  auto refuse = [&](outcome o, const std::string& why) {
+    count(o, msg.topic, why);
+    client_->ack(msg.token);
+  };
+  if (msg.oversized) {
+    oversized_++;
+    return refuse(rejected, "message of " + std::to_string(msg.size) +
+                              " bytes is larger than mqtt.max_message_size (" +
+                              std::to_string(spec_.max_message_size) + " bytes); skipped unread");
+  }
+  const std::string topic(msg.topic);
   const core::mqtt_subscription* sub = nullptr;
   for (const auto& s : spec_.subscriptions)
     if (mqtt_topic_matches(s.filter, topic)) {
@@ -224,7 +244,7 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
       break;
     }
   if (!sub)
-    return count(dropped, topic, "no subscription matches this topic");
+    return refuse(dropped, "no subscription matches this topic");
   const auto& chains = gw_.runtime().app().chains;
   const auto it = std::find_if(chains.begin(), chains.end(),
                                [&](const core::chain_spec& c) { return c.name == sub->chain; });
@@ -233,7 +253,7 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
   if (!sub->adapter.empty()) {
     adapter = gw_.adapters().get(sub->adapter);
     if (!adapter)
-      return count(dropped, topic, "adapter '" + sub->adapter + "' is not loaded");
+      return refuse(dropped, "adapter '" + sub->adapter + "' is not loaded");
   }
 
   // A buffer, waiting for one (backpressure) while the pool is exhausted.
@@ -247,13 +267,12 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
       break;
     }
     if (std::chrono::steady_clock::now() >= give_up)
-      return count(dropped, topic, "chain '" + sub->chain + "' has no free buffer (pool exhausted for " +
-                                     std::to_string(spec_.backpressure_wait_ms) + " ms)");
+      return refuse(dropped, "chain '" + sub->chain + "' has no free buffer (pool exhausted for " +
+                               std::to_string(spec_.backpressure_wait_ms) + " ms)");
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
 
-  const auto& payload_ref = msg->get_payload_ref();
-  const std::string_view payload(payload_ref.data(), payload_ref.size());
+  const std::string_view payload = msg.payload;
   const uint64_t now_ms = unix_ms();
   uint64_t key;
   {
@@ -271,19 +290,20 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
     ar.payload = payload;
     ar.request_id = key;
     ar.now_unix_ms = now_ms;
+    ar.redelivered = msg.dup;
     out.data = lease.payload();
     out.capacity = static_cast<uint32_t>(lease.capacity());
     call_ingress(*adapter->impl, ar, out);
     if (!out.error.empty()) {
       gw_.adapters().count_rejected(adapter->name);
-      return count(rejected, topic, out.error); // the lease returns the buffer
+      return refuse(rejected, out.error); // the lease returns the buffer
     }
     length = out.length;
   } else {
     if (payload.size() > lease.capacity())
-      return count(rejected, topic, "payload of " + std::to_string(payload.size()) +
-                                      " bytes exceeds the chain's buffers (" +
-                                      std::to_string(lease.capacity()) + " bytes)");
+      return refuse(rejected, "payload of " + std::to_string(payload.size()) +
+                                " bytes exceeds the chain's buffers (" +
+                                std::to_string(lease.capacity()) + " bytes)");
     std::memcpy(lease.payload(), payload.data(), payload.size());
     length = static_cast<uint32_t>(payload.size());
     out.content_type = "application/octet-stream";
@@ -294,9 +314,12 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
     pending p;
     p.chain = chain;
     p.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(gw_.chain_timeout_ms(chain));
+    p.token = msg.token;
     in_flight_[key] = p;
   }
-  auto done = [this, key, adapter, sub, topic, now_ms](chain_result r) {
+  const mqtt_ack_token token = msg.token;
+  const bool redelivered = msg.dup;
+  auto done = [this, key, adapter, sub, topic, now_ms, token, redelivered](chain_result r) {
     if (r.http_status >= 200 && r.http_status < 300) {
       count(ok, topic, {});
       if (!sub->reply_topic.empty()) {
@@ -312,8 +335,11 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
           ar.origin = spec_.broker;
           ar.request_id = r.request_id;
           ar.now_unix_ms = now_ms;
+          ar.redelivered = redelivered;
           adapter->impl->egress(ar, 0, reply);
         }
+        // The reply before the acknowledgement: a gateway that dies in between sends the reply
+        // twice (at-least-once), never the acknowledgement without the reply.
         publish_reply(mqtt_reply_topic(sub->reply_topic, topic, reply.topic), std::move(reply.body),
                       sub->reply_qos);
       }
@@ -324,6 +350,7 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
       count(failed, topic, "chain '" + sub->chain + "' answered " + std::to_string(r.http_status) +
                              ": " + why);
     }
+    client_->ack(token);
     // Last: once the entry is gone, stop() may finish and destroy us.
     std::lock_guard<std::mutex> guard{mtx_};
     in_flight_.erase(key);
@@ -339,7 +366,6 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
         i->second.request_id = t->request_id;
         i->second.slot = t->slot;
         i->second.submitted = true;
-        cv_.notify_all(); // run() may need to wake earlier for this deadline
       }
     } else {
       in_flight_.erase(key);
@@ -351,19 +377,18 @@ void mqtt_ingress::on_message(mqtt::const_message_ptr msg) {
   std::string why = r.body;
   while (!why.empty() && why.back() == '\n')
     why.pop_back();
-  count(r.http_status == 503 ? dropped : failed, topic,
-        "not started (" + std::to_string(r.http_status) + "): " + why);
+  refuse(r.http_status == 503 ? dropped : failed,
+         "not started (" + std::to_string(r.http_status) + "): " + why);
 }
 
 void mqtt_ingress::publish_reply(const std::string& topic, std::string body, int qos) {
-  try {
-    auto msg = mqtt::make_message(topic, std::move(body), qos, false);
-    client_->publish(msg);
+  if (client_->publish(topic, body, qos)) {
     replies_++;
-  } catch (const mqtt::exception& e) {
-    reply_failures_++;
-    spdlog::warn("mqtt: cannot publish the reply to '{}': {}", topic, e.what());
+    return;
   }
+  reply_failures_++;
+  spdlog::warn("mqtt: cannot publish the reply to '{}' ({})", topic,
+               qos == 0 ? "not connected" : "too many replies wait for the broker");
 }
 
 std::string mqtt_ingress::metrics_text() const {
@@ -383,6 +408,18 @@ std::string mqtt_ingress::metrics_text() const {
   t += "# HELP spry_mqtt_reply_failures_total Replies that could not be published\n"
        "# TYPE spry_mqtt_reply_failures_total counter\nspry_mqtt_reply_failures_total " +
        std::to_string(reply_failures_.load()) + "\n";
+  t += "# HELP spry_mqtt_redelivered_total PUBLISH messages the broker marked as possibly sent "
+       "before (DUP: a persistent session's unacknowledged messages after a reconnect)\n"
+       "# TYPE spry_mqtt_redelivered_total counter\nspry_mqtt_redelivered_total " +
+       std::to_string(redelivered_.load()) + "\n";
+  t += "# HELP spry_mqtt_oversized_total Messages larger than mqtt.max_message_size (skipped, "
+       "counted as rejected, acknowledged)\n"
+       "# TYPE spry_mqtt_oversized_total counter\nspry_mqtt_oversized_total " +
+       std::to_string(oversized_.load()) + "\n";
+  t += "# HELP spry_mqtt_sessions_resumed_total Connects on which the broker still had this "
+       "client's persistent session\n"
+       "# TYPE spry_mqtt_sessions_resumed_total counter\nspry_mqtt_sessions_resumed_total " +
+       std::to_string(sessions_resumed_.load()) + "\n";
   t += "# HELP spry_mqtt_connected 1 while connected to the broker\n"
        "# TYPE spry_mqtt_connected gauge\nspry_mqtt_connected " +
        std::string(connected_ ? "1" : "0") + "\n";

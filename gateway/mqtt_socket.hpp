@@ -6,7 +6,9 @@
 // sensor PUBLISH to light reply with Nagle, ~2 ms without. Paho keeps one socket per client, so
 // after connecting, every TCP socket of this process whose peer is the broker's address gets
 // TCP_NODELAY (setting it on another client's socket to the same broker only helps that one).
-// Header-only: used by the gateway and by tools that link no spry library (motion_replay).
+// Header-only: used by motion_replay, which publishes through Paho and links no spry library
+// (the gateway has its own MQTT client and sets TCP_NODELAY when it connects). The broker's side
+// needs mosquitto's `set_tcp_nodelay true` (README: MQTT).
 
 #include <arpa/inet.h>
 #include <dirent.h>

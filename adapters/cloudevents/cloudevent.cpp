@@ -153,7 +153,29 @@ std::optional<json> from_binary(const core::adapter_request& in, std::string& wh
 json wrap(const core::adapter_request& in, std::string_view type, const json& data) {
   json e = json::object();
   e["specversion"] = "1.0";
-  e["id"] = std::to_string(in.now_unix_ms) + "-" + std::to_string(in.request_id);
+  if (in.protocol == "mqtt") {
+    // MQTT 3.1.1 gives a message no identity that survives a redelivery (packet ids are reused),
+    // so the id is the message's own: a hash of topic and payload. A redelivered message has the
+    // same id (CloudEvents: equal source + id means a duplicate); two distinct readings that are
+    // byte-for-byte equal on one topic would too, which devices avoid by sending a timestamp.
+    uint64_t h = 1469598103934665603ull; // FNV-1a 64
+    auto mix = [&h](std::string_view s) {
+      for (const unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ull;
+      }
+    };
+    mix(in.topic);
+    mix(std::string_view("\0", 1));
+    mix(in.payload);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    e["id"] = std::string("mqtt-") + hex;
+    if (in.redelivered)
+      e["redelivered"] = true; // an extension attribute: the broker may have delivered it before
+  } else {
+    e["id"] = std::to_string(in.now_unix_ms) + "-" + std::to_string(in.request_id);
+  }
   e["source"] = std::string(in.origin.empty() ? std::string_view("spry") : in.origin);
   e["type"] = std::string(type);
   e["subject"] = std::string(in.topic);

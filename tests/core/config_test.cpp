@@ -313,6 +313,41 @@ TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
                                Catch::Contains("adapter 'ce' is not declared under `adapters:`"));
 }
 
+TEST_CASE("mqtt sessions: persistent by default with QoS 1, a stable client id per app", "[config]") {
+  const std::string base = "app: shop\nfunctions: [a]\nchains:\n  - { name: m, functions: [a] }\n";
+  const std::string mqtt = "mqtt:\n  broker: tcp://127.0.0.1:1883\n";
+  auto qos1 = parse_app_yaml(base + mqtt + "  subscriptions:\n    - { filter: 's/+', chain: m }\n",
+                             "app.yaml");
+  REQUIRE(qos1);
+  CHECK(qos1->mqtt.persistent_session);
+  CHECK(qos1->mqtt.client_id == "spry-shop");
+  CHECK(qos1->mqtt.max_message_size == 1u << 20);
+  CHECK(qos1->mqtt.share_group.empty());
+  auto qos0 = parse_app_yaml(base + mqtt + "  client_id: dev-7\n  subscriptions:\n"
+                                           "    - { filter: 's/+', chain: m, qos: 0 }\n",
+                             "app.yaml");
+  REQUIRE(qos0);
+  CHECK_FALSE(qos0->mqtt.persistent_session);
+  CHECK(qos0->mqtt.client_id == "dev-7");
+  auto set = parse_app_yaml(base + mqtt + "  persistent_session: false\n  max_message_size: 64KiB\n"
+                                          "  share_group: g1\n  subscriptions:\n"
+                                          "    - { filter: 's/+', chain: m }\n",
+                            "app.yaml");
+  REQUIRE(set);
+  CHECK_FALSE(set->mqtt.persistent_session);
+  CHECK(set->mqtt.max_message_size == 64 * 1024);
+  CHECK(set->mqtt.share_group == "g1");
+  const std::string subs = "  subscriptions:\n    - { filter: 's/+', chain: m }\n";
+  CHECK_THAT(error_of(base + mqtt + "  persistent_session: maybe\n" + subs),
+             Catch::Contains("app.yaml:7:") && Catch::Contains("expected true or false"));
+  CHECK_THAT(error_of(base + mqtt + "  share_group: a/b\n" + subs),
+             Catch::Contains("mqtt.share_group: must be a non-empty name"));
+  CHECK_THAT(error_of(base + mqtt + "  client_id: ''\n" + subs),
+             Catch::Contains("mqtt.client_id: must be 1 to 65535 bytes"));
+  CHECK_THAT(error_of(base + mqtt + "  max_message_size: 0\n" + subs),
+             Catch::Contains("at least 1 byte"));
+}
+
 TEST_CASE("a chain without http is started by MQTT only and must have a subscription", "[config]") {
   const std::string base = "functions: [a]\nchains:\n  - { name: m, functions: [a] }\n";
   auto app = parse_app_yaml(base + "mqtt:\n  broker: tcp://127.0.0.1:1883\n  subscriptions:\n"

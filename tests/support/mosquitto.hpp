@@ -1,6 +1,6 @@
 #pragma once
 // A real mosquitto broker for tests: on a free loopback port, configured from a temp dir (no
-// persistence, anonymous clients), stopped by its PID. Tests that need it call
+// persistence, anonymous clients, Nagle off as the README tells users to), stopped by its PID. Tests that need it call
 // mosquitto_binary() first and WARN that they did not run when it is missing.
 
 #include "bench/load/child_process.hpp"
@@ -56,8 +56,10 @@ inline bool port_accepts(uint16_t port) {
 
 class mosquitto_broker {
 public:
-  /// Writes the config into `dir` and starts the broker on `port` (0 = a free one).
-  mosquitto_broker(const temp_dir& dir, uint16_t port = 0) : dir_(dir), port_(port ? port : free_port()) {
+  /// Writes the config into `dir` and starts the broker on `port` (0 = a free one); `extra` is
+  /// appended to the config (one option per line).
+  mosquitto_broker(const temp_dir& dir, uint16_t port = 0, std::string extra = {})
+    : dir_(dir), port_(port ? port : free_port()), extra_(std::move(extra)) {
     start();
   }
   uint16_t port() const { return port_; }
@@ -65,7 +67,7 @@ public:
   void start() {
     const auto conf = dir_.file("mosquitto.conf", "listener " + std::to_string(port_) +
                                                     " 127.0.0.1\nallow_anonymous true\n"
-                                                    "persistence false\n");
+                                                    "persistence false\nset_tcp_nodelay true\n" + extra_);
     proc_ = std::make_unique<bench::child_process>(
       std::vector<std::string>{mosquitto_binary(), "-c", conf}, dir_.path + "/mosquitto.log");
     for (int i = 0; i < 500 && !port_accepts(port_); ++i)
@@ -82,6 +84,7 @@ public:
 private:
   const temp_dir& dir_;
   uint16_t port_;
+  std::string extra_;
   std::unique_ptr<bench::child_process> proc_;
 };
 
