@@ -155,8 +155,17 @@ std::string dpdk_file_prefix_problem(const std::string& prefix) {
 }
 
 std::string dpdk_idle_problem(const std::string& idle) {
-  if (idle != "spin" && idle != "yield")
-    return "dpdk.idle: expected spin or yield, got '" + idle + "'";
+  if (idle != "adaptive" && idle != "spin" && idle != "yield")
+    return "dpdk.idle: expected adaptive, spin or yield, got '" + idle + "'";
+  return {};
+}
+
+std::string dpdk_spin_us_problem(uint64_t spin_us) {
+  // Beyond a second a poller is a spinning one that sometimes sleeps: say "spin" instead.
+  if (spin_us > max_dpdk_spin_us)
+    return "dpdk.spin_us: expected at most " + std::to_string(max_dpdk_spin_us) +
+           " (one second; use idle: spin for a poller that never sleeps), got " +
+           std::to_string(spin_us);
   return {};
 }
 
@@ -208,7 +217,7 @@ expected<compiled_app> compile(const app_spec& app) {
   for (const auto& problem :
        {dpdk_lcores_problem(app.dpdk.lcores), dpdk_ring_size_problem(app.dpdk.ring_size),
         dpdk_memory_problem(app.dpdk.memory), dpdk_file_prefix_problem(app.dpdk.file_prefix),
-        dpdk_idle_problem(app.dpdk.idle)})
+        dpdk_idle_problem(app.dpdk.idle), dpdk_spin_us_problem(app.dpdk.spin_us)})
     if (!problem.empty())
       return make_error(app.dpdk.where.prefix() + problem);
   std::set<std::string> names;

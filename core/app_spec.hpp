@@ -196,11 +196,17 @@ struct dpdk_spec {
   /// EAL --file-prefix, shared by the gateway and its instances. Empty: "spry-<app>-<pid>",
   /// unique per run, so apps on one machine never collide.
   std::string file_prefix;
-  /// What a poller does when its rings are empty: "spin" (rte_pause, lowest hop latency, keeps
-  /// its core) or "yield" (sched_yield between polls: still a core's worth of CPU when idle,
-  /// but a thread with work on the same core runs at once; for machines with fewer cores than
-  /// pollers).
-  std::string idle = "yield";
+  /// What a poller does when its rings are empty: "adaptive" (polls like "yield" while
+  /// descriptors keep arriving, then sleeps in the kernel once its rings have been empty for
+  /// `spin_us`; a sender wakes it: no CPU when idle, a wake-up on the first hop after a pause),
+  /// "spin" (rte_pause, lowest hop latency, keeps its core) or "yield" (sched_yield between
+  /// polls: still a core's worth of CPU when idle, but a thread with work on the same core runs
+  /// at once; for machines with fewer cores than pollers).
+  std::string idle = "adaptive";
+  /// adaptive only: how long a poller keeps polling empty rings before it sleeps, in
+  /// microseconds. Longer than the gaps between descriptors under load (so a busy poller never
+  /// pays a wake-up), short enough that a quiet one stops burning its core soon.
+  uint32_t spin_us = 200;
   source_location where;
 };
 
@@ -246,6 +252,8 @@ std::string dpdk_ring_size_problem(uint64_t ring_size);
 std::string dpdk_memory_problem(uint64_t bytes);
 std::string dpdk_file_prefix_problem(const std::string& prefix);
 std::string dpdk_idle_problem(const std::string& idle);
+std::string dpdk_spin_us_problem(uint64_t spin_us);
+inline constexpr uint64_t max_dpdk_spin_us = 1'000'000;
 
 /// Checks everything that can be checked without running: unique names, known functions in
 /// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.

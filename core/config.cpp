@@ -170,7 +170,7 @@ void parse_gateway(const walker& w, const YAML::Node& n, gateway_spec& g) {
 
 void parse_dpdk(const walker& w, const YAML::Node& n, dpdk_spec& d) {
   w.expect_map(n, "dpdk");
-  w.only_keys(n, "dpdk", {"lcores", "ring_size", "memory", "file_prefix", "idle"});
+  w.only_keys(n, "dpdk", {"lcores", "ring_size", "memory", "file_prefix", "idle", "spin_us"});
   d.where = w.at(n);
   auto check = [&](const char* key, const std::string& problem) {
     if (!problem.empty())
@@ -200,6 +200,14 @@ void parse_dpdk(const walker& w, const YAML::Node& n, dpdk_spec& d) {
   if (n["idle"]) {
     d.idle = w.str(n["idle"], "dpdk.idle");
     check("idle", dpdk_idle_problem(d.idle));
+  }
+  if (n["spin_us"]) {
+    const auto v = w.uint(n["spin_us"], "dpdk.spin_us", uint64_t{1} << 32);
+    check("spin_us", dpdk_spin_us_problem(v));
+    d.spin_us = static_cast<uint32_t>(v);
+    if (n["idle"] && d.idle != "adaptive")
+      w.fail(n["spin_us"], "dpdk.spin_us: only an adaptive poller sleeps (idle is '" + d.idle +
+                               "'); leave spin_us out or set idle: adaptive");
   }
 }
 

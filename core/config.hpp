@@ -7,7 +7,8 @@
 //   gateway: { listen: 127.0.0.1:8080, io_threads: 1, body_limit: 1MiB,
 //              header_timeout: 10s, body_timeout: 30s, idle_timeout: 60s }
 //   dpdk: { lcores: 0-1, ring_size: 2048, memory: 64MiB,   # transport shm-dpdk only; all
-//           file_prefix: myapp, idle: yield }            # optional (see dpdk_spec)
+//           file_prefix: myapp, idle: adaptive,          # optional (see dpdk_spec)
+//           spin_us: 200 }
 //   policies: { load_balancer: round_robin }
 //   functions:
 //     - { name: upper, handler: hello.uppercase }

@@ -55,6 +55,7 @@ core::expected<app_policies> make_app_policies(const core::app_spec& app) {
 void set_spec_metrics(policies::autoscaling::function_metrics& m, const core::function_spec& spec) {
   m.instance_concurrency = spec.concurrency;
   m.cpu_per_instance = spec.cpu;
+  m.memory_per_instance_mb = static_cast<double>(spec.memory) / 1048576.0;
   m.slo_s = spec.slo_ms / 1000.0;
   m.slo_percentile = spec.slo_percentile;
   m.weight = spec.weight;

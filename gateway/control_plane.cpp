@@ -26,6 +26,10 @@ constexpr std::array<double, 11> cold_bounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25
                                               0.5,   1,    2.5,   5,    10};
 // How often the loop looks at draining instances and held requests between decisions.
 constexpr uint64_t drain_poll_ms = 20;
+// Requests in flight are sampled at least this often for the time-averaged concurrency the
+// autoscaler gets (concurrency_average.hpp); a few board reads per instance, under a second
+// like the queue-proxy's reporting period.
+constexpr uint64_t concurrency_sample_ms = 100;
 
 std::string label_value(const std::string& s) { return prometheus_label(s); }
 
@@ -186,13 +190,38 @@ void control_plane::run() {
       uint64_t wait_ns = next_decision > now ? next_decision - now : 0;
       if (busy_.load(std::memory_order_relaxed))
         wait_ns = std::min<uint64_t>(wait_ns, drain_poll_ms * 1000000);
-      cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [&] { return wake_ || stopping_; });
+      const bool sample_only = wait_ns > concurrency_sample_ms * 1000000;
+      wait_ns = std::min<uint64_t>(wait_ns, concurrency_sample_ms * 1000000);
+      const bool woken =
+        cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [&] { return wake_ || stopping_; });
       if (stopping_)
         return;
       wake_ = false;
+      if (sample_only && !woken) {
+        lock.unlock();
+        sample_concurrency(); // nothing else is due: only the concurrency sample
+        continue;
+      }
     }
     tick(core::now_ns() >= last_decision_ns_ + interval_ns);
   }
+}
+
+std::vector<uint32_t> control_plane::in_flight_locked() const {
+  std::vector<uint32_t> out(stats_.size(), 0);
+  for (const auto& [ep, x] : instances_)
+    if (x.function < out.size())
+      out[x.function] += rt_.board().in_flight(ep);
+  return out;
+}
+
+void control_plane::sample_concurrency() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  const uint64_t now = core::now_ns();
+  const auto in_flight = in_flight_locked();
+  for (size_t f = 0; f < stats_.size(); ++f)
+    stats_[f].concurrency.sample(
+      now, in_flight[f] + static_cast<double>(gw_.held(static_cast<core::function_id>(f))));
 }
 
 void control_plane::sync_instances_locked() {
@@ -300,6 +329,10 @@ void control_plane::tick(bool decide) {
         starting_n[x.function]++;
     }
     (void)dt;
+    if (!decide) // a decision takes its own last sample below
+      for (size_t f = 0; f < stats_.size(); ++f)
+        stats_[f].concurrency.sample(
+          now, in_flight[f] + static_cast<double>(gw_.held(static_cast<core::function_id>(f))));
 
     if (decide) {
       const double interval = std::max(1e-3, (now - last_decision_ns_) / 1e9);
@@ -311,6 +344,17 @@ void control_plane::tick(bool decide) {
         snap.cluster_cpu += n.cpu_capacity;
       if (snap.cluster_cpu >= 1e9)
         snap.cluster_cpu = 0; // unbounded
+      // What is not reserved now: Mu grows a function only into this (unbounded: not known).
+      snap.free_cpu = snap.free_memory_mb = 0;
+      for (size_t n = 0; n < nodes_.size(); ++n) {
+        snap.free_cpu += std::max(0.0, nodes_[n].cpu_capacity - node_cpu_used_locked(static_cast<int>(n)));
+        snap.free_memory_mb +=
+          std::max(0.0, nodes_[n].memory_capacity - node_memory_used_locked(static_cast<int>(n)));
+      }
+      if (snap.cluster_cpu == 0)
+        snap.free_cpu = -1;
+      if (snap.free_memory_mb >= 1e9)
+        snap.free_memory_mb = -1;
       for (size_t f = 0; f < stats_.size(); ++f) {
         auto& st = stats_[f];
         const auto& spec = app_.functions[f];
@@ -323,7 +367,8 @@ void control_plane::tick(bool decide) {
         st.in_flight = in_flight[f] + held;
         policies::autoscaling::function_metrics m;
         m.arrival_rate = st.arrival_rate + (ready_n[f] == 0 ? held / interval : 0);
-        m.concurrency = st.in_flight;
+        // Averaged over the interval, not the count at this instant (concurrency_average.hpp).
+        m.concurrency = st.concurrency.take(now, st.in_flight);
         m.queue_length = st.queue_length;
         m.service_time_s = st.service_time_s;
         m.ready_instances = ready_n[f];
@@ -559,6 +604,8 @@ int control_plane::place_locked(core::function_id f) {
   d.instances = 1;
   d.cpu = app_.functions[f].cpu;
   d.memory = app_.functions[f].memory / 1048576.0;
+  d.created_s = (core::now_ns() - start_ns_) / 1e9;
+  d.weight = app_.functions[f].weight;
   for (const auto& [ep, x] : instances_)
     if (x.function == f) {
       d.cpu_allocated += d.cpu;

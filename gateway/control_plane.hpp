@@ -24,6 +24,7 @@
 #include "core/endpoint_board.hpp"
 #include "core/ids.hpp"
 #include "gateway/app_policies.hpp"
+#include "gateway/concurrency_average.hpp"
 #include "policies/autoscaling/autoscaler.hpp"
 
 #include <caf/actor.hpp>
@@ -125,12 +126,18 @@ private:
     /// after a scale-down, a crash (the board slot is cleared) or an endpoint id's reuse.
     std::array<uint64_t, core::exec_buckets> exec_total{};
     uint64_t busy_total_ns = 0;
+    /// Requests in flight (and held), averaged over time since the last decision: KPA's metric.
+    concurrency_average concurrency;
   };
   /// Adds what instance `x` at `ep` counted since the last fold to its function's totals.
   void fold_exec_locked(core::endpoint_id ep, inst& x);
 
   void run();
   void tick(bool decide);
+  /// Between ticks: samples each function's requests in flight (and held) for its time average.
+  void sample_concurrency();
+  /// Requests in flight on the board per function (instances_ must be current); under mtx_.
+  std::vector<uint32_t> in_flight_locked() const;
   void sync_instances_locked();
   void scale_locked(core::function_id f, uint32_t wanted);
   int place_locked(core::function_id f);

@@ -3,6 +3,7 @@
 #include "bench/driver/audit.hpp"
 #include "bench/driver/setup_run.hpp"
 #include "bench/report/report.hpp"
+#include "bench/report/sweep.hpp"
 #include "core/config.hpp"
 
 #include <CLI/CLI.hpp>
@@ -25,7 +26,8 @@ struct commands::state {
   std::string baseline;
   std::string out;
   std::string duration, warmup, idle, think, period, mode;
-  unsigned users = 0;
+  std::vector<unsigned> users; ///< more than one: a sweep (bench only)
+  std::vector<unsigned> chain_lengths; ///< bench: a sweep over the first chain's length
   double spawn_rate = -1, rate = 0;
   unsigned burst = 0;
   uint64_t requests = 0;
@@ -43,12 +45,17 @@ void add_common(CLI::App& c, commands::state& s) {
     ->required()
     ->check(CLI::ExistingFile);
   c.add_option("--setups", s.setups, "Setups to compare, in order (default: the workload's); "
-                                     "local, shm-skmsg, shm-dpdk, tcp (Knative-like), tcp-broker, "
-                                     "tcp-direct, tcp-nginx; NAME@LOAD_BALANCER for a policy")
+                                     "local, shm-skmsg, shm-dpdk (adaptive), shm-dpdk-yield, "
+                                     "shm-dpdk-spin, tcp (Knative-like), tcp-broker, tcp-direct, "
+                                     "tcp-nginx; NAME@LOAD_BALANCER for a policy")
     ->delimiter(',');
   c.add_option("--duration,-d", s.duration, "Measured time per setup (e.g. 20s)");
   c.add_option("--warmup", s.warmup, "Unmeasured load before the measured time");
-  c.add_option("--users,-c", s.users, "Closed-loop users (open loop, bursts: connections at most)");
+  c.add_option("--users,-c", s.users, "Closed-loop users (open loop, bursts: connections at most); "
+                                     "bench: a list (-c 1,8,32,128,512) sweeps the setups over "
+                                     "each, with one plot per setup")
+    ->delimiter(',')
+    ->check(CLI::Range(1u, 100000u));
   c.add_option("--env", s.env, "KEY=VALUE for the app's processes (e.g. "
                                "SPRY_SERVICE_TIME_SCALE=0.02); overrides the workload's env");
   c.add_option("--out,-o", s.out, "Output directory");
@@ -99,8 +106,8 @@ core::status_or_error apply(commands::state& s, workload& w) {
   }
   if (!s.mode.empty())
     w.load.mode = s.mode == "open" ? load_mode::open : s.mode == "bursts" ? load_mode::bursts : load_mode::closed;
-  if (s.users)
-    w.load.connections = s.users;
+  if (!s.users.empty())
+    w.load.connections = s.users.front();
   if (s.spawn_rate >= 0)
     w.load.spawn_rate = s.spawn_rate;
   if (s.rate > 0)
@@ -160,6 +167,32 @@ void show_progress(const std::string& setup, const load_progress& p) {
   std::fflush(stderr);
 }
 
+// Runs every setup `rounds` times, alternating (a, b, a, b), so that a slow drift of the machine
+// (other work, thermal) lands on every setup alike instead of on whichever ran last.
+std::vector<setup_result> run_rounds(const workload& w, const std::vector<setup>& setups,
+                                     const run_settings& rs, unsigned rounds) {
+  std::vector<setup_result> results(setups.size());
+  for (unsigned round = 0; round < std::max(1u, rounds); ++round)
+    for (size_t i = 0; i < setups.size(); ++i) {
+      const auto& st = setups[i];
+      if (round > 0 && !results[i].ran)
+        continue; // skipped once, skipped for good
+      auto r = run_setup(w, st, rs);
+      if (isatty(STDERR_FILENO))
+        std::fprintf(stderr, "\n");
+      if (r.ran)
+        std::fprintf(stderr, "  %-12s %s; CPU %.0f us/request\n", st.name.c_str(),
+                     r.load.summary().c_str(), r.cpu_per_request() * 1e6);
+      else
+        std::fprintf(stderr, "  %-12s skipped: %s\n", st.name.c_str(), r.skipped.c_str());
+      if (round == 0)
+        results[i] = std::move(r);
+      else
+        merge_round(results[i], r);
+    }
+  return results;
+}
+
 int run_bench(commands::state& s) {
   auto w = load_workload_file(s.file);
   if (!w) {
@@ -191,42 +224,88 @@ int run_bench(commands::state& s) {
   std::fprintf(stderr, "spry bench: %s on %zu setup(s), %.0f s warm-up + %.0f s measured + %.0f s idle each\n",
                title.c_str(), setups->size(), w->load.warmup.count() / 1e3,
                w->load.duration.count() / 1e3, w->idle.count() / 1e3);
-  // Rounds alternate between the setups (a, b, a, b), so a slow drift of the machine (other
-  // work, thermal) lands on every setup alike instead of on whichever ran last.
-  std::vector<setup_result> results(setups->size());
-  for (unsigned round = 0; round < std::max(1u, s.rounds); ++round)
-    for (size_t i = 0; i < setups->size(); ++i) {
-      const auto& st = (*setups)[i];
-      if (round > 0 && !results[i].ran)
-        continue; // skipped once, skipped for good
-      auto r = run_setup(*w, st, rs);
-      if (isatty(STDERR_FILENO))
-        std::fprintf(stderr, "\n");
-      if (r.ran)
-        std::fprintf(stderr, "  %-12s %s; CPU %.0f us/request\n", st.name.c_str(),
-                     r.load.summary().c_str(), r.cpu_per_request() * 1e6);
-      else
-        std::fprintf(stderr, "  %-12s skipped: %s\n", st.name.c_str(), r.skipped.c_str());
-      if (round == 0)
-        results[i] = std::move(r);
-      else
-        merge_round(results[i], r);
-    }
   report_options ro;
   ro.dir = out;
   ro.baseline = w->baseline;
   ro.plot_format = s.plot_format;
   ro.title = title;
   ro.rounds = std::max(1u, s.rounds);
-  auto md = write_report(*w, results, ro);
+  const auto any_ran = [](const std::vector<setup_result>& results) {
+    for (const auto& r : results)
+      if (r.ran && r.load.ok() > 0)
+        return true;
+    return false;
+  };
+  if (!s.chain_lengths.empty()) {
+    if (s.users.size() > 1) {
+      std::cerr << "spry bench: one sweep at a time (-c with several values, or --chain-length)\n";
+      return 2;
+    }
+    std::vector<sweep_point> points;
+    bool any = false;
+    for (unsigned n : s.chain_lengths) {
+      auto app = write_chain_length_app(w->app_file, n, rs.work_dir);
+      if (!app) {
+        std::cerr << "spry bench: " << app.err().message << "\n";
+        return 2;
+      }
+      std::fprintf(stderr, "spry bench: a chain of %u function(s)\n", n);
+      workload wn = *w;
+      wn.app_file = *app;
+      sweep_point p;
+      p.value = n;
+      p.results = run_rounds(wn, *setups, rs, s.rounds);
+      report_options one = ro;
+      one.dir = (fs::path(out) / ("chain" + std::to_string(n))).string();
+      fs::create_directories(one.dir, ec);
+      if (auto md = write_report(wn, p.results, one); !md)
+        std::cerr << "spry bench: " << md.err().message << "\n";
+      any = any || any_ran(p.results);
+      points.push_back(std::move(p));
+    }
+    auto md = write_sweep(points, sweep_axis::chain_length, ro);
+    if (!md) {
+      std::cerr << "spry bench: " << md.err().message << "\n";
+      return 1;
+    }
+    std::printf("%s\nspry bench: sweep.csv, sweep-*.png, sweep.md and a report per chain length "
+                "(chain<N>/) in %s\n", md->c_str(), out.c_str());
+    return any ? 0 : 1;
+  }
+  if (s.users.size() <= 1) {
+    const auto results = run_rounds(*w, *setups, rs, s.rounds);
+    auto md = write_report(*w, results, ro);
+    if (!md) {
+      std::cerr << "spry bench: " << md.err().message << "\n";
+      return 1;
+    }
+    std::printf("%s\nspry bench: results, CSV, plots and summary.md in %s\n", md->c_str(), out.c_str());
+    return any_ran(results) ? 0 : 1;
+  }
+  // A sweep: every concurrency in turn, each with its full report in c<N>/.
+  std::vector<sweep_point> points;
+  bool any = false;
+  for (unsigned c : s.users) {
+    std::fprintf(stderr, "spry bench: %u connection(s)\n", c);
+    w->load.connections = c;
+    sweep_point p;
+    p.value = c;
+    p.results = run_rounds(*w, *setups, rs, s.rounds);
+    report_options one = ro;
+    one.dir = (fs::path(out) / ("c" + std::to_string(c))).string();
+    fs::create_directories(one.dir, ec);
+    if (auto md = write_report(*w, p.results, one); !md)
+      std::cerr << "spry bench: " << md.err().message << "\n";
+    any = any || any_ran(p.results);
+    points.push_back(std::move(p));
+  }
+  auto md = write_sweep(points, sweep_axis::connections, ro);
   if (!md) {
     std::cerr << "spry bench: " << md.err().message << "\n";
     return 1;
   }
-  std::printf("%s\nspry bench: results, CSV, plots and summary.md in %s\n", md->c_str(), out.c_str());
-  bool any = false;
-  for (const auto& r : results)
-    any = any || (r.ran && r.load.ok() > 0);
+  std::printf("%s\nspry bench: sweep.csv, sweep-*.png, sweep.md and a report per concurrency "
+              "(c<N>/) in %s\n", md->c_str(), out.c_str());
   return any ? 0 : 1;
 }
 
@@ -254,8 +333,12 @@ int run_audit_command(commands::state& s) {
     as.duration = w->load.duration;
   if (!s.warmup.empty())
     as.warmup = w->load.warmup;
-  if (s.users)
-    as.users = s.users;
+  if (s.users.size() > 1) {
+    std::cerr << "spry audit: one -c value (a sweep is for spry bench)\n";
+    return 2;
+  }
+  if (!s.users.empty())
+    as.users = s.users.front();
   as.use_perf = !s.no_perf;
   std::error_code ec;
   fs::create_directories(as.run.work_dir, ec);
@@ -296,6 +379,11 @@ commands::commands(CLI::App& cli) : s_(std::make_unique<state>()) {
   s.bench->add_option("--rounds", s.rounds, "Run the setups this many times, alternating, and "
                                              "merge each setup's rounds")
     ->check(CLI::Range(1, 100));
+  s.bench->add_option("--chain-length", s.chain_lengths,
+                      "Sweep the length of the first chain (its first function repeated N times), "
+                      "e.g. 1,2,4,8: latency and CPU per added function, per setup")
+    ->delimiter(',')
+    ->check(CLI::Range(1u, 64u));
   s.bench->add_option("--plot-format", s.plot_format, "png or svg")->check(CLI::IsMember({"png", "svg"}));
 
   s.audit = cli.add_subcommand(

@@ -4,8 +4,9 @@
 //
 //   local       every instance an actor in the gateway process (the floor of a hop's cost)
 //   shm-skmsg   shared memory, descriptors by eBPF sk_msg, event-driven (SPRIGHT's S-SPRIGHT)
-//   shm-dpdk    shared memory, descriptors on DPDK rings, polling (SPRIGHT's D-SPRIGHT); idle
-//               pollers yield their core between empty polls
+//   shm-dpdk    shared memory, descriptors on DPDK rings, polling (SPRIGHT's D-SPRIGHT) with the
+//               app's dpdk.idle: adaptive by default (pollers sleep in the kernel when quiet)
+//   shm-dpdk-yield  shm-dpdk whose pollers never sleep but yield their core between empty polls
 //   shm-dpdk-spin  shm-dpdk whose pollers never yield (dpdk.idle: spin): the lowest hop when every
 //               poller has a core of its own, a time slice per hop when they do not
 //   tcp         the Knative-like baseline: msgpack over HTTP per hop, every result back through
@@ -32,7 +33,7 @@ struct setup {
   std::string front_end = "none";
   std::string load_balancer; ///< "" = the app's
   std::string description;
-  std::string dpdk_idle; ///< shm-dpdk only: "" = the app's, "yield" or "spin"
+  std::string dpdk_idle; ///< shm-dpdk only: "" = the app's, "adaptive", "yield" or "spin"
 };
 
 /// The setup a name stands for; an error listing the known names otherwise.
@@ -47,5 +48,11 @@ std::string unavailable_reason(const setup& s);
 /// new file's path.
 core::expected<std::string> write_setup_app(const std::string& app_file, const setup& s,
                                             const std::string& dir);
+
+/// Writes into `dir` a copy of the app whose first chain is its first function `length` times
+/// (copies named FIRST-2, FIRST-3, ... with the same handler and settings), for a chain-length
+/// sweep; libraries resolved to absolute paths. Returns the new file's path.
+core::expected<std::string> write_chain_length_app(const std::string& app_file, unsigned length,
+                                                   const std::string& dir);
 
 } // namespace spry::bench

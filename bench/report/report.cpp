@@ -42,45 +42,6 @@ std::string machine_description() {
          (model.empty() ? "unknown model" : model) + "), Linux " + u.release;
 }
 
-// Runs a program to completion; its exit code, 127 if it could not be started.
-int run_program(const std::vector<std::string>& argv, const std::string& log) {
-  const pid_t pid = fork();
-  if (pid < 0)
-    return 127;
-  if (pid == 0) {
-    if (FILE* f = std::fopen(log.c_str(), "w")) {
-      dup2(fileno(f), STDOUT_FILENO);
-      dup2(fileno(f), STDERR_FILENO);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-std::string gp_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c == '_' ? ' ' : c; // gnuplot treats _ as a subscript in titles
-  }
-  return out + "\"";
-}
-
-std::string file_safe(const std::string& s) {
-  std::string out;
-  for (char c : s)
-    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
-  return out;
-}
-
 const setup_result* find_baseline(const std::vector<setup_result>& results, const std::string& name) {
   for (const auto& r : results)
     if (r.ran && r.config.name == name)
@@ -124,6 +85,68 @@ json components_json(const std::vector<std::pair<std::string, double>>& c) {
 }
 
 } // namespace
+
+// Runs a program to completion; its exit code, 127 if it could not be started.
+int run_program(const std::vector<std::string>& argv, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid < 0)
+    return 127;
+  if (pid == 0) {
+    if (FILE* f = std::fopen(log.c_str(), "w")) {
+      dup2(fileno(f), STDOUT_FILENO);
+      dup2(fileno(f), STDERR_FILENO);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+std::string gnuplot_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c == '_' ? ' ' : c; // gnuplot treats _ as a subscript in titles
+  }
+  return out + "\"";
+}
+
+std::string file_safe(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
+  return out;
+}
+
+
+std::string run_gnuplot(const std::string& dir, const std::vector<std::string>& scripts) {
+  // gnuplot runs in the output directory so the scripts use plain file names and can be rerun.
+  const auto cwd = fs::current_path();
+  fs::current_path(dir);
+  int failed = 0;
+  bool missing = false;
+  for (const auto& s : scripts) {
+    const int rc = run_program({"gnuplot", s}, s + ".log");
+    missing = missing || rc == 127;
+    failed += rc != 0;
+    if (rc == 0)
+      fs::remove(s + ".log");
+  }
+  fs::current_path(cwd);
+  if (missing)
+    return "gnuplot is not installed (scripts/setup installs it): the *.gp scripts are written, "
+           "no images.";
+  if (failed)
+    return std::to_string(failed) + " plot(s) failed; see the *.gp.log files.";
+  return {};
+}
 
 std::vector<std::pair<std::string, double>> cpu_by_component(const std::vector<process_sample>& v) {
   std::map<std::string, double> by;
@@ -334,7 +357,7 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
     f << "setup,component,cpu_seconds,cpu_us_per_request,idle_cpu_seconds\n";
     d << "setup";
     for (const auto& c : components)
-      d << " " << gp_quote(c);
+      d << " " << gnuplot_quote(c);
     d << "\n";
     for (const auto* r : ran) {
       auto busy = cpu_by_component(r->busy);
@@ -342,7 +365,7 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
       auto idle = cpu_by_component(r->idle);
       std::map<std::string, double> b(busy.begin(), busy.end()), i(idle.begin(), idle.end());
       const double ok = static_cast<double>(std::max<uint64_t>(1, r->load.ok()));
-      d << gp_quote(r->config.name);
+      d << gnuplot_quote(r->config.name);
       for (const auto& c : components) {
         const double v = b.count(c) ? b[c] : 0;
         if (b.count(c))
@@ -365,12 +388,12 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
     {
       std::ofstream g(path("throughput.gp"));
       g << term << "set output 'throughput" << ext << "'\n"
-        << "set title " << gp_quote(opts.title + ": successful requests per second") << "\n"
+        << "set title " << gnuplot_quote(opts.title + ": successful requests per second") << "\n"
         << "set xlabel '" << (opts.rounds > 1 ? "measured seconds, rounds one after the other" : "seconds after warm-up") << "'\nset ylabel 'requests/s'\nset key outside right\n"
         << "set grid\nplot ";
       for (size_t i = 0; i < ran.size(); ++i)
         g << (i ? ", " : "") << "'throughput.dat' index " << i << " using 1:2 with linespoints title "
-          << gp_quote(ran[i]->config.name);
+          << gnuplot_quote(ran[i]->config.name);
       g << "\n";
       scripts.push_back("throughput.gp");
     }
@@ -379,43 +402,26 @@ core::expected<std::string> write_report(const workload& w, const std::vector<se
       const std::string file = "latency-cdf-" + file_safe(name);
       std::ofstream g(path(file + ".gp"));
       g << term << "set output '" << file << ext << "'\n"
-        << "set title " << gp_quote(opts.title + ": latency CDF, " + (k < kinds.size() ? name : "all requests")) << "\n"
+        << "set title " << gnuplot_quote(opts.title + ": latency CDF, " + (k < kinds.size() ? name : "all requests")) << "\n"
         << "set xlabel 'latency (ms)'\nset ylabel 'fraction of requests'\nset logscale x\n"
         << "set yrange [0:1.02]\nset key bottom right\nset grid\nplot ";
       for (size_t i = 0; i < ran.size(); ++i)
         g << (i ? ", " : "") << "'latency_cdf.dat' index " << k * ran.size() + i
-          << " using 1:2 with steps title " << gp_quote(ran[i]->config.name);
+          << " using 1:2 with steps title " << gnuplot_quote(ran[i]->config.name);
       g << "\n";
       scripts.push_back(file + ".gp");
     }
     {
       std::ofstream g(path("cpu.gp"));
       g << term << "set output 'cpu" << ext << "'\n"
-        << "set title " << gp_quote(opts.title + ": CPU per request by component") << "\n"
+        << "set title " << gnuplot_quote(opts.title + ": CPU per request by component") << "\n"
         << "set ylabel 'CPU microseconds per request'\nset style data histograms\n"
         << "set style histogram rowstacked\nset style fill solid 0.8 border -1\nset boxwidth 0.6\n"
         << "set key outside right\nset grid ytics\n"
         << "plot for [i=2:" << components.size() + 1 << "] 'cpu.dat' using i:xtic(1) title columnheader(i)\n";
       scripts.push_back("cpu.gp");
     }
-    // gnuplot runs in the output directory so the scripts use plain file names and can be rerun.
-    const auto cwd = fs::current_path();
-    fs::current_path(opts.dir);
-    int failed = 0;
-    bool missing = false;
-    for (const auto& s : scripts) {
-      const int rc = run_program({"gnuplot", s}, s + ".log");
-      missing = missing || rc == 127;
-      failed += rc != 0;
-      if (rc == 0)
-        fs::remove(s + ".log");
-    }
-    fs::current_path(cwd);
-    if (missing)
-      plot_note = "gnuplot is not installed (scripts/setup installs it): the *.gp scripts are written, "
-                  "no images.";
-    else if (failed)
-      plot_note = std::to_string(failed) + " plot(s) failed; see the *.gp.log files.";
+    plot_note = run_gnuplot(opts.dir, scripts);
   }
 
   // -- summary.md ----------------------------------------------------------------------------------

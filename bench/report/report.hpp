@@ -36,6 +36,20 @@ struct report_options {
 core::expected<std::string> write_report(const workload& w, const std::vector<setup_result>& results,
                                          const report_options& opts);
 
+/// Runs each gnuplot script in `dir` (where the scripts' data files are); "" when every plot was
+/// drawn, else a note for the summary (gnuplot missing, plots failed).
+std::string run_gnuplot(const std::string& dir, const std::vector<std::string>& scripts);
+
+/// A string as a gnuplot title (quoted; '_' is not a subscript).
+std::string gnuplot_quote(const std::string& s);
+
+/// A name usable in a file name: letters, digits and '-' kept, anything else '_'.
+std::string file_safe(const std::string& s);
+
+/// Runs a program to completion with stdout and stderr into `log`; its exit code, 127 if it
+/// could not be started.
+int run_program(const std::vector<std::string>& argv, const std::string& log);
+
 /// CPU seconds per component of one setup's processes (gateway, "fn NAME", queue-proxies,
 /// nginx, pollers, other), in a stable order.
 std::vector<std::pair<std::string, double>> cpu_by_component(const std::vector<process_sample>& v);

@@ -4,6 +4,7 @@
 #include "policies/autoscaling/kpa.hpp"
 #include "policies/autoscaling/lass.hpp"
 #include "policies/autoscaling/mu.hpp"
+#include "policies/autoscaling/mu_mm1.hpp"
 
 #include <limits>
 
@@ -35,7 +36,9 @@ void register_all(autoscaler_registry& registry) {
   registry.add("kpa", [](const parameters& p) -> result {
     kpa_options o;
     double to_zero = o.enable_scale_to_zero ? 1 : 0;
-    auto r = all_of([&] { return p.read("target_concurrency", o.target_concurrency, 0.01, inf); },
+    auto r = all_of([&] { return p.read("target_concurrency", o.target_concurrency, 0, inf); },
+                    [&] { return p.read("default_target_concurrency", o.default_target_concurrency, 0.01, inf); },
+                    [&] { return p.read("target_burst_capacity", o.target_burst_capacity, -1, inf); },
                     [&] { return p.read("target_utilization", o.target_utilization, 0.01, 1); },
                     [&] { return p.read("stable_window_s", o.stable_window_s, 1, inf); },
                     [&] { return p.read("panic_window_percentage", o.panic_window_percentage, 1, 100); },
@@ -66,6 +69,23 @@ void register_all(autoscaler_registry& registry) {
     mu_options o;
     double seed = static_cast<double>(o.predictor.seed);
     auto r = all_of([&] { return p.read("lookahead_s", o.lookahead_s, 0, inf); },
+                    [&] { return p.read("max_confidence_ratio", o.max_confidence_ratio, 1, inf); },
+                    [&] { return p.read("scale_down_delay_s", o.scale_down_delay_s, 0, inf); },
+                    [&] { return p.read("scale_to_zero_grace_s", o.scale_to_zero_grace_s, 0, inf); },
+                    [&] { return p.read("reward_decay", o.predictor.reward_decay, 0.001, 1); },
+                    [&] { return p.read("epsilon", o.predictor.epsilon, 0, 1); },
+                    [&] { return p.read("seed", seed, 0, 9.0e15); });
+    if (!r)
+      return r.err();
+    o.predictor.seed = static_cast<uint64_t>(seed);
+    return make_policy<autoscaler, mu>(o);
+  });
+
+  // spry's earlier reading of Mu: an M/M/1 utilisation target instead of the confidence ratio.
+  registry.add("mu-mm1", [](const parameters& p) -> result {
+    mu_mm1_options o;
+    double seed = static_cast<double>(o.predictor.seed);
+    auto r = all_of([&] { return p.read("lookahead_s", o.lookahead_s, 0, inf); },
                     [&] { return p.read("min_utilization", o.min_utilization, 0.01, 1); },
                     [&] { return p.read("max_utilization", o.max_utilization, 0.01, 1); },
                     [&] { return p.read("scale_down_delay_s", o.scale_down_delay_s, 0, inf); },
@@ -77,7 +97,7 @@ void register_all(autoscaler_registry& registry) {
     if (o.min_utilization > o.max_utilization)
       return core::make_error("min_utilization must not exceed max_utilization");
     o.predictor.seed = static_cast<uint64_t>(seed);
-    return make_policy<autoscaler, mu>(o);
+    return make_policy<autoscaler, mu_mm1>(o);
   });
 }
 

@@ -25,6 +25,7 @@ struct function_metrics {
   uint32_t pending_instances = 0; ///< instances starting (cold start in progress)
   uint32_t instance_concurrency = 1; ///< requests one instance runs at once
   double cpu_per_instance = 1;  ///< cores one instance gets at full size
+  double memory_per_instance_mb = 0; ///< memory one instance reserves; 0 = not known
   double slo_s = 0;             ///< response-time objective; 0 = none given
   double slo_percentile = 0.95; ///< fraction of requests that must meet slo_s
   double weight = 1;            ///< share of the cluster under overload (LaSS fair share)
@@ -34,6 +35,10 @@ struct scaling_snapshot {
   double now_s = 0;       ///< time of this tick
   double interval_s = 2;  ///< time since the previous tick
   double cluster_cpu = 0; ///< cores available to all functions; 0 = unbounded
+  /// Cores and memory no instance has reserved right now, over every node (what new instances
+  /// could still get without taking from another function); negative = not known.
+  double free_cpu = -1;
+  double free_memory_mb = -1;
   std::vector<function_metrics> functions;
 };
 
@@ -42,6 +47,9 @@ struct scaling_decision {
   /// Each instance's CPU as a fraction of cpu_per_instance, in (0, 1]. Below 1 means deflated:
   /// the instance keeps running (no cold start to grow back), more slowly, on fewer cores.
   double cpu_fraction = 1;
+  /// Requests should go through the activator (capacity-aware buffering in front of the
+  /// instances) rather than straight to them: Knative's target-burst-capacity rule (kpa.hpp).
+  bool via_activator = false;
 };
 
 class autoscaler {
@@ -58,7 +66,7 @@ public:
   autoscaler_registry() : policy_registry("autoscaler") {}
 };
 
-/// Every autoscaler of this build: fixed, kpa, lass, mu.
+/// Every autoscaler of this build: fixed, kpa, lass, mu, mu-mm1.
 void register_all(autoscaler_registry& registry);
 
 } // namespace spry::policies::autoscaling

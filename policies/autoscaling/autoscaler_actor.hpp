@@ -21,18 +21,20 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_metrics& x) {
   return f(caf::meta::type_name("function_metrics"), x.arrival_rate, x.concurrency,
            x.queue_length, x.service_time_s, x.ready_instances, x.pending_instances,
-           x.instance_concurrency, x.cpu_per_instance, x.slo_s, x.slo_percentile, x.weight);
+           x.instance_concurrency, x.cpu_per_instance, x.memory_per_instance_mb, x.slo_s,
+           x.slo_percentile, x.weight);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scaling_snapshot& x) {
   return f(caf::meta::type_name("scaling_snapshot"), x.now_s, x.interval_s, x.cluster_cpu,
-           x.functions);
+           x.free_cpu, x.free_memory_mb, x.functions);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scaling_decision& x) {
-  return f(caf::meta::type_name("scaling_decision"), x.instances, x.cpu_fraction);
+  return f(caf::meta::type_name("scaling_decision"), x.instances, x.cpu_fraction,
+           x.via_activator);
 }
 
 caf::actor spawn_autoscaler_actor(caf::actor_system& sys, std::unique_ptr<autoscaler> policy);

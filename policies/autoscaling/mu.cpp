@@ -2,36 +2,55 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace spry::policies::autoscaling {
 
-double mu::utilization_for(const function_metrics& m) const noexcept {
-  if (m.slo_s <= 0 || m.service_time_s <= 0)
-    return options_.max_utilization;
-  const double p = std::clamp(m.slo_percentile, 0.5, 0.9999);
-  const double u = 1.0 - m.service_time_s * std::log(1.0 / (1.0 - p)) / m.slo_s;
-  return std::clamp(u, options_.min_utilization, options_.max_utilization);
+double mu::confidence_ratio(double confidence) const noexcept {
+  const double cap = std::max(1.0, options_.max_confidence_ratio);
+  return std::min(cap, 1.0 / std::max(confidence, 1e-9));
 }
 
-uint32_t mu::instances_for(const function_metrics& m, double rate, double queued) const noexcept {
+uint32_t mu::instances_for(const function_metrics& m, double rate, double queued,
+                           double ratio) const noexcept {
   const double c = std::max<uint32_t>(1, m.instance_concurrency);
   const double s = m.service_time_s;
   // Instances started now serve only after `lookahead_s` (a cold start): sizing to drain the
   // backlog faster than that would only over-allocate.
   const double slack =
     std::max(options_.lookahead_s, m.slo_s > 0 ? std::max(m.slo_s - s, s) : std::max(s, 1e-3));
-  const double work = (std::max(0.0, rate) + queued / slack) * s; // busy servers needed
-  return static_cast<uint32_t>(std::ceil(work / (c * utilization_for(m)) - 1e-9));
+  const double work = (ratio * std::max(0.0, rate) + queued / slack) * s; // busy servers needed
+  return static_cast<uint32_t>(std::ceil(work / c - 1e-9));
+}
+
+uint32_t mu::capacity_cap(const scaling_snapshot& s, const function_metrics& m) noexcept {
+  constexpr uint32_t none = std::numeric_limits<uint32_t>::max();
+  const double current = m.ready_instances + m.pending_instances;
+  double room = std::numeric_limits<double>::infinity();
+  if (s.free_cpu >= 0 && m.cpu_per_instance > 0)
+    room = std::floor(s.free_cpu / m.cpu_per_instance + 1e-9);
+  if (s.free_memory_mb >= 0 && m.memory_per_instance_mb > 0)
+    room = std::min(room, std::floor(s.free_memory_mb / m.memory_per_instance_mb + 1e-9));
+  if (s.free_cpu < 0 && s.cluster_cpu > 0 && m.cpu_per_instance > 0) // free capacity not known
+    return static_cast<uint32_t>(std::max(1.0, std::floor(s.cluster_cpu / m.cpu_per_instance)));
+  if (!std::isfinite(room))
+    return none;
+  return static_cast<uint32_t>(std::min(4e9, current + std::max(0.0, room)));
 }
 
 double mu::predicted_rate(size_t f) const noexcept {
   return f < state_.size() ? state_[f].predictor.predict(options_.lookahead_s) : 0.0;
 }
 
+double mu::confidence_ratio_of(size_t f) const noexcept {
+  return f < state_.size() ? confidence_ratio(state_[f].predictor.confidence()) : 1.0;
+}
+
 void mu::decide(const scaling_snapshot& s, std::vector<scaling_decision>& out) {
   out.resize(s.functions.size());
   while (state_.size() < s.functions.size()) {
     auto o = options_.predictor;
+    o.horizon_s = options_.lookahead_s;
     o.seed = options_.predictor.seed ^ (0x9e3779b97f4a7c15ull * (state_.size() + 1));
     state_.emplace_back(std::move(o));
   }
@@ -50,7 +69,8 @@ void mu::decide(const scaling_snapshot& s, std::vector<scaling_decision>& out) {
       if (m.queue_length > 0 || m.arrival_rate > 0)
         need = std::max<uint32_t>(need, 1);
     } else {
-      need = instances_for(m, st.predictor.predict(options_.lookahead_s), m.queue_length);
+      need = instances_for(m, st.predictor.predict(options_.lookahead_s), m.queue_length,
+                           confidence_ratio(st.predictor.confidence()));
     }
 
     // Scale down only to the largest need seen over the delay window.
@@ -61,12 +81,10 @@ void mu::decide(const scaling_snapshot& s, std::vector<scaling_decision>& out) {
     for (const auto& r : st.recent)
       held = std::max(held, r.second);
     uint32_t instances = need >= current ? need : std::min(current, held);
-    // Never ask for more than the whole cluster could host: on a constrained edge the excess
-    // cannot be placed anyway, and a queue that grows under overload would otherwise turn into
-    // requests for thousands of instances.
-    if (s.cluster_cpu > 0 && m.cpu_per_instance > 0)
-      instances = std::min<uint32_t>(
-        instances, static_cast<uint32_t>(std::max(1.0, std::floor(s.cluster_cpu / m.cpu_per_instance))));
+    // Growth only into free room: under overload a queue would otherwise turn into requests
+    // for more instances than the nodes have left, which nothing can start.
+    if (instances > current)
+      instances = std::max(current, std::min(instances, capacity_cap(s, m)));
 
     const bool idle = m.arrival_rate <= 0 && m.queue_length == 0 && m.concurrency <= 0;
     if (instances == 0 || idle) {

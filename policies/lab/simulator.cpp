@@ -78,6 +78,7 @@ public:
     if (!pl)
       return pl.err();
     placement_ = std::move(*pl);
+    placement_->reseed(random_stream::derive(o_.seed, 0x4000000).next());
     return {};
   }
 
@@ -150,6 +151,8 @@ private:
     double capacity_since = 0;
     double reserved_cpu = 0;
     double reserved_memory = 0;
+    double waiting_since = -1; ///< when its instances that found no node were first asked for
+    bool via_activator = false; ///< the autoscaler put the activator in its request path
     // over the current fairness window
     double work_window = 0;
     double capacity_window = 0;
@@ -324,6 +327,15 @@ void simulation::enter_function(uint32_t r) {
 
 void simulation::dispatch(uint32_t r, uint32_t f) {
   auto& s = fs_[f];
+  if (s.via_activator && !s.ready.empty() && s.activator.empty()) {
+    // Knative's activator in the path (target burst capacity exceeded): it hands the request
+    // to an instance with a free slot, or holds it until one has one.
+    s.activator.push_back(r);
+    s.queued++;
+    pump_activator(f);
+    activator_waits_ += requests_[r].measured && !s.activator.empty();
+    return;
+  }
   if (s.ready.empty() || !s.activator.empty()) {
     // No instance, or requests already waiting at the activator: keep arrival order.
     s.activator.push_back(r);
@@ -333,7 +345,7 @@ void simulation::dispatch(uint32_t r, uint32_t f) {
       // The activator pokes the autoscaler: one instance now, not at the next tick.
       preq_.demands.assign(1, placement::placement_demand{
                                 f, 1, w_.functions[f].cpu, w_.functions[f].memory_mb,
-                                s.reserved_cpu, s.reserved_memory});
+                                s.reserved_cpu, s.reserved_memory, now_, w_.functions[f].weight});
       place(preq_.demands, {1.0}, false);
     }
     pump_activator(f);
@@ -596,6 +608,12 @@ void simulation::on_tick() {
   snapshot_.now_s = now_;
   snapshot_.interval_s = interval;
   snapshot_.cluster_cpu = cluster_cpu_;
+  snapshot_.free_cpu = 0;
+  snapshot_.free_memory_mb = 0;
+  for (const auto& n : pnodes_) {
+    snapshot_.free_cpu += std::max(0.0, n.cpu_free());
+    snapshot_.free_memory_mb += std::max(0.0, n.memory_free());
+  }
   snapshot_.functions.resize(fs_.size());
   for (uint32_t f = 0; f < fs_.size(); ++f) {
     auto& s = fs_[f];
@@ -610,6 +628,7 @@ void simulation::on_tick() {
     m.pending_instances = static_cast<uint32_t>(s.starting.size());
     m.instance_concurrency = fn.concurrency;
     m.cpu_per_instance = fn.cpu;
+    m.memory_per_instance_mb = fn.memory_mb;
     m.slo_s = fn.slo_s;
     m.slo_percentile = fn.slo_percentile;
     m.weight = fn.weight;
@@ -629,6 +648,7 @@ void simulation::on_tick() {
     auto& s = fs_[f];
     const auto& d = decisions_[f];
     const double fraction = std::clamp(d.cpu_fraction, 0.01, 1.0);
+    s.via_activator = d.via_activator;
     const uint32_t current = static_cast<uint32_t>(s.ready.size() + s.starting.size());
     // While the activator holds requests for a function it keeps one instance for them, whatever
     // the autoscaler says (in Knative the activator's buffered requests count as concurrency).
@@ -638,14 +658,21 @@ void simulation::on_tick() {
     set_fraction(f, fraction);
     if (wanted > current) {
       const auto& fn = w_.functions[f];
+      // Instances that found no node last round are still pending, with their creation time.
       preq_.demands.push_back(placement::placement_demand{
         f, wanted - current, fn.cpu * fraction, fn.memory_mb, s.reserved_cpu,
-        s.reserved_memory});
+        s.reserved_memory, s.waiting_since >= 0 ? s.waiting_since : now_, fn.weight});
       fractions.push_back(fraction);
+    } else {
+      s.waiting_since = -1; // nothing pending any more
     }
   }
   unplaced_now_ = 0;
   place(preq_.demands, fractions, false);
+  for (size_t d = 0; d < pres_.unplaced.size() && d < preq_.demands.size(); ++d) {
+    auto& s = fs_[preq_.demands[d].function];
+    s.waiting_since = pres_.unplaced[d] > 0 ? preq_.demands[d].created_s : -1.0;
+  }
   // What could not be placed stays wanted until the next tick asks again.
   unplaced_integral_ += unplaced_now_ * in_window(now_, now_ + interval);
 
@@ -668,7 +695,7 @@ run_result simulation::run() {
     const auto& fn = w_.functions[f];
     if (fn.initial_instances > 0) {
       preq_.demands.push_back(
-        placement::placement_demand{f, fn.initial_instances, fn.cpu, fn.memory_mb, 0, 0});
+        placement::placement_demand{f, fn.initial_instances, fn.cpu, fn.memory_mb, 0, 0, 0, fn.weight});
       fractions.push_back(1.0);
     }
   }

@@ -35,15 +35,19 @@ void mu::place(const placement_request& request, placement_result& out) {
     total_memory += n.memory_capacity;
   }
   for (;;) {
-    // Stage 1: the pending function with the smallest dominant share.
+    // Stage 1: the pending function with the smallest weighted dominant share (its dominant
+    // share divided by its weight: a function of weight 2 progresses to twice the share);
+    // among equals the one that has waited longest.
     int64_t next = -1;
     double next_share = 0;
     for (uint32_t d = 0; d < left_.size(); ++d) {
       if (left_[d].instances == 0)
         continue;
       const double s = dominant_share(left_[d].cpu_allocated, left_[d].memory_allocated,
-                                      total_cpu, total_memory);
-      if (next < 0 || s < next_share - 1e-12) {
+                                      total_cpu, total_memory) /
+                       std::max(1e-9, left_[d].weight);
+      if (next < 0 || s < next_share - 1e-12 ||
+          (s < next_share + 1e-12 && left_[d].created_s < left_[next].created_s)) {
         next = d;
         next_share = s;
       }

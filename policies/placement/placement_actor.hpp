@@ -24,7 +24,7 @@ typename Inspector::result_type inspect(Inspector& f, node_state& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, placement_demand& x) {
   return f(caf::meta::type_name("placement_demand"), x.function, x.instances, x.cpu, x.memory,
-           x.cpu_allocated, x.memory_allocated);
+           x.cpu_allocated, x.memory_allocated, x.created_s, x.weight);
 }
 
 template <class Inspector>

@@ -37,6 +37,10 @@ struct placement_demand {
   double memory = 0;      ///< per instance, MB
   double cpu_allocated = 0;    ///< what the function holds already (for fairness)
   double memory_allocated = 0;
+  /// When these instances were first asked for (any clock; the oldest if some have waited
+  /// since an earlier round): Kubernetes queues pending pods by creation time.
+  double created_s = 0;
+  double weight = 1; ///< fair-share weight (weighted DRF)
 };
 
 struct placement_request {
@@ -65,6 +69,9 @@ public:
   virtual std::string_view name() const noexcept = 0;
   /// Fills `out` (cleared first).
   virtual void place(const placement_request& request, placement_result& out) = 0;
+  /// Seeds whatever the engine draws at random (tie-breaks); the lab seeds every run. Engines
+  /// that draw nothing ignore it.
+  virtual void reseed(uint64_t) noexcept {}
 };
 
 /// Engines by config name. Registered explicitly by register_all().

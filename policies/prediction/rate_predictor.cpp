@@ -46,14 +46,16 @@ void register_all(rate_predictor_registry& registry) {
   registry.add("mu", [](const parameters& p) -> result {
     bandit_options o;
     auto eps = p.number_in("epsilon", o.epsilon, 0, 1);
-    auto decay = p.number_in("error_decay", o.error_decay, 0.001, 1);
+    auto decay = p.number_in("reward_decay", o.reward_decay, 0.001, 1);
+    auto horizon = p.number_in("horizon_s", o.horizon_s, 0, 1e6);
     auto seed = p.number("seed", static_cast<double>(o.seed));
     const auto windows = p.text("windows", "");
-    for (const auto* e : {&eps, &decay, &seed})
+    for (const auto* e : {&eps, &decay, &horizon, &seed})
       if (!*e)
         return e->err();
     o.epsilon = *eps;
-    o.error_decay = *decay;
+    o.reward_decay = *decay;
+    o.horizon_s = *horizon;
     o.seed = static_cast<uint64_t>(*seed);
     if (!windows.empty()) {
       auto w = parse_windows(windows);

@@ -3,11 +3,15 @@
 #include "bench/driver/setups.hpp"
 #include "bench/driver/workload.hpp"
 #include "bench/report/report.hpp"
+#include "bench/report/sweep.hpp"
 #include "tests/support/processes.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
 
 using namespace spry::bench;
 using spry::test::temp_dir;
@@ -84,6 +88,9 @@ TEST_CASE("setup names stand for a transport and its settings", "[bench]") {
   CHECK_THAT(bad.err().message, Catch::Contains("local") && Catch::Contains("tcp-nginx"));
   auto dpdk = setup_named("shm-dpdk");
   REQUIRE(dpdk);
+  CHECK(dpdk->dpdk_idle.empty()); // the app's: adaptive unless it says otherwise
+  CHECK(setup_named("shm-dpdk-yield")->dpdk_idle == "yield");
+  CHECK(setup_named("shm-dpdk-spin")->dpdk_idle == "spin");
   CHECK(unavailable_reason(*setup_named("local")).empty());
   CHECK(unavailable_reason(*setup_named("tcp")).empty());
 }
@@ -128,4 +135,126 @@ TEST_CASE("process CPU is grouped into components, pollers apart", "[bench]") {
   CHECK(c[3] == std::make_pair(std::string("nginx"), 0.0625));
   CHECK(c[4].first == "pollers");
   CHECK(c[4].second == Approx(0.2));
+}
+
+TEST_CASE("a setup that never sleeps drops the app's adaptive spin_us", "[bench]") {
+  temp_dir dir;
+  const auto app = dir.file("app.yaml", R"(app: demo
+transport: shm-dpdk
+dpdk: { idle: adaptive, spin_us: 50 }
+functions: [{ name: f }]
+chains: [{ name: c, http: { path: /c }, functions: [f] }]
+)");
+  temp_dir out;
+  auto spin = write_setup_app(app, *setup_named("shm-dpdk-spin"), out.path);
+  REQUIRE(spin);
+  const auto y = YAML::LoadFile(*spin);
+  CHECK(y["dpdk"]["idle"].as<std::string>() == "spin");
+  CHECK(!y["dpdk"]["spin_us"]); // with spin it would be a config error
+  auto adaptive = write_setup_app(app, *setup_named("shm-dpdk"), out.path);
+  REQUIRE(adaptive);
+  CHECK(YAML::LoadFile(*adaptive)["dpdk"]["spin_us"].as<int>() == 50);
+}
+
+TEST_CASE("a concurrency sweep writes a row per setup and concurrency, and a plot per setup",
+          "[bench]") {
+  temp_dir dir;
+  std::vector<sweep_point> points;
+  for (unsigned c : {1u, 8u}) {
+    sweep_point p;
+    p.value = c;
+    for (const char* name : {"local", "tcp"}) {
+      setup_result r;
+      r.config.name = name;
+      r.ran = std::string(name) == "local" || c == 1; // tcp "skipped" at 8
+      r.load.seconds = 2;
+      r.load.by_status[200] = 100 * c;
+      for (uint64_t i = 0; i < 100 * c; ++i)
+        r.load.latency_ns.record(1'000'000 * c);
+      process_sample cpu;
+      cpu.cpu_seconds = 0.01 * c;
+      r.busy.push_back(cpu);
+      r.busy_seconds = 2;
+      p.results.push_back(std::move(r));
+    }
+    points.push_back(std::move(p));
+  }
+  report_options ro;
+  ro.dir = dir.path;
+  ro.title = "demo";
+  auto md = write_sweep(points, sweep_axis::connections, ro);
+  REQUIRE(md);
+  std::ifstream in(dir.path + "/sweep.csv");
+  std::stringstream csv;
+  csv << in.rdbuf();
+  CHECK_THAT(csv.str(), Catch::StartsWith("setup,connections,requests_per_second"));
+  CHECK_THAT(csv.str(), Catch::Contains("\nlocal,1,50,") && Catch::Contains("\nlocal,8,400,") &&
+                          Catch::Contains("\ntcp,1,50,"));
+  CHECK_THAT(csv.str(), !Catch::Contains("tcp,8,"));
+  CHECK(std::ifstream(dir.path + "/sweep-local.gp").good());
+  CHECK(std::ifstream(dir.path + "/sweep-tcp.dat").good());
+  CHECK_THAT(*md, Catch::Contains("| local | 8 | 400 |"));
+}
+
+TEST_CASE("a chain-length sweep reports what one more function costs", "[bench]") {
+  CHECK(slope({1, 2, 4, 8}, {10, 20, 40, 80}) == Approx(10));
+  CHECK(slope({1, 2, 3}, {5, 5, 5}) == Approx(0));
+  CHECK(slope({4}, {1}) == 0); // one point: no slope
+  temp_dir dir;
+  std::vector<sweep_point> points;
+  for (unsigned n : {1u, 2u, 4u}) {
+    sweep_point p;
+    p.value = n;
+    setup_result r;
+    r.config.name = "local";
+    r.ran = true;
+    r.load.seconds = 1;
+    r.load.by_status[200] = 1000;
+    for (int i = 0; i < 1000; ++i)
+      r.load.latency_ns.record(100'000 + 50'000 * n); // 50 us more per function
+    process_sample cpu;
+    cpu.cpu_seconds = 0.001 * (10 + 20 * n); // 20 us of CPU per request more per function
+    r.busy.push_back(cpu);
+    p.results.push_back(std::move(r));
+    points.push_back(std::move(p));
+  }
+  report_options ro;
+  ro.dir = dir.path;
+  ro.title = "demo";
+  auto md = write_sweep(points, sweep_axis::chain_length, ro);
+  REQUIRE(md);
+  CHECK_THAT(*md, Catch::Contains("| setup | functions |"));
+  // Latency buckets are not exact: the slope is close to 50 us, CPU exactly 20 us.
+  CHECK_THAT(*md, Catch::Matches("[\\s\\S]*\\| local \\| (4[89]|5[01])\\.\\d \\| 20\\.0 \\|[\\s\\S]*"));
+}
+
+TEST_CASE("a chain-length sweep's app repeats the first function of the first chain", "[bench]") {
+  temp_dir dir;
+  const auto app = dir.file("app.yaml", R"(app: demo
+libraries: [libdemo.so]
+functions:
+  - { name: upper, handler: demo.upper, concurrency: 2 }
+  - count
+chains: [{ name: c, http: { path: /c }, functions: [upper, count] }]
+)");
+  temp_dir out;
+  auto file = write_chain_length_app(app, 3, out.path);
+  REQUIRE(file);
+  const auto y = YAML::LoadFile(*file);
+  REQUIRE(y["chains"][0]["functions"].size() == 3);
+  CHECK(y["chains"][0]["functions"][2].as<std::string>() == "upper-3");
+  REQUIRE(y["functions"].size() == 4);
+  CHECK(y["functions"][3]["name"].as<std::string>() == "upper-3");
+  CHECK(y["functions"][3]["handler"].as<std::string>() == "demo.upper");
+  CHECK(y["functions"][3]["concurrency"].as<int>() == 2);
+  CHECK(y["libraries"][0].as<std::string>() == dir.path + "/libdemo.so");
+  auto bare = dir.file("bare.yaml", "app: x\nfunctions: [f]\nchains: [{ name: c, functions: [f] }]\n");
+  auto one = write_chain_length_app(bare, 2, out.path);
+  REQUIRE(one);
+  CHECK(YAML::LoadFile(*one)["functions"][1]["handler"].as<std::string>() == "f");
+  CHECK(!write_chain_length_app(bare, 0, out.path));
+  auto routes = dir.file("routes.yaml", "app: x\nfunctions: [f]\nchains: [{ name: c }]\n");
+  auto no = write_chain_length_app(routes, 2, out.path);
+  REQUIRE(!no);
+  CHECK_THAT(no.err().message, Catch::Contains("needs a first chain with a `functions:` list"));
 }

@@ -379,7 +379,12 @@ TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[con
   CHECK(defaults->dpdk.ring_size == 0);    // sized to the pools
   CHECK(defaults->dpdk.memory == 64u << 20);
   CHECK(defaults->dpdk.file_prefix.empty()); // unique per run
-  CHECK(defaults->dpdk.idle == "yield");
+  CHECK(defaults->dpdk.idle == "adaptive");
+  CHECK(defaults->dpdk.spin_us == 200);
+  auto adaptive = parse_app_yaml("dpdk: {idle: adaptive, spin_us: 50}\n" + rest, "app.yaml");
+  REQUIRE(adaptive);
+  CHECK(adaptive->dpdk.spin_us == 50);
+  CHECK(parse_app_yaml("dpdk: {idle: yield}\n" + rest, "app.yaml"));
   auto single = parse_app_yaml("dpdk: {lcores: 1}\n" + rest, "app.yaml");
   REQUIRE(single);
   CHECK(single->dpdk.lcores == "1");
@@ -394,7 +399,14 @@ TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[con
                                                        "multiple of 2MiB"));
   CHECK_THAT(at("  file_prefix: ../etc\n"), Catch::StartsWith("app.yaml:2:16: dpdk.file_prefix: "));
   CHECK_THAT(at("  file_prefix: ''\n"), Catch::Contains("dpdk.file_prefix: must not be empty"));
-  CHECK_THAT(at("  idle: sleep\n"), Catch::StartsWith("app.yaml:2:9: dpdk.idle: expected spin or yield"));
+  CHECK_THAT(at("  idle: sleep\n"),
+             Catch::StartsWith("app.yaml:2:9: dpdk.idle: expected adaptive, spin or yield"));
+  CHECK_THAT(at("  spin_us: -5\n"), Catch::StartsWith("app.yaml:2:12: dpdk.spin_us: expected a "
+                                                     "non-negative integer"));
+  CHECK_THAT(at("  spin_us: 2000000\n"), Catch::StartsWith("app.yaml:2:12: dpdk.spin_us: expected "
+                                                          "at most 1000000"));
+  CHECK_THAT(at("  idle: spin\n  spin_us: 100\n"),
+             Catch::StartsWith("app.yaml:3:12: dpdk.spin_us: only an adaptive poller sleeps"));
   CHECK_THAT(at("  rings: 4\n"), Catch::StartsWith("app.yaml:2:3: dpdk: unknown key 'rings'"));
   CHECK_THAT(error_of("dpdk: 64MiB\n" + rest), Catch::Contains("dpdk: expected a mapping"));
 

@@ -5,6 +5,7 @@
 #include "policies/autoscaling/lass.hpp"
 #include "policies/autoscaling/mmc_model.hpp"
 #include "policies/autoscaling/mu.hpp"
+#include "policies/autoscaling/mu_mm1.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -222,11 +223,11 @@ TEST_CASE("LaSS: idle functions deflate, then go to zero after the grace period"
   CHECK(out[0].instances == 1);
 }
 
-TEST_CASE("Mu autoscaler: SLO utilisation, queue drain, prediction, delayed scale-down",
+TEST_CASE("mu-mm1 autoscaler: SLO utilisation, queue drain, prediction, delayed scale-down",
           "[autoscaling]") {
-  mu_options o;
+  mu_mm1_options o;
   o.predictor.epsilon = 0;
-  mu a(o);
+  mu_mm1 a(o);
   function_metrics m;
   m.service_time_s = 0.1;
   m.slo_s = 1.0;
@@ -238,9 +239,9 @@ TEST_CASE("Mu autoscaler: SLO utilisation, queue drain, prediction, delayed scal
   // (lookahead 2 s): +45 req/s -> 95 * 0.1 / 0.70 = 13.6 -> 14.
   CHECK(a.instances_for(m, 50, 90) == 14);
   // With instances that start in 0.5 s the slack rules: +100 req/s -> 150 * 0.1 / 0.70 -> 22.
-  mu_options quick = o;
+  mu_mm1_options quick = o;
   quick.lookahead_s = 0.5;
-  CHECK(mu(quick).instances_for(m, 50, 90) == 22);
+  CHECK(mu_mm1(quick).instances_for(m, 50, 90) == 22);
   // A loose SLO is capped at 90 % utilisation, a tight one floored at 50 %.
   m.slo_s = 100;
   CHECK(a.utilization_for(m) == Approx(0.9));
@@ -278,8 +279,8 @@ TEST_CASE("Mu autoscaler: SLO utilisation, queue drain, prediction, delayed scal
   CHECK(out[0].instances == 2); // 10 * 0.1 / 0.70 = 1.43
 }
 
-TEST_CASE("Mu autoscaler never asks for more than the cluster can host", "[autoscaling]") {
-  mu a;
+TEST_CASE("mu-mm1 autoscaler never asks for more than the cluster can host", "[autoscaling]") {
+  mu_mm1 a;
   function_metrics m;
   m.service_time_s = 0.1;
   m.slo_s = 1;
@@ -296,10 +297,178 @@ TEST_CASE("Mu autoscaler never asks for more than the cluster can host", "[autos
   CHECK(out[0].instances > 1000);
 }
 
+TEST_CASE("Mu autoscaler: predicted rate x confidence ratio, queue drain, delayed scale-down",
+          "[autoscaling]") {
+  mu_options o;
+  o.predictor.epsilon = 0;
+  mu a(o);
+  function_metrics m;
+  m.service_time_s = 0.1;
+  m.slo_s = 1.0;
+  // 50 req/s x 0.1 s = 5 busy servers at a confidence ratio of 1; 80 % confidence: 1.25 x.
+  CHECK(a.confidence_ratio(1.0) == Approx(1));
+  CHECK(a.confidence_ratio(0.8) == Approx(1.25));
+  CHECK(a.confidence_ratio(0.1) == Approx(2)); // max_confidence_ratio
+  CHECK(a.instances_for(m, 50, 0, 1.0) == 5);
+  CHECK(a.instances_for(m, 50, 0, 1.25) == 7); // 6.25
+  // 90 queued drain within the SLO's slack (0.9 s) but no faster than a cold start (2 s):
+  // +45 req/s -> 95 x 0.1 = 9.5 -> 10.
+  CHECK(a.instances_for(m, 50, 90, 1.0) == 10);
+  m.instance_concurrency = 4; // four requests at once per instance: a quarter of the instances
+  CHECK(a.instances_for(m, 50, 90, 1.0) == 3);
+  m.instance_concurrency = 1;
+
+  // A steady rate: every regression predicts it exactly, the confidence goes to 1 and the count
+  // to exactly the busy servers; a rate alternating 40/60 is predicted worse: a larger ratio.
+  std::vector<scaling_decision> out;
+  double t = 0;
+  for (int i = 0; i < 30; ++i) {
+    t += 2;
+    m.arrival_rate = 50;
+    m.ready_instances = 5;
+    m.concurrency = 5;
+    a.decide(one(t, m), out);
+  }
+  CHECK(a.predicted_rate(0) == Approx(50));
+  CHECK(a.confidence_ratio_of(0) == Approx(1));
+  CHECK(out[0].instances == 5);
+  mu noisy(o);
+  for (int i = 0; i < 30; ++i) {
+    m.arrival_rate = i % 2 ? 40 : 60;
+    noisy.decide(one(2.0 * (i + 1), m), out);
+  }
+  CHECK(noisy.confidence_ratio_of(0) > 1.05);
+  CHECK(out[0].instances > 5);
+
+  // The load falls to 8 req/s: 1 instance, but only once that has held for 30 s (the last need
+  // of 5 was at drop - 2).
+  m.ready_instances = 5;
+  const double drop = t + 2;
+  for (t = drop; t < drop + 28; t += 2) {
+    m.arrival_rate = 8;
+    a.decide(one(t, m), out);
+    CHECK(out[0].instances == 5);
+  }
+  for (int i = 0; i < 10; ++i, t += 2)
+    a.decide(one(t, m), out);
+  CHECK(out[0].instances == 1);
+}
+
+TEST_CASE("Mu autoscaler grows only into free capacity, not the whole cluster", "[autoscaling]") {
+  mu a;
+  function_metrics m;
+  m.service_time_s = 0.1;
+  m.slo_s = 1;
+  m.cpu_per_instance = 2;
+  m.memory_per_instance_mb = 1024;
+  m.ready_instances = 3;
+  m.arrival_rate = 1000;
+  m.queue_length = 100000;
+  scaling_snapshot s = one(2, m);
+  s.cluster_cpu = 100; // the whole cluster could host 50 such instances ...
+  s.free_cpu = 4;      // ... but only 4 cores are not reserved: 2 more
+  s.free_memory_mb = 1e6;
+  std::vector<scaling_decision> out;
+  a.decide(s, out);
+  CHECK(out[0].instances == 5);
+  s.free_memory_mb = 1024; // memory binds first: 1 more
+  a.decide(s, out);
+  CHECK(out[0].instances == 4);
+  s.free_cpu = 0; // nothing free: keep what it has, never less because of the cap
+  a.decide(s, out);
+  CHECK(out[0].instances == 3);
+  s.free_cpu = s.free_memory_mb = -1; // free capacity not reported: the cluster bounds it
+  a.decide(s, out);
+  CHECK(out[0].instances == 50);
+}
+
+TEST_CASE("KPA: containerConcurrency above 100 is the target, annotations are capped by it",
+          "[autoscaling]") {
+  function_metrics m;
+  m.instance_concurrency = 500;
+  CHECK(kpa().total_per_instance(m) == 500); // Knative: containerConcurrency, not min(100, cc)
+  CHECK(kpa().target_per_instance(m) == Approx(350));
+  m.instance_concurrency = 0; // unlimited: container-concurrency-target-default
+  CHECK(kpa().total_per_instance(m) == 100);
+  kpa_options o;
+  o.target_concurrency = 1000; // the target annotation, never above containerConcurrency
+  m.instance_concurrency = 500;
+  CHECK(kpa(o).total_per_instance(m) == 500);
+  o.target_concurrency = 50;
+  CHECK(kpa(o).total_per_instance(m) == 50);
+  m.instance_concurrency = 0;
+  CHECK(kpa(o).total_per_instance(m) == 50);
+  // 700 requests in flight at cc 500: 2 instances (not 10, as with a target capped at 100).
+  kpa k;
+  m.instance_concurrency = 500;
+  m.ready_instances = 2;
+  m.concurrency = 700;
+  uint32_t want = 0;
+  for (double t = 2; t <= 60; t += 2)
+    want = decide_one(k, t, m);
+  CHECK(want == 2);
+}
+
+TEST_CASE("KPA: concurrency averaged in one-second buckets over its windows", "[autoscaling]") {
+  kpa k;
+  function_metrics m;
+  m.instance_concurrency = 10; // target 7
+  m.ready_instances = 1;
+  // Irregular ticks (as live): 1.5 s at 2, then 0.5 s at 20, then 2 s at 0. The panic window
+  // (6 s) sees the time average over the seconds seen so far: (1.5 x 2 + 0.5 x 20) / 4 s.
+  std::vector<scaling_decision> out;
+  m.concurrency = 2;
+  k.decide(one(1.5, m, 1.5), out);
+  m.concurrency = 20;
+  k.decide(one(2.0, m, 0.5), out);
+  CHECK(k.panic_value(0) == Approx((1.5 * 2 + 0.5 * 20) / 2));
+  m.concurrency = 0;
+  k.decide(one(4.0, m, 2.0), out);
+  CHECK(k.panic_value(0) == Approx((1.5 * 2 + 0.5 * 20) / 4));
+  CHECK(k.stable_value(0) == Approx((1.5 * 2 + 0.5 * 20) / 4));
+  // Ten seconds later the panic window has left the burst behind, the stable window has not.
+  for (double t = 6; t <= 14; t += 2)
+    k.decide(one(t, m), out);
+  CHECK(k.panic_value(0) == 0);
+  CHECK(k.stable_value(0) == Approx(13.0 / 14));
+}
+
+TEST_CASE("KPA: target burst capacity puts the activator in the path", "[autoscaling]") {
+  function_metrics m;
+  m.instance_concurrency = 1;
+  m.ready_instances = 3;
+  m.concurrency = 1;
+  std::vector<scaling_decision> out;
+  kpa k; // TBC 211: 3 instances x 1 - 211 - 1 < 0: through the activator
+  k.decide(one(2, m), out);
+  CHECK(out[0].via_activator);
+  m.instance_concurrency = 100; // 300 - 211 - 1 = 88 >= 0: straight to the instances
+  kpa k2;
+  k2.decide(one(2, m), out);
+  CHECK_FALSE(out[0].via_activator);
+  kpa_options o;
+  o.target_burst_capacity = 0; // never
+  m.instance_concurrency = 1;
+  kpa k3(o);
+  k3.decide(one(2, m), out);
+  CHECK_FALSE(out[0].via_activator);
+  o.target_burst_capacity = -1; // always
+  m.instance_concurrency = 100;
+  kpa k4(o);
+  k4.decide(one(2, m), out);
+  CHECK(out[0].via_activator);
+}
+
 TEST_CASE("autoscalers are created by name with checked parameters", "[autoscaling]") {
   autoscaler_registry r;
   register_all(r);
-  CHECK(r.names() == std::vector<std::string>{"fixed", "kpa", "lass", "mu"});
+  CHECK(r.names() == std::vector<std::string>{"fixed", "kpa", "lass", "mu", "mu-mm1"});
+  auto mm1 = r.create("mu-mm1", {{"min_utilization", "0.6"}});
+  REQUIRE(mm1);
+  CHECK((*mm1)->name() == "mu-mm1");
+  REQUIRE(r.create("mu", {{"max_confidence_ratio", "1.5"}}));
+  REQUIRE_FALSE(r.create("mu", {{"max_confidence_ratio", "0.5"}}));
+  REQUIRE(r.create("kpa", {{"target_burst_capacity", "-1"}}));
   auto k = r.create("kpa", {{"target_concurrency", "10"}, {"panic_threshold", "3"}});
   REQUIRE(k);
   CHECK((*k)->name() == "kpa");

@@ -288,11 +288,14 @@ TEST_CASE("DRF placement in the lab is fairer than first come, first served", "[
     return std::move(*r);
   };
   const run_result spread = run("spread"), drf = run("mu");
-  // Spread: the first activations get one instance each, then f0, f1, f2 fill up in order:
-  // f0..f2 have what they need (x = 1), f3..f7 one instance for three servers' demand (1/3):
-  // Jain = (3 + 5/3)^2 / (8 (3 + 5/9)) = 0.77. DRF: two each, x = 2/3 for all: 1.
+  // Spread: the first activations get one instance each; the rest were all asked for at the
+  // same tick, so the queue takes them in random order, not f0, f1, f2 first (that order gave
+  // f0..f2 what they need, f3..f7 a third: Jain (3 + 5/3)^2 / (8 (3 + 5/9)) = 0.77). Random
+  // interleaving spreads the 8 spare cores unevenly but over everyone: fairer than that, still
+  // less fair than DRF's two each (x = 2/3 for all: 1).
   CHECK(drf.jain_fairness > 0.97);
-  CHECK(spread.jain_fairness == Approx(0.766).margin(0.03));
+  CHECK(spread.jain_fairness > 0.8);
+  CHECK(spread.jain_fairness < drf.jain_fairness - 0.03);
   CHECK(spread.unplaced == Approx(16).margin(0.5)); // 32 wanted, 16 cores
 }
 

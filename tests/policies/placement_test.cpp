@@ -66,6 +66,8 @@ TEST_CASE("spread is first come, first served: the first asker takes the cluster
   placement_request r;
   r.nodes = {node(9, 18)};
   r.demands = {demand(0, 10, 1, 4), demand(1, 10, 3, 1)};
+  r.demands[0].created_s = 10; // function 0's instances were asked for first
+  r.demands[1].created_s = 12;
   spread engine;
   placement_result out;
   engine.place(r, out);
@@ -75,6 +77,64 @@ TEST_CASE("spread is first come, first served: the first asker takes the cluster
   CHECK(per[0] == 4); // memory-bound: 4 x 4 GB of 18
   CHECK(per[1] == 1); // 5 CPUs but only 2 GB left: one B
   CHECK(out.unplaced == std::vector<uint32_t>{6, 9});
+}
+
+TEST_CASE("spread queues by creation time, not by function index", "[placement]") {
+  placement_request r;
+  r.nodes = {node(9, 18)};
+  r.demands = {demand(0, 10, 1, 4), demand(1, 10, 3, 1)};
+  r.demands[0].created_s = 12;
+  r.demands[1].created_s = 10; // the second function asked first: it goes first
+  spread engine;
+  placement_result out;
+  engine.place(r, out);
+  REQUIRE(!out.assignments.empty());
+  CHECK(out.assignments.front().demand == 1);
+  std::map<uint32_t, int> per;
+  for (auto& a : out.assignments)
+    per[a.demand]++;
+  CHECK(per[1] == 3); // 9 CPUs: three of B, then A fits in nothing (no CPU left)
+  CHECK(per[0] == 0);
+
+  // Created at the same time: neither index is favoured; the order is random per seed and the
+  // same seed gives the same order.
+  r.demands[0].created_s = r.demands[1].created_s = 10;
+  std::map<uint32_t, int> first;
+  std::vector<uint32_t> seq1, seq2;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    engine.reseed(seed);
+    engine.place(r, out);
+    first[out.assignments.front().demand]++;
+    if (seed == 7)
+      for (auto& a : out.assignments)
+        seq1.push_back(a.demand);
+  }
+  CHECK(first[0] > 5);
+  CHECK(first[1] > 5);
+  engine.reseed(7);
+  engine.place(r, out);
+  for (auto& a : out.assignments)
+    seq2.push_back(a.demand);
+  CHECK(seq1 == seq2);
+}
+
+TEST_CASE("Mu placement: weighted DRF gives a weight-2 function twice the dominant share",
+          "[placement]") {
+  // Two functions with the same shape <1 CPU, 1 GB> on 12 CPUs: weight 2 against weight 1 ends
+  // 8 : 4 instead of 6 : 6.
+  placement_request r;
+  r.nodes = {node(12, 1000)};
+  r.demands = {demand(0, 20, 1, 1), demand(1, 20, 1, 1)};
+  r.demands[0].weight = 1;
+  r.demands[1].weight = 2;
+  mu engine;
+  placement_result out;
+  engine.place(r, out);
+  std::map<uint32_t, int> per;
+  for (auto& a : out.assignments)
+    per[a.demand]++;
+  CHECK(per[0] == 4);
+  CHECK(per[1] == 8);
 }
 
 TEST_CASE("node scores: alignment, best fit, worst fit, least allocated", "[placement]") {
@@ -127,4 +187,27 @@ TEST_CASE("placement engines by name", "[placement]") {
   auto bad = r.create("mu", {{"score", "tightest"}});
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.err().message, Catch::Contains("alignment, best_fit, worst_fit"));
+}
+
+TEST_CASE("spread puts a function's instances asked for together on different nodes first",
+          "[placement]") {
+  // Four equal nodes, two functions of four instances each, asked for at once: whatever the
+  // random order, each node gets one instance of each (least-allocated alone would put two of a
+  // function on a node whenever that node happened to be emptiest at its turn).
+  placement_request r;
+  r.nodes = {node(4, 16), node(4, 16), node(4, 16), node(4, 16)};
+  r.demands = {demand(0, 4, 1, 1), demand(1, 4, 1.5, 1)};
+  spread engine;
+  placement_result out;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    engine.reseed(seed);
+    engine.place(r, out);
+    REQUIRE(out.assignments.size() == 8);
+    std::map<std::pair<uint32_t, uint32_t>, int> per; // (function, node)
+    for (auto& a : out.assignments)
+      per[{a.demand, a.node}]++;
+    for (uint32_t f = 0; f < 2; ++f)
+      for (uint32_t n = 0; n < 4; ++n)
+        CHECK(per[{f, n}] == 1);
+  }
 }

@@ -25,7 +25,7 @@ TEST_CASE("linear regression extrapolates the line through its window", "[predic
   CHECK(lr.predict(10) == 0); // a falling line never predicts a negative rate
 }
 
-TEST_CASE("the bandit switches to the model with the lowest recent error", "[prediction]") {
+TEST_CASE("the bandit switches to the model with the highest recent reward", "[prediction]") {
   bandit_options o;
   o.windows = {2, 16};
   o.epsilon = 0; // no exploration: the choice is exactly the argmin of recent error
@@ -39,7 +39,7 @@ TEST_CASE("the bandit switches to the model with the lowest recent error", "[pre
   for (int i = 0; i < 10; ++i, t += 2)
     b.observe(t, 140 + 10 * i);
   CHECK(b.chosen() == 0); // the short window follows the new trend, the long one lags
-  CHECK(b.recent_error(0) < b.recent_error(1));
+  CHECK(b.recent_reward(0) > b.recent_reward(1));
   const double ramp_next = b.predict(2);
   CHECK(ramp_next == Approx(140 + 10 * 10)); // the short model's extrapolation
 
@@ -48,7 +48,7 @@ TEST_CASE("the bandit switches to the model with the lowest recent error", "[pre
   for (int i = 0; i < 40; ++i, t += 2)
     b.observe(t, i % 2 ? 230 : 250);
   CHECK(b.chosen() == 1);
-  CHECK(b.recent_error(1) < b.recent_error(0));
+  CHECK(b.recent_reward(1) > b.recent_reward(0));
   CHECK(b.predict(2) == Approx(240).margin(3));
 }
 
@@ -76,6 +76,40 @@ TEST_CASE("with exploration the bandit still mostly plays the better arm, reprod
   CHECK(plays[1] > 330);
   CHECK(plays[0] > 0); // exploration did happen
   CHECK(run().second == seq);
+}
+
+TEST_CASE("the bandit's reward is relative accuracy", "[prediction]") {
+  CHECK(bandit::reward(100, 100) == 1);
+  CHECK(bandit::reward(0, 0) == 1);
+  CHECK(bandit::reward(50, 100) == Approx(0.5));
+  CHECK(bandit::reward(200, 100) == Approx(0.5));
+  CHECK(bandit::reward(10, 0) == 0);
+  CHECK(bandit::reward(1010, 1000) == Approx(bandit::reward(1.01, 1)));
+}
+
+TEST_CASE("the bandit scores its arms at the horizon they are used for", "[prediction]") {
+  // A rate that alternates every tick (2 s): 100, 200, 100, ... The last value (window 1) is
+  // always wrong one tick ahead but always right two ticks ahead; the mean of two (a flat line
+  // through the last two points... window 2 extrapolates the swing) is worse at two ticks.
+  auto play = [](double horizon) {
+    bandit_options o;
+    o.windows = {1, 2};
+    o.epsilon = 0;
+    o.horizon_s = horizon;
+    bandit b(o);
+    for (int i = 0; i < 40; ++i)
+      b.observe(2.0 * i, i % 2 ? 200 : 100);
+    return b;
+  };
+  const bandit at4 = play(4);
+  CHECK(at4.chosen() == 0);
+  CHECK(at4.recent_reward(0) == Approx(1));
+  CHECK(at4.scored() == 38); // the predictions for t = 4 .. 78
+  CHECK(at4.confidence() == Approx(1));
+  const bandit next = play(0); // one observation ahead: the last value is never right
+  CHECK(next.recent_reward(0) == Approx(0.5));
+  CHECK(next.recent_reward(1) < 0.5);
+  CHECK(next.scored() == 39);
 }
 
 TEST_CASE("rate predictors are created by name with checked parameters", "[prediction]") {

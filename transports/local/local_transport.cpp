@@ -1,5 +1,7 @@
 #include "transports/local/local_transport.hpp"
 
+#include "transports/local/hop_bench.hpp"
+
 #include <caf/abstract_actor.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/message.hpp>
@@ -96,6 +98,7 @@ void register_transport(core::transport_registry& registry) {
     return std::unique_ptr<core::transport>(new local_transport(ctx));
   };
   e.in_process_instances = true;
+  e.measure_hops = measure_hops;
   registry.add(std::move(e));
 }
 

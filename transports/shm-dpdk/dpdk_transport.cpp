@@ -13,6 +13,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/message.hpp>
 #include <caf/message_id.hpp>
+#include <linux/futex.h>
 #include <rte_errno.h>
 #include <rte_memzone.h>
 #include <rte_pause.h>
@@ -25,6 +26,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +34,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sstream>
+#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -56,6 +59,28 @@ constexpr uint32_t default_ring_size = 1024;
 /// Headroom of EAL memory beyond the rings: the EAL's own memzones and heap metadata.
 constexpr uint64_t eal_overhead_mb = 16;
 constexpr uint32_t max_rings = 2048; // below RTE_MAX_MEMZONE (2560), leaving the EAL its own
+/// An adaptive poller's sleep ends after this even if nobody rings: a safety net for a sender
+/// killed between its enqueue and its wake-up (and for bugs, which it counts as missed_wakes).
+/// Ten wake-ups a second cost nothing measurable.
+constexpr long sleep_timeout_ns = 100'000'000;
+
+enum class idle_mode { adaptive, spin, yield };
+
+idle_mode idle_mode_of(const std::string& name) {
+  // compile() has refused anything else already (dpdk_idle_problem).
+  return name == "spin" ? idle_mode::spin : name == "yield" ? idle_mode::yield : idle_mode::adaptive;
+}
+
+// Futexes on DPDK memory: shared between processes, so never FUTEX_PRIVATE_FLAG.
+long futex_wait(std::atomic<uint32_t>* word, uint32_t expected, const timespec* timeout) noexcept {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex word is 32 bits");
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, timeout,
+                 nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<uint32_t>* word) noexcept {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
 
 std::atomic<uint64_t> next_generation{1};
 
@@ -119,7 +144,8 @@ public:
       capacity_(ctx.queue_capacity),
       eal_(e),
       primary_(e->primary()),
-      spin_(s.spec.idle == "spin"),
+      idle_(idle_mode_of(s.spec.idle)),
+      spin_ns_(uint64_t{s.spec.spin_us} * 1000),
       generation_(generation),
       table_zone_(table_zone),
       header_(static_cast<table_header*>(table_zone->addr)),
@@ -168,6 +194,12 @@ public:
     // stale (and may even belong to an unrelated process by now): take the endpoint over.
     e.depth.reset();
     e.seen.store(1);
+    // The poller's home: the first endpoint this transport binds, kept for its life (see
+    // endpoint_table.hpp). Published before pid, so a sender that finds the endpoint bound
+    // finds where to ring.
+    if (!poller_.joinable())
+      home_ = id;
+    e.poller.store(home_, std::memory_order_release);
     s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
     keep_alive_.push_back(std::move(receiver));
     const uint32_t n = local_count_.load(std::memory_order_relaxed);
@@ -220,8 +252,10 @@ public:
     if (d.dst >= endpoints_ || !rings_[d.dst])
       return send_status::unknown_endpoint;
     core::descriptor copy = d;
-    return rte_ring_mp_enqueue_elem(rings_[d.dst], &copy, sizeof copy) == 0 ? send_status::ok
-                                                                           : send_status::backpressure;
+    if (rte_ring_mp_enqueue_elem(rings_[d.dst], &copy, sizeof copy) != 0)
+      return send_status::backpressure;
+    wake_poller_of(entries_[d.dst]);
+    return send_status::ok;
   }
 
   send_status send(const core::descriptor& d) noexcept override {
@@ -254,13 +288,20 @@ public:
       e.bounced.fetch_add(1, std::memory_order_relaxed);
       return reject(send_status::backpressure);
     }
+    wake_poller_of(e);
     sent_.fetch_add(1, std::memory_order_relaxed);
     return send_status::ok;
   }
 
   void consumed(endpoint_id id) noexcept override {
-    if (id < endpoints_)
-      entries_[id].depth.remove();
+    if (id >= endpoints_)
+      return;
+    auto& e = entries_[id];
+    // A poller leaves descriptors in the ring of an endpoint at capacity and may fall asleep
+    // with them there: the consumption that makes room wakes it (the same protocol as a send,
+    // with the depth in place of the ring).
+    if (e.depth.remove() + 1 >= capacity_)
+      wake_poller_of(e);
   }
 
   uint32_t queue_depth(endpoint_id id) const noexcept override {
@@ -297,8 +338,10 @@ public:
         return;
     }
     stopping_.store(true);
-    if (poller_.joinable())
+    if (poller_.joinable()) {
+      kick_poller(); // it may be asleep; it checks stopping_ after announcing that it sleeps
       poller_.join();
+    }
     const uint32_t n = local_count_.load();
     for (uint32_t i = 0; i < n; ++i) {
       const endpoint_id id = local_[i];
@@ -336,6 +379,7 @@ private:
       pthread_setaffinity_np(pthread_self(), sizeof *cpus, &*cpus);
     core::descriptor burst[burst_size];
     unsigned empty = 0;
+    uint64_t quiet_since = 0;
     while (!stopping_.load(std::memory_order_relaxed)) {
       rounds_.fetch_add(1, std::memory_order_seq_cst);
       unsigned got = 0;
@@ -344,11 +388,98 @@ private:
         got += poll_one(local_[i], burst);
       if (got) {
         empty = 0;
-      } else if (spin_ || ++empty < spins_before_yield) {
-        rte_pause();
-      } else {
-        sched_yield();
+        continue;
       }
+      if (++empty == 1 && idle_ == idle_mode::adaptive)
+        quiet_since = core::now_ns();
+      if (idle_ == idle_mode::spin || empty < spins_before_yield) {
+        rte_pause();
+      } else if (idle_ == idle_mode::yield || core::now_ns() - quiet_since < spin_ns_) {
+        sched_yield();
+      } else {
+        // `empty` and `quiet_since` stay: a wake-up that brings nothing (the safety timeout, a
+        // control thread's kick) goes straight back to sleep after one empty round, instead of
+        // polling another spin_us (which, every 100 ms, would be an idle cost of its own).
+        sleep_until_rung();
+      }
+    }
+  }
+
+  // -- sleeping and waking (idle: adaptive) ----------------------------------------------------
+  //
+  // The lost wake-up to avoid: the poller finds its rings empty and decides to sleep, a sender
+  // enqueues and sees no sleeper, the poller sleeps with a descriptor in its ring. Both sides
+  // write one location and then read the other's (Dekker):
+  //   poller: asleep = 1; fence; read the rings (and stopping_); futex_wait(doorbell, bell)
+  //   sender: publish in the ring; fence; if asleep.exchange(0): ++doorbell, futex_wake
+  // With a seq_cst fence on each side, one of the two reads sees the other's write: either the
+  // poller finds the descriptor and does not sleep, or the sender finds asleep set and rings.
+  // The poller reads `bell` before it checks the rings, so a ring between that read and its
+  // futex_wait makes the wait return at once (the kernel compares doorbell with `bell`).
+  // The ring's own publish is only a release store (rte_ring's tail update), hence the fences.
+
+  // Any thread, after putting a descriptor in the ring of the endpoint `e` (or making room for
+  // one): wakes its poller if it sleeps. A fence and a load when it does not.
+  void wake_poller_of(endpoint_entry& e) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const uint32_t home = e.poller.load(std::memory_order_acquire);
+    if (home >= endpoints_)
+      return; // written by another process: never trusted as an index unchecked
+    auto& h = entries_[home];
+    if (h.asleep.load(std::memory_order_relaxed) && h.asleep.exchange(0, std::memory_order_seq_cst))
+      ring(h);
+  }
+
+  [[gnu::noinline]] static void ring(endpoint_entry& home) noexcept {
+    home.doorbell.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(&home.doorbell);
+  }
+
+  // Control threads: make this transport's poller run a round now, asleep or not.
+  void kick_poller() noexcept {
+    if (home_ < endpoints_)
+      ring(entries_[home_]);
+  }
+
+  // Whether a local endpoint has descriptors its poller would take now (receiver bound, room
+  // below capacity).
+  bool work_waiting() const noexcept {
+    const uint32_t n = local_count_.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; ++i) {
+      const endpoint_id id = local_[i];
+      if (slots_[id].receiver.load(std::memory_order_seq_cst) && rte_ring_count(rings_[id]) > 0 &&
+          entries_[id].depth.get() < capacity_)
+        return true;
+    }
+    return false;
+  }
+
+  // Poller thread: sleeps in the kernel until a sender rings (or the safety timeout).
+  [[gnu::noinline]] void sleep_until_rung() noexcept {
+    auto& h = entries_[home_];
+    h.asleep.store(1, std::memory_order_seq_cst);
+    const uint32_t bell = h.doorbell.load(std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // On leaving without sleeping `asleep` stays set: only senders clear it (see
+    // endpoint_table.hpp), and the next one pays one futex_wake for nothing.
+    if (stopping_.load(std::memory_order_seq_cst) || work_waiting())
+      return;
+    h.sleeps.fetch_add(1, std::memory_order_relaxed);
+    const timespec timeout{0, sleep_timeout_ns};
+    if (futex_wait(&h.doorbell, bell, &timeout) == 0)
+      return;
+    const int err = errno;
+    if (err == ETIMEDOUT) {
+      if (work_waiting()) {
+        h.missed_wakes.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("shm-dpdk: a poller slept through a descriptor until its safety timeout (a "
+                     "sender died between its enqueue and its wake-up, or a bug)");
+      }
+    } else if (err != EAGAIN && err != EINTR) {
+      // No futex on this memory: keep serving, the way "yield" does.
+      spdlog::error("shm-dpdk: a poller cannot sleep on its doorbell ({}); it polls and yields "
+                    "instead (dpdk.idle: yield)", std::strerror(err));
+      idle_ = idle_mode::yield;
     }
   }
 
@@ -399,8 +530,12 @@ private:
     const uint64_t seen = rounds_.load(std::memory_order_seq_cst);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     while (rounds_.load(std::memory_order_seq_cst) <= seen &&
-           std::chrono::steady_clock::now() < deadline)
+           std::chrono::steady_clock::now() < deadline) {
+      // Rung on every turn: a poller that read the doorbell before the first ring may have
+      // gone to sleep after it.
+      kick_poller();
       std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
   }
 
   // -- faults ----------------------------------------------------------------------------------
@@ -488,9 +623,11 @@ private:
           continue;
         uint32_t expected = tail;
         if (__atomic_compare_exchange_n(&r->prod.tail, &expected, tail + 1, false,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+          wake_poller_of(entries_[id]); // the slot is the consumer's now: let it drop it
           spdlog::warn("shm-dpdk: released a slot of endpoint {}'s ring claimed by a process "
                        "that died before publishing it", id);
+        }
       }
     }
   }
@@ -499,7 +636,8 @@ private:
   uint32_t capacity_;
   eal* eal_;
   bool primary_;
-  bool spin_;
+  idle_mode idle_; // the poller may fall back from adaptive to yield (no futex), itself only
+  uint64_t spin_ns_;
   uint64_t generation_;
   const rte_memzone* table_zone_;
   table_header* header_;
@@ -511,6 +649,7 @@ private:
   std::unique_ptr<endpoint_id[]> local_;
   std::atomic<uint32_t> local_count_{0};
   std::thread poller_;
+  endpoint_id home_ = ~endpoint_id{0}; // set before the poller starts, then fixed
   std::atomic<uint64_t> rounds_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};
@@ -632,8 +771,8 @@ void register_transport(core::transport_registry& registry) {
   core::transport_registry::entry e;
   e.name = "shm-dpdk";
   e.description = "shared-memory pools, 16-byte descriptors on DPDK rte_rings (EAL multi-process), "
-                  "busy-polling receivers: a core per process even when idle; needs root and 2 MB "
-                  "hugepages";
+                  "polling receivers that sleep in the kernel when idle (dpdk.idle: adaptive; spin "
+                  "or yield keep a core per process); needs root and 2 MB hugepages";
   e.factory = make_transport;
   e.in_process_instances = false;
   e.shared_pools = true;

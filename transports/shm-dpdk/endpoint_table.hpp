@@ -6,8 +6,16 @@
 //
 // It holds what a sender in any process needs to decide before it touches a ring: whether the
 // endpoint is bound (a sender gets unknown_endpoint instead of filling a ring nobody reads) and
-// its queue depth (the Q_i load balancers read, for endpoints in other processes too). The
-// rings themselves are separate rte_rings, one per endpoint, named ring_name(generation, id).
+// its queue depth (the Q_i load balancers read, for endpoints in other processes too), and how
+// to wake the endpoint's poller when it sleeps (idle: adaptive). The rings themselves are
+// separate rte_rings, one per endpoint, named ring_name(generation, id).
+//
+// Waking a sleeping poller (see poll_loop in dpdk_transport.cpp for both sides in full): each
+// poller sleeps on the `doorbell` futex of one entry, its process's first bound endpoint (its
+// "home"); every endpoint it polls names that entry in `poller`. The poller sets `asleep`,
+// re-checks its rings and sleeps while `doorbell` is unchanged; a sender enqueues, then takes
+// `asleep` back to 0 and, if it was set, bumps `doorbell` and wakes the futex. Futexes on this
+// memory work between processes: DPDK maps it MAP_SHARED from hugetlbfs in every process.
 
 #include "core/ids.hpp"
 #include "core/queue_depth.hpp"
@@ -19,7 +27,7 @@
 
 namespace spry::transports::dpdk {
 
-inline constexpr uint64_t table_magic = 0x7370727964706b31; // "sprydpk1"
+inline constexpr uint64_t table_magic = 0x7370727964706b32; // "sprydpk2": entries with doorbells
 
 struct table_header {
   uint64_t magic;
@@ -37,11 +45,24 @@ struct alignas(64) endpoint_entry {
   std::atomic<uint32_t> seen;
   /// Descriptors handed to its actor and not yet consumed (the receiving process counts).
   core::queue_depth depth;
-  std::atomic<uint32_t> reserved0;
+  /// The entry whose `doorbell` wakes the poller of this endpoint (written at bind).
+  std::atomic<uint32_t> poller;
   std::atomic<uint64_t> messages; ///< delivered to its actor
   std::atomic<uint64_t> last_ns;  ///< CLOCK_MONOTONIC of the last delivery
   std::atomic<uint64_t> bounced;  ///< refused at send (full, unbound) or dropped as stale
-  char reserved[24];
+  // -- as a poller's home entry (idle: adaptive) --
+  /// Futex word the poller sleeps on; bumped by every wake-up.
+  std::atomic<uint32_t> doorbell;
+  /// 1 while a poller is (about to be) asleep on `doorbell`; the first sender to see it takes it
+  /// back to 0 and rings. Only senders clear it, so two pollers sharing a home (an endpoint
+  /// rebound in another process while its old poller lives on) never clear each other's.
+  std::atomic<uint32_t> asleep;
+  /// Times the poller went to sleep: that it does, for tests and `spry audit`-style looks.
+  std::atomic<uint32_t> sleeps;
+  /// Sleeps that ended by the safety timeout with descriptors waiting: lost wake-ups. Stays 0
+  /// unless the protocol is broken (or a sender died between its enqueue and its wake-up).
+  std::atomic<uint32_t> missed_wakes;
+  char reserved[8];
 };
 static_assert(sizeof(endpoint_entry) == 64, "one cache line per endpoint");
 static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,

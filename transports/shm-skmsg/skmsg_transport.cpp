@@ -6,6 +6,7 @@
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
 #include "sk_msg_redirect.skel.h"
+#include "transports/shm-skmsg/hop_bench.hpp"
 #include "skmsg_maps.h"
 
 #include <bpf/bpf.h>
@@ -520,6 +521,8 @@ void register_transport(core::transport_registry& registry) {
   e.factory = make;
   e.in_process_instances = false;
   e.shared_pools = true;
+  e.measure_hops = measure_hops;
+  e.role_main = hop_bench_role_main;
   registry.add(std::move(e));
 }
 

@@ -1,0 +1,33 @@
+#pragma once
+// The micro-benchmark next to the transport: one hop between two processes, measured two ways
+// by ping-pong between this process (which loads the sk_msg program, as the gateway does) and a
+// child it starts from /proc/self/exe:
+//
+//  1. the bare primitive: two established loopback TCP sockets in a sockmap of their own with
+//     spry's sk_msg program attached, one per process; each side blocks in recv() and answers
+//     with one 16-byte send() that the program redirects into the other socket's ingress queue;
+//  2. the transport's hop: endpoint 1 here and endpoint 2 in the child (an instance-role
+//     transport whose socket the node adopts, as in a chain), each an actor that sends the
+//     descriptor straight back: send (owner swap + send()), the epoll reader, the actor's
+//     mailbox and scheduling.
+//
+// The difference is what spry adds on top of sk_msg. Benchmarks only (bench/transport_bench).
+// Needs root (or CAP_BPF + CAP_NET_ADMIN) for the program.
+
+#include "core/error.hpp"
+#include "core/transport_registry.hpp"
+
+#include <optional>
+#include <vector>
+
+namespace spry::transports::skmsg {
+
+/// Runs both ping-pongs, `round_trips` times each (after a warm-up), with a child process; the
+/// program must call the registry's role_main first thing.
+core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_trips);
+
+/// If this process is the child of measure_hops (SPRY_SKMSG_HOPS is set), runs its side and
+/// returns the exit code; nullopt otherwise.
+std::optional<int> hop_bench_role_main();
+
+} // namespace spry::transports::skmsg
