@@ -44,10 +44,12 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
   head_router_->board = &rt_.board();
   // Run to completion: the transport's receive thread completes the request itself (the answer
   // is then posted to the connection's I/O thread); the actor runs only what reaches its
-  // mailbox, through the same sink, so the two never run on_descriptor at once.
+  // mailbox, through the same sink, so the two never run on_descriptor at once. The sweep of
+  // undelivered requests needs no sink: it works under its own mutex and the slots' states.
   sink_ = std::make_shared<core::inline_sink>([this](const core::descriptor& d) { on_descriptor(d); });
-  receiver_ = rt_.system().spawn([sink = sink_](caf::event_based_actor*) -> caf::behavior {
-    return {[sink](const core::descriptor& d) { sink->run_queued(d); }};
+  receiver_ = rt_.system().spawn([this, sink = sink_](caf::event_based_actor*) -> caf::behavior {
+    return {[sink](const core::descriptor& d) { sink->run_queued(d); },
+            [this](sweep_atom) { sweep_undelivered(); }};
   });
   sink_->attach(receiver_);
   if (auto ok = rt_.tp().bind(core::gateway_endpoint, sink_); !ok)
@@ -297,6 +299,8 @@ void gateway::on_descriptor(const core::descriptor& d) {
     p.release(b);
     return;
   }
+  if (state == waiting && b->request_id == s.request_id && park_undelivered(d, b, s))
+    return; // answered when its instance's fate is known
   if (state == waiting && rt_.routing() == core::routing_mode::broker &&
       b->status == static_cast<uint16_t>(buffer_status::ok) && b->request_id == s.request_id &&
       forward(d, b, s))
@@ -375,6 +379,7 @@ void gateway::complete(core::chain_id chain, core::buffer_header* b, slot& s, ch
 }
 
 void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& why) {
+  fail_undelivered(endpoint, why);
   size_t failed = 0;
   const bool shared = rt_.shared_pools();
   for (size_t c = 0; c < pending_.size(); ++c) {

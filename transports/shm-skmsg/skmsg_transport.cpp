@@ -1,6 +1,7 @@
 #include "transports/shm-skmsg/skmsg_transport.hpp"
 
 #include "core/descriptor.hpp"
+#include "core/log_limiter.hpp"
 #include "core/message.hpp"
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
@@ -400,14 +401,20 @@ private:
 
   void undeliverable(core::descriptor d) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
+    // A killed instance can bounce a burst of these at once: one line a second, with the count.
+    uint64_t left_out = 0;
     if (!pools_ || d.pool >= pools_->size()) {
-      spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no pool", d.dst);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no pool{}", d.dst,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       return;
     }
     core::pool& p = (*pools_)[d.pool];
     core::buffer_header* b = p.resolve(d.offset);
     if (!b) {
-      spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no buffer", d.dst);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no buffer{}", d.dst,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       return;
     }
     // Take the buffer back from the unreachable destination, unless the gateway already did.
@@ -416,8 +423,10 @@ private:
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
       return;
     if (d.dst == core::gateway_endpoint) {
-      spdlog::warn("shm-skmsg: request {} cannot reach the gateway; its buffer is released",
-                   b->request_id);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: request {} cannot reach the gateway; its buffer is released{}",
+                     b->request_id,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       p.release(b);
       return;
     }
@@ -432,8 +441,10 @@ private:
       return;
     }
     if (send(d) != send_status::ok) {
-      spdlog::warn("shm-skmsg: request {} cannot be failed back to the gateway; released",
-                   b->request_id);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: request {} cannot be failed back to the gateway; released{}",
+                     b->request_id,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       p.release(b);
     }
   }
@@ -476,6 +487,7 @@ private:
   std::vector<std::shared_ptr<core::descriptor_sink>> keep_alive_;
   mutable std::mutex known_mtx_;
   std::vector<endpoint_id> known_; // endpoints ever registered: the rows of traffic()
+  core::log_limiter undeliverable_log_;
   std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0};
 };
 
