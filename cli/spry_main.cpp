@@ -5,10 +5,10 @@
 #include "cli/new_project.hpp"
 #include "cluster/commands.hpp"
 #include "core/config.hpp"
-#include "core/function_library.hpp"
 #include "gateway/adapter_command.hpp"
-#include "gateway/adapter_set.hpp"
+#include "gateway/app_check.hpp"
 #include "gateway/app_policies.hpp"
+#include "gateway/exit_code.hpp"
 #include "gateway/run.hpp"
 #include "gateway/server.hpp"
 #include "gateway/status_command.hpp"
@@ -39,6 +39,7 @@ int spry_main(int argc, char** argv) {
   CLI::App cli{"spry: serverless function chains on shared memory, eBPF and actors.\n"
                "Run an app described in YAML, check one, or list what this build contains."};
   cli.require_subcommand(1);
+  cli.footer(gateway::exit_codes_help());
 
   gateway::overrides o;
   std::string app_file;
@@ -84,7 +85,12 @@ int spry_main(int argc, char** argv) {
   bench::commands bench_commands(cli); // spry bench, spry audit (bench/driver/)
   cluster::commands cluster_commands(cli); // spry controller, spry node (cluster/)
 
-  CLI11_PARSE(cli, argc, argv);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (105 for a missing file, ...) would be a third kind of "wrong input".
+    return cli.exit(e) == 0 ? gateway::exit_code::ok : gateway::exit_code::invalid;
+  }
 
   if (new_cmd->parsed())
     return new_project(new_opts);
@@ -97,11 +103,11 @@ int spry_main(int argc, char** argv) {
   if (adapter_cmd->parsed()) {
     if (adapter_action != "list" && adapter_name.empty()) {
       std::cerr << "spry adapter " << adapter_action << ": give the adapter's NAME\n";
-      return 2;
+      return gateway::exit_code::invalid;
     }
     if (adapter_action == "load" && adapter_library.empty()) {
       std::cerr << "spry adapter load: give the adapter library's PATH\n";
-      return 2;
+      return gateway::exit_code::invalid;
     }
     return gateway::adapter_command(adapter_action, adapter_address, adapter_name, adapter_library);
   }
@@ -137,41 +143,29 @@ int spry_main(int argc, char** argv) {
   }
   gateway::setup_logging(run_cmd->parsed() ? o.log_level : "warn");
   const std::string& file = run_cmd->parsed() ? app_file : check_file;
-  // Everything checkable without running is checked before anything starts (exit code 2, like
-  // a syntax error).
+  // The file's own errors first (names, routes, policies: file:line), then, for check, the same
+  // check of libraries, handlers, transport and adapters that run does before it starts.
   auto app = gateway::load_checked_app(file);
   if (!app) {
     std::cerr << "spry: " << app.err().message << "\n";
-    return 2;
+    return gateway::exit_code::invalid;
   }
   if (check_cmd->parsed()) {
-    core::function_registry fns;
-    std::vector<std::shared_ptr<core::function_library>> libs;
-    for (const auto& path : app->libraries) {
-      auto lib = core::function_library::load(path, fns);
-      if (!lib) {
-        std::cerr << "spry: " << lib.err().message << "\n";
-        return 2;
-      }
-      libs.push_back(*lib);
+    auto checked = gateway::check_app(*app, core::function_registry{});
+    if (!checked) {
+      std::cerr << "spry: " << checked.err().message << "\n";
+      return gateway::exit_code::invalid;
     }
-    for (const auto& a : app->adapters) {
-      gateway::adapter_set adapters;
-      if (auto loaded = adapters.load(a.name, a.library); !loaded) {
-        std::cerr << "spry: " << a.where.prefix() << loaded.err().message << "\n";
-        return 2;
-      }
-    }
-    for (const auto& f : app->functions)
-      if (!fns.find(f.handler)) {
-        std::cerr << "spry: " << f.where.prefix() << "function '" << f.name
-                  << "': no handler named '" << f.handler << "' in the app's libraries\n";
-        return 2;
-      }
-    std::printf("%s: ok: app '%s', transport %s, %zu function(s), %zu chain(s)\n", file.c_str(),
+    for (const auto& w : checked->warnings)
+      std::cerr << "spry: " << w << "\n";
+    if (!checked->note.empty())
+      std::cerr << "spry: " << checked->note << "\n";
+    const auto warnings = checked->warnings.size();
+    std::printf("%s: ok: app '%s', transport %s, %zu function(s), %zu chain(s)%s\n", file.c_str(),
                 app->name.c_str(), app->transport.c_str(), app->functions.size(),
-                app->chains.size());
-    return 0;
+                app->chains.size(),
+                warnings ? (", " + std::to_string(warnings) + " warning(s)").c_str() : "");
+    return gateway::exit_code::ok;
   }
   return gateway::serve(std::move(*app), core::function_registry{}, o, argc, argv);
 }

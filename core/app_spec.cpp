@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
 
 namespace spry::core {
@@ -13,6 +14,66 @@ std::string source_location::prefix() const {
   if (line > 0)
     out += ":" + std::to_string(line) + ":" + std::to_string(column);
   return out + ": ";
+}
+
+route_findings check_routes(const app_spec& app) {
+  route_findings out;
+  auto compiled = compile(app);
+  if (!compiled)
+    return out;
+  const auto name_of = [&](function_id f) { return app.functions[f].name; };
+  std::string partial;
+  size_t partial_count = 0;
+  for (size_t c = 0; c < app.chains.size(); ++c) {
+    const auto& ch = app.chains[c];
+    const auto id = static_cast<chain_id>(c);
+    // Topics routed from each function of this chain, and whether it has a "*" fallback.
+    std::map<function_id, std::vector<std::string>> topics;
+    std::map<function_id, bool> fallback;
+    std::map<function_id, std::vector<function_id>> next;
+    for (const auto& r : compiled->rules) {
+      if (r.chain != id)
+        continue;
+      if (r.topic == any_topic)
+        fallback[r.from] = true;
+      else
+        topics[r.from].push_back(r.topic);
+      if (r.to != end_of_chain)
+        next[r.from].push_back(r.to);
+    }
+    // Only what a request can reach from the head matters.
+    std::vector<function_id> reach{compiled->heads[c]};
+    std::set<function_id> seen{compiled->heads[c]};
+    for (size_t i = 0; i < reach.size(); ++i)
+      for (auto to : next[reach[i]])
+        if (seen.insert(to).second)
+          reach.push_back(to);
+    for (auto f : reach) {
+      if (f == no_function || f >= app.functions.size() || fallback[f])
+        continue;
+      const auto& t = topics[f];
+      if (t.empty()) {
+        out.warnings.push_back(ch.where.prefix() + "warning: chain '" + ch.name +
+                               "': no route leads on from function '" + name_of(f) +
+                               "': every request that reaches it fails with 502 (add `{ from: " +
+                               name_of(f) + ", topic: \"*\", to: end }` or a route to the next "
+                               "function)");
+        continue;
+      }
+      std::string list;
+      for (const auto& topic : t)
+        list += (list.empty() ? "" : ", ") + topic;
+      partial += (partial.empty() ? "" : "; ") + std::string("'") + name_of(f) + "' in chain '" +
+                 ch.name + "' (" + list + ")";
+      partial_count++;
+    }
+  }
+  if (partial_count)
+    out.note = "note: " + std::to_string(partial_count) +
+               " function(s) route only the topics listed for them, with no \"*\" route: " +
+               partial + ". A topic such a function sets (or keeps) that is not listed fails the "
+               "request with 502; a `{ from: F, topic: \"*\", to: ... }` route catches the rest.";
+  return out;
 }
 
 routing_mode effective_routing(const app_spec& app) {

@@ -259,6 +259,19 @@ inline constexpr uint64_t max_dpdk_spin_us = 1'000'000;
 /// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.
 expected<compiled_app> compile(const app_spec& app);
 
+/// Routes that are valid but let requests fail at run time, as far as the app file shows it.
+struct route_findings {
+  /// Knowable from the file: a function a chain can reach with no route on from it (every
+  /// request that reaches it fails with 502). One line each, with the chain's location.
+  std::vector<std::string> warnings;
+  /// Not knowable from the file (functions choose topics in code): the functions that route only
+  /// the topics they list, with no "*" fallback, so a topic they set or keep that is not listed
+  /// fails with 502. One line for the whole app; empty when there are none.
+  std::string note;
+};
+/// Empty findings for an app that does not compile.
+route_findings check_routes(const app_spec& app);
+
 /// The routing in effect: the app's `routing:`, else broker on tcp and direct elsewhere.
 routing_mode effective_routing(const app_spec& app);
 

@@ -403,13 +403,19 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
 
 // A library path: a bare name ("libfoo.so") is left to the dynamic loader's search path unless
 // the app file's directory has it; anything with a directory part is relative to the app file.
+// The result is absolute whenever it names a file beside the app: dlopen searches its own path
+// (not the working directory) for a name without a '/', so "libfoo.so" found beside an app file
+// given as a bare "app.yaml" must not come back as the bare name.
 std::string resolve_library(const walker& w, const std::string& lib) {
-  const auto base = std::filesystem::path(w.file()).parent_path();
+  std::error_code ec;
+  auto base = std::filesystem::absolute(std::filesystem::path(w.file()), ec).parent_path();
+  if (ec)
+    base = std::filesystem::path(w.file()).parent_path();
   std::filesystem::path p(lib);
   if (p.is_relative() && p.has_parent_path())
-    p = base / p;
+    p = (base / p).lexically_normal();
   else if (p.is_relative() && std::filesystem::exists(base / p))
-    p = base / p;
+    p = (base / p).lexically_normal();
   return p.string();
 }
 

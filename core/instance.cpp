@@ -2,7 +2,9 @@
 
 #include "core/clock.hpp"
 #include "core/descriptor_check.hpp"
+#include "core/descriptor_sink.hpp"
 #include "core/message.hpp"
+#include "core/route_next.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -54,24 +56,19 @@ send_status hop_router::send_to_function(function_id f, descriptor d,
 
 namespace {
 
-class instance_actor : public caf::event_based_actor {
+// The data path of one instance: everything a descriptor needs, run by whichever thread its
+// inline_sink lets run it (the transport's receive thread, or the actor's worker for one that
+// came through the mailbox), one descriptor at a time.
+class instance_runner {
 public:
-  instance_actor(caf::actor_config& cfg, instance_context ctx)
-    : caf::event_based_actor(cfg),
-      ctx_(std::move(ctx)),
+  explicit instance_runner(instance_context ctx)
+    : ctx_(std::move(ctx)),
       router_{versioned<route_table>::reader(*ctx_.routes),
               versioned<endpoint_directory>::reader(*ctx_.directory), ctx_.tp,
               ctx_.balancer.get(),
               {}, ctx_.board} {
   }
 
-  const char* name() const override { return "spry.instance"; }
-
-  caf::behavior make_behavior() override {
-    return {[this](const descriptor& d) { on_descriptor(d); }};
-  }
-
-private:
   void on_descriptor(const descriptor& d) {
     const uint32_t queued = ctx_.tp->queue_depth(ctx_.self);
     ctx_.tp->consumed(ctx_.self);
@@ -115,40 +112,14 @@ private:
       ctx_.board->completion(ctx_.self, exec, now_ns());
   }
 
+private:
   void forward(descriptor d, message& m) {
     buffer_header& b = m.header();
     if (!m.failed() && ctx_.routing == routing_mode::direct) {
-      const auto next = router_.routes.get().next(d.pool, ctx_.function, m.topic());
-      if (!next) {
-        m.fail("no route from function '" + ctx_.function_name + "' for topic '" +
-                 std::string(m.topic()) + "'",
-               502);
-        b.status = static_cast<uint16_t>(buffer_status::no_route);
-      } else if (*next != end_of_chain) {
-        if (b.hop_count >= max_hops) {
-          m.fail("routing loop: request visited " + std::to_string(b.hop_count) + " functions",
-                 508);
-          b.status = static_cast<uint16_t>(buffer_status::hop_limit);
-        } else {
-          b.t_sent_ns = now_ns();
-          const auto st = router_.send_to_function(*next, d);
-          if (st == send_status::ok)
-            return;
-          if (st == send_status::unknown_endpoint && router_.directory.get().of(*next).empty()) {
-            // Scaled to zero: the gateway holds the request until an instance of the next
-            // function is ready. The payload is left as it is, to be carried on.
-            b.status = static_cast<uint16_t>(buffer_status::no_instance);
-          } else if (st == send_status::backpressure) {
-            m.fail("next function is overloaded (all instances refused the request)", 503);
-            b.status = static_cast<uint16_t>(buffer_status::overloaded);
-          } else {
-            m.fail("no instance of the next function is reachable (" +
-                     std::string(to_string(st)) + ")",
-                   502);
-            b.status = static_cast<uint16_t>(buffer_status::no_route);
-          }
-        }
-      }
+      const next_hop h = route_next(router_, d, b, ctx_.function, m.topic());
+      if (h.outcome == hop_outcome::sent)
+        return;
+      fail_hop(m, h, ctx_.function_name); // and back to the gateway, which answers or holds it
     }
     d.dst = gateway_endpoint;
     b.t_sent_ns = now_ns();
@@ -174,10 +145,34 @@ private:
   hop_router router_;
 };
 
+// The instance as an actor: supervision and exit as any CAF actor; descriptors that reach its
+// mailbox (a sink that was busy, a send from a non-receive thread) run through the same sink,
+// so they serialise with the ones the receive thread runs inline.
+class instance_actor : public caf::event_based_actor {
+public:
+  instance_actor(caf::actor_config& cfg, std::shared_ptr<inline_sink> sink)
+    : caf::event_based_actor(cfg), sink_(std::move(sink)) {
+  }
+
+  const char* name() const override { return "spry.instance"; }
+
+  caf::behavior make_behavior() override {
+    return {[this](const descriptor& d) { sink_->run_queued(d); }};
+  }
+
+private:
+  std::shared_ptr<inline_sink> sink_;
+};
+
 } // namespace
 
-caf::actor spawn_instance(caf::actor_system& sys, instance_context ctx) {
-  return sys.spawn<instance_actor>(std::move(ctx));
+spawned_instance spawn_instance(caf::actor_system& sys, instance_context ctx) {
+  auto runner = std::make_shared<instance_runner>(std::move(ctx));
+  auto sink = std::make_shared<inline_sink>(
+    [runner](const descriptor& d) { runner->on_descriptor(d); });
+  auto actor = sys.spawn<instance_actor>(sink);
+  sink->attach(actor);
+  return {std::move(actor), std::move(sink)};
 }
 
 } // namespace spry::core

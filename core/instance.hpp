@@ -1,12 +1,18 @@
 #pragma once
-// One instance of a function, as a CAF actor: takes a descriptor, runs the function on the
-// buffer in place, finds the next hop itself (direct function routing) and sends the descriptor
-// on. The gateway is not involved between functions.
+// One instance of a function: takes a descriptor, runs the function on the buffer in place,
+// finds the next hop itself (direct function routing) and sends the descriptor on. The gateway
+// is not involved between functions.
+//
+// Run to completion: the instance is bound to the transport through an inline_sink
+// (core/descriptor_sink.hpp), so the thread that took the descriptor off the socket or ring runs
+// the function and sends the next descriptor, with no hand-off to a CAF worker. It stays a CAF
+// actor for supervision, exit, and descriptors the sink routes through its mailbox.
 //
 // The same actor runs inside an instance process (cross-process transports) and inside the
 // gateway process (transport "local"); only the transport behind `tp` differs.
 
 #include "core/app_spec.hpp"
+#include "core/descriptor_sink.hpp"
 #include "core/endpoint_board.hpp"
 #include "core/endpoint_directory.hpp"
 #include "core/function.hpp"
@@ -61,8 +67,15 @@ struct instance_context {
   routing_mode routing = routing_mode::direct;
 };
 
-/// Spawns the instance actor. The caller binds it to the transport at ctx.self.
-caf::actor spawn_instance(caf::actor_system& sys, instance_context ctx);
+struct spawned_instance {
+  caf::actor actor;
+  /// Runs the function on the delivering thread (or hands it to `actor` when busy).
+  std::shared_ptr<inline_sink> sink;
+};
+
+/// Spawns the instance. The caller binds `sink` to the transport at ctx.self (or, to spread
+/// descriptors over CAF workers, binds `actor`: its mailbox runs them through the same sink).
+spawned_instance spawn_instance(caf::actor_system& sys, instance_context ctx);
 
 /// Sends a request's buffer on to the next hop after `from` ran (or back to the gateway), as
 /// the instance does. Exposed so the gateway can use the same routing for the head hop.

@@ -27,21 +27,9 @@ runtime::runtime()
     directory_(std::make_shared<const endpoint_directory>()) {
 }
 
-expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registry functions,
-                                                  const runtime_options& opts,
-                                                  const instance_role* role) {
-  std::unique_ptr<runtime> rt(new runtime());
-  rt->opts_ = opts;
-  if (role)
-    rt->role_ = *role;
-  for (const auto& path : app.libraries) {
-    auto lib = function_library::load(path, functions);
-    if (!lib)
-      return lib.err();
-    rt->libraries_.push_back(std::move(*lib));
-  }
-  auto compiled = compile(app);
-  if (!compiled)
+status_or_error runtime::check(const app_spec& app, const function_registry& functions,
+                               const runtime_options& opts) {
+  if (auto compiled = compile(app); !compiled)
     return compiled.err();
   for (const auto& f : app.functions) {
     if (!functions.find(f.handler)) {
@@ -49,13 +37,12 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
       for (const auto& n : functions.names())
         known += (known.empty() ? "" : ", ") + n;
       return make_error(f.where.prefix() + "function '" + f.name + "': no handler named '" +
-                        f.handler + "' is registered (registered: " +
+                        f.handler + "' (the app's libraries define: " +
                         (known.empty() ? "none" : known) +
-                        "); is its library listed under `libraries:`?");
+                        "); a handler is the name a library registers with registry.add(NAME, ...) "
+                        "inside SPRY_FUNCTION_LIBRARY; is its library listed under `libraries:`?");
     }
   }
-  if (role && find_function(app, role->function) == no_function)
-    return make_error("instance role names unknown function '" + role->function + "'");
   if (!opts.balancers || !opts.balancers->contains(app.load_balancer)) {
     std::string known;
     if (opts.balancers)
@@ -74,17 +61,41 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
     return make_error(app.transport_where.prefix() + "unknown transport '" + app.transport +
                       "' (available in this build: " + known + ")");
   }
-  rt->in_process_instances_ = entry->in_process_instances;
-  rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
-  rt->front_end_ = entry->front_end;
-  rt->shared_pools_ = entry->shared_pools;
-  rt->sidecars_ = app.tcp.sidecar;
   if (app.tcp.sidecar && !entry->supports_sidecar)
     return make_error(app.tcp.where.prefix() + "tcp.sidecar: transport '" + app.transport +
                       "' has no sidecar (it is part of the tcp baseline)");
   if (app.tcp.front_end != "none" && !entry->front_end)
     return make_error(app.tcp.where.prefix() + "tcp.front_end: transport '" + app.transport +
                       "' cannot put a front end between endpoints");
+  return {};
+}
+
+expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registry functions,
+                                                  const runtime_options& opts,
+                                                  const instance_role* role) {
+  std::unique_ptr<runtime> rt(new runtime());
+  rt->opts_ = opts;
+  if (role)
+    rt->role_ = *role;
+  for (const auto& path : app.libraries) {
+    auto lib = function_library::load(path, functions);
+    if (!lib)
+      return lib.err();
+    rt->libraries_.push_back(std::move(*lib));
+  }
+  if (auto ok = check(app, functions, opts); !ok)
+    return ok.err();
+  if (role && find_function(app, role->function) == no_function)
+    return make_error("instance role names unknown function '" + role->function + "'");
+  auto compiled = compile(app);
+  if (!compiled)
+    return compiled.err();
+  const auto* entry = opts.transports->find(app.transport);
+  rt->in_process_instances_ = entry->in_process_instances;
+  rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
+  rt->front_end_ = entry->front_end;
+  rt->shared_pools_ = entry->shared_pools;
+  rt->sidecars_ = app.tcp.sidecar;
   rt->routing_ = effective_routing(app);
   if (!rt->in_process_instances_ && !role && !opts.launcher)
     return make_error(app.transport_where.prefix() + "transport '" + app.transport +
@@ -227,13 +238,23 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
     ctx.shared_pools = shared_pools_;
     return spawn_instance(*system_, std::move(ctx));
   };
-  // `concurrency` requests at once: that many actors behind one endpoint, fed round robin.
-  caf::actor actor =
-    spec.concurrency <= 1
-      ? make_one()
-      : caf::actor_pool::make(system_->dummy_execution_unit(), spec.concurrency, make_one,
-                              caf::actor_pool::round_robin());
-  if (auto bound = tp_->bind(ep, actor); !bound) {
+  // concurrency 1 (the default): the transport's receive thread runs the function itself (run to
+  // completion). `concurrency` N > 1: N actors behind one endpoint, fed round robin through
+  // their mailboxes so that CAF's workers run N requests at once; the hand-off to a worker is
+  // what buys that parallelism (one receive thread can run one function at a time).
+  caf::actor actor;
+  std::shared_ptr<descriptor_sink> sink;
+  if (spec.concurrency <= 1) {
+    auto one = make_one();
+    actor = one.actor;
+    sink = std::move(one.sink);
+  } else {
+    actor = caf::actor_pool::make(system_->dummy_execution_unit(), spec.concurrency,
+                                  [make_one] { return make_one().actor; },
+                                  caf::actor_pool::round_robin());
+    sink = std::make_shared<mailbox_sink>(actor);
+  }
+  if (auto bound = tp_->bind(ep, std::move(sink)); !bound) {
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return bound;
   }

@@ -72,6 +72,14 @@ public:
     std::function<std::vector<unsigned>(function_id)> initial_cpus;
   };
 
+  /// Everything start() refuses about an app before it builds anything, given the functions it
+  /// can call (`functions`: the app's libraries already loaded into it): the route graph, a
+  /// handler for every function (naming the handlers there are), the load balancer, and a
+  /// transport of this build that can do what the app asks of it (sidecars, a front end).
+  /// `spry check` and `spry run` call this same check, so check accepts nothing run refuses.
+  static status_or_error check(const app_spec& app, const function_registry& functions,
+                               const runtime_options& opts);
+
   /// Loads the app's function libraries into `functions`, checks the app, creates the actor
   /// system, pools, transport and route table. `role` set: this process is that instance.
   static expected<std::unique_ptr<runtime>> start(app_spec app, function_registry functions,

@@ -2,29 +2,33 @@
 // The transport interface: moves descriptors between endpoints (the gateway and instances).
 //
 // One transport object exists per process. The runtime binds the endpoints that live in this
-// process (the gateway's, or an instance's) to CAF actors; the transport delivers every
-// descriptor addressed to a bound endpoint to that actor as a `descriptor` message, event-driven
-// (no actor polls). Sending goes to any endpoint of the app, in this process or another.
+// process (the gateway's, or an instance's) to descriptor sinks (core/descriptor_sink.hpp); the
+// transport hands every descriptor addressed to a bound endpoint to its sink on the thread that
+// took it off the socket, ring or connection, event-driven (no actor polls). An instance's sink
+// runs the function right there (run to completion); a plain actor's sink enqueues it to the
+// actor's mailbox. Sending goes to any endpoint of the app, in this process or another.
 //
 // Backpressure is explicit: send() never blocks and never queues without bound. When the
 // destination cannot take more (its queue holds queue_capacity descriptors, a ring or socket
 // buffer is full) send returns send_status::backpressure and the caller still owns the buffer: the
 // gateway answers 503, an instance tries another instance or fails the request.
 //
-// Queue depth: the receiving actor calls consumed(endpoint) once for every descriptor it takes
-// off its mailbox. The transport uses the difference sent - consumed as the endpoint's queue
+// Queue depth: the receiving endpoint calls consumed(endpoint) once for every descriptor it
+// starts on (a transport counts a descriptor when it hands it to the sink). The transport uses the difference sent - consumed as the endpoint's queue
 // length, for backpressure and as the Q_i that load balancers and autoscalers read.
 //
 // Threads: bind/unbind/stop are called by the runtime's control thread, never concurrently with
 // each other. send, consumed and queue_depth may be called from any thread, concurrently.
 
 #include "core/descriptor.hpp"
+#include "core/descriptor_sink.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
 
 #include <caf/actor.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,7 +65,7 @@ struct endpoint_traffic {
 
 struct transport_stats {
   uint64_t sent = 0;        ///< descriptors accepted by send()
-  uint64_t delivered = 0;   ///< descriptors handed to a receiving actor in this process
+  uint64_t delivered = 0;   ///< descriptors handed to a receiving endpoint in this process
   uint64_t rejected = 0;    ///< send() calls that did not return ok
 };
 
@@ -72,9 +76,15 @@ public:
   /// Config name ("local", "tcp", "shm-skmsg", "shm-dpdk").
   virtual std::string_view name() const noexcept = 0;
 
-  /// Makes `id` reachable; descriptors for it arrive at `receiver` as `descriptor` messages.
-  /// Errors: id already bound, id out of range, or the transport's own resources failed.
-  virtual status_or_error bind(endpoint_id id, caf::actor receiver) = 0;
+  /// Makes `id` reachable; descriptors for it go to `receiver->deliver()` on the transport's
+  /// receive thread (or, for a send from this process's own threads, `post()`; see local).
+  /// The transport keeps `receiver` (and its actor) alive until it is destroyed.
+  /// Errors: id already bound, id out of range, no actor, or the transport's own resources failed.
+  virtual status_or_error bind(endpoint_id id, std::shared_ptr<descriptor_sink> receiver) = 0;
+  /// A plain actor endpoint: descriptors arrive in its mailbox as `descriptor` messages.
+  status_or_error bind(endpoint_id id, caf::actor receiver) {
+    return bind(id, std::make_shared<mailbox_sink>(std::move(receiver)));
+  }
 
   /// Stops delivery to `id`; later sends to it return unknown_endpoint. Descriptors already in
   /// the receiver's mailbox are still delivered (the receiver owns their buffers).
@@ -84,7 +94,7 @@ public:
   /// beyond what the delivery mechanism itself needs.
   virtual send_status send(const descriptor& d) noexcept = 0;
 
-  /// Called by a receiving actor once per descriptor it took off its mailbox.
+  /// Called by a receiving endpoint once per descriptor it starts on.
   virtual void consumed(endpoint_id id) noexcept = 0;
 
   /// Descriptors sent to `id` and not yet consumed (0 for endpoints not in this process when

@@ -54,7 +54,8 @@ size_t one_request(std::string_view wire, uint64_t body_limit, uint64_t capacity
   if (ec == http::error::need_more)
     return 0; // incomplete header: the gateway waits for more bytes, then times out (408)
   if (ec == http::error::body_limit) {
-    (void)declared_length(parser); // the 413's text, as on_read_error writes it
+    // the 413's text, as on_read_error writes it
+    (void)too_large_text(declared_length(parser), body_limit, 0, "");
     return 0;
   }
   if (ec)
@@ -62,8 +63,12 @@ size_t one_request(std::string_view wire, uint64_t body_limit, uint64_t capacity
   if (!parser.is_header_done())
     return 0;
   auto& req = parser.get();
+  if (!host_problem(req).empty())
+    return 0; // 400, connection closed
   const std::string_view target(req.target().data(), req.target().size());
   const auto path = target_path(target);
+  if (path.size() > target.size())
+    broken("the path of a target is longer than the target");
   const auto reserved = classify_reserved(path);
   if (reserved == reserved_path::admin_adapters) {
     const auto library = query_value(target, "library");

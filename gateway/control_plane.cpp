@@ -62,6 +62,11 @@ control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies polici
     }
   }
   stats_.resize(app_.functions.size());
+  // `fixed` never asks for a decision: what it wants is what it keeps, min_instances (status and
+  // spry_function_desired_instances would say 0 otherwise). A cluster's targets replace it.
+  if (autoscaler_name_ == "fixed")
+    for (size_t f = 0; f < stats_.size(); ++f)
+      stats_[f].desired = app_.functions[f].min_instances;
   warm_until_ns_.assign(app_.functions.size(), 0);
   for (auto& s : stats_)
     s.cold_buckets.assign(cold_bounds.size(), 0);

@@ -4,6 +4,7 @@
 #include "core/data_path_counters.hpp"
 #include "core/descriptor_check.hpp"
 #include "core/message.hpp"
+#include "core/route_next.hpp"
 #include "gateway/metrics.hpp"
 
 #include <caf/actor_system.hpp>
@@ -41,15 +42,25 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
     head_balancer_.get(), {}});
   broker_router_->board = &rt_.board();
   head_router_->board = &rt_.board();
-  receiver_ = rt_.system().spawn([this](caf::event_based_actor*) -> caf::behavior {
-    return {[this](const core::descriptor& d) { on_descriptor(d); }};
+  // Run to completion: the transport's receive thread completes the request itself (the answer
+  // is then posted to the connection's I/O thread); the actor runs only what reaches its
+  // mailbox, through the same sink, so the two never run on_descriptor at once. The sweep of
+  // undelivered requests needs no sink: it works under its own mutex and the slots' states.
+  sink_ = std::make_shared<core::inline_sink>([this](const core::descriptor& d) { on_descriptor(d); });
+  receiver_ = rt_.system().spawn([this, sink = sink_](caf::event_based_actor*) -> caf::behavior {
+    return {[sink](const core::descriptor& d) { sink->run_queued(d); },
+            [this](sweep_atom) { sweep_undelivered(); }};
   });
-  if (auto ok = rt_.tp().bind(core::gateway_endpoint, receiver_); !ok)
+  sink_->attach(receiver_);
+  if (auto ok = rt_.tp().bind(core::gateway_endpoint, sink_); !ok)
     spdlog::critical("gateway: cannot bind endpoint 0: {}", ok.err().message);
 }
 
 gateway::~gateway() {
   rt_.tp().unbind(core::gateway_endpoint);
+  // A receive thread may be completing a request right now, on this object: wait for it, and
+  // make sure it is the last.
+  sink_->close();
   // The receiver runs on a CAF worker and touches our members: wait until it has terminated.
   caf::scoped_actor self{rt_.system()};
   self->send_exit(receiver_, caf::exit_reason::user_shutdown);
@@ -172,14 +183,15 @@ std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::bu
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   chain_result r;
   if (st == core::send_status::backpressure) {
-    r = make_result(503, "the head function of chain '" + rt_.app().chains[chain].name +
-                           "' is overloaded; retry later", id);
+    r = make_result(core::http_status_of(st), "the head function of chain '" +
+                                                rt_.app().chains[chain].name +
+                                                "' is overloaded; retry later", id);
     r.retry_after_s = 1;
   } else if (remote) {
-    r = make_result(502, "function '" + rt_.app().functions[*head].name +
+    r = make_result(core::http_status_of(st), "function '" + rt_.app().functions[*head].name +
                            "' runs on other nodes only, and none of them could be reached", id);
   } else {
-    r = make_result(502, "no instance of " +
+    r = make_result(core::http_status_of(st), "no instance of " +
                            (first ? "function '" + rt_.app().functions[*head].name + "'"
                                   : "the head function") +
                            " of chain '" + rt_.app().chains[chain].name + "' is reachable (" +
@@ -287,6 +299,8 @@ void gateway::on_descriptor(const core::descriptor& d) {
     p.release(b);
     return;
   }
+  if (state == waiting && b->request_id == s.request_id && park_undelivered(d, b, s))
+    return; // answered when its instance's fate is known
   if (state == waiting && rt_.routing() == core::routing_mode::broker &&
       b->status == static_cast<uint16_t>(buffer_status::ok) && b->request_id == s.request_id &&
       forward(d, b, s))
@@ -321,44 +335,33 @@ void gateway::on_descriptor(const core::descriptor& d) {
 }
 
 bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s) {
-  const auto next = broker_router_->routes.get().next(
-    d.pool, b->function, core::fixed_field(b->topic, core::topic_capacity));
   core::message m(b, rt_.pools()[d.pool].buffer_size());
-  if (!next) {
-    m.fail("no route from function '" +
-             (b->function < rt_.app().functions.size() ? rt_.app().functions[b->function].name
-                                                       : std::string("?")) +
-             "' for topic '" + std::string(m.topic()) + "'",
-           502);
-    b->status = static_cast<uint16_t>(buffer_status::no_route);
-    return false;
-  }
-  if (*next == core::end_of_chain)
-    return false;
-  if (b->hop_count >= core::max_hops) {
-    m.fail("routing loop: request visited " + std::to_string(b->hop_count) + " functions", 508);
-    b->status = static_cast<uint16_t>(buffer_status::hop_limit);
-    return false;
-  }
-  b->t_sent_ns = core::now_ns();
-  if (auto remote = try_remote(*next, b, d.pool, rt_.pools()[d.pool].index_of(b), s,
-                               broker_router_->directory.get())) {
-    if (*remote == core::send_status::ok)
+  const std::string_view from =
+    b->function < rt_.app().functions.size() ? std::string_view(rt_.app().functions[b->function].name)
+                                             : std::string_view("?");
+  core::next_hop h = core::next_function(broker_router_->routes.get(), d.pool, b->function,
+                                         m.topic(), b->hop_count);
+  if (h.outcome == core::hop_outcome::sent) {
+    b->t_sent_ns = core::now_ns();
+    if (auto remote = try_remote(h.next, b, d.pool, rt_.pools()[d.pool].index_of(b), s,
+                                 broker_router_->directory.get())) {
+      if (*remote == core::send_status::ok)
+        return true;
+      m.fail("function '" + rt_.app().functions[h.next].name +
+               "' runs on other nodes only, and none of them could be reached",
+             core::failure_of(core::hop_outcome::unreachable).http_status);
+      b->status = static_cast<uint16_t>(core::failure_of(core::hop_outcome::unreachable).status);
+      return false;
+    }
+    h.st = broker_router_->send_to_function(h.next, d, &s.holder);
+    h.outcome = core::outcome_of(h.st, !broker_router_->directory.get().of(h.next).empty());
+    if (h.outcome == core::hop_outcome::sent ||
+        (h.st == core::send_status::unknown_endpoint && hold(h.next, d, s)))
       return true;
-    m.fail("function '" + rt_.app().functions[*next].name +
-             "' runs on other nodes only, and none of them could be reached", 502);
-    b->status = static_cast<uint16_t>(buffer_status::no_route);
-    return false;
+    if (h.outcome == core::hop_outcome::no_instance) // cannot be held: fail it as unreachable
+      h.outcome = core::hop_outcome::unreachable;
   }
-  const auto st = broker_router_->send_to_function(*next, d, &s.holder);
-  if (st == core::send_status::ok || (st == core::send_status::unknown_endpoint && hold(*next, d, s)))
-    return true;
-  m.fail(st == core::send_status::backpressure
-           ? "next function is overloaded (all instances refused the request)"
-           : "no instance of the next function is reachable (" + std::string(core::to_string(st)) + ")",
-         st == core::send_status::backpressure ? 503 : 502);
-  b->status = static_cast<uint16_t>(st == core::send_status::backpressure ? buffer_status::overloaded
-                                                                         : buffer_status::no_route);
+  core::fail_hop(m, h, from);
   return false;
 }
 
@@ -376,6 +379,7 @@ void gateway::complete(core::chain_id chain, core::buffer_header* b, slot& s, ch
 }
 
 void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& why) {
+  fail_undelivered(endpoint, why);
   size_t failed = 0;
   const bool shared = rt_.shared_pools();
   for (size_t c = 0; c < pending_.size(); ++c) {
@@ -488,7 +492,7 @@ void gateway::release_held() {
           p.release(b);
         continue;
       }
-      auto r = make_result(st == core::send_status::backpressure ? 503 : 502,
+      auto r = make_result(core::http_status_of(st),
                            st == core::send_status::unknown_endpoint
                              ? "function '" + rt_.app().functions[f].name +
                                  "' has no instance and none is starting (crash-looping? see "

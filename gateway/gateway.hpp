@@ -20,6 +20,7 @@
 #include "core/runtime.hpp"
 
 #include <caf/actor.hpp>
+#include <caf/atom.hpp>
 
 #include <atomic>
 #include <deque>
@@ -29,6 +30,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -46,6 +49,9 @@ struct ticket {
   uint32_t slot;
   uint64_t request_id;
 };
+
+/// The receiver actor's own timer message: answer parked requests whose grace is over.
+using sweep_atom = caf::atom_constant<caf::atom("gwsweep")>;
 
 class gateway {
 public:
@@ -149,6 +155,19 @@ private:
   /// function cannot scale from zero, or the hold limit is reached); the caller answers.
   bool hold(core::function_id f, const core::descriptor& d, slot& s);
   bool can_hold(core::function_id f) const;
+
+  // -- requests the transport could not deliver to an instance (gateway/undelivered.cpp) ------
+
+  /// A waiting request came back failed by the transport on its way to instance `s.holder`
+  /// (a broken connection, a bounced descriptor): most likely that instance just died. It is
+  /// parked until the supervisor says so (fail_undelivered, with how it ended: the same reason
+  /// on every transport) or, if it does not within undelivered_grace_ms, answered with the
+  /// transport's own reason. false: not such a request (the caller completes it as usual).
+  bool park_undelivered(const core::descriptor& d, core::buffer_header* b, slot& s);
+  /// Instance `endpoint` is gone: the requests parked on it are answered with `why`.
+  void fail_undelivered(core::endpoint_id endpoint, const std::string& why);
+  /// Answers the parked requests whose grace is over (the receiver actor, on a delayed message).
+  void sweep_undelivered();
   /// Cluster mode: sends the request on to another node when `f` has no local instance and
   /// another node runs it. nullopt: not applicable (go local); otherwise the send's outcome.
   /// `local`: the caller's directory snapshot (a router's reader: no lock on the hot path).
@@ -168,14 +187,27 @@ private:
   std::mutex head_mtx_; // guards head_router_ (balancers are single-threaded by contract)
   std::unique_ptr<core::load_balancer> head_balancer_;
   std::unique_ptr<core::hop_router> head_router_;
-  // Used only by the receiver actor (broker forwarding): no lock needed.
+  // Used only by on_descriptor (broker forwarding), which sink_ runs one at a time: no lock.
   std::unique_ptr<core::load_balancer> broker_balancer_;
   std::unique_ptr<core::hop_router> broker_router_;
+  std::shared_ptr<core::inline_sink> sink_; // endpoint 0: runs on_descriptor
   caf::actor receiver_;
   struct held_request {
     core::descriptor d;
     slot* s;
   };
+  struct undelivered {
+    core::descriptor d;
+    slot* s;
+    uint64_t request_id;
+    core::endpoint_id endpoint;
+    uint64_t deadline_ns;
+  };
+  std::mutex undelivered_mtx_;
+  std::vector<undelivered> undelivered_;
+  // The last end of each instance endpoint (when, how): a failure that arrives after its
+  // instance was reported gone is answered with that at once.
+  std::unordered_map<core::endpoint_id, std::pair<uint64_t, std::string>> ended_;
   mutable std::mutex held_mtx_;
   std::vector<std::deque<held_request>> held_; // per function
   std::function<void(core::function_id, core::chain_id)> activate_;

@@ -55,6 +55,47 @@ reserved_path classify_reserved(std::string_view path) {
   return reserved_path::none;
 }
 
+std::string_view target_path(std::string_view target) {
+  auto path = target.substr(0, target.find('?'));
+  if (path.empty() || path.front() == '/')
+    return path; // origin-form (the usual case) or nothing
+  // absolute-form: scheme "://" authority [path]; the scheme is case-insensitive.
+  const auto sep = path.find("://");
+  if (sep == std::string_view::npos)
+    return path; // asterisk-form or junk: no chain matches it
+  const auto scheme = path.substr(0, sep);
+  const auto is = [&](std::string_view want) {
+    return scheme.size() == want.size() &&
+           std::equal(scheme.begin(), scheme.end(), want.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+  };
+  if (!is("http") && !is("https"))
+    return path;
+  const auto rest = path.substr(sep + 3);
+  const auto slash = rest.find('/');
+  return slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+}
+
+std::string host_problem(const request_parser::value_type& req) {
+  const auto hosts = req.count(boost::beast::http::field::host);
+  if (hosts > 1)
+    return "request has " + std::to_string(hosts) + " Host header fields (RFC 9112: exactly one)";
+  if (hosts == 0 && req.version() >= 11)
+    return "HTTP/1.1 request without a Host header field (RFC 9112 requires one)";
+  return {};
+}
+
+std::string too_large_text(uint64_t declared, uint64_t body_limit, uint64_t buffer_capacity,
+                           std::string_view chain) {
+  std::string out = declared ? "body of " + std::to_string(declared) + " bytes" : "body";
+  if (buffer_capacity && buffer_capacity < body_limit)
+    return out + " exceeds the " + std::to_string(buffer_capacity) + "-byte buffer of chain '" +
+           std::string(chain) + "' (its pool.buffer_size; gateway.body_limit is " +
+           std::to_string(body_limit) + " bytes)";
+  return out + " exceeds gateway.body_limit of " + std::to_string(body_limit) + " bytes";
+}
+
 std::string percent_decode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {

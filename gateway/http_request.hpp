@@ -40,10 +40,14 @@ struct route_match {
 route_match match_route(const std::vector<core::chain_spec>& chains, std::string_view method,
                         std::string_view path);
 
-/// The path of a request target (the part before '?').
-inline std::string_view target_path(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+/// The path of a request target (the part before '?'). Origin-form "/p?q" gives "/p";
+/// absolute-form "http://host:port/p?q" gives "/p" and "http://host" gives "/" (RFC 9112 3.2.2:
+/// a server must accept absolute-form; a proxy-style client sends it).
+std::string_view target_path(std::string_view target);
+
+/// Why the request's Host header fields make it a 400 (RFC 9112 3.2: an HTTP/1.1 request
+/// without Host, or any request with more than one), "" when they are fine.
+std::string host_problem(const request_parser::value_type& req);
 
 /// Paths the gateway answers itself (never routed to a chain).
 enum class reserved_path { none, admin_adapters, healthz, metrics, status };
@@ -54,6 +58,13 @@ reserved_path classify_reserved(std::string_view path);
 inline uint64_t body_capacity(uint64_t body_limit, uint64_t buffer_capacity) {
   return body_limit < buffer_capacity ? body_limit : buffer_capacity;
 }
+
+/// The text of a 413, naming the limit that applied: the chain's pool.buffer_size when it is
+/// below gateway.body_limit (a body is read into one pool buffer), else gateway.body_limit.
+/// `declared` 0: the length is not known (chunked); `buffer_capacity` 0: no buffer was taken yet
+/// (the body limit applied while the header was parsed).
+std::string too_large_text(uint64_t declared, uint64_t body_limit, uint64_t buffer_capacity,
+                           std::string_view chain);
 
 /// true when the request's declared Content-Length is refused (413) before reading the body.
 inline bool declared_too_large(const request_parser& p, uint64_t body_limit,

@@ -115,6 +115,8 @@ private:
     // An early answer (404, 503, ...) leaves an unread body on the connection: close it then.
     keep_alive_ = req.keep_alive();
     const bool reuse = keep_alive_ && !has_body;
+    if (auto why = host_problem(req); !why.empty())
+      return respond_text(400, why, false);
 
     const auto reserved_kind = classify_reserved(path);
     if (reserved_kind == reserved_path::admin_adapters)
@@ -392,12 +394,11 @@ private:
   // -- writing ---------------------------------------------------------------------------------
 
   void respond_too_large(uint64_t declared) {
-    const uint64_t limit = lease_ ? body_capacity(spec_.body_limit, lease_.capacity())
-                                  : spec_.body_limit;
+    const uint64_t capacity = lease_ ? lease_.capacity() : 0;
     lease_.reset();
     respond_text(413,
-                 (declared ? "body of " + std::to_string(declared) + " bytes" : std::string("body")) +
-                   " exceeds the limit of " + std::to_string(limit) + " bytes",
+                 too_large_text(declared, spec_.body_limit, capacity,
+                                capacity ? gw_.runtime().app().chains[chain_].name : ""),
                  false);
   }
 

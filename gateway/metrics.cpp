@@ -153,9 +153,29 @@ std::string gateway_metrics::render(uint64_t in_flight) {
   transport_.Add({{"transport", tname}, {"result", "sent"}}).Set(static_cast<double>(ts.sent));
   transport_.Add({{"transport", tname}, {"result", "rejected"}})
     .Set(static_cast<double>(ts.rejected));
+  // Endpoints by number, and by what runs there, so a row joins spry_instance_*{function,instance}
+  // (an instance's `instance` label is its endpoint number; the gateway is endpoint 0).
+  std::map<core::endpoint_id, std::string> function_at;
+  for (const auto& p : rt_.processes())
+    function_at[p.endpoint] = rt_.app().functions[p.function].name;
+  for (const auto& i : rt_.instances())
+    function_at[i.endpoint] = rt_.app().functions[i.function].name;
   for (const auto& t : rt_.tp().traffic()) {
-    const std::map<std::string, std::string> labels{{"transport", tname},
-                                                    {"endpoint", std::to_string(t.endpoint)}};
+    const bool gw = t.endpoint == core::gateway_endpoint;
+    const auto f = function_at.find(t.endpoint);
+    const std::map<std::string, std::string> labels{
+      {"transport", tname},
+      {"endpoint", std::to_string(t.endpoint)},
+      {"function", gw ? "" : f != function_at.end() ? f->second : ""},
+      {"instance", gw ? "gateway" : std::to_string(t.endpoint)}};
+    // An endpoint number reused by another function's instance: its old row goes, or a sum over
+    // the rows would count the endpoint twice.
+    std::lock_guard<std::mutex> guard{add_mtx_};
+    auto& last = endpoint_labels_[t.endpoint];
+    if (!last.empty() && last != labels)
+      for (auto* family : {&endpoint_messages_, &endpoint_bytes_, &endpoint_bounced_, &endpoint_queued_})
+        family->Remove(&family->Add(last));
+    last = labels;
     endpoint_messages_.Add(labels).Set(static_cast<double>(t.messages));
     endpoint_bytes_.Add(labels).Set(static_cast<double>(t.bytes));
     endpoint_bounced_.Add(labels).Set(static_cast<double>(t.bounced));

@@ -11,10 +11,13 @@
 //   spry_rejected_descriptors_total{endpoint}       counter (failed validation)
 //   spry_instance_requests_total{function,instance} counter
 //   spry_transport_descriptors_total{transport,result="sent"|"rejected"}
-//   spry_endpoint_messages_total{transport,endpoint}   counted by the transport (eBPF on shm-skmsg)
-//   spry_endpoint_bytes_total{transport,endpoint}
-//   spry_endpoint_bounced_total{transport,endpoint}    could not be delivered
-//   spry_endpoint_queued{transport,endpoint}           slots of its ring not free (shm-dpdk)
+//   spry_endpoint_messages_total{transport,endpoint,function,instance}   counted by the transport
+//                                                      (eBPF on shm-skmsg); function "" and
+//                                                      instance "gateway" for endpoint 0, "" for
+//                                                      an endpoint no instance holds now
+//   spry_endpoint_bytes_total{transport,endpoint,function,instance}
+//   spry_endpoint_bounced_total{transport,endpoint,function,instance}    could not be delivered
+//   spry_endpoint_queued{transport,endpoint,function,instance}   slots of its ring not free (shm-dpdk)
 //   spry_instance_up{function,instance}                1 while the instance process is ready
 //   spry_instance_restarts_total{function,instance}
 
@@ -25,6 +28,7 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <map>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -75,6 +79,7 @@ private:
   prometheus::Family<prometheus::Gauge>& endpoint_queued_;
   prometheus::Family<prometheus::Gauge>& instance_up_;
   prometheus::Family<prometheus::Gauge>& instance_restarts_;
+  std::map<uint32_t, std::map<std::string, std::string>> endpoint_labels_; // under add_mtx_
   std::vector<prometheus::Histogram*> duration_by_chain_;
   // Counter per (chain, status code), created on first use: Family::Add hashes a label map under
   // a mutex, too slow to do per request.

@@ -5,7 +5,10 @@
 #include "core/runtime.hpp"
 #include "gateway/adapter_command.hpp"
 #include "gateway/adapter_set.hpp"
+#include "gateway/app_check.hpp"
 #include "gateway/app_policies.hpp"
+#include "gateway/exit_code.hpp"
+#include "gateway/log_format.hpp"
 #include "gateway/server.hpp"
 #include "gateway/status_command.hpp"
 #include "policies/autoscaling/autoscaler.hpp"
@@ -46,11 +49,22 @@ void add_overrides(CLI::App& cmd, overrides& o) {
     ->check(CLI::IsMember({"on", "off"}));
 }
 
+std::string exit_codes_help() {
+  return "Exit codes: " + std::to_string(exit_code::ok) + " served and stopped cleanly (check: valid); " +
+         std::to_string(exit_code::failed) +
+         " a valid app could not run here or failed while serving (privileges, port in use, an "
+         "instance that never became ready); " +
+         std::to_string(exit_code::invalid) +
+         " the app file or the command line is wrong (everything `spry check` refuses; run "
+         "refuses the same before starting); " +
+         std::to_string(exit_code::refused) + " a cluster node refused by its controller.\n";
+}
+
 void setup_logging(const std::string& level) {
   // stdout belongs to the program's own output (the "listening on" line); logs go to stderr.
   auto logger = spdlog::stderr_color_mt("spry");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_formatter(make_log_formatter());
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
@@ -140,10 +154,19 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
           int argc, char** argv) {
   if (auto ok = apply_overrides(app, o); !ok) {
     std::cerr << "spry: " << ok.err().message << "\n";
-    return 2;
+    return exit_code::invalid;
   }
   if (auto code = run_process_role(app, functions))
     return *code;
+  // Exactly what `spry check` checks, before anything starts: an app refused here is the file's
+  // fault (exit 2), anything failing later is the machine's (exit 1).
+  auto checked = check_app(app, functions);
+  if (!checked) {
+    std::cerr << "spry: " << checked.err().message << "\n";
+    return exit_code::invalid;
+  }
+  for (const auto& w : checked->warnings)
+    spdlog::warn("{}", w);
   const sigset_t stop_signals = block_stop_signals();
   core::launch_spec launcher;
   for (int i = 0; i < argc; ++i)
@@ -155,12 +178,12 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     auto net = spry::transports::tcp::pod_network::create({app.tcp.xdp_tc_redirect});
     if (!net) {
       std::cerr << "spry: " << net.err().message << "\n";
-      return 1;
+      return exit_code::failed;
     }
     pods = *net;
     if (auto in = pods->enter_gateway_pod(); !in) {
       std::cerr << "spry: " << in.err().message << "\n";
-      return 1;
+      return exit_code::failed;
     }
     app.gateway.host = pods->gateway_ip();
     launcher.network = pods;
@@ -170,7 +193,7 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   auto srv = server::start(std::move(app), std::move(functions), std::move(launcher));
   if (!srv) {
     std::cerr << "spry: " << srv.err().message << "\n";
-    return 1;
+    return exit_code::failed;
   }
   auto& rt = (*srv)->runtime();
   std::printf("spry: app '%s' on transport %s: %zu instance(s) of %zu function(s), %zu chain(s); "
@@ -208,18 +231,23 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     std::fflush(stdout);
   }
   spdlog::info("stopped");
-  return 0;
+  return exit_code::ok;
 }
 
 int run(core::app& app, int argc, char** argv) {
   CLI::App cli{"spry app '" + app.spec().name + "': serves its chains behind the spry gateway"};
   overrides o;
   add_overrides(cli, o);
-  CLI11_PARSE(cli, argc, argv);
+  cli.footer(exit_codes_help());
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e) == 0 ? exit_code::ok : exit_code::invalid;
+  }
   setup_logging(o.log_level);
   for (const auto& e : app.errors()) {
     std::cerr << "spry: " << e << "\n";
-    return 2;
+    return exit_code::invalid;
   }
   return serve(app.spec(), app.functions(), o, argc, argv);
 }

@@ -43,6 +43,8 @@ core::status_or_error apply_overrides(core::app_spec& app, const overrides& o);
 /// policies): the error says what and where. Every command that takes an app file starts here, so
 /// a broken file never brings up half an app.
 core::expected<core::app_spec> load_checked_app(const std::string& file);
+/// The exit codes (gateway/exit_code.hpp) as one paragraph for `--help`.
+std::string exit_codes_help();
 /// Logs to stderr at `level`.
 void setup_logging(const std::string& level);
 /// Blocks SIGINT/SIGTERM in this thread (call before any thread starts); sigwait on the result.

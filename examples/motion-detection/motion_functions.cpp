@@ -6,9 +6,14 @@
 // the CPU, never sleeping, so autoscaling and idle-CPU measurements see a real service time.
 //
 // Input is a CloudEvent in structured JSON (the mqtt-json and cloudevents adapters hand every
-// event to the chain that way): the reading is its `data`, the room is the second level of its
-// `subject` (the MQTT topic). A plain reading without the envelope is accepted too, with the
-// room taken from the chain's topic, so the chain also runs without an adapter.
+// event to the chain that way): the reading is its `data`. The room is, first found of:
+//   - the event's `subject`: the MQTT topic "sensors/<room>/motion" (what mqtt-json sets), or
+//     just "<room>";
+//   - the chain's topic: "sensors/<room>/motion" on MQTT, "<room>" for HTTP `POST
+//     /motion/<room>` (the path below the chain's prefix).
+// So a binary-mode CloudEvent over HTTP needs no MQTT-style subject: `POST /motion/kitchen`, or
+// `ce-subject: kitchen`, names the room. A plain reading without the envelope is accepted too,
+// with the room taken from the chain's topic, so the chain also runs without an adapter.
 #include "core/function_library.hpp"
 
 #include <nlohmann/json.hpp>
@@ -30,13 +35,17 @@ void burn(std::chrono::microseconds d) {
       x = x + static_cast<uint64_t>(i);
 }
 
+// "sensors/<room>/motion" -> "<room>"; a single level "<room>" is the room itself; anything
+// else names none.
 std::string room_of(std::string_view topic) {
-  // sensors/<room>/motion
   const auto a = topic.find('/');
   if (a == std::string_view::npos)
-    return {};
+    return std::string(topic);
   const auto b = topic.find('/', a + 1);
-  return std::string(topic.substr(a + 1, b == std::string_view::npos ? b : b - a - 1));
+  if (b == std::string_view::npos || topic.substr(0, a) != "sensors" ||
+      topic.substr(b + 1) != "motion")
+    return {};
+  return std::string(topic.substr(a + 1, b - a - 1));
 }
 
 // The reading and its room, or a reason why the event is not one.
@@ -50,7 +59,10 @@ bool reading_of(spry::core::message& m, json& reading, std::string& room, std::s
   }
   if (e.is_object() && e.contains("specversion")) {
     reading = e.value("data", json());
-    room = room_of(e.value("subject", std::string(m.topic())));
+    const auto subject = e.value("subject", std::string());
+    room = room_of(subject);
+    if (room.empty() && subject.empty())
+      room = room_of(m.topic());
   } else {
     reading = e;
     room = room_of(m.topic());
@@ -73,7 +85,8 @@ bool reading_of(spry::core::message& m, json& reading, std::string& room, std::s
     return false;
   }
   if (room.empty()) {
-    why = "no room: the topic must be sensors/<room>/motion";
+    why = "no room: name it in the event's subject (sensors/<room>/motion or <room>), in the "
+          "path (POST /motion/<room>) or in the MQTT topic (sensors/<room>/motion)";
     return false;
   }
   return true;

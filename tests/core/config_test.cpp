@@ -3,6 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <stdlib.h>
+
 using namespace spry::core;
 
 namespace {
@@ -446,4 +450,78 @@ TEST_CASE("tcp.namespaces and tcp.xdp_tc_redirect parse and mistakes name their 
     CHECK_THAT(error_of(head + "tcp: { namespaces: true, sidecar: true }\n"),
                Catch::Contains("not supported together with tcp.sidecar"));
   }
+}
+
+TEST_CASE("library paths resolve against the app file's folder however the file is named",
+          "[config]") {
+  // A temporary folder with an app file and a (fake) library beside it; the process's working
+  // directory moves there so the app file can be named bare ("app.yaml"), then moves back.
+  char tmpl[] = "/tmp/spry-config-XXXXXX";
+  const std::filesystem::path dir = mkdtemp(tmpl);
+  const auto old_cwd = std::filesystem::current_path();
+  std::ofstream(dir / "libbeside.so") << "not loaded here";
+  std::filesystem::create_directory(dir / "sub");
+  std::ofstream(dir / "app.yaml")
+    << "libraries: [libbeside.so, sub/libsub.so, libsystem.so]\n"
+       "adapters: [{ name: a, library: libbeside.so }]\n"
+       "functions: [f]\nchains: [{ name: c, http: { path: /c }, functions: [f] }]\n";
+  std::filesystem::current_path(dir);
+  std::vector<std::vector<std::string>> seen;
+  for (const std::string& name :
+       std::vector<std::string>{"app.yaml", "./app.yaml", (dir / "app.yaml").string()}) {
+    auto app = load_app_file(name);
+    REQUIRE(app);
+    auto libs = app->libraries;
+    libs.push_back(app->adapters.at(0).library);
+    seen.push_back(libs);
+  }
+  std::filesystem::current_path(old_cwd);
+  std::filesystem::remove_all(dir);
+  for (const auto& libs : seen) {
+    CAPTURE(libs);
+    // Beside the app: absolute, so dlopen does not search its own path for a bare name.
+    CHECK(libs[0] == (dir / "libbeside.so").string());
+    CHECK(libs[1] == (dir / "sub/libsub.so").string());
+    // Not beside the app: left to the dynamic loader's search path.
+    CHECK(libs[2] == "libsystem.so");
+    CHECK(libs[3] == (dir / "libbeside.so").string());
+  }
+}
+
+TEST_CASE("routes that let requests fail at run time are warned about", "[config]") {
+  auto app = parse_app_yaml(R"(functions: [parse, happy, sad, log, tail]
+chains:
+  - name: mood
+    http: { path: /mood }
+    routes:
+      - { from: parse, topic: happy, to: happy }
+      - { from: parse, topic: sad, to: sad }
+      - { from: happy, to: end }
+      - { from: sad, to: log }
+  - name: fine
+    http: { path: /fine }
+    functions: [parse, tail]
+    routes:
+      - { from: parse, topic: log, to: log }
+      - { from: log, topic: "*", to: end }
+)",
+                            "app.yaml");
+  REQUIRE(app);
+  REQUIRE(compile(*app));
+  const auto found = check_routes(*app);
+  // Knowable: 'log' is reached (from sad) and nothing leads on from it.
+  REQUIRE(found.warnings.size() == 1);
+  CHECK(found.warnings[0] ==
+        "app.yaml:3:5: warning: chain 'mood': no route leads on from function 'log': every "
+        "request that reaches it fails with 502 (add `{ from: log, topic: \"*\", to: end }` or a "
+        "route to the next function)");
+  // Not knowable (parse may only ever set happy or sad): one note for the app.
+  CHECK_THAT(found.note, Catch::StartsWith("note: 1 function(s) route only the topics listed for "
+                                           "them, with no \"*\" route: 'parse' in chain 'mood' "
+                                           "(happy, sad). "));
+  // The valid sample app: every function has a "*" route (linear chains end in `end`).
+  auto sample = parse_app_yaml(valid, "app.yaml");
+  REQUIRE(sample);
+  CHECK(check_routes(*sample).warnings.empty());
+  CHECK(check_routes(*sample).note.empty());
 }

@@ -183,11 +183,14 @@ TEST_CASE("gateway: bodies over the limit get 413 without being read", "[gateway
   auto big = http_request(r.port(), "POST", "/echo", std::string(5000, 'b'));
   REQUIRE(big);
   CHECK(big->status == 413);
-  CHECK_THAT(big->body, Catch::Contains("exceeds the limit of 4096 bytes"));
-  // Larger than the chain's buffer but under the gateway limit: 413 too.
+  CHECK_THAT(big->body, Catch::Contains("exceeds gateway.body_limit of 4096 bytes"));
+  // Larger than the chain's buffer but under the gateway limit: 413 too, naming the buffer (the
+  // limit that applied), not the body limit.
   auto grow = http_request(r.port(), "POST", "/grow", std::string(200, 'g'));
   REQUIRE(grow);
   CHECK(grow->status == 413);
+  CHECK_THAT(grow->body, Catch::Contains("body of 200 bytes exceeds the 128-byte buffer of chain "
+                                         "'grow' (its pool.buffer_size; gateway.body_limit is 4096"));
   // Chunked bodies have no Content-Length: the limit is enforced while reading.
   http_connection c(r.port());
   std::string chunked = "POST /grow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -212,6 +215,40 @@ TEST_CASE("gateway: malformed requests get 400 and the connection closes", "[gat
     REQUIRE(res);
     CHECK(res->status == 400);
     CHECK(c.closed_by_peer(std::chrono::seconds(2)));
+  }
+  CHECK(r.pools_full());
+}
+
+TEST_CASE("gateway: Host is required on HTTP/1.1 (once), absolute-form targets are served",
+          "[gateway]") {
+  running r;
+  for (const std::string raw : {"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+                                "POST /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 2\r\n\r\nhi"}) {
+    http_connection c(r.port());
+    REQUIRE(c.send_raw(raw));
+    auto res = c.read_response();
+    REQUIRE(res);
+    CHECK(res->status == 400);
+    CHECK_THAT(res->body, Catch::Contains("Host"));
+    CHECK(c.closed_by_peer(std::chrono::seconds(2)));
+  }
+  { // HTTP/1.0 had no Host requirement
+    http_connection c(r.port());
+    REQUIRE(c.send_raw("POST /echo HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi"));
+    auto res = c.read_response();
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(res->body == "hi");
+  }
+  { // RFC 9112 3.2.2: a server must accept absolute-form; the path (and topic) come from it
+    http_connection c(r.port());
+    const std::string port = std::to_string(r.port());
+    REQUIRE(c.send_raw("POST http://127.0.0.1:" + port + "/echo HTTP/1.1\r\nHost: 127.0.0.1:" + port +
+                       "\r\nContent-Length: 2\r\n\r\nhi"));
+    auto res = c.read_response();
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(res->body == "hi");
   }
   CHECK(r.pools_full());
 }

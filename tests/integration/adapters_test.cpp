@@ -58,6 +58,24 @@ void cloudevents_over_http(const std::string& transport) {
   CHECK(r->header("content-type") == "application/json");
   CHECK_THAT(r->body, Catch::Contains("\"light\":\"on\"") && Catch::Contains("\"room\":\"hall\""));
 
+  // A binary-mode event needs no MQTT-style subject: the room is the subject itself, or the path
+  // below the chain's prefix; with neither, 400 says where to put it.
+  const std::string binary = "Content-Type: application/json\r\nce-specversion: 1.0\r\nce-id: ev-9\r\n"
+                             "ce-source: /sensors/5\r\nce-type: motion\r\n";
+  r = c.request("POST", "/motion/kitchen", reading, binary);
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("ce-subject") == "lights/kitchen");
+  CHECK_THAT(r->body, Catch::Contains("\"room\":\"kitchen\""));
+  r = c.request("POST", "/motion", reading, binary + "ce-subject: cellar\r\n");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK_THAT(r->body, Catch::Contains("\"room\":\"cellar\""));
+  r = c.request("POST", "/motion", reading, binary);
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK_THAT(r->body, Catch::Contains("no room: name it in the event's subject"));
+
   // Structured mode in, structured mode out.
   r = c.request("POST", "/motion",
                 R"({"specversion":"1.0","id":"ev-2","source":"/s","type":"motion",)"

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <csignal>
 #include <unistd.h>
 
 SPRY_FUNCTION_LIBRARY(registry) {
@@ -35,6 +36,8 @@ SPRY_FUNCTION_LIBRARY(registry) {
     std::fflush(stderr);
     std::abort();
   }
+  // Dies on every request, as a function that crashes does (SIGKILL: no core file).
+  registry.add("test.die", [](spry::core::message&) { kill(getpid(), SIGKILL); });
   registry.add("fault.upper", hello::uppercase{});
   registry.add("fault.count", hello::count{});
   // A chain step that appends which function ran at which hop: identical on every transport.

@@ -273,6 +273,43 @@ TEST_CASE("requests that arrive while a function's only instance restarts wait f
   }
 }
 
+TEST_CASE("a function that crashes its instance: every transport's 502 says how it ended",
+          "[integration][faults]") {
+  // Each request kills the instance that runs it (SIGKILL). Whether the transport sees the
+  // broken connection / bounced descriptor before the supervisor reaps the process is a race;
+  // the answer must name the signal either way, never the socket's error.
+  for (const auto& transport : process_transports()) {
+    CAPTURE(transport);
+    if (auto why = unavailable(transport); !why.empty()) {
+      WARN("SKIPPED on " << transport << ": " << why);
+      continue;
+    }
+    temp_dir dir;
+    const std::string yaml =
+      "app: die\ntransport: " + transport + "\nlibraries: [" SPRY_FAULT_LIBRARY "]\n"
+      "gateway: {listen: '127.0.0.1:0'}\n"
+      "instances: { restart_backoff: 10ms, restart_backoff_max: 20ms, crash_loop_restarts: 1000 }\n"
+      "functions:\n  - { name: pass, handler: test.step }\n  - { name: die, handler: test.die }\n"
+      "chains:\n  - { name: one, http: { path: /one }, functions: [die] }\n"
+      "  - { name: two, http: { path: /two }, functions: [pass, die] }\n";
+    child_process spry({SPRY_BINARY, "run", dir.file("die.yaml", yaml), "--log-level", "error"},
+                       dir.path + "/stderr");
+    const uint16_t port = port_of(spry);
+    int answered = 0;
+    for (int i = 0; i < 12; ++i) {
+      auto r = http_request(port, "POST", i % 2 ? "/two" : "/one", "x");
+      REQUIRE(r);
+      CHECK(r->status == 502);
+      CHECK_THAT(r->body, Catch::Contains("of function 'die' was killed by signal 9"));
+      answered++;
+    }
+    CHECK(answered == 12);
+    CHECK(eventually([&] { return metric(port, "spry_pool_buffers{chain=\"one\",state=\"in_use\"}") == 0 &&
+                                  metric(port, "spry_pool_buffers{chain=\"two\",state=\"in_use\"}") == 0; }));
+    CHECK(spry.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+  }
+}
+
 TEST_CASE("an instance stopped past the chain timeout: 504s and its buffers come back when it "
           "resumes", "[integration][faults]") {
   for (const auto& transport : process_transports()) {

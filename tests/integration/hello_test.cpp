@@ -103,6 +103,23 @@ TEST_CASE("spry run serves the hello chain and handles bad input", "[integration
   CHECK(WEXITSTATUS(*status) == 0);
 }
 
+TEST_CASE("hello's count answers valid JSON whatever bytes the body holds", "[integration]") {
+  temp_dir dir;
+  const auto app = dir.file("hello.yaml", hello_yaml());
+  child_process spry({SPRY_BINARY, "run", app, "--log-level", "warn"}, dir.path + "/stderr");
+  const uint16_t port = port_of(spry);
+  // UTF-8 stays as it is (upper only changes ASCII); bytes that are not UTF-8 (a lone 0x80, 0xFF,
+  // a truncated sequence, an overlong form, a surrogate) become \u00XX escapes.
+  auto r = http_request(port, "POST", "/hello",
+                        "caf\xc3\xa9 \xe2\x82\xac \x80\xff \xe2\x82 \xc0\xaf \xed\xa0\x80 q\"\\");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("content-type") == "application/json");
+  CHECK(r->body == "{\"text\":\"CAF\xc3\xa9 \xe2\x82\xac \\u0080\\u00ff \\u00e2\\u0082 "
+                   "\\u00c0\\u00af \\u00ed\\u00a0\\u0080 Q\\\"\\\\\",\"words\":7,\"bytes\":26}");
+  CHECK(spry.stop(SIGTERM, std::chrono::seconds(10)) == 0);
+}
+
 TEST_CASE("the C++ hello program answers exactly like the YAML app", "[integration]") {
   temp_dir dir;
   const auto app = dir.file("hello.yaml", hello_yaml());
@@ -134,13 +151,13 @@ TEST_CASE("spry explains bad app files and bad arguments", "[integration]") {
   const auto nolib = dir.file("nolib.yaml", "libraries: [./missing.so]\nfunctions: [a]\nchains:\n"
                                             "  - {name: c, http: {path: /c}, functions: [a]}\n");
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + nolib);
-  CHECK(code == 1);
+  CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("cannot load function library"));
 
   const auto nohandler = dir.file("nohandler.yaml", "functions: [a]\nchains:\n"
                                                     "  - {name: c, http: {path: /c}, functions: [a]}\n");
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + nohandler);
-  CHECK(code == 1);
+  CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("nohandler.yaml:1:13: function 'a': no handler named 'a'"));
 
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run /nonexistent.yaml");
@@ -153,7 +170,7 @@ TEST_CASE("spry explains bad app files and bad arguments", "[integration]") {
 
   std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " run " + dir.file("t.yaml", hello_yaml()) +
                                     " --transport warp-drive");
-  CHECK(code == 1);
+  CHECK(code == 2);
   CHECK_THAT(out, Catch::Contains("unknown transport 'warp-drive' (available in this build: local"));
 
   // Policies are made from the registries before anything starts: a typo in a name or a

@@ -460,7 +460,7 @@ size_t hugepage_files(const std::string& prefix) {
 
 } // namespace
 
-TEST_CASE("shm-dpdk: the hello and 5-function chains answer byte for byte as on local; adaptive "
+TEST_CASE("shm-dpdk: the hello and 5-function chains answer byte for byte as on local, and adaptive "
           "pollers sleep when idle, yielding pollers keep polling",
           "[integration][processes][shm-dpdk]") {
   if (auto why = dpdk_unavailable(); !why.empty()) {

@@ -7,6 +7,7 @@
 // sender order, exactly-once delivery, clear errors for unknown endpoints, and backpressure that
 // never loses a message (refused at send(), or failed back to the gateway endpoint).
 
+#include "core/descriptor_sink.hpp"
 #include "core/message.hpp"
 #include "core/pool.hpp"
 #include "core/transport.hpp"
@@ -18,6 +19,7 @@
 #include <caf/event_based_actor.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -378,6 +380,100 @@ TEST_CASE("conformance: a stopped transport refuses sends and binds", "[conforma
       });
       h.actors.push_back(extra);
       CHECK_FALSE(h.tp->bind(2, extra));
+    }
+  }
+}
+
+TEST_CASE("conformance: run-to-completion endpoints run on the receiving thread, in order, once",
+          "[conformance]") {
+  for (const auto& name : transport_names()) {
+    DYNAMIC_SECTION(name) {
+      harness h(name);
+      if (h.skipped)
+        continue;
+      auto* t = h.tp.get();
+      auto* p = &h.pools[0];
+      constexpr uint64_t total = 300;
+      // Endpoint 5 forwards every request to endpoint 6 from inside its handler (as an instance
+      // sends to the next function); endpoint 6 records it and returns the buffer.
+      struct seen {
+        std::mutex mtx;
+        std::condition_variable cv;
+        std::vector<uint64_t> ids;
+        std::vector<std::thread::id> first_threads, second_threads;
+        uint64_t forward_failures = 0;
+      } s;
+      std::shared_ptr<inline_sink> second;
+      auto first = std::make_shared<inline_sink>([&](const descriptor& d) {
+        t->consumed(5);
+        descriptor next = d;
+        next.dst = 6;
+        const bool ok = t->send(next) == send_status::ok;
+        std::lock_guard<std::mutex> guard{s.mtx};
+        s.first_threads.push_back(std::this_thread::get_id());
+        if (!ok) {
+          s.forward_failures++;
+          p->release(p->resolve(d.offset));
+        }
+      });
+      second = std::make_shared<inline_sink>([&](const descriptor& d) {
+        t->consumed(6);
+        buffer_header* b = p->resolve(d.offset);
+        std::lock_guard<std::mutex> guard{s.mtx};
+        s.second_threads.push_back(std::this_thread::get_id());
+        s.ids.push_back(b && d.dst == 6 ? b->request_id : UINT64_MAX);
+        if (b)
+          p->release(b);
+        s.cv.notify_all();
+      });
+      for (auto* sink : {first.get(), second.get()}) {
+        auto a = h.sys.spawn([sink](caf::event_based_actor*) -> caf::behavior {
+          return {[sink](const descriptor& d) { sink->run_queued(d); }};
+        });
+        sink->attach(a);
+        h.actors.push_back(a);
+      }
+      REQUIRE(h.tp->bind(5, first));
+      REQUIRE(h.tp->bind(6, second));
+      for (uint64_t i = 0; i < total; ++i)
+        REQUIRE(h.tp->send(h.make(5, i)) == send_status::ok);
+      {
+        std::unique_lock<std::mutex> lock{s.mtx};
+        REQUIRE(s.cv.wait_for(lock, std::chrono::seconds(20), [&] { return s.ids.size() >= total; }));
+      }
+      // The sinks count a run after its handler returned: let the last one finish.
+      for (int i = 0; i < 20000 && (first->ran_inline() + first->ran_queued() < total ||
+                                    second->ran_inline() + second->ran_queued() < total); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::lock_guard<std::mutex> guard{s.mtx};
+      CHECK(s.forward_failures == 0);
+      REQUIRE(s.ids.size() == total);
+      if (name == "tcp") { // several connections per peer: exactly once, in no fixed order
+        CHECK(std::set<uint64_t>(s.ids.begin(), s.ids.end()).size() == total);
+        CHECK(*std::max_element(s.ids.begin(), s.ids.end()) == total - 1);
+      } else { // one queue per endpoint: order kept across both hops
+        for (uint64_t i = 0; i < total; ++i)
+          CHECK(s.ids[i] == i);
+      }
+      const auto test_thread = std::this_thread::get_id();
+      if (name == "local") {
+        // No receive thread: the test thread's sends go through 5's mailbox (it must not run
+        // functions on a sender's thread), and 5's sends run 6 inline on the worker running 5.
+        CHECK(first->ran_queued() == total);
+        for (size_t i = 0; i < total; ++i)
+          CHECK(s.second_threads[i] == s.first_threads[i]);
+      } else {
+        // The transport's own thread took each descriptor and ran the handler itself.
+        CHECK(first->ran_inline() == total);
+        for (size_t i = 0; i < total; ++i)
+          CHECK(s.first_threads[i] != test_thread);
+      }
+      CHECK(second->ran_inline() == total); // nothing ever waited in 6's mailbox
+      CHECK(second->ran_queued() == 0);
+      for (size_t i = 0; i < total; ++i)
+        CHECK(s.second_threads[i] != test_thread);
+      CHECK(h.tp->queue_depth(5) == 0);
+      CHECK(h.tp->queue_depth(6) == 0);
     }
   }
 }

@@ -2,11 +2,6 @@
 
 #include "transports/local/hop_bench.hpp"
 
-#include <caf/abstract_actor.hpp>
-#include <caf/actor_cast.hpp>
-#include <caf/message.hpp>
-#include <caf/message_id.hpp>
-
 namespace spry::transports::local {
 
 local_transport::local_transport(const core::transport_context& ctx)
@@ -17,22 +12,22 @@ local_transport::local_transport(const core::transport_context& ctx)
 
 local_transport::~local_transport() { stop(); }
 
-core::status_or_error local_transport::bind(core::endpoint_id id, caf::actor receiver) {
+core::status_or_error local_transport::bind(core::endpoint_id id,
+                                            std::shared_ptr<core::descriptor_sink> receiver) {
   std::lock_guard<std::mutex> guard{control_};
   if (stopped_.load())
     return core::make_error("local transport: stopped");
   if (id >= slot_count_)
     return core::make_error("local transport: endpoint " + std::to_string(id) +
                             " is out of range (max " + std::to_string(slot_count_ - 1) + ")");
-  if (!receiver)
+  if (!receiver || !receiver->actor())
     return core::make_error("local transport: endpoint " + std::to_string(id) +
                             " bound to an invalid actor");
   if (slots_[id].receiver.load())
     return core::make_error("local transport: endpoint " + std::to_string(id) +
                             " is already bound");
   slots_[id].depth.reset();
-  slots_[id].receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver),
-                            std::memory_order_release);
+  slots_[id].receiver.store(receiver.get(), std::memory_order_release);
   keep_alive_.push_back(std::move(receiver));
   return {};
 }
@@ -62,8 +57,11 @@ core::send_status local_transport::send(const core::descriptor& d) noexcept {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     return core::send_status::backpressure;
   }
-  receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
   sent_.fetch_add(1, std::memory_order_relaxed);
+  if (core::inline_sink::in_handler())
+    receiver->deliver(d); // runs on this thread once the sending handler has returned
+  else
+    receiver->post(d);
   return core::send_status::ok;
 }
 

@@ -133,7 +133,7 @@ bool process_gone(pid_t pid) { return pid > 0 && kill(pid, 0) != 0 && errno == E
 
 // What this process knows about an endpoint bound in it.
 struct alignas(64) local_slot {
-  std::atomic<caf::abstract_actor*> receiver{nullptr};
+  std::atomic<core::descriptor_sink*> receiver{nullptr};
 };
 
 class dpdk_transport final : public core::transport {
@@ -176,14 +176,14 @@ public:
 
   // -- endpoints -------------------------------------------------------------------------------
 
-  core::status_or_error bind(endpoint_id id, caf::actor receiver) override {
+  core::status_or_error bind(endpoint_id id, std::shared_ptr<core::descriptor_sink> receiver) override {
     std::lock_guard<std::mutex> guard{control_};
     if (stopped_.load())
       return core::make_error("shm-dpdk: stopped");
     if (id >= endpoints_)
       return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " is out of range (the "
                               "app has " + std::to_string(endpoints_) + " endpoint rings)");
-    if (!receiver)
+    if (!receiver || !receiver->actor())
       return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " bound to an invalid actor");
     auto& s = slots_[id];
     auto& e = entries_[id];
@@ -200,7 +200,7 @@ public:
     if (!poller_.joinable())
       home_ = id;
     e.poller.store(home_, std::memory_order_release);
-    s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
+    s.receiver.store(receiver.get(), std::memory_order_release);
     keep_alive_.push_back(std::move(receiver));
     const uint32_t n = local_count_.load(std::memory_order_relaxed);
     if (std::find(local_.get(), local_.get() + n, id) == local_.get() + n) {
@@ -499,7 +499,7 @@ private:
     return n;
   }
 
-  void deliver(endpoint_id id, endpoint_entry& e, caf::abstract_actor* receiver,
+  void deliver(endpoint_id id, endpoint_entry& e, core::descriptor_sink* receiver,
                const core::descriptor& d) noexcept {
     // A descriptor whose buffer is no longer on its way here (the gateway reclaimed it from a
     // dead sender, or it was left by an earlier life of this endpoint) is dropped untouched.
@@ -513,10 +513,11 @@ private:
         return;
       }
     e.depth.add();
-    receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
     e.messages.fetch_add(1, std::memory_order_relaxed);
     e.last_ns.store(core::now_ns(), std::memory_order_relaxed);
     delivered_.fetch_add(1, std::memory_order_relaxed);
+    // Run to completion: an instance runs its function here, on the poller thread.
+    receiver->deliver(d);
   }
 
   void drop(endpoint_entry& e) noexcept {
@@ -578,7 +579,8 @@ private:
     if (auto* gw = slots_[core::gateway_endpoint].receiver.load(std::memory_order_acquire)) {
       auto& g = entries_[core::gateway_endpoint];
       g.depth.add();
-      gw->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+      // A control thread (unbind, a dead instance's ring): the gateway's actor runs it.
+      gw->post(d);
       return;
     }
     if (send(d) != send_status::ok) {
@@ -654,7 +656,7 @@ private:
   std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};
   std::mutex control_;
-  std::vector<caf::actor> keep_alive_;
+  std::vector<std::shared_ptr<core::descriptor_sink>> keep_alive_;
   std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0};
 };
 

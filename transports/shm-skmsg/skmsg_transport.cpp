@@ -1,6 +1,7 @@
 #include "transports/shm-skmsg/skmsg_transport.hpp"
 
 #include "core/descriptor.hpp"
+#include "core/log_limiter.hpp"
 #include "core/message.hpp"
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
@@ -10,10 +11,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <caf/abstract_actor.hpp>
-#include <caf/actor_cast.hpp>
-#include <caf/message.hpp>
-#include <caf/message_id.hpp>
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
@@ -85,7 +82,7 @@ core::expected<socket_pair> make_socket_pair() {
 }
 
 struct alignas(64) endpoint_slot {
-  std::atomic<caf::abstract_actor*> receiver{nullptr};
+  std::atomic<core::descriptor_sink*> receiver{nullptr};
   core::queue_depth depth;
   std::atomic<bool> paused{false};
   socket_pair sock;       // control thread; the reader only reads sock.mine
@@ -124,13 +121,13 @@ public:
 
   std::string_view name() const noexcept override { return "shm-skmsg"; }
 
-  core::status_or_error bind(endpoint_id id, caf::actor receiver) override {
+  core::status_or_error bind(endpoint_id id, std::shared_ptr<core::descriptor_sink> receiver) override {
     std::lock_guard<std::mutex> guard{control_};
     if (stopped_.load())
       return core::make_error("shm-skmsg: stopped");
     if (id >= slot_count_)
       return core::make_error("shm-skmsg: endpoint " + std::to_string(id) + " is out of range");
-    if (!receiver)
+    if (!receiver || !receiver->actor())
       return core::make_error("shm-skmsg: endpoint " + std::to_string(id) + " bound to an invalid actor");
     auto& s = slots_[id];
     if (s.receiver.load())
@@ -155,7 +152,7 @@ public:
     s.depth.reset();
     s.paused.store(false);
     s.partial_len = 0;
-    s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
+    s.receiver.store(receiver.get(), std::memory_order_release);
     keep_alive_.push_back(std::move(receiver));
     if (send_fd_.load() < 0)
       send_fd_.store(pair->mine);
@@ -327,13 +324,18 @@ private:
     return (*pools_)[d.pool].resolve(d.offset);
   }
 
-  // Reads one endpoint's socket until it is empty or the endpoint is at capacity.
+  // Reads one endpoint's socket until it is empty or the endpoint is at capacity, and hands
+  // every descriptor to the endpoint's sink on this thread: an instance runs its function here,
+  // batch by batch (run to completion, no hand-off to a CAF worker). A whole batch is counted
+  // in the queue depth before the first of it runs, so the function sees the descriptors read
+  // and still waiting as its queue length.
   void drain(endpoint_id id) {
     auto& s = slots_[id];
     auto* receiver = s.receiver.load(std::memory_order_acquire);
     if (!receiver)
       return;
     alignas(16) char buf[16 * 256];
+    core::descriptor batch[256];
     for (;;) {
       const uint32_t depth = s.depth.get();
       if (depth >= capacity_) {
@@ -351,6 +353,7 @@ private:
         return; // EAGAIN: empty (edge-triggered: the next arrival wakes us); 0/error: closed
       const size_t have = s.partial_len + static_cast<size_t>(n);
       const size_t whole = have / 16;
+      size_t count = 0;
       for (size_t i = 0; i < whole; ++i) {
         core::descriptor d;
         std::memcpy(&d, buf + i * 16, sizeof d);
@@ -361,12 +364,16 @@ private:
           rejected_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        s.depth.add(); // room was checked above, per batch
-        receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
-        delivered_.fetch_add(1, std::memory_order_relaxed);
+        batch[count++] = d;
       }
       s.partial_len = have - whole * 16;
       std::memcpy(s.partial, buf + whole * 16, s.partial_len);
+      for (size_t i = 0; i < count; ++i)
+        s.depth.add(); // room was checked above, per batch
+      for (size_t i = 0; i < count; ++i) {
+        receiver->deliver(batch[i]);
+        delivered_.fetch_add(1, std::memory_order_relaxed);
+      }
     }
   }
 
@@ -394,14 +401,20 @@ private:
 
   void undeliverable(core::descriptor d) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
+    // A killed instance can bounce a burst of these at once: one line a second, with the count.
+    uint64_t left_out = 0;
     if (!pools_ || d.pool >= pools_->size()) {
-      spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no pool", d.dst);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no pool{}", d.dst,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       return;
     }
     core::pool& p = (*pools_)[d.pool];
     core::buffer_header* b = p.resolve(d.offset);
     if (!b) {
-      spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no buffer", d.dst);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: undeliverable descriptor for endpoint {} names no buffer{}", d.dst,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       return;
     }
     // Take the buffer back from the unreachable destination, unless the gateway already did.
@@ -410,8 +423,10 @@ private:
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
       return;
     if (d.dst == core::gateway_endpoint) {
-      spdlog::warn("shm-skmsg: request {} cannot reach the gateway; its buffer is released",
-                   b->request_id);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: request {} cannot reach the gateway; its buffer is released{}",
+                     b->request_id,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       p.release(b);
       return;
     }
@@ -422,12 +437,14 @@ private:
     auto& g = slots_[core::gateway_endpoint];
     if (auto* gw = g.receiver.load(std::memory_order_acquire)) {
       g.depth.add();
-      gw->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+      gw->deliver(d);
       return;
     }
     if (send(d) != send_status::ok) {
-      spdlog::warn("shm-skmsg: request {} cannot be failed back to the gateway; released",
-                   b->request_id);
+      if (undeliverable_log_.allow(left_out))
+        spdlog::warn("shm-skmsg: request {} cannot be failed back to the gateway; released{}",
+                     b->request_id,
+                     left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       p.release(b);
     }
   }
@@ -467,9 +484,10 @@ private:
   std::thread reader_;
   std::atomic<bool> stopped_{false};
   std::mutex control_;
-  std::vector<caf::actor> keep_alive_;
+  std::vector<std::shared_ptr<core::descriptor_sink>> keep_alive_;
   mutable std::mutex known_mtx_;
   std::vector<endpoint_id> known_; // endpoints ever registered: the rows of traffic()
+  core::log_limiter undeliverable_log_;
   std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0};
 };
 

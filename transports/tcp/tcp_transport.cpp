@@ -3,6 +3,7 @@
 #include "core/app_spec.hpp"
 #include "core/data_path_counters.hpp"
 #include "core/message.hpp"
+#include "core/route_next.hpp"
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
 #include "transports/tcp/envelope.hpp"
@@ -14,10 +15,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <caf/abstract_actor.hpp>
-#include <caf/actor_cast.hpp>
-#include <caf/message.hpp>
-#include <caf/message_id.hpp>
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
@@ -118,7 +115,7 @@ struct peer {
 class server_session;
 
 struct alignas(64) local_slot {
-  std::atomic<caf::abstract_actor*> receiver{nullptr};
+  std::atomic<core::descriptor_sink*> receiver{nullptr};
   core::queue_depth depth;
   std::unique_ptr<btcp::acceptor> acceptor; // control + io thread (guarded by control_)
   uint16_t port = 0;
@@ -167,13 +164,13 @@ public:
 
   // -- binding (control thread) ----------------------------------------------------------------
 
-  core::status_or_error bind(endpoint_id id, caf::actor receiver) override {
+  core::status_or_error bind(endpoint_id id, std::shared_ptr<core::descriptor_sink> receiver) override {
     std::lock_guard<std::mutex> guard{control_};
     if (stopped_.load())
       return core::make_error("tcp transport: stopped");
     if (id >= slot_count_)
       return core::make_error("tcp transport: endpoint " + std::to_string(id) + " is out of range");
-    if (!receiver)
+    if (!receiver || !receiver->actor())
       return core::make_error("tcp transport: endpoint " + std::to_string(id) +
                               " bound to an invalid actor");
     auto& s = slots_[id];
@@ -197,7 +194,7 @@ public:
                               ": " + ec.message());
     s.port = acc->local_endpoint(ec).port();
     s.depth.reset();
-    s.receiver.store(caf::actor_cast<caf::abstract_actor*>(receiver), std::memory_order_release);
+    s.receiver.store(receiver.get(), std::memory_order_release);
     keep_alive_.push_back(std::move(receiver));
     s.acceptor = std::move(acc);
     net::post(ioc_, [this, id] { accept(id); });
@@ -397,7 +394,10 @@ private:
       s.depth.add();
     else if (!s.depth.try_add(capacity_))
       return false;
-    receiver->enqueue(nullptr, caf::make_message_id(), caf::make_message(d), nullptr);
+    // Run to completion on the I/O thread, right after the frame's 204 has been written (the
+    // session writes it when receive() returns; running the function first would hold the
+    // sender's connection for the function's whole run). The sink is kept alive by keep_alive_.
+    net::post(ioc_, [receiver, d] { receiver->deliver(d); });
     delivered_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
@@ -434,9 +434,10 @@ private:
       write_envelope(*env, b);
     }
     core::message m(b, pl.buffer_size());
-    m.fail(why, overloaded ? 503 : 502);
-    b->status = static_cast<uint16_t>(overloaded ? core::buffer_status::overloaded
-                                                 : core::buffer_status::no_route);
+    const auto f = core::failure_of(overloaded ? core::hop_outcome::overloaded
+                                               : core::hop_outcome::unreachable);
+    m.fail(why, f.http_status);
+    b->status = static_cast<uint16_t>(f.status);
     const core::descriptor d{core::gateway_endpoint, msg.chain, core::tag_of(msg.request_id),
                              pl.offset_of(b)};
     if (gateway_here()) {
@@ -574,7 +575,7 @@ private:
   size_t body_limit_ = 1 << 20;
   std::atomic<bool> stopped_{false};
   std::mutex control_;
-  std::vector<caf::actor> keep_alive_;
+  std::vector<std::shared_ptr<core::descriptor_sink>> keep_alive_;
   std::mutex peers_mtx_;
   std::unordered_map<endpoint_id, std::shared_ptr<peer>> peers_;
   std::vector<std::shared_ptr<peer>> retired_; // stopped; released after the io thread ends
