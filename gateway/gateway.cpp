@@ -22,7 +22,19 @@ namespace spry::gateway {
 
 using core::buffer_status;
 
-gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway_metrics>(rt)) {
+namespace {
+
+std::atomic<uint64_t> next_gateway_id{1};
+
+// Per thread: the head routers it has used, by gateway id. A thread serves one gateway in a
+// process that runs one; tests start several in turn, so this is a short list, never pruned
+// (an id is never reused, so a destroyed gateway's entry is never matched again).
+thread_local std::vector<std::pair<uint64_t, core::hop_router*>> tl_head_routers;
+
+} // namespace
+
+gateway::gateway(core::runtime& rt)
+  : rt_(rt), metrics_(std::make_unique<gateway_metrics>(rt)), id_(next_gateway_id.fetch_add(1)) {
   for (auto& p : rt_.pools()) {
     chain_slots cs;
     cs.count = p.capacity();
@@ -30,18 +42,12 @@ gateway::gateway(core::runtime& rt) : rt_(rt), metrics_(std::make_unique<gateway
     pending_.push_back(std::move(cs));
   }
   held_.resize(rt_.app().functions.size());
-  head_balancer_ = rt_.make_balancer();
   broker_balancer_ = rt_.make_balancer();
   broker_router_.reset(new core::hop_router{
     core::versioned<core::route_table>::reader(rt_.routes()),
     core::versioned<core::endpoint_directory>::reader(rt_.directory()), &rt_.tp(),
     broker_balancer_.get(), {}});
-  head_router_.reset(new core::hop_router{
-    core::versioned<core::route_table>::reader(rt_.routes()),
-    core::versioned<core::endpoint_directory>::reader(rt_.directory()), &rt_.tp(),
-    head_balancer_.get(), {}});
   broker_router_->board = &rt_.board();
-  head_router_->board = &rt_.board();
   // Run to completion: the transport's receive thread completes the request itself (the answer
   // is then posted to the connection's I/O thread); the actor runs only what reaches its
   // mailbox, through the same sink, so the two never run on_descriptor at once. The sweep of
@@ -131,6 +137,26 @@ std::variant<ticket, chain_result> gateway::submit_at(core::chain_id chain,
   return start(chain, std::move(lease), first, false, std::move(done));
 }
 
+core::hop_router& gateway::head_router() {
+  for (const auto& [id, r] : tl_head_routers)
+    if (id == id_)
+      return *r;
+  auto h = std::make_unique<head_route>();
+  h->balancer = rt_.make_balancer();
+  h->router.reset(new core::hop_router{
+    core::versioned<core::route_table>::reader(rt_.routes()),
+    core::versioned<core::endpoint_directory>::reader(rt_.directory()), &rt_.tp(),
+    h->balancer.get(), {}});
+  h->router->board = &rt_.board();
+  core::hop_router* r = h->router.get();
+  {
+    std::lock_guard<std::mutex> guard{head_routers_mtx_};
+    head_routers_.push_back(std::move(h));
+  }
+  tl_head_routers.emplace_back(id_, r);
+  return *r;
+}
+
 std::optional<core::send_status> gateway::try_remote(core::function_id f, core::buffer_header* b,
                                                      core::chain_id chain, uint32_t index,
                                                      slot& s, const core::endpoint_directory& local) {
@@ -161,14 +187,14 @@ std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::bu
   std::optional<core::function_id> head = first;
   std::optional<core::send_status> remote;
   {
-    std::lock_guard<std::mutex> guard{head_mtx_};
+    core::hop_router& r = head_router();
     if (!head)
-      head = head_router_->routes.get().head(chain);
+      head = r.routes.get().head(chain);
     if (head && may_leave)
-      remote = try_remote(*head, b, chain, index, s, head_router_->directory.get());
+      remote = try_remote(*head, b, chain, index, s, r.directory.get());
     b->t_sent_ns = core::now_ns();
     st = remote ? *remote
-         : head ? head_router_->send_to_function(*head, d, &s.holder)
+         : head ? r.send_to_function(*head, d, &s.holder)
                 : core::send_status::unknown_endpoint;
   }
   if (st == core::send_status::ok ||
@@ -312,11 +338,11 @@ void gateway::on_descriptor(const core::descriptor& d) {
       d.pool, b->function, core::fixed_field(b->topic, core::topic_capacity));
     if (next && *next != core::end_of_chain) {
       b->status = static_cast<uint16_t>(buffer_status::ok);
-      std::lock_guard<std::mutex> guard{head_mtx_};
+      core::hop_router& r = head_router();
       // Cluster mode: no instance here, but another node runs it: the request goes there.
-      const auto remote = try_remote(*next, b, d.pool, p.index_of(b), s, head_router_->directory.get());
+      const auto remote = try_remote(*next, b, d.pool, p.index_of(b), s, r.directory.get());
       if (remote ? *remote == core::send_status::ok
-                 : (head_router_->send_to_function(*next, d, &s.holder) == core::send_status::ok ||
+                 : (r.send_to_function(*next, d, &s.holder) == core::send_status::ok ||
                     hold(*next, d, s)))
         return;
       b->status = static_cast<uint16_t>(buffer_status::no_instance);
@@ -480,10 +506,10 @@ void gateway::release_held() {
       }
       core::send_status st;
       {
-        std::lock_guard<std::mutex> guard{head_mtx_};
+        core::hop_router& r = head_router();
         b->t_sent_ns = core::now_ns();
-        auto remote = try_remote(f, b, h.d.pool, p.index_of(b), s, head_router_->directory.get());
-        st = remote ? *remote : head_router_->send_to_function(f, h.d, &s.holder);
+        auto remote = try_remote(f, b, h.d.pool, p.index_of(b), s, r.directory.get());
+        st = remote ? *remote : r.send_to_function(f, h.d, &s.holder);
       }
       if (st == core::send_status::ok)
         continue;

@@ -184,9 +184,18 @@ private:
   std::vector<chain_slots> pending_;
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<uint64_t> in_flight_{0};
-  std::mutex head_mtx_; // guards head_router_ (balancers are single-threaded by contract)
-  std::unique_ptr<core::load_balancer> head_balancer_;
-  std::unique_ptr<core::hop_router> head_router_;
+  /// The calling thread's router for head hops (and held requests): one per thread that sends
+  /// them (HTTP I/O threads, MQTT, the receive thread), each with its own balancer, because
+  /// balancers are single-threaded by contract and a lock around one shared router serialised
+  /// every ingress thread. Made on a thread's first send; lives as long as the gateway.
+  core::hop_router& head_router();
+  struct head_route {
+    std::unique_ptr<core::load_balancer> balancer;
+    std::unique_ptr<core::hop_router> router;
+  };
+  const uint64_t id_; // tells this gateway's routers apart in a thread's cache (never reused)
+  std::mutex head_routers_mtx_; // guards head_routers_ (taken once per thread and gateway)
+  std::vector<std::unique_ptr<head_route>> head_routers_;
   // Used only by on_descriptor (broker forwarding), which sink_ runs one at a time: no lock.
   std::unique_ptr<core::load_balancer> broker_balancer_;
   std::unique_ptr<core::hop_router> broker_router_;
