@@ -22,7 +22,7 @@ chain_result make_result(uint16_t status, std::string body, uint64_t request_id)
 
 // The client's answer, built from a buffer whose every field is untrusted (another process may
 // have written it).
-chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64_t request_id) {
+chain_result result_of(core::buffer_header* b, core::pool& p, uint64_t request_id, bool keep) {
   chain_result r;
   r.request_id = request_id;
   const auto len = std::min(b->payload_length, p.buffer_size());
@@ -38,9 +38,14 @@ chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64
                          request_id);
     const auto ct = core::fixed_field(b->content_type, core::content_type_capacity);
     r.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
-    r.body.assign(core::pool::payload(b), len);
-    if (len > 0) // for the overhead audit: the answer leaves the pool buffer
-      core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
+    if (keep) {
+      r.in_buffer = core::buffer_lease(&p, b);
+      r.in_buffer_length = len;
+    } else {
+      r.body.assign(core::pool::payload(b), len);
+      if (len > 0) // for the overhead audit: the answer leaves the pool buffer
+        core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
+    }
     r.topic = std::string(core::fixed_field(b->topic, core::topic_capacity));
     return r;
   }

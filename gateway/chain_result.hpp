@@ -5,10 +5,12 @@
 // (fuzz/descriptor_fuzz.cpp) drives it with arbitrary headers.
 
 #include "core/buffer_header.hpp"
+#include "core/buffer_lease.hpp"
 #include "core/pool.hpp"
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,13 +25,37 @@ struct chain_result {
   uint64_t request_id = 0;
   std::string topic; ///< the topic the chain's last function left (MQTT replies may use it)
   std::vector<std::pair<std::string, std::string>> headers; ///< extra response headers (adapters)
+  /// The body still in its pool buffer, for a caller that asked for it (HTTP without an
+  /// adapter writes the answer straight from there): `body` is empty then, and the lease
+  /// returns the buffer to its pool when the caller is done with the result.
+  core::buffer_lease in_buffer;
+  uint32_t in_buffer_length = 0;
+
+  /// The body, wherever it is.
+  std::string_view body_view() const noexcept {
+    return in_buffer ? std::string_view(in_buffer.payload(), in_buffer_length)
+                     : std::string_view(body);
+  }
+  /// Copies a body held in its pool buffer into `body` and lets the buffer go (for code that
+  /// needs the body as a string, such as an adapter's egress).
+  void take_body() {
+    if (!in_buffer)
+      return;
+    body.assign(in_buffer.payload(), in_buffer_length);
+    in_buffer.reset();
+    in_buffer_length = 0;
+  }
 };
 
 /// A text/plain result (a newline is appended to a non-empty body that lacks one).
 chain_result make_result(uint16_t status, std::string body, uint64_t request_id = 0);
 
 /// The client's answer from buffer `b` of pool `p`, which the gateway holds for `request_id`:
-/// never reads past the buffer, whatever its header says.
-chain_result result_of(const core::buffer_header* b, const core::pool& p, uint64_t request_id);
+/// never reads past the buffer, whatever its header says. `keep`: a successful answer's body
+/// is not copied; the result takes `b` over instead (in_buffer, returned to `p` with the
+/// result). Otherwise (and for every failure) the body is copied and `b` stays the caller's.
+/// Whether it took the buffer: `in_buffer` of the result.
+chain_result result_of(core::buffer_header* b, core::pool& p, uint64_t request_id,
+                       bool keep = false);
 
 } // namespace spry::gateway

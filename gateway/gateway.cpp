@@ -96,7 +96,7 @@ std::variant<core::buffer_lease, chain_result> gateway::reserve(core::chain_id c
 std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::buffer_lease lease,
                                                    uint32_t length, std::string_view topic,
                                                    std::string_view content_type,
-                                                   completion done) {
+                                                   completion done, bool answer_in_buffer) {
   core::buffer_header* b = lease.get();
   const uint64_t id = next_request_id_.fetch_add(1, std::memory_order_relaxed);
   b->request_id = id;
@@ -113,7 +113,7 @@ std::variant<ticket, chain_result> gateway::submit(core::chain_id chain, core::b
   core::set_fixed_field(b->content_type, core::content_type_capacity,
                         content_type.substr(0, core::content_type_capacity));
 
-  return start(chain, std::move(lease), std::nullopt, true, std::move(done));
+  return start(chain, std::move(lease), std::nullopt, true, std::move(done), answer_in_buffer);
 }
 
 std::variant<ticket, chain_result> gateway::submit_at(core::chain_id chain,
@@ -169,7 +169,8 @@ std::optional<core::send_status> gateway::try_remote(core::function_id f, core::
 
 std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::buffer_lease lease,
                                                   std::optional<core::function_id> first,
-                                                  bool may_leave, completion done) {
+                                                  bool may_leave, completion done,
+                                                  bool answer_in_buffer) {
   core::buffer_header* b = lease.get();
   const uint64_t id = b->request_id;
   auto& p = rt_.pools()[chain];
@@ -178,6 +179,7 @@ std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::bu
   // The slot is idle: its buffer was free until reserve() took it.
   s.request_id = id;
   s.started_ns = b->t_ingress_ns;
+  s.answer_in_buffer = answer_in_buffer;
   s.done = std::move(done);
   s.state.store(waiting, std::memory_order_release);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -357,7 +359,11 @@ void gateway::on_descriptor(const core::descriptor& d) {
     }
     return reject(d, "no request is waiting on this buffer (duplicate descriptor?)");
   }
-  complete(d.pool, b, s, result_of(b, p, s.request_id));
+  complete(d.pool, b, s, answer_of(d.pool, b, s));
+}
+
+chain_result gateway::answer_of(core::chain_id chain, core::buffer_header* b, const slot& s) {
+  return result_of(b, rt_.pools()[chain], s.request_id, s.answer_in_buffer);
 }
 
 bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s) {
@@ -397,7 +403,8 @@ void gateway::complete(core::chain_id chain, core::buffer_header* b, slot& s, ch
   const double seconds = (core::now_ns() - s.started_ns) / 1e9;
   s.holder.store(core::no_endpoint, std::memory_order_relaxed);
   s.state.store(idle, std::memory_order_release);
-  rt_.pools()[chain].release(b);
+  if (r.in_buffer.get() != b) // else the answer holds it until it is written out
+    rt_.pools()[chain].release(b);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   metrics_->request_done(chain, r.http_status, seconds);
   if (done)

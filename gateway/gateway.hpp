@@ -68,9 +68,12 @@ public:
 
   /// Starts the chain on a buffer whose payload (length bytes) is filled in. Returns a ticket
   /// (the result will go to `done`) or an immediate result (the buffer is already released).
+  /// `answer_in_buffer`: a successful answer comes with its body left in the pool buffer
+  /// (chain_result::in_buffer) for a caller that writes it out from there.
   std::variant<ticket, chain_result> submit(core::chain_id chain, core::buffer_lease lease,
                                             uint32_t length, std::string_view topic,
-                                            std::string_view content_type, completion done);
+                                            std::string_view content_type, completion done,
+                                            bool answer_in_buffer = false);
 
   /// Cluster mode: a request that another node sent here to continue at function `start`. The
   /// payload (from.payload_length bytes, checked by the caller against the pool's buffer size) is
@@ -138,6 +141,7 @@ private:
     std::atomic<core::endpoint_id> holder{core::no_endpoint}; // where the gateway last sent it
     uint64_t request_id = 0;
     uint64_t started_ns = 0;
+    bool answer_in_buffer = false; // see submit()
     completion done;
   };
   struct chain_slots {
@@ -176,7 +180,10 @@ private:
                                               const core::endpoint_directory& local);
   std::variant<ticket, chain_result> start(core::chain_id chain, core::buffer_lease lease,
                                            std::optional<core::function_id> first,
-                                           bool may_leave, completion done);
+                                           bool may_leave, completion done,
+                                           bool answer_in_buffer = false);
+  /// The answer in returned buffer `b` for waiting request `s` (in the buffer if it asked).
+  chain_result answer_of(core::chain_id chain, core::buffer_header* b, const slot& s);
 
   core::runtime& rt_;
   adapter_set adapters_;

@@ -223,7 +223,8 @@ private:
                                net::post(ex, [s = std::move(self), r = std::move(r)]() mutable {
                                  s->on_chain_done(std::move(r));
                                });
-                             });
+                             },
+                             !adapter_); // the answer is written from its pool buffer
     if (auto* r = std::get_if<chain_result>(&result))
       return respond_result(adapted(std::move(*r)), keep_alive_);
     ticket_ = std::get<ticket>(result);
@@ -247,7 +248,7 @@ private:
     timer_.cancel();
     // For the overhead audit: the answer goes through the stack, its body copied into the kernel.
     core::data_path::count(core::data_path::site::edge, core::data_path::event::protocol_message);
-    if (!r.body.empty())
+    if (!r.body_view().empty())
       core::data_path::count(core::data_path::site::edge, core::data_path::event::copy);
     respond_result(adapted(std::move(r)), keep_alive_);
   }
@@ -297,6 +298,7 @@ private:
   chain_result adapted(chain_result r) {
     if (!adapter_)
       return r;
+    r.take_body();
     core::adapter_request ar;
     ar.protocol = "http";
     ar.topic = adapter_in_.topic;
@@ -425,8 +427,30 @@ private:
 
   void respond_result(chain_result r, bool keep_alive) {
     lease_.reset();
+    const bool head = parser_ && parser_->get().method() == http::verb::head;
+    if (r.in_buffer && !head) {
+      // The body goes out from its pool buffer, which the answer holds until it is written.
+      res_buf_.emplace();
+      auto& res = *res_buf_;
+      set_head(res, r, keep_alive);
+      res.body().data = r.in_buffer.payload();
+      res.body().size = r.in_buffer_length;
+      res.body().more = false;
+      res.content_length(r.in_buffer_length);
+      answer_ = std::move(r.in_buffer);
+      return write(res, keep_alive);
+    }
+    r.in_buffer.reset();
     res_.emplace();
     auto& res = *res_;
+    set_head(res, r, keep_alive);
+    res.body() = head ? std::string() : std::move(r.body);
+    res.prepare_payload();
+    write(res, keep_alive);
+  }
+
+  template <class Response>
+  void set_head(Response& res, chain_result& r, bool keep_alive) {
     res.version(11);
     res.result(r.http_status);
     res.set(http::field::server, "spry");
@@ -440,15 +464,18 @@ private:
       res.set(name, value);
     if (!allow_.empty())
       res.set(http::field::allow, std::exchange(allow_, {}));
-    const bool head = parser_ && parser_->get().method() == http::verb::head;
-    res.body() = head ? std::string() : std::move(r.body);
     res.keep_alive(keep_alive);
-    res.prepare_payload();
+  }
+
+  template <class Response>
+  void write(Response& res, bool keep_alive) {
     ++served_;
     stream_.expires_after(std::chrono::milliseconds(spec_.body_timeout_ms));
     http::async_write(stream_, res,
                       [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
                         self->res_.reset();
+                        self->res_buf_.reset();
+                        self->answer_.reset(); // the answer's pool buffer goes back
                         if (ec || !keep_alive)
                           return self->close();
                         self->stream_.expires_never();
@@ -470,6 +497,8 @@ private:
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
+  std::optional<http::response<http::buffer_body>> res_buf_; // an answer from its pool buffer
+  core::buffer_lease answer_;                                 // ... and that buffer
   gateway& gw_;
   const core::gateway_spec& spec_;
   std::shared_ptr<std::atomic<uint64_t>> connections_;

@@ -113,7 +113,7 @@ void gateway::sweep_undelivered() {
         !u.s->state.compare_exchange_strong(state, completing, std::memory_order_acq_rel))
       continue;
     // The instance is alive after all (or its end was not reported): the transport's reason.
-    complete(u.d.pool, b, *u.s, result_of(b, p, u.request_id));
+    complete(u.d.pool, b, *u.s, answer_of(u.d.pool, b, *u.s));
   }
 }
 

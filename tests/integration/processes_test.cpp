@@ -350,7 +350,10 @@ namespace {
 
 std::string five_yaml(const std::string& transport, const std::string& extra = {}) {
   std::string y = "app: five\ntransport: " + transport + "\nlibraries: [" SPRY_FAULT_LIBRARY "]\n"
-                  "gateway: {listen: '127.0.0.1:0'}\n" + extra + "functions:\n";
+                  "gateway: {listen: '127.0.0.1:0'}\n"
+                  // Two gateways start 13 instance processes each at once here; under ASan on
+                  // a busy 2-core machine that took longer than the default 10 s to be ready.
+                  "instances: {ready_timeout: 45s}\n" + extra + "functions:\n";
   for (int i = 1; i <= 5; ++i)
     y += "  - {name: s" + std::to_string(i) + ", handler: test.step, min_instances: 2}\n";
   for (int i = 1; i <= 3; ++i)

@@ -55,7 +55,7 @@ inline std::pair<int, std::string> run_command(const std::string& cmd) {
 
 /// The gateway port a `spry run` child prints once it serves (fails the test if it never does).
 inline uint16_t port_of(spry::bench::child_process& p) {
-  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(30));
+  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(60));
   REQUIRE(line);
   std::smatch m;
   REQUIRE(std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)")));
