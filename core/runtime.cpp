@@ -249,9 +249,11 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
   // what buys that parallelism (one receive thread can run one function at a time).
   caf::actor actor;
   std::shared_ptr<descriptor_sink> sink;
+  std::shared_ptr<inline_sink> runner;
   if (spec.concurrency <= 1) {
     auto one = make_one();
     actor = one.actor;
+    runner = one.sink;
     sink = std::move(one.sink);
   } else {
     actor = caf::actor_pool::make(system_->dummy_execution_unit(), spec.concurrency,
@@ -264,7 +266,7 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
     return bound;
   }
   std::lock_guard<std::mutex> guard{instances_mtx_};
-  instances_.push_back({ep, f, actor, counters});
+  instances_.push_back({ep, f, actor, counters, std::move(runner)});
   return {};
 }
 
@@ -401,6 +403,7 @@ bool runtime::retired_everywhere(endpoint_id ep) const {
 void runtime::remove_instance(endpoint_id ep) {
   if (in_process_instances_) {
     caf::actor actor;
+    std::shared_ptr<inline_sink> runner;
     {
       std::lock_guard<std::mutex> guard{instances_mtx_};
       auto i = std::find_if(instances_.begin(), instances_.end(),
@@ -408,9 +411,15 @@ void runtime::remove_instance(endpoint_id ep) {
       if (i == instances_.end())
         return;
       actor = i->actor;
+      runner = std::move(i->runner);
       instances_.erase(i);
     }
     tp_->unbind(ep);
+    // Drop the function body now (the transport keeps the sink itself): after a hot reload
+    // this is what lets the replaced library be dlclose()d once its last instance is gone.
+    if (runner && !runner->release())
+      spdlog::warn("instance {} was removed while its function still runs: its code stays "
+                   "loaded until the app stops", ep);
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return;
   }

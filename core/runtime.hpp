@@ -58,6 +58,10 @@ struct instance_info {
   function_id function;
   caf::actor actor;
   std::shared_ptr<instance_counters> counters;
+  /// The sink that runs it on the delivering thread (concurrency 1; null otherwise). The
+  /// transport keeps every sink it was bound to, so a removed instance releases its handler
+  /// through this, or its function (and library) would stay alive until the transport stops.
+  std::shared_ptr<inline_sink> runner;
 };
 
 class runtime {

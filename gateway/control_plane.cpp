@@ -133,7 +133,9 @@ core::expected<std::string> control_plane::reload_library(const std::string& pat
                  "' not restarted: " + fresh.err().message;
       continue;
     }
-    inst y{x.function, x.node, inst_state::starting, now};
+    // In-process (the only case replace_library accepts so far): ready, and in the directory,
+    // when add_instance returns. Not a cold start: no request waited for it.
+    inst y{x.function, x.node, inst_state::ready, now};
     if (const auto* s = rt_.board().slot(*fresh)) {
       y.arrivals = s->arrivals.load(std::memory_order_relaxed);
       y.completions = s->completions.load(std::memory_order_relaxed);
