@@ -1,6 +1,6 @@
-// The `spry` command line: one subcommand per role (run, check, status, adapter, bench, audit,
-// lab, controller, node). It sits above gateway/, bench/, the lab and cluster/, and only parses:
-// every subcommand's work lives in its library.
+// The `spry` command line: one subcommand per role (run, check, status, adapter, library, bench,
+// audit, lab, controller, node). It sits above gateway/, bench/, the lab and cluster/, and only
+// parses: every subcommand's work lives in its library.
 #include "bench/driver/commands.hpp"
 #include "cli/new_project.hpp"
 #include "cluster/commands.hpp"
