@@ -187,3 +187,12 @@ TEST_CASE("hot reload is refused, changing nothing, on a transport with instance
   CHECK(r->status == 200);
   CHECK(r->body == "x|work-a|finish-a");
 }
+
+TEST_CASE("spry library says what is wrong with its arguments", "[integration][reload]") {
+  auto [code, out] = run_command(std::string(SPRY_BINARY) + " library frob 127.0.0.1:8080 x.so");
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("reload"));
+  std::tie(code, out) = run_command(std::string(SPRY_BINARY) + " library reload nonsense x.so");
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("spry library:"));
+}
