@@ -473,8 +473,6 @@ expected<std::vector<std::string>> runtime::replace_library(const std::string& p
   for (const auto& name : functions_.names()) {
     if (defined(name) || std::find(dropped.begin(), dropped.end(), name) != dropped.end())
       continue;
-    if (fresh.find(name))
-      continue;
     if (auto ok = fresh.add(name, *functions_.find(name)); !ok)
       return ok.err();
   }
