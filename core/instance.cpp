@@ -160,6 +160,11 @@ public:
     return {[this](const descriptor& d) { sink_->run_queued(d); }};
   }
 
+  // The sink holds this actor (its mailbox path) and this actor holds the sink: without letting
+  // go here neither would ever be freed, one instance's worth of memory per instance ever started
+  // (LeakSanitizer found it). Nothing runs on this actor after it exits.
+  void on_exit() override { sink_.reset(); }
+
 private:
   std::shared_ptr<inline_sink> sink_;
 };

@@ -24,14 +24,18 @@ next_hop next_function(const route_table& routes, chain_id chain, function_id fr
   return h;
 }
 
-hop_outcome outcome_of(send_status st, bool has_instances) noexcept {
+hop_outcome outcome_of(send_status st) noexcept {
   switch (st) {
     case send_status::ok:
       return hop_outcome::sent;
     case send_status::backpressure:
       return hop_outcome::overloaded;
     case send_status::unknown_endpoint:
-      return has_instances ? hop_outcome::unreachable : hop_outcome::no_instance;
+      // Listed or not, no instance this sender can reach exists right now: the directory may
+      // still list one that just died, or one whose endpoint is not bound yet (a restart). The
+      // gateway holds such a request until an instance is ready, as it does for its own sends;
+      // failing it would turn one crash into an error for every request meanwhile.
+      return hop_outcome::no_instance;
     case send_status::closed:
     case send_status::invalid:
       break;
@@ -46,7 +50,7 @@ next_hop route_next(hop_router& r, descriptor d, buffer_header& b, function_id f
     return h;
   b.t_sent_ns = now_ns();
   h.st = r.send_to_function(h.next, d, holder);
-  h.outcome = outcome_of(h.st, !r.directory.get().of(h.next).empty());
+  h.outcome = outcome_of(h.st);
   return h;
 }
 

@@ -41,9 +41,10 @@ struct next_hop {
 next_hop next_function(const route_table& routes, chain_id chain, function_id from,
                        std::string_view topic, uint16_t hop_count);
 
-/// What a send to the instances of the next function came to. `has_instances`: whether the
-/// directory lists any (none: scaled to zero, the request may be held).
-hop_outcome outcome_of(send_status st, bool has_instances) noexcept;
+/// What a send to the instances of the next function came to. An unknown endpoint is
+/// `no_instance` whether or not the directory lists one (scaled to zero, or the one it lists
+/// died or is not bound yet): the request may be held until an instance is ready.
+hop_outcome outcome_of(send_status st) noexcept;
 
 /// The whole hop: next_function, then (when routable) send `d` to an instance of `next`
 /// through `r` (b.t_sent_ns stamped first). The caller still owns the buffer unless `sent`.
@@ -63,7 +64,7 @@ hop_failure failure_of(hop_outcome o) noexcept;
 /// The HTTP status for a request that a send with status `st` could not start (head hops, held
 /// requests): 503 on backpressure, else 502.
 inline uint16_t http_status_of(send_status st) noexcept {
-  return failure_of(outcome_of(st, true)).http_status;
+  return failure_of(outcome_of(st)).http_status;
 }
 
 /// Marks `m`'s request failed for `h` (status and reason in the buffer). `from_name` names the

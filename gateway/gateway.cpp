@@ -354,7 +354,7 @@ bool gateway::forward(const core::descriptor& d, core::buffer_header* b, slot& s
       return false;
     }
     h.st = broker_router_->send_to_function(h.next, d, &s.holder);
-    h.outcome = core::outcome_of(h.st, !broker_router_->directory.get().of(h.next).empty());
+    h.outcome = core::outcome_of(h.st);
     if (h.outcome == core::hop_outcome::sent ||
         (h.st == core::send_status::unknown_endpoint && hold(h.next, d, s)))
       return true;

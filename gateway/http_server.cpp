@@ -217,11 +217,14 @@ private:
       ct = in.content_type;
     }
     auto result = gw_.submit(chain_, std::move(lease_), length, topic, ct,
-                             [self = shared_from_this()](chain_result r) {
-                               net::post(self->stream_.get_executor(),
-                                         [self, r = std::move(r)]() mutable {
-                                           self->on_chain_done(std::move(r));
-                                         });
+                             [self = shared_from_this()](chain_result r) mutable {
+                               // The reference moves into the posted handler: the completion
+                               // runs and is destroyed on a transport thread, and a session
+                               // must never be destroyed there (it may outlive the I/O loop).
+                               auto ex = self->stream_.get_executor();
+                               net::post(ex, [s = std::move(self), r = std::move(r)]() mutable {
+                                 s->on_chain_done(std::move(r));
+                               });
                              });
     if (auto* r = std::get_if<chain_result>(&result))
       return respond_result(adapted(std::move(*r)), keep_alive_);

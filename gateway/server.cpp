@@ -118,9 +118,11 @@ void server::stop(unsigned drain_ms) {
   // buffers return to the pools when the chains let go) so no completion outlives it.
   if (mqtt_)
     mqtt_->stop();
+  // The HTTP loop stops here but is destroyed only after the gateway: a completion that races
+  // with the stop still posts into a live (stopped) loop, and sessions the gateway's slots hold
+  // are destroyed while their sockets' reactor exists.
   if (http_)
     http_->stop(drain_ms);
-  http_.reset();
   if (cp_)
     cp_->stop(); // no scaling while everything stops
   // Instance processes first (their exits must not call into a destroyed gateway or control
@@ -130,6 +132,7 @@ void server::stop(unsigned drain_ms) {
   cp_.reset();
   mqtt_.reset();
   gw_.reset();
+  http_.reset();
   if (rt_)
     rt_->stop();
 }

@@ -27,12 +27,11 @@ TEST_CASE("next_function: the next function, the end, no route, or a routing loo
 }
 
 TEST_CASE("outcome_of and the status table", "[routes]") {
-  CHECK(outcome_of(send_status::ok, true) == hop_outcome::sent);
-  CHECK(outcome_of(send_status::backpressure, true) == hop_outcome::overloaded);
-  CHECK(outcome_of(send_status::unknown_endpoint, false) == hop_outcome::no_instance);
-  CHECK(outcome_of(send_status::unknown_endpoint, true) == hop_outcome::unreachable);
-  CHECK(outcome_of(send_status::closed, true) == hop_outcome::unreachable);
-  CHECK(outcome_of(send_status::invalid, false) == hop_outcome::unreachable);
+  CHECK(outcome_of(send_status::ok) == hop_outcome::sent);
+  CHECK(outcome_of(send_status::backpressure) == hop_outcome::overloaded);
+    CHECK(outcome_of(send_status::unknown_endpoint) == hop_outcome::no_instance);
+  CHECK(outcome_of(send_status::closed) == hop_outcome::unreachable);
+  CHECK(outcome_of(send_status::invalid) == hop_outcome::unreachable);
   CHECK(failure_of(hop_outcome::sent).http_status == 0);
   CHECK(failure_of(hop_outcome::end_of_chain).http_status == 0);
   CHECK(failure_of(hop_outcome::no_route).http_status == 502);

@@ -1,4 +1,5 @@
 #include "transports/shm-dpdk/hop_bench.hpp"
+#include "transports/hop_pinger.hpp"
 
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
@@ -101,15 +102,6 @@ std::unique_ptr<caf::actor_system_config> actor_config(size_t threads) {
 }
 
 // The pinging endpoint: measures each round trip from the t_sent_ns it wrote into the buffer.
-struct pinger_state {
-  core::transport* tp = nullptr;
-  core::pool* pool = nullptr;
-  unsigned left = 0;     // round trips still to go, warm-up included
-  unsigned measured = 0; // the last `measured` of them are recorded
-  std::vector<uint64_t> samples;
-  std::promise<void> done;
-};
-
 } // namespace
 
 core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_trips) {
@@ -231,27 +223,7 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
   if (!take(pong, d, std::chrono::seconds(20)) || d.tag != bound_tag)
     return fail("the child did not bind its shm-dpdk endpoint");
   auto st = std::make_shared<pinger_state>();
-  st->tp = tp->get();
-  st->pool = &pools[0];
-  st->left = warmup + round_trips;
-  st->measured = round_trips;
-  st->samples.reserve(round_trips);
-  auto pinger = sys.spawn([st](caf::event_based_actor*) -> caf::behavior {
-    return {[st](core::descriptor d) {
-      st->tp->consumed(1);
-      core::buffer_header* b = st->pool->resolve(d.offset);
-      const uint64_t now = core::now_ns();
-      if (st->left-- <= st->measured)
-        st->samples.push_back((now - b->t_sent_ns) / 2);
-      if (st->left == 0) {
-        st->done.set_value();
-        return;
-      }
-      b->t_sent_ns = core::now_ns();
-      d.dst = 2;
-      st->tp->send(d);
-    }};
-  });
+  auto pinger = spawn_pinger(sys, st, tp->get(), &pools[0], warmup, round_trips);
   auto fut = st->done.get_future();
   bool ok = static_cast<bool>((*tp)->bind(1, pinger));
   core::buffer_header* b = pools[0].alloc();

@@ -1,4 +1,5 @@
 #include "transports/shm-skmsg/hop_bench.hpp"
+#include "transports/hop_pinger.hpp"
 
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
@@ -179,15 +180,6 @@ core::expected<std::unique_ptr<core::transport>> make_transport(const core::tran
   return reg.create("shm-skmsg", ctx);
 }
 
-struct pinger_state {
-  core::transport* tp = nullptr;
-  core::pool* pool = nullptr;
-  unsigned left = 0;
-  unsigned measured = 0;
-  std::vector<uint64_t> samples;
-  std::promise<void> done;
-};
-
 // The bare program and sockmap of the primitive's ping-pong.
 struct bare_program {
   spry_sk_msg* skel = nullptr;
@@ -334,27 +326,7 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
     if (!tp)
       return fail(tp.err().message);
     auto st = std::make_shared<pinger_state>();
-    st->tp = tp->get();
-    st->pool = &pools[0];
-    st->left = warmup + round_trips;
-    st->measured = round_trips;
-    st->samples.reserve(round_trips);
-    auto pinger = sys.spawn([st](caf::event_based_actor*) -> caf::behavior {
-      return {[st](core::descriptor d) {
-        st->tp->consumed(1);
-        core::buffer_header* b = st->pool->resolve(d.offset);
-        const uint64_t now = core::now_ns();
-        if (st->left-- <= st->measured)
-          st->samples.push_back((now - b->t_sent_ns) / 2);
-        if (st->left == 0) {
-          st->done.set_value();
-          return;
-        }
-        b->t_sent_ns = core::now_ns();
-        d.dst = 2;
-        st->tp->send(d);
-      }};
-    });
+    auto pinger = spawn_pinger(sys, st, tp->get(), &pools[0], warmup, round_trips);
     auto fut = st->done.get_future();
     ok = static_cast<bool>((*tp)->bind(1, pinger));
     // The child's endpoint 2 socket, registered here as the node registers an instance's.
