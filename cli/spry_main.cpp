@@ -1,11 +1,12 @@
-// The `spry` command line: one subcommand per role (run, check, status, adapter, bench, audit,
-// lab, controller, node). It sits above gateway/, bench/, the lab and cluster/, and only parses:
-// every subcommand's work lives in its library.
+// The `spry` command line: one subcommand per role (run, check, status, adapter, library, bench,
+// audit, lab, controller, node). It sits above gateway/, bench/, the lab and cluster/, and only
+// parses: every subcommand's work lives in its library.
 #include "bench/driver/commands.hpp"
 #include "cli/new_project.hpp"
 #include "cluster/commands.hpp"
 #include "core/config.hpp"
 #include "gateway/adapter_command.hpp"
+#include "gateway/library_command.hpp"
 #include "gateway/app_check.hpp"
 #include "gateway/app_policies.hpp"
 #include "gateway/exit_code.hpp"
@@ -71,6 +72,14 @@ int spry_main(int argc, char** argv) {
   adapter_cmd->add_option("address", adapter_address, "The gateway's HOST:PORT")->required();
   adapter_cmd->add_option("name", adapter_name, "Adapter name (load, unload)");
   adapter_cmd->add_option("library", adapter_library, "Adapter library path (load)");
+  std::string library_action, library_address, library_path;
+  auto* library_cmd = cli.add_subcommand("library", "Hot reload a running gateway's function "
+                                                    "library: `spry library reload HOST:PORT PATH`");
+  library_cmd->add_option("action", library_action, "reload")
+    ->required()
+    ->check(CLI::IsMember({"reload"}));
+  library_cmd->add_option("address", library_address, "The gateway's HOST:PORT")->required();
+  library_cmd->add_option("library", library_path, "The new function library's path")->required();
   cli.add_subcommand("lab", "Run a policy-lab experiment: `spry lab EXPERIMENT.yaml` "
                             "(see `spry lab --help`)");
   new_project_options new_opts;
@@ -111,6 +120,8 @@ int spry_main(int argc, char** argv) {
     }
     return gateway::adapter_command(adapter_action, adapter_address, adapter_name, adapter_library);
   }
+  if (library_cmd->parsed())
+    return gateway::library_command(library_action, library_address, library_path);
   if (cli.got_subcommand("version")) {
     std::printf("spry %s\n", cluster::version());
     return 0;

@@ -57,6 +57,18 @@ void inline_sink::close() noexcept {
   closed_ = true;
 }
 
+bool inline_sink::release() noexcept {
+  handler gone;
+  {
+    std::unique_lock<std::mutex> guard{run_mtx_, std::try_to_lock};
+    if (!guard.owns_lock())
+      return false;
+    closed_ = true;
+    gone.swap(handler_);
+  }
+  return true; // `gone` is destroyed here, outside the lock: it may dlclose a library
+}
+
 void inline_sink::run_locked(const descriptor& d) noexcept {
   if (closed_)
     return;

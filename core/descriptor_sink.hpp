@@ -94,6 +94,10 @@ public:
   /// is left to the actor's mailbox, i.e. dropped once the actor is gone). For an owner that
   /// dies before the transport: unbind, then close, then destroy what the handler uses.
   void close() noexcept;
+  /// close() and destroy the handler (and what it holds: an instance's function body, which
+  /// keeps its library mapped), unless the handler is running right now (a wedged function):
+  /// then nothing changes and it returns false. Never blocks. Any thread, after unbind.
+  bool release() noexcept;
 
   /// Whether the calling thread is inside some inline_sink's handler right now (transport
   /// local: its send() delivers inline only from there; from any other thread it posts).

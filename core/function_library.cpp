@@ -32,6 +32,7 @@ expected<std::shared_ptr<function_library>> function_library::load(const std::st
     if (into.find(name))
       return make_error("function library '" + path + "' defines '" + name +
                         "', which is already defined by another library or the program");
+  lib->handlers_ = scratch.names();
   for (const auto& name : scratch.names()) {
     const function_body* body = scratch.find(name);
     // Keep the library loaded as long as any of its functions may run.

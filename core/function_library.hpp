@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 /// Bumped whenever message, buffer_header or function_registry change layout.
 #define SPRY_FUNCTION_ABI 1u
@@ -43,11 +44,14 @@ public:
                                                           function_registry& into);
   ~function_library();
   const std::string& path() const { return path_; }
+  /// The handler names this library registered (a hot reload replaces libraries by them).
+  const std::vector<std::string>& handlers() const { return handlers_; }
 
 private:
   function_library(std::string path, void* handle) : path_(std::move(path)), handle_(handle) {}
   std::string path_;
   void* handle_;
+  std::vector<std::string> handlers_;
 };
 
 } // namespace spry::core

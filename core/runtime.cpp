@@ -221,12 +221,17 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
 status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
   const auto& spec = app_.functions[f];
   auto counters = std::make_shared<instance_counters>();
-  auto make_one = [this, ep, f, counters] {
+  function_body body;
+  {
+    std::lock_guard<std::mutex> guard{functions_mtx_};
+    body = *functions_.find(app_.functions[f].handler);
+  }
+  auto make_one = [this, ep, f, counters, body] {
     instance_context ctx;
     ctx.self = ep;
     ctx.function = f;
     ctx.function_name = app_.functions[f].name;
-    ctx.body = *functions_.find(app_.functions[f].handler);
+    ctx.body = body;
     ctx.pools = &pools_;
     ctx.routes = &routes_;
     ctx.directory = &directory_;
@@ -244,9 +249,11 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
   // what buys that parallelism (one receive thread can run one function at a time).
   caf::actor actor;
   std::shared_ptr<descriptor_sink> sink;
+  std::shared_ptr<inline_sink> runner;
   if (spec.concurrency <= 1) {
     auto one = make_one();
     actor = one.actor;
+    runner = one.sink;
     sink = std::move(one.sink);
   } else {
     actor = caf::actor_pool::make(system_->dummy_execution_unit(), spec.concurrency,
@@ -259,7 +266,7 @@ status_or_error runtime::spawn_local(endpoint_id ep, function_id f) {
     return bound;
   }
   std::lock_guard<std::mutex> guard{instances_mtx_};
-  instances_.push_back({ep, f, actor, counters});
+  instances_.push_back({ep, f, actor, counters, std::move(runner)});
   return {};
 }
 
@@ -396,6 +403,7 @@ bool runtime::retired_everywhere(endpoint_id ep) const {
 void runtime::remove_instance(endpoint_id ep) {
   if (in_process_instances_) {
     caf::actor actor;
+    std::shared_ptr<inline_sink> runner;
     {
       std::lock_guard<std::mutex> guard{instances_mtx_};
       auto i = std::find_if(instances_.begin(), instances_.end(),
@@ -403,14 +411,80 @@ void runtime::remove_instance(endpoint_id ep) {
       if (i == instances_.end())
         return;
       actor = i->actor;
+      runner = std::move(i->runner);
       instances_.erase(i);
     }
     tp_->unbind(ep);
+    // Drop the function body now (the transport keeps the sink itself): after a hot reload
+    // this is what lets the replaced library be dlclose()d once its last instance is gone.
+    if (runner && !runner->release())
+      spdlog::warn("instance {} was removed while its function still runs: its code stays "
+                   "loaded until the app stops", ep);
     caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     return;
   }
   if (supervisor_)
     supervisor_->remove(ep);
+}
+
+expected<std::vector<std::string>> runtime::replace_library(const std::string& path) {
+  if (role_)
+    return make_error("replace_library: only the node replaces libraries");
+  if (!in_process_instances_)
+    return make_error("hot reload of function libraries is supported on transport 'local' only "
+                      "so far (this app runs on '" + app_.transport +
+                      "', whose instance processes load the app's libraries themselves): "
+                      "restart the app to change its code");
+  // Load into a scratch registry: nothing changes until every check passed.
+  function_registry fresh;
+  auto lib = function_library::load(path, fresh);
+  if (!lib)
+    return lib.err();
+  const auto& defines = (*lib)->handlers();
+  auto defined = [&](const std::string& h) {
+    return std::find(defines.begin(), defines.end(), h) != defines.end();
+  };
+  std::lock_guard<std::mutex> guard{functions_mtx_};
+  // The libraries it replaces: those that define any handler it defines.
+  std::vector<std::string> replaced;
+  std::vector<std::string> dropped; // handlers of replaced libraries the new one lacks
+  std::vector<std::shared_ptr<function_library>> kept;
+  for (const auto& old : libraries_) {
+    const auto& hs = old->handlers();
+    if (std::none_of(hs.begin(), hs.end(), defined)) {
+      kept.push_back(old);
+      continue;
+    }
+    replaced.push_back(old->path());
+    for (const auto& h : hs)
+      if (!defined(h))
+        dropped.push_back(h);
+  }
+  if (replaced.empty())
+    return make_error("function library '" + path + "' replaces no loaded library: none of its "
+                      "handlers is defined by the app's libraries (a hot reload replaces "
+                      "handlers by name; add new libraries by restarting the app)");
+  for (const auto& fn : app_.functions)
+    if (std::find(dropped.begin(), dropped.end(), fn.handler) != dropped.end())
+      return make_error("function library '" + path + "' lacks handler '" + fn.handler +
+                        "', which function '" + fn.name + "' uses (the library it replaces, " +
+                        replaced.front() + ", defines it): nothing was changed");
+  // Every other handler (kept libraries, the program's own) carries over unchanged.
+  for (const auto& name : functions_.names()) {
+    if (defined(name) || std::find(dropped.begin(), dropped.end(), name) != dropped.end())
+      continue;
+    if (auto ok = fresh.add(name, *functions_.find(name)); !ok)
+      return ok.err();
+  }
+  if (auto ok = check(app_, fresh, opts_); !ok)
+    return make_error("function library '" + path + "': " + ok.err().message +
+                      " (nothing was changed)");
+  kept.push_back(std::move(*lib));
+  functions_ = std::move(fresh);
+  libraries_ = std::move(kept); // the replaced ones live on in the bodies of running instances
+  for (const auto& r : replaced)
+    spdlog::info("runtime: function library {} replaced by {}", r, path);
+  return replaced;
 }
 
 std::vector<instance_info> runtime::instances() const {

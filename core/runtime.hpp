@@ -58,6 +58,10 @@ struct instance_info {
   function_id function;
   caf::actor actor;
   std::shared_ptr<instance_counters> counters;
+  /// The sink that runs it on the delivering thread (concurrency 1; null otherwise). The
+  /// transport keeps every sink it was bound to, so a removed instance releases its handler
+  /// through this, or its function (and library) would stay alive until the transport stops.
+  std::shared_ptr<inline_sink> runner;
 };
 
 class runtime {
@@ -106,6 +110,17 @@ public:
   bool retired_everywhere(endpoint_id ep) const;
   /// Last step, once it holds nothing (board in_flight 0): stops it; its exit is not a crash.
   void remove_instance(endpoint_id ep);
+  // -- hot reload (node role, admin path) -----------------------------------------------------
+  /// Loads the function library at `path` and makes its handlers replace, by handler name, those
+  /// of the loaded libraries that define any of them: instances started from now on run the new
+  /// code; running instances keep the code they started with (replace them through
+  /// add_instance/retire_instance/remove_instance). Refused, changing nothing, if the library
+  /// does not load, fails its ABI check, clashes with a library it does not replace, or lacks
+  /// a handler the app uses. Returns the paths of the libraries it replaced. Only with
+  /// in-process instances (transport local) so far: instance processes load the app's
+  /// `libraries:` themselves. Thread-safe; blocks for the dlopen.
+  expected<std::vector<std::string>> replace_library(const std::string& path);
+
   /// Live load of every endpoint.
   const endpoint_board& board() const noexcept { return board_; }
   endpoint_board& board() noexcept { return board_; }
@@ -140,6 +155,10 @@ private:
   status_or_error spawn_local(endpoint_id ep, function_id f);
 
   app_spec app_;
+  // functions_ and libraries_ change on a hot reload while the control thread may start an
+  // instance (spawn_local reads a body): both under functions_mtx_. A body keeps its library
+  // mapped, so a replaced library is dlclose()d once the last instance running it is gone.
+  mutable std::mutex functions_mtx_;
   function_registry functions_;
   std::vector<std::shared_ptr<function_library>> libraries_;
   runtime_options opts_;

@@ -2,7 +2,6 @@
 
 #include "gateway/admin_client.hpp"
 
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -10,25 +9,6 @@
 namespace spry::gateway {
 
 namespace http = boost::beast::http;
-
-namespace {
-
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-} // namespace
 
 int adapter_command(const std::string& action, const std::string& address, const std::string& name,
                     const std::string& library) {

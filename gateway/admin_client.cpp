@@ -5,6 +5,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cctype>
+
 namespace spry::gateway {
 
 namespace beast = boost::beast;
@@ -38,6 +40,21 @@ admin_response admin_request(const std::string& address, http::verb verb,
   } catch (const std::exception& e) {
     out.result = admin_response::outcome::unreachable;
     out.body = "cannot reach a gateway at " + address + ": " + e.what();
+  }
+  return out;
+}
+
+std::string percent_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
   }
   return out;
 }

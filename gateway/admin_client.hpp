@@ -20,4 +20,7 @@ struct admin_response {
 admin_response admin_request(const std::string& address, boost::beast::http::verb verb,
                              const std::string& target, std::chrono::seconds timeout);
 
+/// `s` percent-encoded for a target's path or query (keeps / . - _ ~ and alphanumerics).
+std::string percent_encode(const std::string& s);
+
 } // namespace spry::gateway

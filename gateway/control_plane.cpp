@@ -108,6 +108,58 @@ void control_plane::on_ready(core::endpoint_id ep, uint64_t start_ns) {
   cv_.notify_one();
 }
 
+core::expected<std::string> control_plane::reload_library(const std::string& path) {
+  // Under mtx_ so that no scaling decision runs between the swap and the replacements: the
+  // autoscaler sees the same number of live instances before and after.
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto replaced = rt_.replace_library(path);
+  if (!replaced)
+    return replaced.err();
+  std::vector<core::endpoint_id> old;
+  for (const auto& [ep, x] : instances_)
+    if (x.state != inst_state::retiring)
+      old.push_back(ep);
+  const uint64_t now = core::now_ns();
+  size_t restarted = 0;
+  std::string trouble;
+  for (const auto ep : old) {
+    auto& x = instances_[ep];
+    const std::vector<unsigned> cpus =
+      x.node >= 0 ? nodes_[static_cast<size_t>(x.node)].cpus : std::vector<unsigned>{};
+    auto fresh = rt_.add_instance(x.function, cpus);
+    if (!fresh) {
+      // The old instance keeps serving (old code) rather than leaving the function without one.
+      trouble += "; instance " + std::to_string(ep) + " of '" + app_.functions[x.function].name +
+                 "' not restarted: " + fresh.err().message;
+      continue;
+    }
+    // In-process (the only case replace_library accepts so far): ready, and in the directory,
+    // when add_instance returns. Not a cold start: no request waited for it.
+    inst y{x.function, x.node, inst_state::ready, now};
+    if (const auto* s = rt_.board().slot(*fresh)) {
+      y.arrivals = s->arrivals.load(std::memory_order_relaxed);
+      y.completions = s->completions.load(std::memory_order_relaxed);
+      y.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
+      for (size_t b = 0; b < core::exec_buckets; ++b)
+        y.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
+      y.busy_seen = y.busy_ns;
+    }
+    // `x` may move when the map grows: retire through the key.
+    instances_[*fresh] = y;
+    rt_.retire_instance(ep);
+    instances_[ep].state = inst_state::retiring;
+    instances_[ep].since_ns = now;
+    ++restarted;
+  }
+  std::string replaced_list;
+  for (const auto& r : *replaced)
+    replaced_list += (replaced_list.empty() ? "" : ", ") + r;
+  spdlog::info("function library {} replaced {}: {} instance(s) restarting on the new code{}",
+               path, replaced_list, restarted, trouble);
+  return "function library " + path + " replaced " + replaced_list + ": " +
+         std::to_string(restarted) + " instance(s) restarted on the new code" + trouble;
+}
+
 void control_plane::on_down(core::endpoint_id) {
   {
     std::lock_guard<std::mutex> guard{events_mtx_};

@@ -69,6 +69,15 @@ public:
   /// Stops the control thread; idempotent. Instances are left to the runtime.
   void stop();
 
+  /// Hot reload: makes the function library at `path` replace the loaded one(s) whose handlers
+  /// it defines (core::runtime::replace_library says when it refuses; then nothing changes),
+  /// then restarts every instance on the new code: a new instance of the same function on the
+  /// same node starts (and is ready: in-process) before the old one is retired, and the old one
+  /// is stopped by the drain once it holds no request, so requests in flight finish on the old
+  /// code and none is lost. Any thread (the admin path); blocks for the dlopen. Returns a
+  /// one-line account for the operator.
+  core::expected<std::string> reload_library(const std::string& path);
+
   // -- cluster mode ----------------------------------------------------------------------------
   /// From now on the cluster's controller decides: this node runs targets[f] instances of each
   /// function (placed by the controller), and its own autoscaler is no longer asked. Any thread.

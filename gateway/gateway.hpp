@@ -125,6 +125,16 @@ public:
   /// JSON for GET /status, or empty when nothing provides it.
   std::string status_text() const { return status_ ? status_() : std::string(); }
 
+  /// Hot reload of a function library (POST /admin/libraries): the control plane's
+  /// reload_library, set by the server. Admin path only; blocks for the dlopen.
+  using library_reload = std::function<core::expected<std::string>(const std::string& path)>;
+  void set_library_reload(library_reload f) { reload_library_ = std::move(f); }
+  core::expected<std::string> reload_library(const std::string& path) const {
+    if (!reload_library_)
+      return core::make_error("this gateway has no control plane to restart instances with");
+    return reload_library_(path);
+  }
+
   /// The protocol adapters loaded into this gateway (HTTP and MQTT ingress take snapshots).
   adapter_set& adapters() noexcept { return adapters_; }
 
@@ -229,6 +239,7 @@ private:
   std::function<void(core::function_id, core::chain_id)> activate_;
   std::function<std::string()> extra_metrics_;
   std::function<std::string()> status_;
+  library_reload reload_library_;
   remote_hops* remote_ = nullptr;
 };
 

@@ -46,6 +46,8 @@ route_match match_route(const std::vector<core::chain_spec>& chains, std::string
 reserved_path classify_reserved(std::string_view path) {
   if (path == "/admin/adapters" || path.rfind("/admin/adapters/", 0) == 0)
     return reserved_path::admin_adapters;
+  if (path == "/admin/libraries")
+    return reserved_path::admin_libraries;
   if (path == "/healthz")
     return reserved_path::healthz;
   if (path == "/metrics")

@@ -50,7 +50,7 @@ std::string_view target_path(std::string_view target);
 std::string host_problem(const request_parser::value_type& req);
 
 /// Paths the gateway answers itself (never routed to a chain).
-enum class reserved_path { none, admin_adapters, healthz, metrics, status };
+enum class reserved_path { none, admin_adapters, admin_libraries, healthz, metrics, status };
 reserved_path classify_reserved(std::string_view path);
 
 /// The most body bytes a request may carry: the configured limit, and never more than the

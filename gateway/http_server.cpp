@@ -121,6 +121,8 @@ private:
     const auto reserved_kind = classify_reserved(path);
     if (reserved_kind == reserved_path::admin_adapters)
       return admin_adapters(req, target, path, reuse);
+    if (reserved_kind == reserved_path::admin_libraries)
+      return admin_libraries(req, target, reuse);
     if (reserved_kind != reserved_path::none) {
       if (req.method() != http::verb::get && req.method() != http::verb::head)
         return respond_text(405, "use GET", reuse, "GET");
@@ -372,6 +374,29 @@ private:
       return respond_text(200, "adapter '" + name + "' unloaded", reuse);
     }
     return respond_text(405, "use GET, POST or DELETE", reuse, "GET, POST, DELETE");
+  }
+
+  // POST /admin/libraries?path=PATH: hot reload of a function library (the control plane
+  // replaces the handlers and restarts the instances). Loopback clients only, as for adapters:
+  // loading a library runs its code in the gateway. Blocks this I/O thread for the dlopen.
+  void admin_libraries(const http::request<http::buffer_body>& req, std::string_view target,
+                       bool reuse) {
+    beast::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    if (ec || !peer.address().is_loopback())
+      return respond_text(403, "library administration is accepted from loopback clients only",
+                          reuse);
+    if (req.method() != http::verb::post)
+      return respond_text(405, "use POST /admin/libraries?path=PATH", reuse, "POST");
+    const auto path = query_value(target, "path");
+    if (path.empty())
+      return respond_text(400, "missing ?path=PATH (the function library to load)", reuse);
+    auto done = gw_.reload_library(path);
+    if (!done) {
+      spdlog::warn("gateway: {}", done.err().message);
+      return respond_text(400, done.err().message, reuse);
+    }
+    return respond_text(200, *done, reuse);
   }
 
   void on_read_error(beast::error_code ec) {

@@ -99,6 +99,7 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
     j["cluster"] = c;
     return j.dump();
   });
+  gw->set_library_reload([cp](const std::string& path) { return cp->reload_library(path); });
   if (auto ok = s->rt_->launch(std::move(hooks)); !ok)
     return ok.err();
   s->cp_->start();

@@ -47,6 +47,8 @@ TEST_CASE("reserved paths and query values are recognised", "[http_request]") {
   CHECK(classify_reserved("/healthz") == reserved_path::healthz);
   CHECK(classify_reserved("/admin/adapters/x") == reserved_path::admin_adapters);
   CHECK(classify_reserved("/admin/adaptersx") == reserved_path::none);
+  CHECK(classify_reserved("/admin/libraries") == reserved_path::admin_libraries);
+  CHECK(classify_reserved("/admin/libraries/x") == reserved_path::none);
   CHECK(target_path("/a/b?x=1") == "/a/b");
   // absolute-form (RFC 9112 3.2.2)
   CHECK(target_path("http://127.0.0.1:8080/hello/a?x=1") == "/hello/a");
