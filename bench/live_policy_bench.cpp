@@ -460,20 +460,6 @@ mu_result run_mu(const options& o, const fs::path& dir, const std::string& balan
   auto app = start_app(dir, balancer + "-" + std::to_string(round), mu_app(balancer, o.per_node));
   if (!app)
     return res;
-  if (rate <= 0) { // calibration: what the setup serves when saturated, on this machine, now
-    bench::load_options lo;
-    lo.port = app->port;
-    lo.path = "/w";
-    lo.body = std::to_string(o.burn_us);
-    lo.connections = 4 * o.per_node; // closed loop: every instance always has a request waiting
-    lo.warmup = 500ms;
-    lo.duration = 3s;
-    auto r = bench::run_load(lo);
-    app->process->stop(SIGTERM, 10s);
-    res.ok = r && r->ok() > 0;
-    res.rps = r ? r->requests_per_second() : 0;
-    return res;
-  }
   // Every instance ready, and those on node b held to their limit, before any load.
   std::vector<std::string> slow;
   for (int i = 0; i < 200; ++i) {
@@ -496,6 +482,20 @@ mu_result run_mu(const options& o, const fs::path& dir, const std::string& balan
     std::fprintf(stderr, "live_policy_bench: %s: node b's instances never got their CPU limit\n",
                  balancer.c_str());
     app->process->stop(SIGTERM, 10s);
+    return res;
+  }
+  if (rate <= 0) { // calibration: what the setup serves when saturated, on this machine, now
+    bench::load_options lo;
+    lo.port = app->port;
+    lo.path = "/w";
+    lo.body = std::to_string(o.burn_us);
+    lo.connections = 4 * o.per_node; // closed loop: every instance always has a request waiting
+    lo.warmup = 500ms;
+    lo.duration = 3s;
+    auto r = bench::run_load(lo);
+    app->process->stop(SIGTERM, 10s);
+    res.ok = r && r->ok() > 0;
+    res.rps = r ? r->requests_per_second() : 0;
     return res;
   }
   auto completed = [&](const std::string& endpoint) {
