@@ -202,7 +202,10 @@ std::string lass_app(const options& o, const std::string& variant) {
   return "app: live-" + variant + "\ntransport: tcp\nrouting: direct\nlibraries: [" SPRY_BURN_LIBRARY
          "]\ngateway: {listen: '127.0.0.1:0'}\n"
          "policies:\n  load_balancer: least_connections\n  autoscaler: " + policy + "\n"
-         "nodes:\n  - { name: a, cpus: \"0\" }\n  - { name: b, cpus: \"1\" }\n"
+         // A limit of the whole node never binds; it puts every variant's instances in cgroups
+         // from the start, as deflated ones are, so the variants share one CPU hierarchy.
+         "nodes:\n  - { name: a, cpus: \"0\", instance_cpu_limit: 1 }\n"
+         "  - { name: b, cpus: \"1\", instance_cpu_limit: 1 }\n"
          "functions:\n"
          "  - { name: x, handler: bench.burn, cpu: 0.25, min_instances: 1, max_instances: 6 }\n"
          "  - { name: y, handler: bench.burn, cpu: 0.25, min_instances: 1, max_instances: 6 }\n"

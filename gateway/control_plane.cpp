@@ -546,27 +546,36 @@ void control_plane::apply_cpu_limits_locked() {
   for (const auto& p : rt_.processes())
     if (p.pid > 0)
       pids[p.endpoint] = p.pid;
-  for (auto& [ep, x] : instances_) {
+  // Each instance's limit in cores (0: none). Full size is no limit at all, as for an instance
+  // never deflated. A node's own limit (a slower node emulated on this machine) caps every
+  // instance on it, deflated or not.
+  auto cores_of = [&](const inst& x) {
     const double fraction = stats_[x.function].cpu_fraction;
-    auto pid = pids.find(ep);
-    if (pid == pids.end())
-      continue;
-    // Full size is no limit at all, as for an instance never deflated. A node's own limit
-    // (a slower node emulated on this machine) caps every instance on it, deflated or not.
     double cores = fraction >= 1 ? 0 : app_.functions[x.function].cpu * fraction;
     if (x.node >= 0) {
       const double node_limit = nodes_[static_cast<size_t>(x.node)].instance_cpu_limit;
       if (node_limit > 0)
         cores = cores > 0 ? std::min(cores, node_limit) : node_limit;
     }
+    return cores;
+  };
+  const bool can_limit = limiter_ && limiter_->available();
+  // Once any instance is limited (or is in its group already), every instance gets its own group,
+  // limited or not: a limited process must not also sit elsewhere in the scheduler's hierarchy
+  // than the others (under cgroup v1 a group competes with each task of its parent as one), or
+  // it would lose CPU to the machine's other processes beyond its limit, and a run with
+  // deflation could not be compared with one without. An app that never limits anything keeps
+  // its instances where they started.
+  bool group_all = false;
+  for (const auto& [ep, x] : instances_)
+    group_all = group_all || x.limited_pid != 0 || (pids.count(ep) && cores_of(x) > 0);
+  for (auto& [ep, x] : instances_) {
+    auto pid = pids.find(ep);
+    if (pid == pids.end())
+      continue;
+    const double cores = cores_of(x);
     if (x.limited_pid == pid->second && std::abs(x.limited_cores - cores) < 1e-9)
       continue;
-    const bool can_limit = limiter_ && limiter_->available();
-    // With limits available every instance goes into its own group at once, limited or not:
-    // deflating must not also move a process to another place in the scheduler's hierarchy
-    // (under cgroup v1 a group competes with each task of its parent as one), or a deflated
-    // instance would lose CPU to the machine's other processes beyond its limit, and a run
-    // with deflation could not be compared with one without.
     if (!can_limit) {
       if (cores == 0)
         continue; // nothing to limit
@@ -579,6 +588,8 @@ void control_plane::apply_cpu_limits_locked() {
       warned_no_limits_ = true;
       continue;
     }
+    if (cores == 0 && !group_all)
+      continue; // nothing is limited: no groups
     if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores); !ok) {
       spdlog::error("instance {}: cannot set its CPU limit: {}", ep, ok.err().message);
       continue;
