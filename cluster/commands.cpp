@@ -226,7 +226,7 @@ int commands::run_node(int argc, char** argv) {
     }
     opts.cpu_capacity = static_cast<double>(cpus->size());
     // Instances of this node run on these CPUs: the app's one node is this machine's share.
-    app->nodes = {core::node_spec{name_, *cpus, 0, speed_, {}}};
+    app->nodes = {core::node_spec{name_, *cpus, 0, speed_, 0, {}}};
   }
   if (cpu_capacity_ > 0)
     opts.cpu_capacity = cpu_capacity_;

@@ -160,7 +160,7 @@ app& app::placement(std::string name, policy_params params) {
 }
 
 app& app::node(std::string name, std::vector<unsigned> cpus, uint64_t memory, double speed) {
-  spec_.nodes.push_back(node_spec{std::move(name), std::move(cpus), memory, speed, {}});
+  spec_.nodes.push_back(node_spec{std::move(name), std::move(cpus), memory, speed, 0, {}});
   return *this;
 }
 

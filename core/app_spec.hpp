@@ -66,6 +66,10 @@ struct node_spec {
   std::vector<unsigned> cpus; ///< CPU ids (sched affinity); empty = all
   uint64_t memory = 0;        ///< bytes; 0 = unbounded
   double speed = 1;           ///< relative CPU speed, for placement scoring
+  /// Cores each instance process placed on this node may use (cgroup cpu.max / cfs quota, the
+  /// mechanism LaSS's deflation uses); 0 = no limit. Makes a node really slower on a test
+  /// machine (a heterogeneous cluster on one box), unlike `speed`, which only informs placement.
+  double instance_cpu_limit = 0;
   source_location where;
 };
 

@@ -306,7 +306,7 @@ std::vector<unsigned> parse_cpu_list(const walker& w, const YAML::Node& n, const
 
 node_spec parse_node(const walker& w, const YAML::Node& n, const std::string& path) {
   w.expect_map(n, path);
-  w.only_keys(n, path, {"name", "cpus", "memory", "speed"});
+  w.only_keys(n, path, {"name", "cpus", "memory", "speed", "instance_cpu_limit"});
   node_spec node;
   node.where = w.at(n);
   if (!n["name"])
@@ -318,6 +318,9 @@ node_spec parse_node(const walker& w, const YAML::Node& n, const std::string& pa
     node.memory = w.size(n["memory"], path + ".memory", uint64_t{1} << 50);
   if (n["speed"])
     node.speed = w.number(n["speed"], path + ".speed", 0.01, 100);
+  if (n["instance_cpu_limit"])
+    node.instance_cpu_limit =
+      w.number(n["instance_cpu_limit"], path + ".instance_cpu_limit", 0.01, 1024);
   return node;
 }
 
@@ -631,7 +634,7 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
   }
   if (root["nodes"]) {
     if (!root["nodes"].IsSequence())
-      w.fail(root["nodes"], "nodes: expected a list of {name, cpus, memory, speed}");
+      w.fail(root["nodes"], "nodes: expected a list of {name, cpus, memory, speed, instance_cpu_limit}");
     for (size_t i = 0; i < root["nodes"].size(); ++i)
       app.nodes.push_back(parse_node(w, root["nodes"][i], "nodes[" + std::to_string(i) + "]"));
   }

@@ -58,6 +58,7 @@ control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies polici
                                          : static_cast<double>(spec.cpus.size());
       n.memory_capacity = spec.memory ? spec.memory / 1048576.0 : 1e12;
       n.speed = spec.speed;
+      n.instance_cpu_limit = spec.instance_cpu_limit;
       nodes_.push_back(n);
     }
   }
@@ -438,10 +439,12 @@ void control_plane::tick(bool decide) {
         self->request(autoscaler_, std::chrono::seconds(5), policies::autoscaling::scale_atom::value, snap)
           .receive([&](std::vector<policies::autoscaling::scaling_decision>& d) { decisions = std::move(d); },
                    [&](caf::error& e) { spdlog::error("autoscaler: {}", rt_.system().render(e)); });
-        for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f) {
+        // Every function's new size first: CPU a deflation frees on a node is room for another
+        // function's new instances in the same decision (node_cpu_used_locked).
+        for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
           stats_[f].cpu_fraction = std::clamp(decisions[f].cpu_fraction, 0.01, 1.0);
+        for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
           scale_locked(static_cast<core::function_id>(f), decisions[f].instances);
-        }
       }
     } else if (!managed_ && autoscaler_name_ != "fixed") {
       // Between decisions only activation: a held request for a function at zero.
@@ -595,26 +598,50 @@ void control_plane::apply_cpu_limits_locked() {
   for (const auto& p : rt_.processes())
     if (p.pid > 0)
       pids[p.endpoint] = p.pid;
-  for (auto& [ep, x] : instances_) {
+  // Each instance's limit in cores (0: none). Full size is no limit at all, as for an instance
+  // never deflated. A node's own limit (a slower node emulated on this machine) caps every
+  // instance on it, deflated or not.
+  auto cores_of = [&](const inst& x) {
     const double fraction = stats_[x.function].cpu_fraction;
+    double cores = fraction >= 1 ? 0 : app_.functions[x.function].cpu * fraction;
+    if (x.node >= 0) {
+      const double node_limit = nodes_[static_cast<size_t>(x.node)].instance_cpu_limit;
+      if (node_limit > 0)
+        cores = cores > 0 ? std::min(cores, node_limit) : node_limit;
+    }
+    return cores;
+  };
+  const bool can_limit = limiter_ && limiter_->available();
+  // Once any instance is limited (or is in its group already), every instance gets its own group,
+  // limited or not: a limited process must not also sit elsewhere in the scheduler's hierarchy
+  // than the others (under cgroup v1 a group competes with each task of its parent as one), or
+  // it would lose CPU to the machine's other processes beyond its limit, and a run with
+  // deflation could not be compared with one without. An app that never limits anything keeps
+  // its instances where they started.
+  bool group_all = false;
+  for (const auto& [ep, x] : instances_)
+    group_all = group_all || x.limited_pid != 0 || (pids.count(ep) && cores_of(x) > 0);
+  for (auto& [ep, x] : instances_) {
     auto pid = pids.find(ep);
     if (pid == pids.end())
       continue;
-    // Full size is no limit at all, as for an instance never deflated.
-    const double cores = fraction >= 1 ? 0 : app_.functions[x.function].cpu * fraction;
+    const double cores = cores_of(x);
     if (x.limited_pid == pid->second && std::abs(x.limited_cores - cores) < 1e-9)
       continue;
-    if (x.limited_pid == 0 && cores == 0)
-      continue; // never deflated: nothing to undo
-    if (!limiter_ || !limiter_->available()) {
+    if (!can_limit) {
+      if (cores == 0)
+        continue; // nothing to limit
       if (!warned_no_limits_)
-        spdlog::warn("the autoscaler deflates instances of '{}' to {:.0f}% CPU, but {}",
-                     app_.functions[x.function].name, fraction * 100,
+        spdlog::warn("instances of '{}' should be limited to {:.2f} cores (deflation or their "
+                     "node's instance_cpu_limit), but {}",
+                     app_.functions[x.function].name, cores,
                      limiter_ ? limiter_->description()
                               : std::string("instances on transport local are actors (no CPU limit)"));
       warned_no_limits_ = true;
       continue;
     }
+    if (cores == 0 && !group_all)
+      continue; // nothing is limited: no groups
     if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores); !ok) {
       spdlog::error("instance {}: cannot set its CPU limit: {}", ep, ok.err().message);
       continue;
@@ -625,10 +652,13 @@ void control_plane::apply_cpu_limits_locked() {
 }
 
 double control_plane::node_cpu_used_locked(int n) const {
+  // A deflated instance holds only the CPU its limit lets it use (LaSS): counting its full size
+  // would keep the CPU a deflation frees from other functions' instances under overload, which
+  // is the point of deflating rather than keeping everyone at full size.
   double used = 0;
   for (const auto& [ep, x] : instances_)
     if (x.node == n)
-      used += app_.functions[x.function].cpu;
+      used += app_.functions[x.function].cpu * std::min(1.0, stats_[x.function].cpu_fraction);
   return used;
 }
 
@@ -660,7 +690,7 @@ int control_plane::place_locked(core::function_id f) {
   d.weight = app_.functions[f].weight;
   for (const auto& [ep, x] : instances_)
     if (x.function == f) {
-      d.cpu_allocated += d.cpu;
+      d.cpu_allocated += d.cpu * std::min(1.0, stats_[f].cpu_fraction); // as node_cpu_used_locked
       d.memory_allocated += d.memory;
     }
   req.demands.push_back(d);
@@ -820,7 +850,8 @@ std::string control_plane::metrics_text() const {
       o << "spry_instance_rejected_descriptors_total{function=\"" << label_value(app_.functions[x.function].name)
         << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
         << s->rejected.load(std::memory_order_relaxed) << '\n';
-  family("spry_node_cpu_allocated", "gauge", "Cores allocated to instances placed on the node");
+  family("spry_node_cpu_allocated", "gauge",
+         "Cores allocated to instances placed on the node (deflated instances: what their limit allows)");
   for (size_t n = 0; n < nodes_.size(); ++n)
     o << "spry_node_cpu_allocated{node=\"" << label_value(nodes_[n].name) << "\"} "
       << node_cpu_used_locked(static_cast<int>(n)) << '\n';
@@ -889,6 +920,8 @@ std::string control_plane::status_json() const {
                       {"cpu_allocated", node_cpu_used_locked(static_cast<int>(n))},
                       {"memory_allocated_mib", node_memory_used_locked(static_cast<int>(n))},
                       {"speed", nodes_[n].speed}};
+    if (nodes_[n].instance_cpu_limit > 0)
+      nj["instance_cpu_limit"] = nodes_[n].instance_cpu_limit;
     if (nodes_[n].cpu_capacity < 1e9)
       nj["cpu_capacity"] = nodes_[n].cpu_capacity;
     if (nodes_[n].memory_capacity < 1e12)

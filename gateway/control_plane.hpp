@@ -119,6 +119,7 @@ private:
     double cpu_capacity = 0;
     double memory_capacity = 0; ///< MB
     double speed = 1;
+    double instance_cpu_limit = 0; ///< cores per instance process (0: none); see node_spec
   };
   struct function_stats {
     uint64_t acc_arrivals = 0, acc_completions = 0, acc_busy_ns = 0; ///< since the last decision
@@ -151,7 +152,8 @@ private:
   void scale_locked(core::function_id f, uint32_t wanted);
   int place_locked(core::function_id f);
   void drain_locked();
-  /// Applies each function's cpu_fraction to its instance processes (deflation).
+  /// Applies each function's cpu_fraction (deflation) and each node's instance_cpu_limit to the
+  /// instance processes: the smaller of the two is the instance's limit.
   void apply_cpu_limits_locked();
   double node_cpu_used_locked(int n) const;
   double node_memory_used_locked(int n) const;

@@ -213,7 +213,7 @@ policies:
   placement: { name: mu, params: { score: best_fit } }
 nodes:
   - { name: edge-a, cpus: "0", memory: 1GiB, speed: 1 }
-  - { name: edge-b, cpus: "0-1,3", memory: 512MiB, speed: 0.5 }
+  - { name: edge-b, cpus: "0-1,3", memory: 512MiB, speed: 0.5, instance_cpu_limit: 0.5 }
 )";
   auto app = parse_app_yaml(text, "app.yaml");
   REQUIRE(app);
@@ -239,6 +239,8 @@ nodes:
   CHECK(app->nodes[1].cpus == std::vector<unsigned>{0, 1, 3});
   CHECK(app->nodes[1].memory == 512u << 20);
   CHECK(app->nodes[1].speed == 0.5);
+  CHECK(app->nodes[0].instance_cpu_limit == 0); // no limit unless stated
+  CHECK(app->nodes[1].instance_cpu_limit == 0.5);
 
   // The short form: just a name.
   auto short_form = parse_app_yaml("functions: [a]\nchains: [{name: c, http: {path: /c}, "
@@ -262,6 +264,11 @@ nodes:
   SECTION("a function that fits on no node") {
     auto e = error_of("functions: [{name: a, cpu: 2}]\n" + chain + "nodes: [{name: n, cpus: \"0\"}]\n");
     CHECK_THAT(e, Catch::Contains("fits on no node"));
+  }
+  SECTION("an instance CPU limit that is not a positive number of cores") {
+    auto e = error_of("functions: [a]\n" + chain + "nodes: [{name: n, instance_cpu_limit: 0}]\n");
+    CHECK_THAT(e, Catch::StartsWith("app.yaml:3:"));
+    CHECK_THAT(e, Catch::Contains("nodes[0].instance_cpu_limit: 0 is outside [0.01"));
   }
   SECTION("duplicate node") {
     auto e = error_of("functions: [a]\n" + chain + "nodes: [{name: n}, {name: n}]\n");

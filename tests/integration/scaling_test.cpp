@@ -8,6 +8,7 @@
 #include "tests/support/prometheus_text.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <csignal>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <regex>
 #include <thread>
@@ -339,6 +341,64 @@ TEST_CASE("LaSS deflates an idle instance's CPU with a cgroup limit and inflates
   const std::string group = m[1];
   spry.stop(SIGTERM, std::chrono::seconds(10));
   CHECK_FALSE(std::filesystem::exists(group)); // groups are removed with the node
+}
+
+TEST_CASE("a node's instance_cpu_limit caps every instance placed on it with a cgroup limit",
+          "[integration][scaling][processes]") {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    WARN("instance_cpu_limit test did not run: needs 2 CPUs");
+    return;
+  }
+  temp_dir dir;
+  // One instance per node (memory); node b's instances get a quarter of a core, node a's none.
+  child_process spry({SPRY_BINARY, "run",
+                      dir.file("app.yaml",
+                               scaling_yaml("tcp",
+                                            "{ name: burn, handler: test.burn, min_instances: 2, "
+                                            "max_instances: 2, memory: 200MiB }",
+                                            "policies: { placement: spread }\n",
+                                            "nodes:\n  - { name: a, cpus: \"0\", memory: 256MiB }\n"
+                                            "  - { name: b, cpus: \"1\", memory: 256MiB, "
+                                            "instance_cpu_limit: 0.25 }\n")),
+                      "--log-level", "warn"});
+  const uint16_t port = port_of(spry);
+  auto first = http_request(port, "GET", "/status");
+  REQUIRE(first);
+  if (first->body.find("\"cpu_limits\": \"cgroup") == std::string::npos) {
+    WARN("instance_cpu_limit test did not run: no writable cgroup cpu controller");
+    return;
+  }
+  CHECK_THAT(first->body, Catch::Contains("\"instance_cpu_limit\": 0.25"));
+  // Per instance: its node and the limit the kernel has for its group (cores; -1: none).
+  auto limits = [&] {
+    std::map<std::string, double> out;
+    auto s = http_request(port, "GET", "/status");
+    if (!s)
+      return out;
+    auto j = nlohmann::json::parse(s->body);
+    for (const auto& inst : j["functions"][0]["instances"]) {
+      double cores = -1;
+      if (inst.contains("cpu_cgroup")) {
+        const std::string group = inst["cpu_cgroup"];
+        std::ifstream v2(group + "/cpu.max"), v1(group + "/cpu.cfs_quota_us");
+        std::string a, b;
+        if (v2 >> a >> b)
+          cores = a == "max" ? -1 : std::stod(a) / std::stod(b);
+        else if (v1 >> a)
+          cores = std::stod(a) < 0 ? -1 : std::stod(a) / 100000.0;
+      }
+      out[inst["node"].get<std::string>()] = cores;
+    }
+    return out;
+  };
+  std::map<std::string, double> seen;
+  CHECK(wait_until([&] {
+    seen = limits();
+    return seen.size() == 2 && seen["b"] == 0.25;
+  }, std::chrono::seconds(5)));
+  INFO("node a " << seen["a"] << ", node b " << seen["b"]);
+  CHECK(seen["a"] == -1); // no limit on node a
+  CHECK(seen["b"] == 0.25);
 }
 
 TEST_CASE("a function in the middle of a chain scales from zero: the request waits at the gateway and goes on",
