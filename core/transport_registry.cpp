@@ -57,4 +57,25 @@ std::vector<const transport_registry::entry*> transport_registry::entries() cons
   return out;
 }
 
+status_or_error transport_registry::add_section(config_section s) {
+  if (s.key.empty() || !s.parse)
+    return make_error("an app file section needs a key and a parser");
+  auto key = s.key;
+  if (!sections_.emplace(key, std::move(s)).second)
+    return make_error("app file section '" + key + "' is registered twice");
+  return {};
+}
+
+const config_section* transport_registry::find_section(const std::string& key) const {
+  auto i = sections_.find(key);
+  return i == sections_.end() ? nullptr : &i->second;
+}
+
+std::vector<const config_section*> transport_registry::sections() const {
+  std::vector<const config_section*> out;
+  for (const auto& [k, s] : sections_)
+    out.push_back(&s);
+  return out;
+}
+
 } // namespace spry::core

@@ -1,8 +1,10 @@
 #pragma once
 // Transports by config name. Registration is explicit: transports/register.cpp calls each
 // transport's register function from one place (no static initialisers, which a static library
-// silently drops). The registry is what `transport: NAME` in the app file looks up.
+// silently drops). The registry is what `transport: NAME` in the app file looks up, and where
+// the app file reader finds the transports' own sections (`tcp:`, `dpdk:`).
 
+#include "core/config_section.hpp"
 #include "core/error.hpp"
 #include "core/transport.hpp"
 
@@ -90,9 +92,13 @@ public:
     bool listen_socket_per_endpoint = false;
     /// Optional: a proxy process between endpoints (needs listen_socket_per_endpoint).
     front_end_factory front_end;
-    /// Optional: a sidecar process in front of each instance (tcp.sidecar); the sidecar is
-    /// this program re-run with SPRY_SIDECAR, handled by the transport's own role function.
-    bool supports_sidecar = false;
+    /// Optional: whether the app asks for a sidecar process in front of each instance
+    /// (tcp.sidecar); the sidecar is this program re-run with SPRY_SIDECAR, handled by the
+    /// transport's own role function. Null: never.
+    std::function<bool(const app_spec&)> sidecars;
+    /// Routing when the app sets no `routing:`: broker (every result back to the gateway, the
+    /// Knative-like path) instead of direct.
+    bool broker_routing_by_default = false;
     /// Optional: if this process was started in one of the transport's own roles (a sidecar),
     /// runs it and returns the exit code; nullopt otherwise.
     std::function<std::optional<int>()> role_main;
@@ -117,8 +123,17 @@ public:
                                               const transport_context& ctx) const;
   std::vector<const entry*> entries() const;
 
+  // -- app file sections -------------------------------------------------------------------------
+  /// Registers a transport's section of the app file; errors if the key is taken or the section
+  /// has no parser.
+  status_or_error add_section(config_section s);
+  const config_section* find_section(const std::string& key) const;
+  /// Every registered section, by key.
+  std::vector<const config_section*> sections() const;
+
 private:
   std::map<std::string, entry> entries_;
+  std::map<std::string, config_section> sections_;
 };
 
 } // namespace spry::core

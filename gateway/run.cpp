@@ -17,6 +17,7 @@
 #include "policies/prediction/rate_predictor.hpp"
 #include "transports/register.hpp"
 #include "transports/tcp/pod_network.hpp"
+#include "transports/tcp/tcp_config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -96,21 +97,24 @@ core::status_or_error apply_overrides(core::app_spec& app, const overrides& o) {
   }
   if (o.workers)
     app.worker_threads = o.workers;
-  if (o.namespaces || o.xdp_tc_redirect == "on")
-    app.tcp.namespaces = true;
-  if (!o.xdp_tc_redirect.empty())
-    app.tcp.xdp_tc_redirect = o.xdp_tc_redirect == "on";
-  if (app.tcp.namespaces && app.transport == "tcp" && (app.tcp.sidecar || app.tcp.front_end != "none"))
-    return core::make_error("tcp.namespaces is not supported together with tcp.sidecar or "
-                            "tcp.front_end yet (they listen on loopback outside the pods)");
-  if ((o.namespaces || !o.xdp_tc_redirect.empty()) && app.transport != "tcp")
-    return core::make_error("--namespaces and --xdp-tc-redirect apply to transport tcp only, not '" +
-                            app.transport + "'");
+  if (o.namespaces || !o.xdp_tc_redirect.empty()) {
+    if (app.transport != "tcp")
+      return core::make_error("--namespaces and --xdp-tc-redirect apply to transport tcp only, "
+                              "not '" + app.transport + "'");
+    // As if the app file said so: the tcp section's check (check_app) then refuses what does
+    // not go together with it.
+    auto settings = spry::transports::tcp::tcp_config_of(app);
+    if (o.namespaces || o.xdp_tc_redirect == "on")
+      settings.namespaces = true;
+    if (!o.xdp_tc_redirect.empty())
+      settings.xdp_tc_redirect = o.xdp_tc_redirect == "on";
+    app.transport_settings.set(settings.clone());
+  }
   return {};
 }
 
 core::expected<core::app_spec> load_checked_app(const std::string& file) {
-  auto app = core::load_app_file(file);
+  auto app = core::load_app_file(file, transports());
   if (!app)
     return app.err();
   if (auto compiled = core::compile(*app); !compiled)
@@ -174,8 +178,9 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   // Namespaces as pods: set up before any thread exists, then this (only) thread moves into the
   // gateway's pod, so every thread the gateway starts, and every socket, lives there.
   std::shared_ptr<spry::transports::tcp::pod_network> pods;
-  if (app.transport == "tcp" && app.tcp.namespaces) {
-    auto net = spry::transports::tcp::pod_network::create({app.tcp.xdp_tc_redirect});
+  const auto tcp_settings = spry::transports::tcp::tcp_config_of(app);
+  if (app.transport == "tcp" && tcp_settings.namespaces) {
+    auto net = spry::transports::tcp::pod_network::create({tcp_settings.xdp_tc_redirect});
     if (!net) {
       std::cerr << "spry: " << net.err().message << "\n";
       return exit_code::failed;

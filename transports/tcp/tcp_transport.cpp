@@ -9,6 +9,7 @@
 #include "transports/tcp/envelope.hpp"
 #include "transports/tcp/nginx_front_end.hpp"
 #include "transports/tcp/queue_proxy.hpp"
+#include "transports/tcp/tcp_config.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -131,10 +132,10 @@ public:
       listen_fds_(ctx.listen_fds),
       work_(net::make_work_guard(ioc_)) {
     if (ctx.app)
-      max_conns_ = std::max(1u, ctx.app->tcp.connections_per_peer);
+      max_conns_ = std::max(1u, tcp_config_of(*ctx.app).connections_per_peer);
     // In a pod (tcp.namespaces) loopback is the pod's own: endpoints listen on, and are
     // advertised at, the pod's address instead.
-    if (ctx.app && ctx.app->tcp.namespaces)
+    if (ctx.app && tcp_config_of(*ctx.app).namespaces)
       if (auto a = pod_address(); !a.empty())
         host_ = a;
     uint64_t largest = 0;
@@ -762,7 +763,8 @@ void register_transport(core::transport_registry& registry) {
   e.factory = make_tcp_transport;
   e.in_process_instances = false;
   e.listen_socket_per_endpoint = true;
-  e.supports_sidecar = true;
+  e.sidecars = [](const core::app_spec& app) { return tcp_config_of(app).sidecar; };
+  e.broker_routing_by_default = true; // Knative's path: every result back to the broker
   e.front_end = make_nginx_front_end;
   e.role_main = []() -> std::optional<int> {
     auto side = sidecar_role_from_env();
@@ -775,6 +777,7 @@ void register_transport(core::transport_registry& registry) {
     return run_queue_proxy(**side);
   };
   registry.add(std::move(e));
+  registry.add_section(tcp_config_section());
 }
 
 } // namespace spry::transports::tcp
