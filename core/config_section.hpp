@@ -32,6 +32,9 @@ struct config_section {
   /// key, message "KEY.SUBKEY: ...") and throws nothing else.
   std::function<std::unique_ptr<transport_config>(const yaml_walker& walker, const YAML::Node& n)>
     parse;
+  /// The settings the transport runs with when the app has no such section (what
+  /// `spry check --dump` shows for the app's own transport).
+  std::function<std::unique_ptr<transport_config>()> defaults;
   /// Optional: checks the settings against the whole app, for apps built in C++ too (which no
   /// parser saw) and for what depends on other keys (the app's transport). Called by
   /// runtime::check (so `spry check` and `spry run` alike); errors start with c.where.prefix().

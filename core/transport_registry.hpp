@@ -24,6 +24,7 @@ namespace spry::core {
 
 class pool;
 struct app_spec;
+class node_preparation;
 
 /// What a transport gets when it is created for a process.
 struct transport_context {
@@ -109,6 +110,12 @@ public:
     /// or empty. Tests that need the transport skip with this reason; the factory still fails
     /// with its own message.
     std::function<std::string()> missing_requirement;
+    /// Optional: prepares the node for the app before the gateway starts (tcp.namespaces: pods).
+    /// Called once, in the gateway process only (spry run, spry::gateway::run), on its only
+    /// thread before it starts any other: it may move that thread into a namespace, may block,
+    /// and may change where the gateway listens (`app.gateway`). Returns null when the app asks
+    /// for nothing; what it returns lives until the gateway has stopped.
+    std::function<expected<std::unique_ptr<node_preparation>>(app_spec& app)> prepare_node;
     /// Optional: measures the bare primitive under the transport's hop and the transport's own
     /// hop, each between two processes, `round_trips` times (benchmarks only; it may start a
     /// child process, which it reaches through role_main).

@@ -2,6 +2,7 @@
 
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
+#include "core/node_preparation.hpp"
 #include "core/runtime.hpp"
 #include "gateway/adapter_command.hpp"
 #include "gateway/adapter_set.hpp"
@@ -16,7 +17,6 @@
 #include "policies/placement/placement_engine.hpp"
 #include "policies/prediction/rate_predictor.hpp"
 #include "transports/register.hpp"
-#include "transports/tcp/pod_network.hpp"
 #include "transports/tcp/tcp_config.hpp"
 
 #include <CLI/CLI.hpp>
@@ -175,23 +175,19 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   core::launch_spec launcher;
   for (int i = 0; i < argc; ++i)
     launcher.argv.emplace_back(argv[i]);
-  // Namespaces as pods: set up before any thread exists, then this (only) thread moves into the
-  // gateway's pod, so every thread the gateway starts, and every socket, lives there.
-  std::shared_ptr<spry::transports::tcp::pod_network> pods;
-  const auto tcp_settings = spry::transports::tcp::tcp_config_of(app);
-  if (app.transport == "tcp" && tcp_settings.namespaces) {
-    auto net = spry::transports::tcp::pod_network::create({tcp_settings.xdp_tc_redirect});
-    if (!net) {
-      std::cerr << "spry: " << net.err().message << "\n";
+  // What the transport sets up on this node (tcp.namespaces: pods): before any thread exists,
+  // since it may move this (only) thread into the gateway's pod, so that every thread the
+  // gateway starts, and every socket, lives there.
+  std::unique_ptr<core::node_preparation> node;
+  if (const auto* entry = transports().find(app.transport); entry && entry->prepare_node) {
+    auto prepared = entry->prepare_node(app);
+    if (!prepared) {
+      std::cerr << "spry: " << prepared.err().message << "\n";
       return exit_code::failed;
     }
-    pods = *net;
-    if (auto in = pods->enter_gateway_pod(); !in) {
-      std::cerr << "spry: " << in.err().message << "\n";
-      return exit_code::failed;
-    }
-    app.gateway.host = pods->gateway_ip();
-    launcher.network = pods;
+    node = std::move(*prepared);
+    if (node)
+      launcher.network = node->network();
   }
   const std::string name = app.name;
   const std::string transport = app.transport;
@@ -214,25 +210,16 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
                 rt.app().mqtt.broker.c_str(), s.chain.c_str(),
                 s.adapter.empty() ? "" : (" (adapter " + s.adapter + ")").c_str(),
                 s.reply_topic.empty() ? "" : (", replies to " + s.reply_topic).c_str());
-  if (pods)
-    std::printf("spry: pods: gateway in namespace spry-%d-gateway, clients from namespace %s "
-                "(%s), xdp_tc_redirect %s\n",
-                static_cast<int>(getpid()), pods->client_namespace().c_str(),
-                pods->client_ip().c_str(), pods->redirect() ? "on" : "off");
+  if (node && !node->started().empty())
+    std::printf("spry: %s\n", node->started().c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, shutting down (draining up to {} ms)", strsignal(sig), o.drain_ms);
   (*srv)->stop(o.drain_ms);
   srv->reset();
-  if (pods) { // counted by the forwarding programs over the whole run (all zero when off)
-    const auto c = pods->counters();
-    std::printf("spry: xdp_tc_redirect counters: redirected=%llu passed=%llu (not_ipv4=%llu "
-                "fragment=%llu ttl=%llu no_fib=%llu no_neigh=%llu foreign=%llu)\n",
-                (unsigned long long)c.redirected, (unsigned long long)c.passed(),
-                (unsigned long long)c.pass_not_ipv4, (unsigned long long)c.pass_fragment,
-                (unsigned long long)c.pass_ttl, (unsigned long long)c.pass_no_fib,
-                (unsigned long long)c.pass_no_neigh, (unsigned long long)c.pass_foreign);
+  if (node && !node->stopped().empty()) {
+    std::printf("spry: %s\n", node->stopped().c_str());
     std::fflush(stdout);
   }
   spdlog::info("stopped");

@@ -171,6 +171,7 @@ core::config_section dpdk_config_section() {
   s.key = dpdk_config::key;
   s.transport = "shm-dpdk";
   s.parse = parse;
+  s.defaults = [] { return std::make_unique<dpdk_config>(); };
   s.check = [](const core::transport_config& c, const core::app_spec&) -> core::status_or_error {
     // The parser stores a dpdk_config; app::configure() takes whatever a C++ app passes.
     const auto* d = dynamic_cast<const dpdk_config*>(&c);

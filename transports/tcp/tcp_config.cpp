@@ -89,6 +89,7 @@ core::config_section tcp_config_section() {
   s.key = tcp_config::key;
   s.transport = "tcp";
   s.parse = parse;
+  s.defaults = [] { return std::make_unique<tcp_config>(); };
   s.check = [](const core::transport_config& c, const core::app_spec& app) -> core::status_or_error {
     // The parser stores a tcp_config; app::configure() takes whatever a C++ app passes.
     const auto* t = dynamic_cast<const tcp_config*>(&c);

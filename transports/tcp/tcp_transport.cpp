@@ -8,6 +8,7 @@
 #include "core/queue_depth.hpp"
 #include "transports/tcp/envelope.hpp"
 #include "transports/tcp/nginx_front_end.hpp"
+#include "transports/tcp/pod_setup.hpp"
 #include "transports/tcp/queue_proxy.hpp"
 #include "transports/tcp/tcp_config.hpp"
 
@@ -766,6 +767,7 @@ void register_transport(core::transport_registry& registry) {
   e.sidecars = [](const core::app_spec& app) { return tcp_config_of(app).sidecar; };
   e.broker_routing_by_default = true; // Knative's path: every result back to the broker
   e.front_end = make_nginx_front_end;
+  e.prepare_node = prepare_pods;
   e.role_main = []() -> std::optional<int> {
     auto side = sidecar_role_from_env();
     if (!side)
