@@ -6,6 +6,8 @@
 
 #include "core/config_section.hpp"
 #include "core/error.hpp"
+#include "core/front_end.hpp"
+#include "core/hop_measurement.hpp"
 #include "core/transport.hpp"
 
 #include <functional>
@@ -49,35 +51,8 @@ struct transport_context {
   uint32_t queue_capacity = 65536;
 };
 
-/// A process in front of every instance (tcp: nginx), started by the node agent once the
-/// instances' listening sockets exist. It decides the address other endpoints use for each.
-class front_end {
-public:
-  virtual ~front_end() = default;
-  /// The address peers use to reach `endpoint`, whose own socket is at `address`.
-  virtual std::string advertised(endpoint_id endpoint, const std::string& address) const = 0;
-};
-
-/// Starts the front end for these (endpoint, listening address) pairs, or returns null when the
-/// app does not ask for one.
-using front_end_factory = std::function<expected<std::unique_ptr<front_end>>(
-  const app_spec&, const std::vector<std::pair<endpoint_id, std::string>>&)>;
-
 using transport_factory =
   std::function<expected<std::unique_ptr<transport>>(const transport_context&)>;
-
-/// One-way latency of a hop, measured by ping-pong between two processes (half of each round
-/// trip). What a benchmark sets a transport's hop against.
-/// A transport's measure_hops returns its bare primitive first, then its own hop(s), so a
-/// benchmark can print each hop as a multiple of the primitive.
-struct hop_measurement {
-  std::string what;      ///< e.g. "bare rte_ring ping-pong, primary <-> secondary"
-  uint64_t round_trips = 0;
-  double p50_ns = 0, p99_ns = 0, mean_ns = 0;
-
-  /// p50, p99 and mean of one-way samples (ns).
-  static hop_measurement of(std::string what, std::vector<uint64_t> one_way_ns);
-};
 
 class transport_registry {
 public:
