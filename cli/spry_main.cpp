@@ -53,6 +53,10 @@ int spry_main(int argc, char** argv) {
   auto* check_cmd = cli.add_subcommand("check", "Validate an app file and its function libraries "
                                                 "without serving");
   check_cmd->add_option("app", check_file, "App file (YAML)")->required()->check(CLI::ExistingFile);
+  bool check_dump = false;
+  check_cmd->add_flag("--dump", check_dump,
+                      "Also print the transport settings in effect as app file sections (the "
+                      "app's own transport's with their defaults when the file leaves them out)");
 
   cli.add_subcommand("transports", "List the transports compiled into this build");
   cli.add_subcommand("policies", "List the policies compiled into this build");
@@ -171,6 +175,8 @@ int spry_main(int argc, char** argv) {
       std::cerr << "spry: " << w << "\n";
     if (!checked->note.empty())
       std::cerr << "spry: " << checked->note << "\n";
+    if (check_dump)
+      std::printf("%s", gateway::dump_transport_settings(*app).c_str());
     const auto warnings = checked->warnings.size();
     std::printf("%s: ok: app '%s', transport %s, %zu function(s), %zu chain(s)%s\n", file.c_str(),
                 app->name.c_str(), app->transport.c_str(), app->functions.size(),

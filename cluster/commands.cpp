@@ -8,6 +8,7 @@
 #include "core/instance_process.hpp"
 #include "core/version.hpp"
 #include "gateway/app_policies.hpp"
+#include "gateway/server.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -174,7 +175,7 @@ int commands::run_controller() {
 }
 
 int commands::run_node(int argc, char** argv) {
-  auto app = core::load_app_file(app_file_);
+  auto app = core::load_app_file(app_file_, gateway::transports());
   if (!app) {
     std::cerr << "spry: " << app.err().message << "\n";
     return 2;

@@ -184,13 +184,8 @@ app& app::instances(const instances_spec& s) {
   return *this;
 }
 
-app& app::tcp(const tcp_spec& s) {
-  spec_.tcp = s;
-  return *this;
-}
-
-app& app::dpdk(const dpdk_spec& s) {
-  spec_.dpdk = s;
+app& app::configure(const transport_config& settings) {
+  spec_.transport_settings.set(settings.clone());
   return *this;
 }
 

@@ -122,10 +122,12 @@ public:
   app& routing(std::string mode);
   /// MQTT ingress through the broker at `broker` (tcp://HOST:PORT).
   mqtt_builder mqtt(std::string broker);
-  /// Transport and instance settings, as the app file's sections of the same names.
+  /// Instance process settings, as the app file's `instances:`.
   app& instances(const instances_spec& s);
-  app& tcp(const tcp_spec& s);
-  app& dpdk(const dpdk_spec& s);
+  /// A transport's own settings, as its section of the app file: the transport's header makes
+  /// them (e.g. spry::transports::tcp::tcp_config, the `tcp:` section). Replaces what an earlier
+  /// call gave for the same section; checked with the rest when the app starts.
+  app& configure(const transport_config& settings);
 
   app_spec& spec() noexcept { return spec_; }
   const app_spec& spec() const noexcept { return spec_; }

@@ -1,7 +1,6 @@
 #include "core/app_spec.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 
@@ -76,12 +75,12 @@ route_findings check_routes(const app_spec& app) {
   return out;
 }
 
-routing_mode effective_routing(const app_spec& app) {
+routing_mode effective_routing(const app_spec& app, bool broker_default) {
   if (app.routing == "broker")
     return routing_mode::broker;
   if (app.routing == "direct")
     return routing_mode::direct;
-  return app.transport == "tcp" ? routing_mode::broker : routing_mode::direct;
+  return broker_default ? routing_mode::broker : routing_mode::direct;
 }
 
 function_id find_function(const app_spec& app, const std::string& name) {
@@ -89,84 +88,6 @@ function_id find_function(const app_spec& app, const std::string& name) {
     if (app.functions[i].name == name)
       return static_cast<function_id>(i);
   return no_function;
-}
-
-std::string dpdk_lcores_problem(const std::string& lcores) {
-  // A CPU list ("1", "0-1", "0,2-3"): the only user text that reaches the EAL's argv, so it is
-  // checked here rather than left to the EAL's parser (which may exit the process).
-  const std::string what = "dpdk.lcores: expected a CPU list such as 1, 0-1 or 0,2-3, got '" +
-                           lcores + "'";
-  if (lcores.empty())
-    return {};
-  size_t i = 0;
-  auto number = [&](unsigned& out) {
-    const size_t start = i;
-    out = 0;
-    while (i < lcores.size() && std::isdigit(static_cast<unsigned char>(lcores[i])) && i - start < 5)
-      out = out * 10 + static_cast<unsigned>(lcores[i++] - '0');
-    return i > start;
-  };
-  for (;;) {
-    unsigned a = 0, b = 0;
-    if (!number(a))
-      return what;
-    b = a;
-    if (i < lcores.size() && lcores[i] == '-') {
-      ++i;
-      if (!number(b))
-        return what;
-    }
-    if (b < a)
-      return "dpdk.lcores: range " + std::to_string(a) + "-" + std::to_string(b) + " is backwards";
-    if (b >= 1024)
-      return "dpdk.lcores: CPU " + std::to_string(b) + " is out of range (at most 1023)";
-    if (i == lcores.size())
-      return {};
-    if (lcores[i++] != ',')
-      return what;
-  }
-}
-
-std::string dpdk_ring_size_problem(uint64_t n) {
-  if (n == 0)
-    return {};
-  if (n < 64 || n > (1u << 20) || (n & (n - 1)) != 0)
-    return "dpdk.ring_size: expected a power of two between 64 and 1048576 (or 0: sized to the "
-           "pools), got " + std::to_string(n);
-  return {};
-}
-
-std::string dpdk_memory_problem(uint64_t bytes) {
-  constexpr uint64_t mib = 1 << 20;
-  if (bytes < 16 * mib || bytes > (64ull << 30) || bytes % (2 * mib) != 0)
-    return "dpdk.memory: expected a multiple of 2MiB between 16MiB and 64GiB, got " +
-           std::to_string(bytes) + " bytes";
-  return {};
-}
-
-std::string dpdk_file_prefix_problem(const std::string& prefix) {
-  // It names files in hugetlbfs and a directory under /var/run/dpdk: no separators, no dots.
-  if (prefix.size() > 40 ||
-      !std::all_of(prefix.begin(), prefix.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '_' || c == '-';
-      }))
-    return "dpdk.file_prefix: expected up to 40 letters, digits, '_' or '-', got '" + prefix + "'";
-  return {};
-}
-
-std::string dpdk_idle_problem(const std::string& idle) {
-  if (idle != "adaptive" && idle != "spin" && idle != "yield")
-    return "dpdk.idle: expected adaptive, spin or yield, got '" + idle + "'";
-  return {};
-}
-
-std::string dpdk_spin_us_problem(uint64_t spin_us) {
-  // Beyond a second a poller is a spinning one that sometimes sleeps: say "spin" instead.
-  if (spin_us > max_dpdk_spin_us)
-    return "dpdk.spin_us: expected at most " + std::to_string(max_dpdk_spin_us) +
-           " (one second; use idle: spin for a poller that never sleeps), got " +
-           std::to_string(spin_us);
-  return {};
 }
 
 namespace {
@@ -191,9 +112,6 @@ expected<compiled_app> compile(const app_spec& app) {
   if (!app.routing.empty() && app.routing != "direct" && app.routing != "broker")
     return make_error(app.routing_where.prefix() + "routing: expected 'direct' or 'broker', got '" +
                       app.routing + "'");
-  if (app.tcp.front_end != "none" && app.tcp.front_end != "nginx")
-    return make_error(app.tcp.where.prefix() + "tcp.front_end: expected 'none' or 'nginx', got '" +
-                      app.tcp.front_end + "'");
   {
     std::set<std::string> adapters, chains;
     for (const auto& a : app.adapters)
@@ -214,12 +132,6 @@ expected<compiled_app> compile(const app_spec& app) {
                           s.adapter + "' is not declared under `adapters:`");
     }
   }
-  for (const auto& problem :
-       {dpdk_lcores_problem(app.dpdk.lcores), dpdk_ring_size_problem(app.dpdk.ring_size),
-        dpdk_memory_problem(app.dpdk.memory), dpdk_file_prefix_problem(app.dpdk.file_prefix),
-        dpdk_idle_problem(app.dpdk.idle), dpdk_spin_us_problem(app.dpdk.spin_us)})
-    if (!problem.empty())
-      return make_error(app.dpdk.where.prefix() + problem);
   std::set<std::string> names;
   for (const auto& f : app.functions) {
     if (f.name.empty())

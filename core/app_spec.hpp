@@ -9,20 +9,14 @@
 #include "core/error.hpp"
 #include "core/ids.hpp"
 #include "core/route_table.hpp"
+#include "core/source_location.hpp"
+#include "core/transport_config.hpp"
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace spry::core {
-
-struct source_location {
-  std::string file; ///< YAML file, or empty for apps built in C++
-  int line = 0;     ///< 1-based; 0 when unknown
-  int column = 0;
-  /// "file:line:col: " or "" when unknown; prefix of every config error.
-  std::string prefix() const;
-};
 
 struct function_spec {
   std::string name;
@@ -170,50 +164,6 @@ struct instances_spec {
   uint32_t crash_loop_window_ms = 30000;  ///< ... is reported as a crash loop
 };
 
-/// transport: tcp — the Knative-like baseline.
-struct tcp_spec {
-  bool sidecar = false;            ///< a queue-proxy process in front of every instance
-  std::string front_end = "none";  ///< "nginx": every hop goes through a real nginx
-  unsigned connections_per_peer = 8;
-  /// Namespaces as pods: the gateway and every instance run in a network namespace of their
-  /// own, joined to the root namespace by a veth pair, behind a CNI-like iptables rule set; a
-  /// client node namespace reaches the gateway through a NIC-like veth. Needs root.
-  bool namespaces = false;
-  /// eBPF forwarding between those namespaces (TC ingress on the pods' host-side veths, XDP on
-  /// the NIC): FIB lookup + redirect instead of the host's forwarding path and iptables.
-  /// Needs namespaces.
-  bool xdp_tc_redirect = false;
-  source_location where;
-};
-
-/// transport: shm-dpdk — descriptors on DPDK rte_rings between busy-polling processes.
-struct dpdk_spec {
-  /// CPUs the pollers may run on, as a list such as "1", "0-1" or "0,2-3" (the EAL's main lcore
-  /// is bound to this set in every process). Empty: every CPU the process may use, unpinned.
-  std::string lcores;
-  /// Descriptors per endpoint ring (a power of two). 0: the smallest power of two above the
-  /// app's pool buffers, so no ring can fill up while a buffer is free.
-  uint32_t ring_size = 0;
-  /// Hugepage memory the gateway process reserves for the EAL (rings and their bookkeeping;
-  /// payloads stay in the chains' pools). EAL `-m`.
-  uint64_t memory = 64ull << 20;
-  /// EAL --file-prefix, shared by the gateway and its instances. Empty: "spry-<app>-<pid>",
-  /// unique per run, so apps on one machine never collide.
-  std::string file_prefix;
-  /// What a poller does when its rings are empty: "adaptive" (polls like "yield" while
-  /// descriptors keep arriving, then sleeps in the kernel once its rings have been empty for
-  /// `spin_us`; a sender wakes it: no CPU when idle, a wake-up on the first hop after a pause),
-  /// "spin" (rte_pause, lowest hop latency, keeps its core) or "yield" (sched_yield between
-  /// polls: still a core's worth of CPU when idle, but a thread with work on the same core runs
-  /// at once; for machines with fewer cores than pollers).
-  std::string idle = "adaptive";
-  /// adaptive only: how long a poller keeps polling empty rings before it sleeps, in
-  /// microseconds. Longer than the gaps between descriptors under load (so a busy poller never
-  /// pays a wake-up), short enough that a quiet one stops burning its core soon.
-  uint32_t spin_us = 200;
-  source_location where;
-};
-
 /// How a request finds its next function.
 enum class routing_mode {
   direct, ///< the instance sends straight to the next function (SPRIGHT's DFR)
@@ -233,8 +183,9 @@ struct app_spec {
   std::string routing;         ///< "direct", "broker", or "" for the transport's default
   source_location routing_where;
   instances_spec instances;
-  tcp_spec tcp;
-  dpdk_spec dpdk;
+  /// The transports' own sections (`tcp:`, `dpdk:`), by key: parsed and read by the transport
+  /// that registered each (config_section.hpp); absent sections mean that transport's defaults.
+  transport_configs transport_settings;
   gateway_spec gateway;
   std::vector<std::string> libraries; ///< function libraries, paths resolved against the file
   std::vector<adapter_spec> adapters;
@@ -249,18 +200,9 @@ struct compiled_app {
   std::vector<route_table::rule> rules;
 };
 
-/// What is wrong with one dpdk setting, as "dpdk.KEY: ..."; empty when it is fine. Shared by the
-/// YAML reader (which points at the key) and compile() (which also checks apps built in C++).
-std::string dpdk_lcores_problem(const std::string& lcores);
-std::string dpdk_ring_size_problem(uint64_t ring_size);
-std::string dpdk_memory_problem(uint64_t bytes);
-std::string dpdk_file_prefix_problem(const std::string& prefix);
-std::string dpdk_idle_problem(const std::string& idle);
-std::string dpdk_spin_us_problem(uint64_t spin_us);
-inline constexpr uint64_t max_dpdk_spin_us = 1'000'000;
-
 /// Checks everything that can be checked without running: unique names, known functions in
 /// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.
+/// Transport sections are checked by their transports (runtime::check), not here.
 expected<compiled_app> compile(const app_spec& app);
 
 /// Routes that are valid but let requests fail at run time, as far as the app file shows it.
@@ -276,8 +218,9 @@ struct route_findings {
 /// Empty findings for an app that does not compile.
 route_findings check_routes(const app_spec& app);
 
-/// The routing in effect: the app's `routing:`, else broker on tcp and direct elsewhere.
-routing_mode effective_routing(const app_spec& app);
+/// The routing in effect: the app's `routing:`, else the transport's default (`broker_default`:
+/// broker, as the tcp baseline registers; direct elsewhere).
+routing_mode effective_routing(const app_spec& app, bool broker_default);
 
 /// Index of a function by name, or no_function.
 function_id find_function(const app_spec& app, const std::string& name);

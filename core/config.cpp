@@ -1,5 +1,8 @@
 #include "core/config.hpp"
 
+#include "core/transport_registry.hpp"
+#include "core/yaml_walker.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -16,121 +19,8 @@ namespace spry::core {
 
 namespace {
 
-// Thrown inside this file only, caught by parse_app_yaml: keeps the walker readable.
-struct config_error {
-  std::string message;
-};
-
-class walker {
-public:
-  explicit walker(std::string file) : file_(std::move(file)) {}
-
-  source_location at(const YAML::Node& n) const {
-    auto m = n.Mark();
-    return source_location{file_, m.line + 1, m.column + 1};
-  }
-
-  [[noreturn]] void fail(const YAML::Node& n, const std::string& what) const {
-    throw config_error{at(n).prefix() + what};
-  }
-
-  void expect_map(const YAML::Node& n, const std::string& path) const {
-    if (!n.IsMap())
-      fail(n, path + ": expected a mapping (key: value)");
-  }
-
-  void only_keys(const YAML::Node& n, const std::string& path,
-                 const std::vector<const char*>& keys) const {
-    for (const auto& kv : n) {
-      const auto key = kv.first.as<std::string>();
-      bool ok = false;
-      for (const char* k : keys)
-        ok = ok || key == k;
-      if (!ok) {
-        std::string list;
-        for (const char* k : keys)
-          list += (list.empty() ? "" : ", ") + std::string(k);
-        fail(kv.first, path + ": unknown key '" + key + "' (expected one of: " + list + ")");
-      }
-    }
-  }
-
-  std::string str(const YAML::Node& n, const std::string& path) const {
-    if (!n.IsScalar())
-      fail(n, path + ": expected a string");
-    return n.Scalar();
-  }
-
-  uint64_t uint(const YAML::Node& n, const std::string& path, uint64_t max) const {
-    if (!n.IsScalar())
-      fail(n, path + ": expected a non-negative integer");
-    const auto& s = n.Scalar();
-    if (s.empty() || s.size() > 19 ||
-        !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
-      fail(n, path + ": expected a non-negative integer, got '" + s + "'");
-    const uint64_t v = std::stoull(s);
-    if (v > max)
-      fail(n, path + ": " + s + " is too large (at most " + std::to_string(max) + ")");
-    return v;
-  }
-
-  uint64_t size(const YAML::Node& n, const std::string& path, uint64_t max) const {
-    if (!n.IsScalar())
-      fail(n, path + ": expected a size such as 64KiB, 1MiB or a number of bytes");
-    auto v = parse_size(n.Scalar());
-    if (!v)
-      fail(n, path + ": " + v.err().message);
-    if (*v > max)
-      fail(n, path + ": " + n.Scalar() + " is too large (at most " + std::to_string(max) +
-                " bytes)");
-    return *v;
-  }
-
-  uint32_t duration(const YAML::Node& n, const std::string& path) const {
-    if (!n.IsScalar())
-      fail(n, path + ": expected a duration such as 10s, 250ms or a number of milliseconds");
-    auto v = parse_duration_ms(n.Scalar());
-    if (!v)
-      fail(n, path + ": " + v.err().message);
-    if (*v == 0 || *v > std::numeric_limits<uint32_t>::max())
-      fail(n, path + ": duration must be between 1ms and ~49 days");
-    return static_cast<uint32_t>(*v);
-  }
-
-  double number(const YAML::Node& n, const std::string& path, double lo, double hi) const {
-    if (!n.IsScalar())
-      fail(n, path + ": expected a number");
-    const auto& s = n.Scalar();
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !(v == v))
-      fail(n, path + ": expected a number, got '" + s + "'");
-    if (v < lo || v > hi)
-      fail(n, path + ": " + s + " is outside [" + fmt(lo) + ", " + fmt(hi) + "]");
-    return v;
-  }
-
-  std::vector<std::string> str_list(const YAML::Node& n, const std::string& path) const {
-    if (!n.IsSequence())
-      fail(n, path + ": expected a list, e.g. [a, b]");
-    std::vector<std::string> out;
-    for (size_t i = 0; i < n.size(); ++i)
-      out.push_back(str(n[i], path + "[" + std::to_string(i) + "]"));
-    return out;
-  }
-
-  const std::string& file() const { return file_; }
-
-private:
-  static std::string fmt(double v) {
-    std::ostringstream o;
-    o << v;
-    return o.str();
-  }
-
-  std::string file_;
-};
+// The app file's own keys are read here; a transport's section by the parser it registered.
+using walker = yaml_walker;
 
 void parse_listen(const walker& w, const YAML::Node& n, gateway_spec& g) {
   const auto s = w.str(n, "gateway.listen");
@@ -166,49 +56,6 @@ void parse_gateway(const walker& w, const YAML::Node& n, gateway_spec& g) {
     g.body_timeout_ms = w.duration(n["body_timeout"], "gateway.body_timeout");
   if (n["idle_timeout"])
     g.idle_timeout_ms = w.duration(n["idle_timeout"], "gateway.idle_timeout");
-}
-
-void parse_dpdk(const walker& w, const YAML::Node& n, dpdk_spec& d) {
-  w.expect_map(n, "dpdk");
-  w.only_keys(n, "dpdk", {"lcores", "ring_size", "memory", "file_prefix", "idle", "spin_us"});
-  d.where = w.at(n);
-  auto check = [&](const char* key, const std::string& problem) {
-    if (!problem.empty())
-      w.fail(n[key], problem);
-  };
-  if (n["lcores"]) {
-    // `lcores: 1` is read as a string too: a single CPU is a valid list.
-    d.lcores = w.str(n["lcores"], "dpdk.lcores");
-    check("lcores", dpdk_lcores_problem(d.lcores));
-  }
-  if (n["ring_size"]) {
-    const auto v = w.uint(n["ring_size"], "dpdk.ring_size", uint64_t{1} << 32);
-    check("ring_size", dpdk_ring_size_problem(v));
-    d.ring_size = static_cast<uint32_t>(v);
-  }
-  if (n["memory"]) {
-    d.memory = w.size(n["memory"], "dpdk.memory", uint64_t{1} << 40);
-    check("memory", dpdk_memory_problem(d.memory));
-  }
-  if (n["file_prefix"]) {
-    d.file_prefix = w.str(n["file_prefix"], "dpdk.file_prefix");
-    if (d.file_prefix.empty())
-      w.fail(n["file_prefix"], "dpdk.file_prefix: must not be empty (leave it out for a "
-                               "prefix unique to each run)");
-    check("file_prefix", dpdk_file_prefix_problem(d.file_prefix));
-  }
-  if (n["idle"]) {
-    d.idle = w.str(n["idle"], "dpdk.idle");
-    check("idle", dpdk_idle_problem(d.idle));
-  }
-  if (n["spin_us"]) {
-    const auto v = w.uint(n["spin_us"], "dpdk.spin_us", uint64_t{1} << 32);
-    check("spin_us", dpdk_spin_us_problem(v));
-    d.spin_us = static_cast<uint32_t>(v);
-    if (n["idle"] && d.idle != "adaptive")
-      w.fail(n["spin_us"], "dpdk.spin_us: only an adaptive poller sleeps (idle is '" + d.idle +
-                               "'); leave spin_us out or set idle: adaptive");
-  }
 }
 
 function_spec parse_function(const walker& w, const YAML::Node& n, const std::string& path) {
@@ -524,13 +371,18 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   return m;
 }
 
-app_spec parse_root(const walker& w, const YAML::Node& root) {
+app_spec parse_root(const walker& w, const YAML::Node& root, const transport_registry& transports) {
   if (!root.IsDefined() || root.IsNull())
     throw config_error{w.file() + ": the file is empty; an app needs `functions:` and `chains:`"};
   w.expect_map(root, "app file");
-  w.only_keys(root, "top level",
-              {"app", "transport", "gateway", "libraries", "functions", "chains", "policies",
-               "workers", "routing", "instances", "tcp", "nodes", "adapters", "mqtt", "dpdk"});
+  // The app's own keys, then every section a transport of this build registered.
+  std::vector<const char*> keys{"app",      "transport", "gateway",   "libraries", "functions",
+                                "chains",   "policies",  "workers",   "routing",   "instances",
+                                "nodes",    "adapters",  "mqtt"};
+  const auto sections = transports.sections();
+  for (const auto* s : sections)
+    keys.push_back(s->key.c_str());
+  w.only_keys(root, "top level", keys);
   app_spec app;
   if (root["app"])
     app.name = w.str(root["app"], "app");
@@ -568,51 +420,14 @@ app_spec parse_root(const walker& w, const YAML::Node& root) {
     if (n["crash_loop_window"])
       i.crash_loop_window_ms = w.duration(n["crash_loop_window"], "instances.crash_loop_window");
   }
-  if (root["tcp"]) {
-    const auto& n = root["tcp"];
-    w.expect_map(n, "tcp");
-    w.only_keys(n, "tcp", {"sidecar", "front_end", "connections_per_peer", "namespaces",
-                           "xdp_tc_redirect"});
-    app.tcp.where = w.at(n);
-    if (n["sidecar"]) {
-      const auto v = w.str(n["sidecar"], "tcp.sidecar");
-      if (v != "true" && v != "false")
-        w.fail(n["sidecar"], "tcp.sidecar: expected true or false, got '" + v + "'");
-      app.tcp.sidecar = v == "true";
+  for (const auto* s : sections)
+    if (const auto& n = root[s->key]) {
+      auto settings = s->parse(w, n);
+      if (!settings)
+        w.fail(n, s->key + ": the transport's parser returned no settings");
+      settings->where = w.at(n);
+      app.transport_settings.set(std::move(settings));
     }
-    if (n["front_end"]) {
-      app.tcp.front_end = w.str(n["front_end"], "tcp.front_end");
-      if (app.tcp.front_end != "none" && app.tcp.front_end != "nginx")
-        w.fail(n["front_end"], "tcp.front_end: expected none or nginx, got '" + app.tcp.front_end + "'");
-    }
-    if (n["connections_per_peer"]) {
-      app.tcp.connections_per_peer =
-        static_cast<unsigned>(w.uint(n["connections_per_peer"], "tcp.connections_per_peer", 1024));
-      if (app.tcp.connections_per_peer == 0)
-        w.fail(n["connections_per_peer"], "tcp.connections_per_peer: must be at least 1");
-    }
-    if (n["namespaces"]) {
-      const auto v = w.str(n["namespaces"], "tcp.namespaces");
-      if (v != "true" && v != "false")
-        w.fail(n["namespaces"], "tcp.namespaces: expected true or false, got '" + v + "'");
-      app.tcp.namespaces = v == "true";
-    }
-    if (n["xdp_tc_redirect"]) {
-      // YAML 1.1 reads a bare on/off as a boolean; yaml-cpp hands us the text, so accept both.
-      const auto v = w.str(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect");
-      if (v != "on" && v != "off" && v != "true" && v != "false")
-        w.fail(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect: expected on or off, got '" + v + "'");
-      app.tcp.xdp_tc_redirect = v == "on" || v == "true";
-      if (app.tcp.xdp_tc_redirect && !app.tcp.namespaces)
-        w.fail(n["xdp_tc_redirect"], "tcp.xdp_tc_redirect: on needs tcp.namespaces: true (the "
-                                     "programs sit on the pods' veths)");
-    }
-    if (app.tcp.namespaces && (app.tcp.sidecar || app.tcp.front_end != "none"))
-      w.fail(n["namespaces"], "tcp.namespaces: not supported together with tcp.sidecar or "
-                              "tcp.front_end yet (they listen on loopback outside the pods)");
-  }
-  if (root["dpdk"])
-    parse_dpdk(w, root["dpdk"], app.dpdk);
   if (root["policies"]) {
     const auto& p = root["policies"];
     w.expect_map(p, "policies");
@@ -716,11 +531,12 @@ expected<uint64_t> parse_duration_ms(const std::string& s) {
   return make_error("unknown duration unit '" + unit + "' in '" + s + "' (use ms, s, m)");
 }
 
-expected<app_spec> parse_app_yaml(const std::string& text, const std::string& file) {
+expected<app_spec> parse_app_yaml(const std::string& text, const std::string& file,
+                                  const transport_registry& transports) {
   walker w(file);
   try {
     YAML::Node root = YAML::Load(text);
-    return parse_root(w, root);
+    return parse_root(w, root, transports);
   } catch (const config_error& e) {
     return make_error(e.message);
   } catch (const YAML::Exception& e) {
@@ -730,13 +546,13 @@ expected<app_spec> parse_app_yaml(const std::string& text, const std::string& fi
   }
 }
 
-expected<app_spec> load_app_file(const std::string& path) {
+expected<app_spec> load_app_file(const std::string& path, const transport_registry& transports) {
   std::ifstream in(path);
   if (!in)
     return make_error("cannot read app file '" + path + "': " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_app_yaml(ss.str(), path);
+  return parse_app_yaml(ss.str(), path, transports);
 }
 
 } // namespace spry::core

@@ -14,6 +14,7 @@
 #include "core/endpoint_directory.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/instance_network.hpp"
 #include "core/transport_registry.hpp"
 
 #include <sys/types.h>
@@ -30,27 +31,6 @@
 #include <vector>
 
 namespace spry::core {
-
-/// Where instance processes sit on the network when not on the node's loopback (tcp with
-/// `tcp.namespaces`: one network namespace per instance, a pod). Provided by the transport's
-/// side of the node (transports/tcp/pod_network.hpp); the supervisor only asks for sockets and
-/// namespaces. Called on the supervisor's control or monitor thread, never concurrently; may
-/// block for a while (it creates namespaces and links).
-class instance_network {
-public:
-  struct pod {
-    int netns_fd = -1;    ///< the namespace the process enters before exec; owned by the network
-    int listen_fd = -1;   ///< a listening socket inside it; owned by the caller from now on
-    std::string address;  ///< "IP:PORT" peers connect to
-  };
-  virtual ~instance_network() = default;
-  /// Creates the pod of `endpoint` (once; later calls reuse it) and opens a listening socket in
-  /// it. Errors name what failed (a command, a missing privilege).
-  virtual expected<pod> open(endpoint_id endpoint) = 0;
-  /// `endpoint` is gone for good (scaled in, or the node stops): its pod is removed. Its
-  /// processes must have exited and its sockets be closed by then.
-  virtual void close(endpoint_id endpoint) noexcept = 0;
-};
 
 /// How to start an instance process: this program again, with the same arguments.
 struct launch_spec {

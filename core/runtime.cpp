@@ -61,12 +61,18 @@ status_or_error runtime::check(const app_spec& app, const function_registry& fun
     return make_error(app.transport_where.prefix() + "unknown transport '" + app.transport +
                       "' (available in this build: " + known + ")");
   }
-  if (app.tcp.sidecar && !entry->supports_sidecar)
-    return make_error(app.tcp.where.prefix() + "tcp.sidecar: transport '" + app.transport +
-                      "' has no sidecar (it is part of the tcp baseline)");
-  if (app.tcp.front_end != "none" && !entry->front_end)
-    return make_error(app.tcp.where.prefix() + "tcp.front_end: transport '" + app.transport +
-                      "' cannot put a front end between endpoints");
+  // Each transport section is checked by the transport that owns it, against the whole app
+  // (apps built in C++ reach this without a parser having seen their settings).
+  for (const auto& key : app.transport_settings.keys()) {
+    const auto* settings = app.transport_settings.find(key);
+    const auto* section = opts.transports->find_section(key);
+    if (!section)
+      return make_error(settings->where.prefix() + key + ": no transport of this build reads "
+                        "this section");
+    if (section->check)
+      if (auto ok = section->check(*settings, app); !ok)
+        return ok;
+  }
   return {};
 }
 
@@ -95,8 +101,8 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
   rt->front_end_ = entry->front_end;
   rt->shared_pools_ = entry->shared_pools;
-  rt->sidecars_ = app.tcp.sidecar;
-  rt->routing_ = effective_routing(app);
+  rt->sidecars_ = entry->sidecars && entry->sidecars(app);
+  rt->routing_ = effective_routing(app, entry->broker_routing_by_default);
   if (!rt->in_process_instances_ && !role && !opts.launcher)
     return make_error(app.transport_where.prefix() + "transport '" + app.transport +
                       "' runs every instance as its own process, and this program was started "

@@ -1,28 +1,6 @@
 #include "core/transport_registry.hpp"
 
-#include <algorithm>
-
 namespace spry::core {
-
-hop_measurement hop_measurement::of(std::string what, std::vector<uint64_t> one_way_ns) {
-  hop_measurement m;
-  m.what = std::move(what);
-  m.round_trips = one_way_ns.size();
-  if (one_way_ns.empty())
-    return m;
-  std::sort(one_way_ns.begin(), one_way_ns.end());
-  auto at = [&](double q) {
-    return static_cast<double>(
-      one_way_ns[std::min(one_way_ns.size() - 1, static_cast<size_t>(q * one_way_ns.size()))]);
-  };
-  m.p50_ns = at(0.5);
-  m.p99_ns = at(0.99);
-  double sum = 0;
-  for (auto v : one_way_ns)
-    sum += static_cast<double>(v);
-  m.mean_ns = sum / static_cast<double>(one_way_ns.size());
-  return m;
-}
 
 status_or_error transport_registry::add(entry e) {
   if (e.name.empty() || !e.factory)
@@ -54,6 +32,27 @@ std::vector<const transport_registry::entry*> transport_registry::entries() cons
   std::vector<const entry*> out;
   for (const auto& [n, e] : entries_)
     out.push_back(&e);
+  return out;
+}
+
+status_or_error transport_registry::add_section(config_section s) {
+  if (s.key.empty() || !s.parse)
+    return make_error("an app file section needs a key and a parser");
+  auto key = s.key;
+  if (!sections_.emplace(key, std::move(s)).second)
+    return make_error("app file section '" + key + "' is registered twice");
+  return {};
+}
+
+const config_section* transport_registry::find_section(const std::string& key) const {
+  auto i = sections_.find(key);
+  return i == sections_.end() ? nullptr : &i->second;
+}
+
+std::vector<const config_section*> transport_registry::sections() const {
+  std::vector<const config_section*> out;
+  for (const auto& [k, s] : sections_)
+    out.push_back(&s);
   return out;
 }
 

@@ -1,9 +1,13 @@
 #pragma once
 // Transports by config name. Registration is explicit: transports/register.cpp calls each
 // transport's register function from one place (no static initialisers, which a static library
-// silently drops). The registry is what `transport: NAME` in the app file looks up.
+// silently drops). The registry is what `transport: NAME` in the app file looks up, and where
+// the app file reader finds the transports' own sections (`tcp:`, `dpdk:`).
 
+#include "core/config_section.hpp"
 #include "core/error.hpp"
+#include "core/front_end.hpp"
+#include "core/hop_measurement.hpp"
 #include "core/transport.hpp"
 
 #include <functional>
@@ -22,6 +26,7 @@ namespace spry::core {
 
 class pool;
 struct app_spec;
+class node_preparation;
 
 /// What a transport gets when it is created for a process.
 struct transport_context {
@@ -46,35 +51,8 @@ struct transport_context {
   uint32_t queue_capacity = 65536;
 };
 
-/// A process in front of every instance (tcp: nginx), started by the node agent once the
-/// instances' listening sockets exist. It decides the address other endpoints use for each.
-class front_end {
-public:
-  virtual ~front_end() = default;
-  /// The address peers use to reach `endpoint`, whose own socket is at `address`.
-  virtual std::string advertised(endpoint_id endpoint, const std::string& address) const = 0;
-};
-
-/// Starts the front end for these (endpoint, listening address) pairs, or returns null when the
-/// app does not ask for one.
-using front_end_factory = std::function<expected<std::unique_ptr<front_end>>(
-  const app_spec&, const std::vector<std::pair<endpoint_id, std::string>>&)>;
-
 using transport_factory =
   std::function<expected<std::unique_ptr<transport>>(const transport_context&)>;
-
-/// One-way latency of a hop, measured by ping-pong between two processes (half of each round
-/// trip). What a benchmark sets a transport's hop against.
-/// A transport's measure_hops returns its bare primitive first, then its own hop(s), so a
-/// benchmark can print each hop as a multiple of the primitive.
-struct hop_measurement {
-  std::string what;      ///< e.g. "bare rte_ring ping-pong, primary <-> secondary"
-  uint64_t round_trips = 0;
-  double p50_ns = 0, p99_ns = 0, mean_ns = 0;
-
-  /// p50, p99 and mean of one-way samples (ns).
-  static hop_measurement of(std::string what, std::vector<uint64_t> one_way_ns);
-};
 
 class transport_registry {
 public:
@@ -90,9 +68,13 @@ public:
     bool listen_socket_per_endpoint = false;
     /// Optional: a proxy process between endpoints (needs listen_socket_per_endpoint).
     front_end_factory front_end;
-    /// Optional: a sidecar process in front of each instance (tcp.sidecar); the sidecar is
-    /// this program re-run with SPRY_SIDECAR, handled by the transport's own role function.
-    bool supports_sidecar = false;
+    /// Optional: whether the app asks for a sidecar process in front of each instance
+    /// (tcp.sidecar); the sidecar is this program re-run with SPRY_SIDECAR, handled by the
+    /// transport's own role function. Null: never.
+    std::function<bool(const app_spec&)> sidecars;
+    /// Routing when the app sets no `routing:`: broker (every result back to the gateway, the
+    /// Knative-like path) instead of direct.
+    bool broker_routing_by_default = false;
     /// Optional: if this process was started in one of the transport's own roles (a sidecar),
     /// runs it and returns the exit code; nullopt otherwise.
     std::function<std::optional<int>()> role_main;
@@ -103,6 +85,12 @@ public:
     /// or empty. Tests that need the transport skip with this reason; the factory still fails
     /// with its own message.
     std::function<std::string()> missing_requirement;
+    /// Optional: prepares the node for the app before the gateway starts (tcp.namespaces: pods).
+    /// Called once, in the gateway process only (spry run, spry::gateway::run), on its only
+    /// thread before it starts any other: it may move that thread into a namespace, may block,
+    /// and may change where the gateway listens (`app.gateway`). Returns null when the app asks
+    /// for nothing; what it returns lives until the gateway has stopped.
+    std::function<expected<std::unique_ptr<node_preparation>>(app_spec& app)> prepare_node;
     /// Optional: measures the bare primitive under the transport's hop and the transport's own
     /// hop, each between two processes, `round_trips` times (benchmarks only; it may start a
     /// child process, which it reaches through role_main).
@@ -117,8 +105,17 @@ public:
                                               const transport_context& ctx) const;
   std::vector<const entry*> entries() const;
 
+  // -- app file sections -------------------------------------------------------------------------
+  /// Registers a transport's section of the app file; errors if the key is taken or the section
+  /// has no parser.
+  status_or_error add_section(config_section s);
+  const config_section* find_section(const std::string& key) const;
+  /// Every registered section, by key.
+  std::vector<const config_section*> sections() const;
+
 private:
   std::map<std::string, entry> entries_;
+  std::map<std::string, config_section> sections_;
 };
 
 } // namespace spry::core

@@ -1,16 +1,27 @@
 // The YAML app loader (core/config.cpp): the whole app file as `spry run` / `spry check` read
-// it, plus the size and duration parsers its values go through. Every input must give an app or
+// it, with the transports' own sections (tcp:, dpdk:), plus the size and duration parsers its
+// values go through. Every input must give an app or
 // a core::error: an exception escaping parse_app_yaml is a finding.
 //
 // Input: the app file's text.
 #include "core/app_spec.hpp"
 #include "core/config.hpp"
+#include "core/transport_registry.hpp"
+#include "transports/shm-dpdk/dpdk_config.hpp"
+#include "transports/tcp/tcp_config.hpp"
 
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  auto app = spry::core::parse_app_yaml(text, "fuzz.yaml");
+  // The sections only: the transports themselves are not what this fuzzes.
+  static const spry::core::transport_registry sections = [] {
+    spry::core::transport_registry r;
+    r.add_section(spry::transports::tcp::tcp_config_section());
+    r.add_section(spry::transports::dpdk::dpdk_config_section());
+    return r;
+  }();
+  auto app = spry::core::parse_app_yaml(text, "fuzz.yaml", sections);
   if (!app && app.err().message.empty())
     abort(); // every error says what was wrong
   // What run/check do next with a file that parsed: names to ids, the route table.

@@ -30,3 +30,29 @@ core::expected<core::route_findings> check_app(const core::app_spec& app,
 }
 
 } // namespace spry::gateway
+
+namespace spry::gateway {
+
+std::string dump_transport_settings(const core::app_spec& app) {
+  std::string out;
+  auto section = [&](const std::string& key, const core::transport_config& c, bool defaults) {
+    out += key + ":" + (defaults ? "  # not in the app: the defaults" : "") + "\n";
+    const auto text = c.dump();
+    for (size_t i = 0, j; i < text.size(); i = j + 1) {
+      j = text.find('\n', i);
+      if (j == std::string::npos)
+        j = text.size();
+      out += "  " + text.substr(i, j - i) + "\n";
+    }
+  };
+  for (const auto* s : transports().sections()) {
+    if (const auto* c = app.transport_settings.find(s->key))
+      section(s->key, *c, false);
+    else if (s->transport == app.transport && s->defaults)
+      if (auto d = s->defaults())
+        section(s->key, *d, true);
+  }
+  return out;
+}
+
+} // namespace spry::gateway

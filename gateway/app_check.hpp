@@ -9,6 +9,8 @@
 #include "core/error.hpp"
 #include "core/function.hpp"
 
+#include <string>
+
 
 namespace spry::gateway {
 
@@ -17,5 +19,10 @@ namespace spry::gateway {
 /// are loaded on top of a copy of them).
 core::expected<core::route_findings> check_app(const core::app_spec& app,
                                                const core::function_registry& functions);
+
+/// The transport settings in effect, as app file sections (`spry check --dump`): every section
+/// the app has, and those of the app's own transport that it leaves out, with their defaults
+/// (marked so). Empty when there are none.
+std::string dump_transport_settings(const core::app_spec& app);
 
 } // namespace spry::gateway

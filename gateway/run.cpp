@@ -2,6 +2,7 @@
 
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
+#include "core/node_preparation.hpp"
 #include "core/runtime.hpp"
 #include "gateway/adapter_command.hpp"
 #include "gateway/adapter_set.hpp"
@@ -16,7 +17,7 @@
 #include "policies/placement/placement_engine.hpp"
 #include "policies/prediction/rate_predictor.hpp"
 #include "transports/register.hpp"
-#include "transports/tcp/pod_network.hpp"
+#include "transports/tcp/tcp_config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -96,21 +97,24 @@ core::status_or_error apply_overrides(core::app_spec& app, const overrides& o) {
   }
   if (o.workers)
     app.worker_threads = o.workers;
-  if (o.namespaces || o.xdp_tc_redirect == "on")
-    app.tcp.namespaces = true;
-  if (!o.xdp_tc_redirect.empty())
-    app.tcp.xdp_tc_redirect = o.xdp_tc_redirect == "on";
-  if (app.tcp.namespaces && app.transport == "tcp" && (app.tcp.sidecar || app.tcp.front_end != "none"))
-    return core::make_error("tcp.namespaces is not supported together with tcp.sidecar or "
-                            "tcp.front_end yet (they listen on loopback outside the pods)");
-  if ((o.namespaces || !o.xdp_tc_redirect.empty()) && app.transport != "tcp")
-    return core::make_error("--namespaces and --xdp-tc-redirect apply to transport tcp only, not '" +
-                            app.transport + "'");
+  if (o.namespaces || !o.xdp_tc_redirect.empty()) {
+    if (app.transport != "tcp")
+      return core::make_error("--namespaces and --xdp-tc-redirect apply to transport tcp only, "
+                              "not '" + app.transport + "'");
+    // As if the app file said so: the tcp section's check (check_app) then refuses what does
+    // not go together with it.
+    auto settings = spry::transports::tcp::tcp_config_of(app);
+    if (o.namespaces || o.xdp_tc_redirect == "on")
+      settings.namespaces = true;
+    if (!o.xdp_tc_redirect.empty())
+      settings.xdp_tc_redirect = o.xdp_tc_redirect == "on";
+    app.transport_settings.set(settings.clone());
+  }
   return {};
 }
 
 core::expected<core::app_spec> load_checked_app(const std::string& file) {
-  auto app = core::load_app_file(file);
+  auto app = core::load_app_file(file, transports());
   if (!app)
     return app.err();
   if (auto compiled = core::compile(*app); !compiled)
@@ -171,22 +175,19 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   core::launch_spec launcher;
   for (int i = 0; i < argc; ++i)
     launcher.argv.emplace_back(argv[i]);
-  // Namespaces as pods: set up before any thread exists, then this (only) thread moves into the
-  // gateway's pod, so every thread the gateway starts, and every socket, lives there.
-  std::shared_ptr<spry::transports::tcp::pod_network> pods;
-  if (app.transport == "tcp" && app.tcp.namespaces) {
-    auto net = spry::transports::tcp::pod_network::create({app.tcp.xdp_tc_redirect});
-    if (!net) {
-      std::cerr << "spry: " << net.err().message << "\n";
+  // What the transport sets up on this node (tcp.namespaces: pods): before any thread exists,
+  // since it may move this (only) thread into the gateway's pod, so that every thread the
+  // gateway starts, and every socket, lives there.
+  std::unique_ptr<core::node_preparation> node;
+  if (const auto* entry = transports().find(app.transport); entry && entry->prepare_node) {
+    auto prepared = entry->prepare_node(app);
+    if (!prepared) {
+      std::cerr << "spry: " << prepared.err().message << "\n";
       return exit_code::failed;
     }
-    pods = *net;
-    if (auto in = pods->enter_gateway_pod(); !in) {
-      std::cerr << "spry: " << in.err().message << "\n";
-      return exit_code::failed;
-    }
-    app.gateway.host = pods->gateway_ip();
-    launcher.network = pods;
+    node = std::move(*prepared);
+    if (node)
+      launcher.network = node->network();
   }
   const std::string name = app.name;
   const std::string transport = app.transport;
@@ -209,25 +210,16 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
                 rt.app().mqtt.broker.c_str(), s.chain.c_str(),
                 s.adapter.empty() ? "" : (" (adapter " + s.adapter + ")").c_str(),
                 s.reply_topic.empty() ? "" : (", replies to " + s.reply_topic).c_str());
-  if (pods)
-    std::printf("spry: pods: gateway in namespace spry-%d-gateway, clients from namespace %s "
-                "(%s), xdp_tc_redirect %s\n",
-                static_cast<int>(getpid()), pods->client_namespace().c_str(),
-                pods->client_ip().c_str(), pods->redirect() ? "on" : "off");
+  if (node && !node->started().empty())
+    std::printf("spry: %s\n", node->started().c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, shutting down (draining up to {} ms)", strsignal(sig), o.drain_ms);
   (*srv)->stop(o.drain_ms);
   srv->reset();
-  if (pods) { // counted by the forwarding programs over the whole run (all zero when off)
-    const auto c = pods->counters();
-    std::printf("spry: xdp_tc_redirect counters: redirected=%llu passed=%llu (not_ipv4=%llu "
-                "fragment=%llu ttl=%llu no_fib=%llu no_neigh=%llu foreign=%llu)\n",
-                (unsigned long long)c.redirected, (unsigned long long)c.passed(),
-                (unsigned long long)c.pass_not_ipv4, (unsigned long long)c.pass_fragment,
-                (unsigned long long)c.pass_ttl, (unsigned long long)c.pass_no_fib,
-                (unsigned long long)c.pass_no_neigh, (unsigned long long)c.pass_foreign);
+  if (node && !node->stopped().empty()) {
+    std::printf("spry: %s\n", node->stopped().c_str());
     std::fflush(stdout);
   }
   spdlog::info("stopped");

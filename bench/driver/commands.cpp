@@ -5,6 +5,7 @@
 #include "bench/report/report.hpp"
 #include "bench/report/sweep.hpp"
 #include "core/config.hpp"
+#include "transports/register.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -147,7 +148,12 @@ core::expected<std::vector<setup>> resolve(const workload& w) {
 }
 
 std::string app_name(const workload& w) {
-  auto app = core::load_app_file(w.app_file);
+  static const core::transport_registry transports = [] {
+    core::transport_registry r;
+    spry::transports::register_all(r);
+    return r;
+  }();
+  auto app = core::load_app_file(w.app_file, transports);
   return app ? app->name : fs::path(w.app_file).stem().string();
 }
 

@@ -5,6 +5,7 @@
 #include "cluster/controller.hpp"
 #include "cluster/messages.hpp"
 #include "core/config.hpp"
+#include "gateway/server.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -52,7 +53,7 @@ TEST_CASE("the controller refuses bad joins and out-of-order or malformed report
   caf::actor_system_config cfg;
   add_message_types(cfg);
   caf::actor_system sys{cfg};
-  auto app = spry::core::load_app_file(SPRY_EXAMPLES_DIR "/hello/hello.yaml");
+  auto app = spry::core::load_app_file(SPRY_EXAMPLES_DIR "/hello/hello.yaml", spry::gateway::transports());
   REQUIRE(app);
   controller_options opts;
   opts.app = *app;

@@ -2,6 +2,8 @@
 // by field (source locations aside), for every section a user can write.
 #include "core/app.hpp"
 #include "core/config.hpp"
+#include "core/transport_registry.hpp"
+#include "core/yaml_walker.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,6 +12,37 @@
 using namespace spry::core;
 
 namespace {
+
+// A transport's own settings, as a transport registers its section (transports/tcp/tcp_config.hpp
+// is one); the builder and the file must store the same.
+struct ring_config final : transport_config {
+  unsigned size = 8;
+  std::string section() const override { return "ring"; }
+  std::unique_ptr<transport_config> clone() const override {
+    return std::make_unique<ring_config>(*this);
+  }
+  std::string dump() const override { return "size: " + std::to_string(size) + "\n"; }
+};
+
+const transport_registry& ring_section() {
+  static const transport_registry r = [] {
+    transport_registry t;
+    config_section s;
+    s.key = "ring";
+    s.transport = "ring-transport";
+    s.parse = [](const yaml_walker& w, const YAML::Node& n) -> std::unique_ptr<transport_config> {
+      w.expect_map(n, "ring");
+      w.only_keys(n, "ring", {"size"});
+      auto c = std::make_unique<ring_config>();
+      if (n["size"])
+        c->size = static_cast<unsigned>(w.uint(n["size"], "ring.size", 1024));
+      return c;
+    };
+    t.add_section(s);
+    return t;
+  }();
+  return r;
+}
 
 // Everything of an app_spec a user can set, one line per field; locations left out (a file line
 // in one, "program" in the other).
@@ -36,6 +69,8 @@ std::string dump(const app_spec& a) {
   o << "gateway " << g.host << ":" << g.port << " io " << g.io_threads << " body " << g.body_limit
     << " header " << g.header_timeout_ms << " bodyt " << g.body_timeout_ms << " idle "
     << g.idle_timeout_ms << "\n";
+  for (const auto& key : a.transport_settings.keys())
+    o << "section " << key << "\n" << a.transport_settings.find(key)->dump();
   for (const auto& ad : a.adapters)
     o << "adapter " << ad.name << " " << ad.library << "\n";
   const auto& m = a.mqtt;
@@ -64,6 +99,7 @@ constexpr const char* yaml = R"(
 app: mood
 transport: shm-skmsg
 routing: broker
+ring: { size: 4 }
 gateway: { listen: 127.0.0.1:9090, io_threads: 2, body_limit: 64KiB, header_timeout: 2s,
            body_timeout: 3s, idle_timeout: 4s }
 policies:
@@ -104,7 +140,7 @@ chains:
 } // namespace
 
 TEST_CASE("the C++ builder writes the same app as the YAML file, section by section", "[app]") {
-  auto from_file = parse_app_yaml(yaml, "mood.yaml");
+  auto from_file = parse_app_yaml(yaml, "mood.yaml", ring_section());
   REQUIRE(from_file);
 
   app a("mood");
@@ -121,6 +157,9 @@ TEST_CASE("the C++ builder writes the same app as the YAML file, section by sect
   g.body_timeout_ms = 3000;
   g.idle_timeout_ms = 4000;
   a.gateway(g);
+  ring_config ring;
+  ring.size = 4;
+  a.configure(ring);
   a.load_balancer("least_connections")
     .autoscaler("kpa", {{"target", "10"}, {"panic_window", "6s"}}, 500)
     .placement("mu", {{"alpha", "0.5"}})
@@ -165,4 +204,17 @@ TEST_CASE("gateway() keeps the address listen() set unless it names one", "[app]
   g.port = 7000;
   a.gateway(g);
   CHECK(a.spec().gateway.port == 7000);
+}
+
+TEST_CASE("configure() stores a copy of a transport's settings, the last per section", "[app]") {
+  app a("configured");
+  ring_config r;
+  r.size = 4;
+  a.configure(r);
+  r.size = 5; // the app took a copy
+  REQUIRE(a.spec().transport_settings.get<ring_config>("ring"));
+  CHECK(a.spec().transport_settings.get<ring_config>("ring")->size == 4);
+  a.configure(r);
+  CHECK(a.spec().transport_settings.get<ring_config>("ring")->size == 5);
+  CHECK(a.spec().transport_settings.keys() == std::vector<std::string>{"ring"});
 }

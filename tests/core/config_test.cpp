@@ -1,5 +1,7 @@
 #include "core/app_spec.hpp"
 #include "core/config.hpp"
+#include "core/transport_registry.hpp"
+#include "core/yaml_walker.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,6 +12,9 @@
 using namespace spry::core;
 
 namespace {
+
+// The app file's own keys only: transport sections are their transports' (tests/transports/).
+const transport_registry no_sections;
 
 const char* valid = R"(app: demo
 transport: local
@@ -38,7 +43,7 @@ chains:
 
 // Parses `text` and returns the error message (test fails if it parsed and compiled).
 std::string error_of(const std::string& text) {
-  auto app = parse_app_yaml(text, "app.yaml");
+  auto app = parse_app_yaml(text, "app.yaml", no_sections);
   if (!app)
     return app.err().message;
   auto c = compile(*app);
@@ -51,7 +56,7 @@ std::string error_of(const std::string& text) {
 } // namespace
 
 TEST_CASE("a valid app file parses into the app model", "[config]") {
-  auto app = parse_app_yaml(valid, "demo.yaml");
+  auto app = parse_app_yaml(valid, "demo.yaml", no_sections);
   REQUIRE(app);
   CHECK(app->name == "demo");
   CHECK(app->transport == "local");
@@ -180,7 +185,7 @@ TEST_CASE("config errors name file, line and what was expected", "[config]") {
 }
 
 TEST_CASE("an unreadable file is a clear error", "[config]") {
-  auto app = load_app_file("/nonexistent/app.yaml");
+  auto app = load_app_file("/nonexistent/app.yaml", no_sections);
   REQUIRE_FALSE(app);
   CHECK_THAT(app.err().message, Catch::Contains("cannot read app file '/nonexistent/app.yaml'"));
 }
@@ -215,7 +220,7 @@ nodes:
   - { name: edge-a, cpus: "0", memory: 1GiB, speed: 1 }
   - { name: edge-b, cpus: "0-1,3", memory: 512MiB, speed: 0.5, instance_cpu_limit: 0.5 }
 )";
-  auto app = parse_app_yaml(text, "app.yaml");
+  auto app = parse_app_yaml(text, "app.yaml", no_sections);
   REQUIRE(app);
   REQUIRE(compile(*app));
   const auto& f = app->functions[0];
@@ -245,7 +250,7 @@ nodes:
   // The short form: just a name.
   auto short_form = parse_app_yaml("functions: [a]\nchains: [{name: c, http: {path: /c}, "
                                    "functions: [a]}]\npolicies: {autoscaler: mu, placement: spread}\n",
-                                   "app.yaml");
+                                   "app.yaml", no_sections);
   REQUIRE(short_form);
   CHECK(short_form->autoscaling.policy.name == "mu");
   CHECK(short_form->autoscaling.interval_ms == 2000);
@@ -293,7 +298,7 @@ TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
                               "mqtt:\n  broker: tcp://127.0.0.1:1883\n  reconnect_min: 50ms\n"
                               "  subscriptions:\n    - { filter: 's/+/m', chain: c, qos: 0, adapter: ce,"
                               " reply_topic: 'l/{2}' }\n",
-                            "/apps/app.yaml");
+                            "/apps/app.yaml", no_sections);
   REQUIRE(app);
   REQUIRE(compile(*app));
   REQUIRE(app->adapters.size() == 1);
@@ -324,7 +329,7 @@ TEST_CASE("mqtt sessions: persistent by default with QoS 1, a stable client id p
   const std::string base = "app: shop\nfunctions: [a]\nchains:\n  - { name: m, functions: [a] }\n";
   const std::string mqtt = "mqtt:\n  broker: tcp://127.0.0.1:1883\n";
   auto qos1 = parse_app_yaml(base + mqtt + "  subscriptions:\n    - { filter: 's/+', chain: m }\n",
-                             "app.yaml");
+                             "app.yaml", no_sections);
   REQUIRE(qos1);
   CHECK(qos1->mqtt.persistent_session);
   CHECK(qos1->mqtt.client_id == "spry-shop");
@@ -332,14 +337,14 @@ TEST_CASE("mqtt sessions: persistent by default with QoS 1, a stable client id p
   CHECK(qos1->mqtt.share_group.empty());
   auto qos0 = parse_app_yaml(base + mqtt + "  client_id: dev-7\n  subscriptions:\n"
                                            "    - { filter: 's/+', chain: m, qos: 0 }\n",
-                             "app.yaml");
+                             "app.yaml", no_sections);
   REQUIRE(qos0);
   CHECK_FALSE(qos0->mqtt.persistent_session);
   CHECK(qos0->mqtt.client_id == "dev-7");
   auto set = parse_app_yaml(base + mqtt + "  persistent_session: false\n  max_message_size: 64KiB\n"
                                           "  share_group: g1\n  subscriptions:\n"
                                           "    - { filter: 's/+', chain: m }\n",
-                            "app.yaml");
+                            "app.yaml", no_sections);
   REQUIRE(set);
   CHECK_FALSE(set->mqtt.persistent_session);
   CHECK(set->mqtt.max_message_size == 64 * 1024);
@@ -358,105 +363,12 @@ TEST_CASE("mqtt sessions: persistent by default with QoS 1, a stable client id p
 TEST_CASE("a chain without http is started by MQTT only and must have a subscription", "[config]") {
   const std::string base = "functions: [a]\nchains:\n  - { name: m, functions: [a] }\n";
   auto app = parse_app_yaml(base + "mqtt:\n  broker: tcp://127.0.0.1:1883\n  subscriptions:\n"
-                                   "    - { filter: 's/+', chain: m }\n", "/apps/app.yaml");
+                                   "    - { filter: 's/+', chain: m }\n", "/apps/app.yaml", no_sections);
   REQUIRE(app);
   REQUIRE(compile(*app));
   CHECK(app->chains[0].http.path.empty());
   CHECK_THAT(error_of(base), Catch::Contains("app.yaml:3:") &&
                                Catch::Contains("chain 'm': nothing starts it"));
-}
-
-TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[config]") {
-  const std::string rest = "functions: [a]\nchains:\n  - {name: c, http: {path: /c}, functions: [a]}\n";
-  auto app = parse_app_yaml("transport: shm-dpdk\ndpdk:\n  lcores: 0-1\n  ring_size: 4096\n"
-                            "  memory: 128MiB\n  file_prefix: my_app-1\n  idle: spin\n" + rest,
-                            "app.yaml");
-  REQUIRE(app);
-  CHECK(app->transport == "shm-dpdk");
-  CHECK(app->dpdk.lcores == "0-1");
-  CHECK(app->dpdk.ring_size == 4096);
-  CHECK(app->dpdk.memory == 128u << 20);
-  CHECK(app->dpdk.file_prefix == "my_app-1");
-  CHECK(app->dpdk.idle == "spin");
-  CHECK(compile(*app));
-
-  auto defaults = parse_app_yaml("transport: shm-dpdk\n" + rest, "app.yaml");
-  REQUIRE(defaults);
-  CHECK(defaults->dpdk.lcores.empty());    // every CPU, unpinned
-  CHECK(defaults->dpdk.ring_size == 0);    // sized to the pools
-  CHECK(defaults->dpdk.memory == 64u << 20);
-  CHECK(defaults->dpdk.file_prefix.empty()); // unique per run
-  CHECK(defaults->dpdk.idle == "adaptive");
-  CHECK(defaults->dpdk.spin_us == 200);
-  auto adaptive = parse_app_yaml("dpdk: {idle: adaptive, spin_us: 50}\n" + rest, "app.yaml");
-  REQUIRE(adaptive);
-  CHECK(adaptive->dpdk.spin_us == 50);
-  CHECK(parse_app_yaml("dpdk: {idle: yield}\n" + rest, "app.yaml"));
-  auto single = parse_app_yaml("dpdk: {lcores: 1}\n" + rest, "app.yaml");
-  REQUIRE(single);
-  CHECK(single->dpdk.lcores == "1");
-
-  auto at = [&](const std::string& dpdk) { return error_of("dpdk:\n" + dpdk + rest); };
-  CHECK_THAT(at("  ring_size: 1000\n"), Catch::StartsWith("app.yaml:2:14: dpdk.ring_size: "
-                                                          "expected a power of two"));
-  CHECK_THAT(at("  lcores: 0-x\n"), Catch::StartsWith("app.yaml:2:11: dpdk.lcores: expected a CPU list"));
-  CHECK_THAT(at("  lcores: 3-1\n"), Catch::Contains("dpdk.lcores: range 3-1 is backwards"));
-  CHECK_THAT(at("  lcores: '0;rm'\n"), Catch::Contains("dpdk.lcores: expected a CPU list"));
-  CHECK_THAT(at("  memory: 1MiB\n"), Catch::StartsWith("app.yaml:2:11: dpdk.memory: expected a "
-                                                       "multiple of 2MiB"));
-  CHECK_THAT(at("  file_prefix: ../etc\n"), Catch::StartsWith("app.yaml:2:16: dpdk.file_prefix: "));
-  CHECK_THAT(at("  file_prefix: ''\n"), Catch::Contains("dpdk.file_prefix: must not be empty"));
-  CHECK_THAT(at("  idle: sleep\n"),
-             Catch::StartsWith("app.yaml:2:9: dpdk.idle: expected adaptive, spin or yield"));
-  CHECK_THAT(at("  spin_us: -5\n"), Catch::StartsWith("app.yaml:2:12: dpdk.spin_us: expected a "
-                                                     "non-negative integer"));
-  CHECK_THAT(at("  spin_us: 2000000\n"), Catch::StartsWith("app.yaml:2:12: dpdk.spin_us: expected "
-                                                          "at most 1000000"));
-  CHECK_THAT(at("  idle: spin\n  spin_us: 100\n"),
-             Catch::StartsWith("app.yaml:3:12: dpdk.spin_us: only an adaptive poller sleeps"));
-  CHECK_THAT(at("  rings: 4\n"), Catch::StartsWith("app.yaml:2:3: dpdk: unknown key 'rings'"));
-  CHECK_THAT(error_of("dpdk: 64MiB\n" + rest), Catch::Contains("dpdk: expected a mapping"));
-
-  // Apps built in C++ are checked by compile() with the same words.
-  auto built = parse_app_yaml(rest, "app.yaml");
-  REQUIRE(built);
-  built->dpdk.ring_size = 100;
-  auto c = compile(*built);
-  REQUIRE_FALSE(c);
-  CHECK_THAT(c.err().message, Catch::Contains("dpdk.ring_size: expected a power of two"));
-}
-
-TEST_CASE("tcp.namespaces and tcp.xdp_tc_redirect parse and mistakes name their line", "[config]") {
-  const std::string head = "app: demo\ntransport: tcp\nfunctions: [a]\nchains:\n  - name: c\n"
-                           "    http: {path: /c}\n    functions: [a]\n";
-  SECTION("off by default") {
-    auto app = parse_app_yaml(head, "app.yaml");
-    REQUIRE(app);
-    CHECK_FALSE(app->tcp.namespaces);
-    CHECK_FALSE(app->tcp.xdp_tc_redirect);
-  }
-  SECTION("on and off") {
-    for (const char* v : {"on", "off"}) {
-      auto app = parse_app_yaml(head + "tcp: { namespaces: true, xdp_tc_redirect: " + v + " }\n",
-                                "app.yaml");
-      REQUIRE(app);
-      CHECK(app->tcp.namespaces);
-      CHECK(app->tcp.xdp_tc_redirect == (std::string(v) == "on"));
-    }
-  }
-  SECTION("redirect without namespaces") {
-    auto e = error_of(head + "tcp: { xdp_tc_redirect: on }\n");
-    CHECK_THAT(e, Catch::StartsWith("app.yaml:8:"));
-    CHECK_THAT(e, Catch::Contains("needs tcp.namespaces: true"));
-  }
-  SECTION("not a switch") {
-    CHECK_THAT(error_of(head + "tcp: { namespaces: true, xdp_tc_redirect: fast }\n"),
-               Catch::Contains("tcp.xdp_tc_redirect: expected on or off, got 'fast'"));
-  }
-  SECTION("with sidecars") {
-    CHECK_THAT(error_of(head + "tcp: { namespaces: true, sidecar: true }\n"),
-               Catch::Contains("not supported together with tcp.sidecar"));
-  }
 }
 
 TEST_CASE("library paths resolve against the app file's folder however the file is named",
@@ -476,7 +388,7 @@ TEST_CASE("library paths resolve against the app file's folder however the file 
   std::vector<std::vector<std::string>> seen;
   for (const std::string& name :
        std::vector<std::string>{"app.yaml", "./app.yaml", (dir / "app.yaml").string()}) {
-    auto app = load_app_file(name);
+    auto app = load_app_file(name, no_sections);
     REQUIRE(app);
     auto libs = app->libraries;
     libs.push_back(app->adapters.at(0).library);
@@ -512,7 +424,7 @@ chains:
       - { from: parse, topic: log, to: log }
       - { from: log, topic: "*", to: end }
 )",
-                            "app.yaml");
+                            "app.yaml", no_sections);
   REQUIRE(app);
   REQUIRE(compile(*app));
   const auto found = check_routes(*app);
@@ -527,8 +439,80 @@ chains:
                                            "them, with no \"*\" route: 'parse' in chain 'mood' "
                                            "(happy, sad). "));
   // The valid sample app: every function has a "*" route (linear chains end in `end`).
-  auto sample = parse_app_yaml(valid, "app.yaml");
+  auto sample = parse_app_yaml(valid, "app.yaml", no_sections);
   REQUIRE(sample);
   CHECK(check_routes(*sample).warnings.empty());
   CHECK(check_routes(*sample).note.empty());
+}
+
+namespace {
+
+// A transport's settings as a test transport would register them: one number.
+struct fake_config final : transport_config {
+  uint64_t depth = 4;
+  std::string section() const override { return "fake"; }
+  std::unique_ptr<transport_config> clone() const override {
+    return std::make_unique<fake_config>(*this);
+  }
+  std::string dump() const override { return "depth: " + std::to_string(depth) + "\n"; }
+};
+
+transport_registry with_fake_section() {
+  transport_registry r;
+  config_section s;
+  s.key = "fake";
+  s.transport = "fake-transport";
+  s.parse = [](const yaml_walker& w, const YAML::Node& n) -> std::unique_ptr<transport_config> {
+    w.expect_map(n, "fake");
+    w.only_keys(n, "fake", {"depth"});
+    auto c = std::make_unique<fake_config>();
+    if (n["depth"])
+      c->depth = w.uint(n["depth"], "fake.depth", 64);
+    return c;
+  };
+  REQUIRE(r.add_section(s));
+  REQUIRE_FALSE(r.add_section(s)); // a key is registered once
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("a transport's section is parsed by the parser it registered, at its place in the file",
+          "[config]") {
+  const std::string rest = "functions: [a]\nchains:\n  - {name: c, http: {path: /c}, functions: [a]}\n";
+  const auto sections = with_fake_section();
+  SECTION("parsed into the transport's settings, with where it was") {
+    auto app = parse_app_yaml("fake:\n  depth: 9\n" + rest, "app.yaml", sections);
+    REQUIRE(app);
+    const auto* c = app->transport_settings.get<fake_config>("fake");
+    REQUIRE(c);
+    CHECK(c->depth == 9);
+    CHECK(c->where.prefix() == "app.yaml:2:3: ");
+    CHECK(app->transport_settings.keys() == std::vector<std::string>{"fake"});
+  }
+  SECTION("absent: no settings, the transport uses its defaults") {
+    auto app = parse_app_yaml(rest, "app.yaml", sections);
+    REQUIRE(app);
+    CHECK(app->transport_settings.empty());
+    CHECK(app->transport_settings.find("fake") == nullptr);
+  }
+  SECTION("its mistakes are reported with file:line like the app's own keys") {
+    auto app = parse_app_yaml("fake:\n  depth: 100\n" + rest, "app.yaml", sections);
+    REQUIRE_FALSE(app);
+    CHECK(app.err().message == "app.yaml:2:10: fake.depth: 100 is too large (at most 64)");
+    auto unknown = parse_app_yaml("fake: {width: 1}\n" + rest, "app.yaml", sections);
+    REQUIRE_FALSE(unknown);
+    CHECK_THAT(unknown.err().message,
+               Catch::StartsWith("app.yaml:1:8: fake: unknown key 'width' (expected one of: depth)"));
+  }
+  SECTION("not registered: an unknown key, and the list says which sections there are") {
+    auto app = parse_app_yaml("fake:\n  depth: 9\n" + rest, "app.yaml", no_sections);
+    REQUIRE_FALSE(app);
+    CHECK_THAT(app.err().message, Catch::StartsWith("app.yaml:1:1: top level: unknown key 'fake'"));
+    CHECK_THAT(app.err().message, !Catch::Contains("fake)"));
+    auto other = parse_app_yaml("fakes: {}\n" + rest, "app.yaml", sections);
+    REQUIRE_FALSE(other);
+    CHECK_THAT(other.err().message, Catch::Contains("unknown key 'fakes'") &&
+                                      Catch::EndsWith(", mqtt, fake)"));
+  }
 }

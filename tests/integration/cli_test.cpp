@@ -101,6 +101,27 @@ TEST_CASE("check refuses what run refuses, with the same message and exit code 2
   CHECK_THAT(out, Catch::Contains("Exit codes: 0 ") && Catch::Contains("; 2 the app file or the command line is wrong"));
 }
 
+TEST_CASE("check --dump prints the transport settings in effect", "[integration]") {
+  temp_dir dir;
+  const auto tcp = dir.file("tcp.yaml", app_yaml("tcp", hello_library,
+                                                 "  - { name: upper, handler: hello.uppercase }\n"
+                                                 "  - { name: count, handler: hello.count }\n",
+                                                 "tcp: { connections_per_peer: 3 }\n"
+                                                 "dpdk: { idle: spin }\n"));
+  auto [code, out] = run_command(spry_binary + " check --dump " + tcp);
+  CHECK(code == 0);
+  CHECK_THAT(out, Catch::Contains("tcp:\n  sidecar: false\n  front_end: none\n"
+                                  "  connections_per_peer: 3\n"));
+  // A section for another transport is shown as written (with `--transport` it would apply).
+  CHECK_THAT(out, Catch::Contains("dpdk:\n  lcores: ''\n") && Catch::Contains("  idle: spin\n"));
+  // The app's own transport without a section: its defaults, said so.
+  const auto local = dir.file("local.yaml", app_yaml("tcp", hello_library));
+  auto [code2, out2] = run_command(spry_binary + " check --dump " + local);
+  CHECK(code2 == 0);
+  CHECK_THAT(out2, Catch::Contains("tcp:  # not in the app: the defaults\n  sidecar: false\n"));
+  CHECK_THAT(out2, !Catch::Contains("dpdk:"));
+}
+
 TEST_CASE("check warns about routes that fail every request at run time", "[integration]") {
   temp_dir dir;
   const auto file = dir.file("mood.yaml",

@@ -466,7 +466,7 @@ TEST_CASE("forged descriptors are refused and counted and chains cannot reach ea
         " pool: { buffers: 16, buffer_size: 4KiB } }\n"
         "  - { name: cb, http: { method: POST, path: /b }, functions: [b],"
         " pool: { buffers: 16, buffer_size: 4KiB } }\n");
-      auto app = spry::core::load_app_file(yaml);
+      auto app = spry::core::load_app_file(yaml, spry::gateway::transports());
       REQUIRE(app);
       spry::core::launch_spec launcher;
       launcher.executable = SPRY_BINARY;

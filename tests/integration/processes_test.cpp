@@ -701,7 +701,7 @@ TEST_CASE("shm-dpdk: two runtimes one after the other in one process share one E
   temp_dir dir;
   const auto yaml = dir.file("app.yaml", app_yaml("shm-dpdk"));
   for (int run = 0; run < 2; ++run) {
-    auto app = spry::core::load_app_file(yaml);
+    auto app = spry::core::load_app_file(yaml, spry::gateway::transports());
     REQUIRE(app);
     spry::core::launch_spec launcher;
     launcher.executable = SPRY_BINARY;

@@ -9,6 +9,7 @@
 #include "core/transport.hpp"
 #include "core/transport_registry.hpp"
 #include "transports/register.hpp"
+#include "transports/shm-dpdk/dpdk_config.hpp"
 #include "transports/shm-dpdk/endpoint_table.hpp"
 
 #include <caf/actor_system.hpp>
@@ -178,8 +179,10 @@ pid_t run_and_die(const std::function<void()>& f) {
 
 app_spec with_idle(const std::string& idle, uint32_t spin_us = 200) {
   app_spec app;
-  app.dpdk.idle = idle;
-  app.dpdk.spin_us = spin_us;
+  spry::transports::dpdk::dpdk_config d;
+  d.idle = idle;
+  d.spin_us = spin_us;
+  app.transport_settings.set(d.clone());
   return app;
 }
 

@@ -4,6 +4,7 @@
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
 #include "core/message.hpp"
+#include "transports/shm-dpdk/dpdk_config.hpp"
 #include "core/pool.hpp"
 #include "transports/shm-dpdk/eal.hpp"
 #include "transports/shm-dpdk/endpoint_table.hpp"
@@ -67,7 +68,7 @@ constexpr long sleep_timeout_ns = 100'000'000;
 enum class idle_mode { adaptive, spin, yield };
 
 idle_mode idle_mode_of(const std::string& name) {
-  // compile() has refused anything else already (dpdk_idle_problem).
+  // The section's check has refused anything else already (idle_problem).
   return name == "spin" ? idle_mode::spin : name == "yield" ? idle_mode::yield : idle_mode::adaptive;
 }
 
@@ -93,7 +94,7 @@ uint32_t next_pow2(uint64_t n) {
 
 // The transport's settings: from the app (dpdk: block) when there is one.
 struct settings {
-  core::dpdk_spec spec;
+  dpdk_config spec;
   std::string app_name = "app";
   uint32_t ring_size = default_ring_size;
 };
@@ -102,7 +103,7 @@ settings settings_of(const core::transport_context& ctx) {
   settings s;
   if (!ctx.app)
     return s;
-  s.spec = ctx.app->dpdk;
+  s.spec = dpdk_config_of(*ctx.app);
   s.app_name = ctx.app->name;
   if (s.spec.ring_size) {
     s.ring_size = s.spec.ring_size;
@@ -778,7 +779,7 @@ void register_transport(core::transport_registry& registry) {
   e.factory = make_transport;
   e.in_process_instances = false;
   e.shared_pools = true;
-  e.missing_requirement = [] { return eal::missing_requirement(core::dpdk_spec{}.memory >> 20); };
+  e.missing_requirement = [] { return eal::missing_requirement(dpdk_config{}.memory >> 20); };
   e.measure_hops = measure_hops;
   e.role_main = hop_bench_role_main;
   registry.add(std::move(e));

@@ -2,6 +2,7 @@
 
 #include "core/app_spec.hpp"
 #include "core/clock.hpp"
+#include "transports/tcp/tcp_config.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -94,10 +95,11 @@ private:
 core::expected<std::unique_ptr<core::front_end>>
 make_nginx_front_end(const core::app_spec& app,
                      const std::vector<std::pair<core::endpoint_id, std::string>>& sockets) {
-  if (app.tcp.front_end != "nginx")
+  const auto& settings = tcp_config_of(app);
+  if (settings.front_end != "nginx")
     return std::unique_ptr<core::front_end>();
   if (access(nginx_binary, X_OK) != 0)
-    return core::make_error(app.tcp.where.prefix() + "tcp.front_end: nginx: " +
+    return core::make_error(settings.where.prefix() + "tcp.front_end: nginx: " +
                             std::string(nginx_binary) +
                             " is not installed (scripts/setup installs the Debian package)");
   char tmpl[] = "/tmp/spry-nginx-XXXXXX";

@@ -9,7 +9,7 @@
 
 namespace spry::transports::tcp {
 
-/// Starts nginx when app.tcp.front_end is "nginx"; null otherwise.
+/// Starts nginx when the app's tcp.front_end is "nginx"; null otherwise.
 core::expected<std::unique_ptr<core::front_end>>
 make_nginx_front_end(const core::app_spec& app,
                      const std::vector<std::pair<core::endpoint_id, std::string>>& sockets);

@@ -25,7 +25,7 @@
 // serialises open/close). Root-namespace work runs on a short-lived thread that enters the
 // namespace the network was created in, so it works even after the caller moved into a pod.
 
-#include "core/instance_supervisor.hpp"
+#include "core/instance_network.hpp"
 #include "transports/tcp/forward_programs.hpp"
 
 #include <sys/types.h>

@@ -8,7 +8,11 @@
 #include "core/queue_depth.hpp"
 #include "transports/tcp/envelope.hpp"
 #include "transports/tcp/nginx_front_end.hpp"
+#include "transports/tcp/pod_setup.hpp"
 #include "transports/tcp/queue_proxy.hpp"
+#include "transports/tcp/tcp_client.hpp"
+#include "transports/tcp/tcp_config.hpp"
+#include "transports/tcp/tcp_server.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -41,8 +45,6 @@ using core::send_status;
 
 namespace {
 
-class tcp_transport;
-
 // The IPv4 address of the first interface other than loopback in this thread's network
 // namespace (a pod has exactly one: eth0), or empty.
 std::string pod_address() {
@@ -60,60 +62,6 @@ std::string pod_address() {
   return out;
 }
 
-// One message on its way to a peer.
-struct outgoing {
-  std::string body;          // the envelope
-  endpoint_id dst;
-  core::chain_id chain;
-  uint64_t request_id;
-  uint64_t home_offset;
-  bool home_kept;            // the gateway kept the home buffer in this process
-};
-
-struct peer;
-
-// A keep-alive client connection to one peer; runs on the io thread only.
-class client_conn : public std::enable_shared_from_this<client_conn> {
-public:
-  client_conn(net::io_context& ioc, tcp_transport& owner, std::shared_ptr<peer> p)
-    : stream_(ioc), owner_(owner), peer_(std::move(p)) {}
-  void start(outgoing msg);
-  void close() {
-    beast::error_code ignored;
-    stream_.socket().close(ignored);
-  }
-
-private:
-  void write();
-  void on_response(beast::error_code ec);
-  void fail(const std::string& why, bool overloaded);
-
-  beast::tcp_stream stream_;
-  tcp_transport& owner_;
-  std::shared_ptr<peer> peer_;
-  std::optional<outgoing> msg_;
-  http::request<http::string_body> req_;
-  beast::flat_buffer buffer_;
-  std::optional<http::response_parser<http::string_body>> res_;
-  bool connected_ = false;
-};
-
-struct peer {
-  endpoint_id id;
-  std::string host;
-  uint16_t port = 0;
-  std::string target;                 // prefix + deliver_path
-  std::atomic<uint32_t> in_flight{0}; // queued or awaiting an answer; any thread
-  // -- io thread only --
-  std::deque<outgoing> queue;
-  std::vector<std::shared_ptr<client_conn>> idle;
-  std::vector<std::weak_ptr<client_conn>> all;
-  unsigned open = 0;
-  bool removed = false;
-};
-
-class server_session;
-
 struct alignas(64) local_slot {
   std::atomic<core::descriptor_sink*> receiver{nullptr};
   core::queue_depth depth;
@@ -121,7 +69,9 @@ struct alignas(64) local_slot {
   uint16_t port = 0;
 };
 
-class tcp_transport final : public core::transport {
+// The transport: binding, peers and the data path; the client side (tcp_client.hpp) reports to
+// it as client_owner, and every accepted connection is served (tcp_server.hpp) into receive().
+class tcp_transport final : public core::transport, public client_owner, public frame_receiver {
 public:
   explicit tcp_transport(const core::transport_context& ctx)
     : pools_(ctx.pools),
@@ -131,10 +81,10 @@ public:
       listen_fds_(ctx.listen_fds),
       work_(net::make_work_guard(ioc_)) {
     if (ctx.app)
-      max_conns_ = std::max(1u, ctx.app->tcp.connections_per_peer);
+      max_conns_ = std::max(1u, tcp_config_of(*ctx.app).connections_per_peer);
     // In a pod (tcp.namespaces) loopback is the pod's own: endpoints listen on, and are
     // advertised at, the pod's address instead.
-    if (ctx.app && ctx.app->tcp.namespaces)
+    if (ctx.app && tcp_config_of(*ctx.app).namespaces)
       if (auto a = pod_address(); !a.empty())
         host_ = a;
     uint64_t largest = 0;
@@ -308,10 +258,10 @@ public:
     }
   }
 
-  // -- used by sessions and connections (io thread) --------------------------------------------
+  // -- frame_receiver and client_owner (io thread) -----------------------------------------------
 
   /// Takes a received frame: 204 accepted, or an HTTP error status with the reason.
-  std::pair<http::status, std::string> receive(std::string_view body) {
+  std::pair<http::status, std::string> receive(std::string_view body) override {
     msgpack::object_handle keep;
     auto env = parse_envelope(body, keep);
     if (!env)
@@ -347,7 +297,7 @@ public:
     return {http::status::no_content, {}};
   }
 
-  void sent_ok(peer& p, std::shared_ptr<client_conn> c) {
+  void sent_ok(peer& p, std::shared_ptr<client_conn> c) override {
     p.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (p.removed) {
       c->close();
@@ -362,7 +312,7 @@ public:
     p.idle.push_back(std::move(c));
   }
 
-  void send_failed(peer& p, outgoing msg, const std::string& why, bool overloaded) {
+  void send_failed(peer& p, outgoing msg, const std::string& why, bool overloaded) override {
     p.in_flight.fetch_sub(1, std::memory_order_relaxed);
     p.open = p.open > 0 ? p.open - 1 : 0;
     rejected_.fetch_add(1, std::memory_order_relaxed);
@@ -372,8 +322,7 @@ public:
     pump(p);
   }
 
-  size_t body_limit() const noexcept { return body_limit_; }
-  net::io_context& ioc() noexcept { return ioc_; }
+  size_t body_limit() const noexcept override { return body_limit_; }
 
 private:
   send_status reject(send_status s) {
@@ -585,146 +534,6 @@ private:
   std::thread io_;
 };
 
-// -- client connection ---------------------------------------------------------------------------
-
-void client_conn::start(outgoing msg) {
-  msg_ = std::move(msg);
-  req_ = {};
-  req_.method(http::verb::post);
-  req_.target(peer_->target);
-  req_.version(11);
-  req_.set(http::field::host, peer_->host);
-  req_.set(http::field::content_type, "application/msgpack");
-  req_.body() = std::move(msg_->body);
-  req_.keep_alive(true);
-  req_.prepare_payload();
-  if (connected_)
-    return write();
-  beast::error_code ec;
-  const auto addr = net::ip::make_address(peer_->host, ec);
-  if (ec)
-    return fail("bad peer address " + peer_->host, false);
-  stream_.async_connect(btcp::endpoint{addr, peer_->port},
-                        [self = shared_from_this()](beast::error_code ec) {
-                          if (ec)
-                            return self->fail("connect: " + ec.message(), false);
-                          self->connected_ = true;
-                          self->stream_.socket().set_option(btcp::no_delay(true), ec);
-                          self->write();
-                        });
-}
-
-void client_conn::write() {
-  http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    if (ec)
-      return self->fail("write: " + ec.message(), false);
-    // For the overhead audit: one HTTP message through the stack, its frame copied into the kernel.
-    using namespace core::data_path;
-    count(site::chain, event::protocol_message);
-    count(site::chain, event::copy);
-    self->res_.emplace();
-    http::async_read(self->stream_, self->buffer_, *self->res_,
-                     [self](beast::error_code ec, size_t) { self->on_response(ec); });
-  });
-}
-
-void client_conn::on_response(beast::error_code ec) {
-  if (ec)
-    return fail("read: " + ec.message(), false);
-  const auto status = res_->get().result();
-  if (status == http::status::no_content) {
-    msg_.reset();
-    req_.body().clear();
-    if (!res_->get().keep_alive())
-      connected_ = false, close();
-    owner_.sent_ok(*peer_, shared_from_this());
-    return;
-  }
-  if (status == http::status::gone) { // the gateway gave up on it: nothing to fail back
-    msg_.reset();
-    owner_.sent_ok(*peer_, shared_from_this());
-    return;
-  }
-  fail("HTTP " + std::to_string(res_->get().result_int()) + " " + res_->get().body(),
-       status == http::status::service_unavailable);
-}
-
-void client_conn::fail(const std::string& why, bool overloaded) {
-  close();
-  connected_ = false;
-  outgoing m = std::move(*msg_);
-  msg_.reset();
-  // The body moved into the request; the failure path may need to decode it again.
-  m.body = std::move(req_.body());
-  owner_.send_failed(*peer_, std::move(m), why, overloaded);
-}
-
-// -- server side ---------------------------------------------------------------------------------
-
-class server_session : public std::enable_shared_from_this<server_session> {
-public:
-  server_session(btcp::socket s, tcp_transport& owner) : stream_(std::move(s)), owner_(owner) {}
-
-  void read() {
-    parser_.emplace();
-    parser_->body_limit(owner_.body_limit());
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_read(ec);
-                     });
-  }
-
-private:
-  void on_read(beast::error_code ec) {
-    if (ec == http::error::body_limit)
-      return respond(http::status::payload_too_large, "frame larger than any buffer", false);
-    if (ec) {
-      if (ec != http::error::end_of_stream && ec != net::error::operation_aborted &&
-          ec != net::error::connection_reset && ec.category() == http::make_error_code(http::error::bad_target).category())
-        return respond(http::status::bad_request, "malformed HTTP: " + ec.message(), false);
-      beast::error_code ignored;
-      stream_.socket().shutdown(btcp::socket::shutdown_both, ignored);
-      return;
-    }
-    auto& req = parser_->get();
-    const bool keep = req.keep_alive();
-    if (req.method() != http::verb::post || req.target() != deliver_path)
-      return respond(http::status::not_found, "only POST " + std::string(deliver_path), keep);
-    // For the overhead audit: the frame came out of the kernel into the read buffer, and the
-    // parser copied it from there into the request body.
-    core::data_path::count(core::data_path::site::chain, core::data_path::event::copy, 2);
-    auto [status, why] = owner_.receive(req.body());
-    respond(status, why, keep);
-  }
-
-  void respond(http::status status, std::string why, bool keep) {
-    res_ = {};
-    res_.version(11);
-    res_.result(status);
-    res_.keep_alive(keep);
-    if (!why.empty()) {
-      res_.set(http::field::content_type, "text/plain");
-      res_.body() = std::move(why);
-    }
-    res_.prepare_payload();
-    core::data_path::count(core::data_path::site::chain, core::data_path::event::protocol_message);
-    http::async_write(stream_, res_, [self = shared_from_this(), keep](beast::error_code ec, size_t) {
-      if (ec || !keep) {
-        beast::error_code ignored;
-        self->stream_.socket().shutdown(btcp::socket::shutdown_both, ignored);
-        return;
-      }
-      self->read();
-    });
-  }
-
-  beast::tcp_stream stream_;
-  tcp_transport& owner_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> res_;
-};
-
 void tcp_transport::accept(endpoint_id id) {
   btcp::acceptor* acc = nullptr;
   {
@@ -738,7 +547,7 @@ void tcp_transport::accept(endpoint_id id) {
       return;
     if (!ec) {
       s.set_option(btcp::no_delay(true), ec);
-      std::make_shared<server_session>(std::move(s), *this)->read();
+      serve(std::move(s), *this);
     }
     accept(id);
   });
@@ -762,8 +571,10 @@ void register_transport(core::transport_registry& registry) {
   e.factory = make_tcp_transport;
   e.in_process_instances = false;
   e.listen_socket_per_endpoint = true;
-  e.supports_sidecar = true;
+  e.sidecars = [](const core::app_spec& app) { return tcp_config_of(app).sidecar; };
+  e.broker_routing_by_default = true; // Knative's path: every result back to the broker
   e.front_end = make_nginx_front_end;
+  e.prepare_node = prepare_pods;
   e.role_main = []() -> std::optional<int> {
     auto side = sidecar_role_from_env();
     if (!side)
@@ -775,6 +586,7 @@ void register_transport(core::transport_registry& registry) {
     return run_queue_proxy(**side);
   };
   registry.add(std::move(e));
+  registry.add_section(tcp_config_section());
 }
 
 } // namespace spry::transports::tcp

@@ -1,0 +1,129 @@
+#include "core/yaml_walker.hpp"
+
+#include "core/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+namespace spry::core {
+
+namespace {
+
+std::string fmt(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+} // namespace
+
+source_location yaml_walker::at(const YAML::Node& n) const {
+  auto m = n.Mark();
+  return source_location{file_, m.line + 1, m.column + 1};
+}
+
+void yaml_walker::fail(const YAML::Node& n, const std::string& what) const {
+  throw config_error{at(n).prefix() + what};
+}
+
+void yaml_walker::expect_map(const YAML::Node& n, const std::string& path) const {
+  if (!n.IsMap())
+    fail(n, path + ": expected a mapping (key: value)");
+}
+
+void yaml_walker::only_keys(const YAML::Node& n, const std::string& path,
+                            const std::vector<const char*>& keys) const {
+  for (const auto& kv : n) {
+    const auto key = kv.first.as<std::string>();
+    bool ok = false;
+    for (const char* k : keys)
+      ok = ok || key == k;
+    if (!ok) {
+      std::string list;
+      for (const char* k : keys)
+        list += (list.empty() ? "" : ", ") + std::string(k);
+      fail(kv.first, path + ": unknown key '" + key + "' (expected one of: " + list + ")");
+    }
+  }
+}
+
+std::string yaml_walker::str(const YAML::Node& n, const std::string& path) const {
+  if (!n.IsScalar())
+    fail(n, path + ": expected a string");
+  return n.Scalar();
+}
+
+uint64_t yaml_walker::uint(const YAML::Node& n, const std::string& path, uint64_t max) const {
+  if (!n.IsScalar())
+    fail(n, path + ": expected a non-negative integer");
+  const auto& s = n.Scalar();
+  if (s.empty() || s.size() > 19 ||
+      !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
+    fail(n, path + ": expected a non-negative integer, got '" + s + "'");
+  const uint64_t v = std::stoull(s);
+  if (v > max)
+    fail(n, path + ": " + s + " is too large (at most " + std::to_string(max) + ")");
+  return v;
+}
+
+uint64_t yaml_walker::size(const YAML::Node& n, const std::string& path, uint64_t max) const {
+  if (!n.IsScalar())
+    fail(n, path + ": expected a size such as 64KiB, 1MiB or a number of bytes");
+  auto v = parse_size(n.Scalar());
+  if (!v)
+    fail(n, path + ": " + v.err().message);
+  if (*v > max)
+    fail(n, path + ": " + n.Scalar() + " is too large (at most " + std::to_string(max) + " bytes)");
+  return *v;
+}
+
+uint32_t yaml_walker::duration(const YAML::Node& n, const std::string& path) const {
+  if (!n.IsScalar())
+    fail(n, path + ": expected a duration such as 10s, 250ms or a number of milliseconds");
+  auto v = parse_duration_ms(n.Scalar());
+  if (!v)
+    fail(n, path + ": " + v.err().message);
+  if (*v == 0 || *v > std::numeric_limits<uint32_t>::max())
+    fail(n, path + ": duration must be between 1ms and ~49 days");
+  return static_cast<uint32_t>(*v);
+}
+
+double yaml_walker::number(const YAML::Node& n, const std::string& path, double lo,
+                           double hi) const {
+  if (!n.IsScalar())
+    fail(n, path + ": expected a number");
+  const auto& s = n.Scalar();
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !(v == v))
+    fail(n, path + ": expected a number, got '" + s + "'");
+  if (v < lo || v > hi)
+    fail(n, path + ": " + s + " is outside [" + fmt(lo) + ", " + fmt(hi) + "]");
+  return v;
+}
+
+bool yaml_walker::boolean(const YAML::Node& n, const std::string& path, bool on_off) const {
+  const auto v = str(n, path);
+  if (v == "true" || (on_off && v == "on"))
+    return true;
+  if (v == "false" || (on_off && v == "off"))
+    return false;
+  fail(n, path + (on_off ? ": expected on or off, got '" : ": expected true or false, got '") + v +
+            "'");
+}
+
+std::vector<std::string> yaml_walker::str_list(const YAML::Node& n, const std::string& path) const {
+  if (!n.IsSequence())
+    fail(n, path + ": expected a list, e.g. [a, b]");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n.size(); ++i)
+    out.push_back(str(n[i], path + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+} // namespace spry::core
