@@ -390,6 +390,23 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
     for (size_t i = 0; i < pool_fds_.size(); ++i)
       pools.push_back(in_chain(static_cast<function_id>(pools_of), i) ? pool_fds_[i] : -1);
 
+  if (pools_of >= 0 && launch_.forker) {
+    fork_request r;
+    r.role_env = role_env;
+    r.fds = {{err[1], STDERR_FILENO}, {err[1], STDOUT_FILENO}, {ctl[1], child_control_fd}};
+    if (pass_fd >= 0)
+      r.fds.emplace_back(pass_fd, child_listen_fd);
+    if (board >= 0)
+      r.fds.emplace_back(board, child_board_fd);
+    for (size_t i = 0; i < pools.size() && i < 64; ++i)
+      if (pools[i] >= 0)
+        r.fds.emplace_back(pools[i], child_first_pool_fd + static_cast<int>(i));
+    r.cpus = cpus;
+    r.netns_fd = netns_fd;
+    if (fork_from_template(p, r, label, ctl[1], ctl[0], err[1], err[0]))
+      return {};
+  }
+
   const pid_t pid = fork();
   if (pid < 0) {
     const int e = errno;
@@ -468,7 +485,33 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
   return {};
 }
 
+bool instance_supervisor::fork_from_template(proc& p, const fork_request& r,
+                                             const std::string& label, int ctl_w, int ctl_r,
+                                             int err_w, int err_r) {
+  auto pid = launch_.forker->fork_instance(r);
+  if (!pid) {
+    // Once: from now on every instance is exec'd, as without a template. spawn_process runs on
+    // the control or the monitor thread, one at a time (mtx_ is held), so the reset is safe.
+    spdlog::warn("{}: {}; starting instances with exec from now on", label, pid.err().message);
+    launch_.forker.reset();
+    return false;
+  }
+  close(ctl_w);
+  close(err_w);
+  set_nonblocking(ctl_r);
+  set_nonblocking(err_r);
+  p.pid = *pid;
+  p.control = ctl_r;
+  p.err = err_r;
+  p.reader = control_reader{};
+  spdlog::debug("{} forked from the instance template as pid {}", label, *pid);
+  return true;
+}
+
 status_or_error instance_supervisor::spawn(child& c) {
+  // The cold start counts from here: a template's fork happens inside spawn_process, an exec'd
+  // child's loading after it; both are in the figure.
+  const uint64_t spawned_ns = now_ns();
   const std::string label = label_of(c);
   const int instance_fd = sidecars_ ? c.private_fd : c.listen_fd;
   const std::string role = "SPRY_INSTANCE=endpoint=" + std::to_string(c.endpoint) +
@@ -515,7 +558,7 @@ status_or_error instance_supervisor::spawn(child& c) {
   }
   c.running = true;
   c.ready = false;
-  c.started_ns = now_ns();
+  c.started_ns = spawned_ns;
   c.exit_reason.clear();
   c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
   return {};

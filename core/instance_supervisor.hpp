@@ -14,6 +14,7 @@
 #include "core/endpoint_directory.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/instance_template.hpp"
 #include "core/transport_registry.hpp"
 
 #include <sys/types.h>
@@ -58,6 +59,10 @@ struct launch_spec {
   std::vector<std::string> argv; ///< argv[0] included
   /// Optional: pods for the instances (needs listen_socket_per_endpoint); null = loopback.
   std::shared_ptr<instance_network> network;
+  /// Optional (`instances: {start: fork}`): instances are forked by this template instead of
+  /// exec'd. If it fails (it died), the supervisor logs that once and execs from then on.
+  /// Sidecars are always exec'd (they are another program's role).
+  std::shared_ptr<instance_template> forker;
 };
 
 /// What the supervisor reports to the gateway and the metrics.
@@ -144,6 +149,9 @@ private:
   void count_coming_locked();
   void read_control(child& c);
   void read_stderr(proc& p, const std::string& label);
+  /// spawn_process through launch_.forker; false: not forked (no template, or it failed).
+  bool fork_from_template(proc& p, const fork_request& r, const std::string& label, int ctl_w,
+                          int ctl_r, int err_w, int err_r);
   std::string tail_of(const child& c) const;
   std::string label_of(const child& c) const;
   /// Whether function f takes part in chain `chain` (and so maps its pool).

@@ -2,6 +2,7 @@
 
 #include "core/config.hpp"
 #include "core/instance_process.hpp"
+#include "core/instance_template.hpp"
 #include "core/runtime.hpp"
 #include "gateway/adapter_command.hpp"
 #include "gateway/adapter_set.hpp"
@@ -187,6 +188,20 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     }
     app.gateway.host = pods->gateway_ip();
     launcher.network = pods;
+  }
+  // `instances: {start: fork}`: the template is forked here, the last point at which this
+  // process still has one thread (server::start starts CAF, asio and the supervisor). It keeps
+  // a copy of the parsed app and the loaded libraries; each instance it forks runs the
+  // instance role on them, exactly as an exec'd instance does after parsing the same file.
+  if (app.instances.start == "fork" && app.transport != "local") {
+    auto forker = core::instance_template::start([&app, &functions] {
+      const auto code = run_process_role(app, functions);
+      return code ? *code : exit_code::failed;
+    });
+    if (forker)
+      launcher.forker = std::move(*forker);
+    else
+      spdlog::warn("instances.start fork: {}; starting instances with exec", forker.err().message);
   }
   const std::string name = app.name;
   const std::string transport = app.transport;

@@ -525,3 +525,17 @@ chains:
   CHECK(check_routes(*sample).warnings.empty());
   CHECK(check_routes(*sample).note.empty());
 }
+
+TEST_CASE("instances.start chooses exec (default) or fork, and a mistake names its line", "[config]") {
+  const std::string head = "app: demo\ntransport: tcp\nfunctions: [a]\nchains:\n  - name: c\n"
+                           "    http: {path: /c}\n    functions: [a]\n";
+  auto plain = parse_app_yaml(head, "app.yaml");
+  REQUIRE(plain);
+  CHECK(plain->instances.start == "exec");
+  auto forked = parse_app_yaml(head + "instances: { start: fork }\n", "app.yaml");
+  REQUIRE(forked);
+  CHECK(forked->instances.start == "fork");
+  auto e = error_of(head + "instances: { start: clone }\n");
+  CHECK_THAT(e, Catch::StartsWith("app.yaml:8:"));
+  CHECK_THAT(e, Catch::Contains("instances.start: expected 'exec' or 'fork', got 'clone'"));
+}
