@@ -403,8 +403,14 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
         r.fds.emplace_back(pools[i], child_first_pool_fd + static_cast<int>(i));
     r.cpus = cpus;
     r.netns_fd = netns_fd;
-    if (fork_from_template(p, r, label, ctl[1], ctl[0], err[1], err[0]))
+    bool reuse = false;
+    if (fork_from_template(p, r, label, ctl[1], ctl[0], err[1], err[0], &reuse))
       return {};
+    if (!reuse) { // the caller restarts it later, by exec
+      for (int fd : {ctl[0], ctl[1], err[0], err[1]})
+        close(fd);
+      return make_error("the instance template took the request but did not fork");
+    }
   }
 
   const pid_t pid = fork();
@@ -487,8 +493,10 @@ status_or_error instance_supervisor::spawn_process(proc& p, const std::string& r
 
 bool instance_supervisor::fork_from_template(proc& p, const fork_request& r,
                                              const std::string& label, int ctl_w, int ctl_r,
-                                             int err_w, int err_r) {
-  auto pid = launch_.forker->fork_instance(r);
+                                             int err_w, int err_r, bool* reuse) {
+  bool sent = false;
+  auto pid = launch_.forker->fork_instance(r, &sent);
+  *reuse = !sent;
   if (!pid) {
     // Once: from now on every instance is exec'd, as without a template. spawn_process runs on
     // the control or the monitor thread, one at a time (mtx_ is held), so the reset is safe.

@@ -149,9 +149,10 @@ private:
   void count_coming_locked();
   void read_control(child& c);
   void read_stderr(proc& p, const std::string& label);
-  /// spawn_process through launch_.forker; false: not forked (no template, or it failed).
+  /// spawn_process through launch_.forker. true: forked. false with `*reuse`: the template is
+  /// gone before it saw the request, exec with the same descriptors; false without: failed.
   bool fork_from_template(proc& p, const fork_request& r, const std::string& label, int ctl_w,
-                          int ctl_r, int err_w, int err_r);
+                          int ctl_r, int err_w, int err_r, bool* reuse);
   std::string tail_of(const child& c) const;
   std::string label_of(const child& c) const;
   /// Whether function f takes part in chain `chain` (and so maps its pool).

@@ -247,8 +247,9 @@ instance_template::~instance_template() {
   waitpid(pid_, nullptr, 0);
 }
 
-expected<pid_t> instance_template::fork_instance(const fork_request& r) {
+expected<pid_t> instance_template::fork_instance(const fork_request& r, bool* sent_out) {
   using result = expected<pid_t>;
+  *sent_out = false;
   if (r.fds.size() + 1 > max_fds || r.role_env.size() > max_env || r.cpus.size() > max_cpus)
     return result(make_error("the instance's start request does not fit the template's limits"));
   auto w = std::make_unique<wire_request>();
@@ -294,6 +295,7 @@ expected<pid_t> instance_template::fork_instance(const fork_request& r) {
   if (sent != static_cast<ssize_t>(sizeof *w))
     return result(make_error(std::string("the instance template is gone (") +
                              (sent < 0 ? strerror(errno) : "short send") + ")"));
+  *sent_out = true;
   // A fork takes a millisecond or so; a template that does not answer in 5 s is wedged.
   pollfd p{socket_, POLLIN, 0};
   int ready;
@@ -306,6 +308,9 @@ expected<pid_t> instance_template::fork_instance(const fork_request& r) {
     kill(pid_, SIGKILL);
     return result(make_error("the instance template did not answer (it was killed)"));
   }
+  // It answered: its copies of the descriptors are closed, and no instance has them unless the
+  // intermediate process vanished without telling the pid (EIO).
+  *sent_out = reply.pid <= 0 && reply.error == EIO;
   if (reply.pid <= 0)
     return result(make_error(std::string("the instance template could not fork: ") +
                              strerror(reply.error)));

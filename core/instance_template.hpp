@@ -64,9 +64,11 @@ public:
   instance_template& operator=(const instance_template&) = delete;
 
   /// Forks one instance and returns its pid: a child of this process by then. Thread-safe
-  /// (requests are serialised); blocks for the fork, about a millisecond. An error means the
-  /// template is gone or could not fork: the caller execs instead.
-  expected<pid_t> fork_instance(const fork_request& r);
+  /// (requests are serialised); blocks for the fork, about a millisecond. On an error `*sent`
+  /// says whether the request reached the template: if not (the template is gone), nothing holds
+  /// the descriptors and the caller may exec with them at once; if it did (no answer, or no
+  /// fork), an instance may exist with them, so the caller must not reuse them.
+  expected<pid_t> fork_instance(const fork_request& r, bool* sent);
 
   pid_t pid() const noexcept { return pid_; }
 
