@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -210,6 +211,9 @@ expected<std::unique_ptr<instance_template>> instance_template::start(std::funct
   char comm[16] = {};
   prctl(PR_GET_NAME, comm);
   const pid_t gateway = getpid();
+  // Whatever stdio holds unwritten would be copied into the template and written again by every
+  // instance when it exits.
+  std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) {
     const int e = errno;
