@@ -1,10 +1,13 @@
-// cold_start_bench: what scale-to-zero costs and what keeping warm costs, per transport, in one
-// run. For each transport a `spry run` with one function (min_instances 0, KPA with a short
-// grace period) is asked, again and again, for a request after it scaled to zero: the first
-// request's latency from zero, the cold start the control plane measured (process start to
-// ready), and warm request latency for comparison. Then the same app kept warm
-// (min_instances 1) is left idle: CPU seconds of the gateway and its instances over the quiet
-// period, with the metrics agent and the autoscaler running.
+// cold_start_bench: what scale-to-zero costs and what keeping warm costs, per transport and per
+// way of starting an instance process (`instances.start`: exec, or fork from a template), in one
+// run. For each setup a `spry run` with one function (min_instances 0, KPA with a short grace
+// period) is asked, again and again, for a request after it scaled to zero: the first request's
+// latency from zero, and the process-to-ready time the control plane measured (spawn to ready).
+// Then the same with a 4-function chain, every function at zero: with whole-chain warm-up its
+// first request should cost about one function's cold start, not four (the ratio column).
+// Then the one-function app kept warm (min_instances 1) is left idle: CPU seconds of the gateway
+// and its instances over the quiet period, with the metrics agent and the autoscaler running.
+// Figures are compared as ratios within one run, never against fixed numbers.
 #include "bench/load/child_process.hpp"
 #include "bench/load/http_load.hpp"
 
@@ -25,17 +28,6 @@ using namespace spry;
 namespace {
 
 std::string exe_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
-
-std::string app(const std::string& transport, const std::string& library, unsigned min_instances,
-                const std::string& interval = "100ms") {
-  return "app: cold\ntransport: " + transport + "\nlibraries: [" + library +
-         "]\ngateway: {listen: '127.0.0.1:0'}\n"
-         "policies:\n  autoscaler: { name: kpa, interval: " + interval + ", params: { stable_window_s: 1,"
-         " scale_to_zero_grace_s: 0.3 } }\n"
-         "functions:\n  - { name: upper, handler: hello.uppercase, min_instances: " +
-         std::to_string(min_instances) + ", max_instances: 1 }\n"
-         "chains:\n  - { name: up, http: { path: /up }, functions: [upper] }\n";
-}
 
 // One request on a fresh connection; latency in microseconds, or -1.
 double one_request(uint16_t port) {
@@ -60,6 +52,76 @@ double pct(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
 }
 
+// `length` functions in one chain (/up), each at `min_instances`.
+std::string app(const std::string& transport, const std::string& start, const std::string& library,
+                unsigned min_instances, unsigned length = 1, const std::string& interval = "100ms") {
+  std::string functions, chain;
+  for (unsigned i = 0; i < length; ++i) {
+    const std::string name = "upper" + std::to_string(i);
+    functions += "  - { name: " + name + ", handler: hello.uppercase, min_instances: " +
+                 std::to_string(min_instances) + ", max_instances: 1 }\n";
+    chain += (i ? ", " : "") + name;
+  }
+  return "app: cold\ntransport: " + transport + "\nlibraries: [" + library +
+         "]\ngateway: {listen: '127.0.0.1:0'}\ninstances: {start: " + start + "}\n"
+         "policies:\n  autoscaler: { name: kpa, interval: " + interval + ", params: { stable_window_s: 1,"
+         " scale_to_zero_grace_s: 0.3 } }\n"
+         "functions:\n" + functions +
+         "chains:\n  - { name: up, http: { path: /up }, functions: [" + chain + "] }\n";
+}
+
+// Children of `gateway` that are instances (not the fork template, which stays).
+size_t instance_processes(pid_t gateway) {
+  size_t n = 0;
+  for (pid_t c : bench::children_of(gateway)) {
+    std::string comm;
+    std::getline(std::ifstream("/proc/" + std::to_string(c) + "/comm"), comm);
+    n += comm != "spry-template";
+  }
+  return n;
+}
+
+struct from_zero {
+  std::vector<double> first; ///< first request's latency, us
+  std::vector<double> cold;  ///< process-to-ready (the control plane's "cold start"), us
+  std::vector<double> warm;  ///< requests right after, us
+  bool started = false;
+};
+
+// Starts `yaml`, then `rounds` times: waits for the app to be at zero, sends one request, then
+// `warm_requests` more.
+from_zero measure(const std::string& spry, const fs::path& dir, const std::string& name,
+                  const std::string& yaml, bool processes, unsigned rounds, int warm_requests) {
+  from_zero out;
+  const auto file = (dir / (name + ".yaml")).string();
+  const auto log_file = (dir / (name + ".log")).string();
+  std::ofstream(file) << yaml;
+  bench::child_process p({spry, "run", file, "--log-level", "info"}, log_file);
+  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(30));
+  std::smatch m;
+  if (!line || !std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)")))
+    return out;
+  out.started = true;
+  const auto port = static_cast<uint16_t>(std::stoul(m[1]));
+  for (unsigned i = 0; i < rounds; ++i) {
+    // Scaled to zero again: KPA's grace period, then the drain (no instance process left).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    for (int k = 0; processes && k < 100 && instance_processes(p.pid()) > 0; ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    out.first.push_back(one_request(port));
+    for (int k = 0; k < warm_requests; ++k)
+      out.warm.push_back(one_request(port));
+  }
+  // Process-to-ready as the control plane logged it ("ready after a X ms cold start").
+  p.stop(SIGTERM, std::chrono::seconds(10));
+  std::ifstream log(log_file);
+  std::regex cold_re("ready after a ([0-9.]+) ms cold start");
+  for (std::string l; std::getline(log, l);)
+    if (std::regex_search(l, m, cold_re))
+      out.cold.push_back(std::stod(m[1]) * 1e3);
+  return out;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -73,68 +135,67 @@ int main(int argc, char** argv) {
   cli.add_option("--spry", spry, "The spry binary")->capture_default_str();
   cli.add_option("--library", library, "The hello function library")->capture_default_str();
   cli.add_option("--rounds,-n", rounds, "Cold starts per transport")->capture_default_str();
-  cli.add_option("--idle", idle_s, "Quiet period for idle CPU, seconds")->capture_default_str();
+  cli.add_option("--idle", idle_s, "Quiet period for idle CPU, seconds (0: skip)")->capture_default_str();
   cli.add_option("--transports", transports, "Transports to compare")->capture_default_str();
   std::string idle_interval = "2s";
   cli.add_option("--idle-interval", idle_interval,
                  "Autoscaler interval of the warm deployment (the default interval)")
     ->capture_default_str();
+  std::vector<std::string> starts{"exec", "fork"};
+  cli.add_option("--start", starts, "instances.start modes to compare (exec, fork)")
+    ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
 
   const auto dir = fs::temp_directory_path() / ("spry-cold-" + std::to_string(getpid()));
   fs::create_directories(dir);
-  std::printf("| transport | first request from zero p50 / p99 | cold start p50 / p99 (ready) | "
-              "warm request p50 | idle CPU, warm, %.0f s, decisions every %s |\n|---|---:|---:|---:|---:|\n",
-              idle_s, idle_interval.c_str());
+  std::printf("| transport | start | process-to-ready p50 / p99 | first request from zero p50 / "
+              "p99 (1 function) | warm request p50 | first request of a 4-function chain from "
+              "zero p50 / p99 | 4-chain / 1-function first request (p50) |\n"
+              "|---|---|---:|---:|---:|---:|---:|\n");
+  std::vector<std::pair<std::string, double>> idle_rows;
   for (const auto& t : transports) {
     if (t == "shm-skmsg" && geteuid() != 0) {
-      std::printf("| %s | skipped: needs root | | | |\n", t.c_str());
+      std::printf("| %s | | skipped: needs root | | | | |\n", t.c_str());
       continue;
     }
-    const auto file = (dir / (t + ".yaml")).string();
-    std::ofstream(file) << app(t, library, 0);
-    bench::child_process p({spry, "run", file, "--log-level", "info"},
-                           (dir / (t + ".log")).string());
-    auto line = p.wait_for_line("listening on http://", std::chrono::seconds(30));
-    std::smatch m;
-    if (!line || !std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)"))) {
-      std::printf("| %s | did not start | | | |\n", t.c_str());
-      continue;
-    }
-    const auto port = static_cast<uint16_t>(std::stoul(m[1]));
-    std::vector<double> first, warm;
-    for (unsigned i = 0; i < rounds; ++i) {
-      // Scaled to zero again: KPA's grace period, then the drain (no process left).
-      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-      if (t != "local" && !bench::children_of(p.pid()).empty()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    const bool processes = t != "local";
+    for (const auto& start : starts) {
+      if (!processes && start != starts.front())
+        continue; // local: instances are actors, there is no process to start
+      const std::string tag = t + "-" + start;
+      auto one = measure(spry, dir, tag + "-1", app(t, start, library, 0), processes, rounds, 5);
+      auto four = measure(spry, dir, tag + "-4", app(t, start, library, 0, 4), processes, rounds, 0);
+      if (!one.started || !four.started) {
+        std::printf("| %s | %s | did not start | | | | |\n", t.c_str(), start.c_str());
+        continue;
       }
-      first.push_back(one_request(port));
-      for (int k = 0; k < 5; ++k)
-        warm.push_back(one_request(port));
+      const double f1 = pct(one.first, 0.5), f4 = pct(four.first, 0.5);
+      std::printf("| %s | %s | %.0f / %.0f us | %.0f / %.0f us | %.0f us | %.0f / %.0f us | "
+                  "%.2fx |\n",
+                  t.c_str(), processes ? start.c_str() : "-", pct(one.cold, 0.5),
+                  pct(one.cold, 0.99), f1, pct(one.first, 0.99), pct(one.warm, 0.5), f4,
+                  pct(four.first, 0.99), f1 > 0 ? f4 / f1 : 0.0);
+      std::fflush(stdout);
     }
-    // Cold starts as the control plane logged them ("ready after a X ms cold start").
-    std::vector<double> cold;
-    p.stop(SIGTERM, std::chrono::seconds(10));
-    std::ifstream log(dir / (t + ".log"));
-    std::regex cold_re("ready after a ([0-9.]+) ms cold start");
-    for (std::string l; std::getline(log, l);)
-      if (std::regex_search(l, m, cold_re))
-        cold.push_back(std::stod(m[1]) * 1e3);
-
+    if (idle_s <= 0)
+      continue;
     // Warm and idle.
-    std::ofstream(file) << app(t, library, 1, idle_interval);
+    const auto file = (dir / (t + "-warm.yaml")).string();
+    std::ofstream(file) << app(t, starts.front(), library, 1, 1, idle_interval);
     bench::child_process w({spry, "run", file, "--log-level", "warn"});
     w.wait_for_line("listening on http://", std::chrono::seconds(30));
     std::this_thread::sleep_for(std::chrono::seconds(1));
     const double cpu0 = bench::tree_cpu_seconds(w.pid());
     std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
-    const double cpu = bench::tree_cpu_seconds(w.pid()) - cpu0;
+    idle_rows.emplace_back(t, bench::tree_cpu_seconds(w.pid()) - cpu0);
     w.stop(SIGTERM, std::chrono::seconds(10));
-    std::printf("| %s | %.0f / %.0f us | %.0f / %.0f us | %.0f us | %.3f CPU s |\n", t.c_str(),
-                pct(first, 0.5), pct(first, 0.99), pct(cold, 0.5), pct(cold, 0.99), pct(warm, 0.5),
-                cpu);
-    std::fflush(stdout);
+  }
+  if (!idle_rows.empty()) {
+    std::printf("\n| transport | idle CPU, warm (min_instances 1), %.0f s, decisions every %s |\n"
+                "|---|---:|\n",
+                idle_s, idle_interval.c_str());
+    for (const auto& [t, cpu] : idle_rows)
+      std::printf("| %s | %.3f CPU s |\n", t.c_str(), cpu);
   }
   fs::remove_all(dir);
   return 0;

@@ -162,6 +162,12 @@ struct instances_spec {
   uint32_t restart_backoff_max_ms = 10000;
   uint32_t crash_loop_restarts = 5;       ///< this many crashes within the window ...
   uint32_t crash_loop_window_ms = 30000;  ///< ... is reported as a crash loop
+  /// How an instance process starts: "exec" runs this program again; "fork" asks a pre-forked,
+  /// initialised template process (core/instance_template.hpp) to fork one, skipping the
+  /// program's loading and the app's parsing. Not the default yet: a forked instance's
+  /// /proc/PID/environ is the gateway's, and function libraries run their load-time code once
+  /// in the gateway rather than in each instance.
+  std::string start = "exec";
 };
 
 /// How a request finds its next function.

@@ -406,8 +406,13 @@ app_spec parse_root(const walker& w, const YAML::Node& root, const transport_reg
     const auto& n = root["instances"];
     w.expect_map(n, "instances");
     w.only_keys(n, "instances", {"ready_timeout", "restart_backoff", "restart_backoff_max",
-                                 "crash_loop_restarts", "crash_loop_window"});
+                                 "crash_loop_restarts", "crash_loop_window", "start"});
     auto& i = app.instances;
+    if (n["start"]) {
+      i.start = w.str(n["start"], "instances.start");
+      if (i.start != "exec" && i.start != "fork")
+        w.fail(n["start"], "instances.start: expected 'exec' or 'fork', got '" + i.start + "'");
+    }
     if (n["ready_timeout"])
       i.ready_timeout_ms = w.duration(n["ready_timeout"], "instances.ready_timeout");
     if (n["restart_backoff"])

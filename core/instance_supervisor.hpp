@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/ids.hpp"
 #include "core/instance_network.hpp"
+#include "core/instance_template.hpp"
 #include "core/transport_registry.hpp"
 
 #include <sys/types.h>
@@ -38,6 +39,10 @@ struct launch_spec {
   std::vector<std::string> argv; ///< argv[0] included
   /// Optional: pods for the instances (needs listen_socket_per_endpoint); null = loopback.
   std::shared_ptr<instance_network> network;
+  /// Optional (`instances: {start: fork}`): instances are forked by this template instead of
+  /// exec'd. If it fails (it died), the supervisor logs that once and execs from then on.
+  /// Sidecars are always exec'd (they are another program's role).
+  std::shared_ptr<instance_template> forker;
 };
 
 /// What the supervisor reports to the gateway and the metrics.
@@ -124,6 +129,10 @@ private:
   void count_coming_locked();
   void read_control(child& c);
   void read_stderr(proc& p, const std::string& label);
+  /// spawn_process through launch_.forker. true: forked. false with `*reuse`: the template is
+  /// gone before it saw the request, exec with the same descriptors; false without: failed.
+  bool fork_from_template(proc& p, const fork_request& r, const std::string& label, int ctl_w,
+                          int ctl_r, int err_w, int err_r, bool* reuse);
   std::string tail_of(const child& c) const;
   std::string label_of(const child& c) const;
   /// Whether function f takes part in chain `chain` (and so maps its pool).

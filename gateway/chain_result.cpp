@@ -4,10 +4,17 @@
 #include "core/message.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace spry::gateway {
 
 using core::buffer_status;
+
+std::string cold_start_ms(uint64_t ns) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", static_cast<double>(ns) / 1e6);
+  return text;
+}
 
 chain_result make_result(uint16_t status, std::string body, uint64_t request_id) {
   chain_result r;

@@ -45,7 +45,14 @@ struct chain_result {
     in_buffer.reset();
     in_buffer_length = 0;
   }
+  /// The cold start this request paid: how long the gateway held it waiting for an instance of
+  /// a function at zero (summed if held more than once). 0: never held. HTTP answers carry it
+  /// as the `Spry-Cold-Start-Ms` header.
+  uint64_t cold_start_ns = 0;
 };
+
+/// The `Spry-Cold-Start-Ms` header's value for `ns` held: milliseconds with one decimal.
+std::string cold_start_ms(uint64_t ns);
 
 /// A text/plain result (a newline is appended to a non-empty body that lacks one).
 chain_result make_result(uint16_t status, std::string body, uint64_t request_id = 0);

@@ -180,6 +180,7 @@ std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::bu
   s.request_id = id;
   s.started_ns = b->t_ingress_ns;
   s.answer_in_buffer = answer_in_buffer;
+  s.held_ns.store(0, std::memory_order_relaxed);
   s.done = std::move(done);
   s.state.store(waiting, std::memory_order_release);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -401,12 +402,15 @@ void gateway::complete(core::chain_id chain, core::buffer_header* b, slot& s, ch
   completion done = std::move(s.done);
   s.done = nullptr;
   const double seconds = (core::now_ns() - s.started_ns) / 1e9;
+  r.cold_start_ns = s.held_ns.exchange(0, std::memory_order_acquire);
   s.holder.store(core::no_endpoint, std::memory_order_relaxed);
   s.state.store(idle, std::memory_order_release);
   if (r.in_buffer.get() != b) // else the answer holds it until it is written out
     rt_.pools()[chain].release(b);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   metrics_->request_done(chain, r.http_status, seconds);
+  if (r.cold_start_ns)
+    metrics_->cold_start_paid(chain, r.cold_start_ns / 1e9);
   if (done)
     done(std::move(r));
 }
@@ -468,7 +472,7 @@ bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {
     if (held_[f].size() >= rt_.app().autoscaling.hold_limit)
       return false;
     s.holder.store(core::no_endpoint, std::memory_order_relaxed);
-    held_[f].push_back({d, &s});
+    held_[f].push_back({d, &s, core::now_ns()});
   }
   if (activate_)
     activate_(f, d.pool);
@@ -511,10 +515,13 @@ void gateway::release_held() {
           p.release(b);
         continue;
       }
+      // The wait ends here, whether the send below succeeds or not: the request paid it.
+      const uint64_t released_ns = core::now_ns();
+      s.held_ns.fetch_add(released_ns - h.since_ns, std::memory_order_release);
       core::send_status st;
       {
         core::hop_router& r = head_router();
-        b->t_sent_ns = core::now_ns();
+        b->t_sent_ns = released_ns;
         auto remote = try_remote(f, b, h.d.pool, p.index_of(b), s, r.directory.get());
         st = remote ? *remote : r.send_to_function(f, h.d, &s.holder);
       }

@@ -152,6 +152,11 @@ private:
     uint64_t request_id = 0;
     uint64_t started_ns = 0;
     bool answer_in_buffer = false; // see submit()
+    // Time held waiting for an instance (hold() to release_held()), summed over holds: the
+    // cold start the request paid. Written by the releasing thread before the send, read at
+    // completion on whichever thread completes; atomic because the hop between them may be a
+    // shared-memory transport that no sanitizer sees as synchronisation.
+    std::atomic<uint64_t> held_ns{0};
     completion done;
   };
   struct chain_slots {
@@ -221,6 +226,7 @@ private:
   struct held_request {
     core::descriptor d;
     slot* s;
+    uint64_t since_ns; // when hold() took it
   };
   struct undelivered {
     core::descriptor d;

@@ -485,6 +485,8 @@ private:
       res.set(http::field::retry_after, std::to_string(r.retry_after_s));
     if (r.request_id)
       res.set("X-Spry-Request-Id", std::to_string(r.request_id));
+    if (r.cold_start_ns) // only a request that waited for an instance: the cold start it paid
+      res.set("Spry-Cold-Start-Ms", cold_start_ms(r.cold_start_ns));
     for (auto& [name, value] : r.headers)
       res.set(name, value);
     if (!allow_.empty())

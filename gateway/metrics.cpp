@@ -45,6 +45,11 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
                 .Name("spry_request_duration_seconds")
                 .Help("Time from the gateway accepting a request to its response being ready")
                 .Register(*registry_)),
+    cold_start_(prometheus::BuildHistogram()
+                  .Name("spry_chain_cold_start_seconds")
+                  .Help("Cold start a request paid: time the gateway held it waiting for an "
+                        "instance of a function at zero (only requests that were held)")
+                  .Register(*registry_)),
     pool_buffers_(prometheus::BuildGauge()
                     .Name("spry_pool_buffers")
                     .Help("Buffers of each chain's pool, free or in use")
@@ -109,6 +114,7 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
                          .Register(*registry_)) {
   for (const auto& c : rt_.app().chains) {
     duration_by_chain_.push_back(&duration_.Add({{"chain", c.name}}, latency_buckets()));
+    cold_start_by_chain_.push_back(&cold_start_.Add({{"chain", c.name}}, latency_buckets()));
     by_code_.push_back(std::make_unique<code_counters>());
     for (auto& slot : *by_code_.back())
       slot.store(nullptr, std::memory_order_relaxed);
@@ -129,6 +135,11 @@ void gateway_metrics::request_done(uint16_t chain, uint16_t code, double seconds
   }
   c->Increment();
   duration_by_chain_[chain]->Observe(seconds);
+}
+
+void gateway_metrics::cold_start_paid(uint16_t chain, double seconds) {
+  if (chain < cold_start_by_chain_.size())
+    cold_start_by_chain_[chain]->Observe(seconds);
 }
 
 void gateway_metrics::rejected_descriptor() { rejected_.Increment(); }

@@ -4,6 +4,8 @@
 //
 //   spry_requests_total{chain,code}                 counter
 //   spry_request_duration_seconds{chain}            histogram (gateway in -> response ready)
+//   spry_chain_cold_start_seconds{chain}            histogram: time a request was held waiting
+//                                                   for an instance (only requests that were)
 //   spry_pool_buffers{chain,state="free"|"in_use"}  gauge, read at scrape time
 //   spry_pool_high_water{chain}                     gauge
 //   spry_pool_alloc_failures_total{chain}           counter
@@ -50,6 +52,8 @@ public:
 
   /// Thread-safe; called once per answered request.
   void request_done(uint16_t chain, uint16_t code, double seconds);
+  /// Thread-safe; a request of `chain` that was held `seconds` waiting for an instance.
+  void cold_start_paid(uint16_t chain, double seconds);
   void rejected_descriptor();
   /// Requests answered so far, every chain and code (cluster reports).
   uint64_t requests_done() const noexcept { return done_.load(std::memory_order_relaxed); }
@@ -65,6 +69,7 @@ private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Histogram>& cold_start_;
   prometheus::Family<prometheus::Gauge>& pool_buffers_;
   prometheus::Family<prometheus::Gauge>& pool_high_water_;
   prometheus::Family<prometheus::Gauge>& pool_failures_;
@@ -81,6 +86,7 @@ private:
   prometheus::Family<prometheus::Gauge>& instance_restarts_;
   std::map<uint32_t, std::map<std::string, std::string>> endpoint_labels_; // under add_mtx_
   std::vector<prometheus::Histogram*> duration_by_chain_;
+  std::vector<prometheus::Histogram*> cold_start_by_chain_;
   // Counter per (chain, status code), created on first use: Family::Add hashes a label map under
   // a mutex, too slow to do per request.
   using code_counters = std::array<std::atomic<prometheus::Counter*>, 600>;

@@ -1,8 +1,10 @@
 #include "gateway/run.hpp"
 
 #include "core/config.hpp"
+#include "core/function_library.hpp"
 #include "core/instance_process.hpp"
 #include "core/node_preparation.hpp"
+#include "core/instance_template.hpp"
 #include "core/runtime.hpp"
 #include "gateway/adapter_command.hpp"
 #include "gateway/adapter_set.hpp"
@@ -188,6 +190,26 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     node = std::move(*prepared);
     if (node)
       launcher.network = node->network();
+  }
+  // `instances: {start: fork}`: the template is forked here, the last point at which this
+  // process still has one thread (server::start starts CAF, asio and the supervisor). It keeps
+  // a copy of the parsed app and the loaded libraries; each instance it forks runs the
+  // instance role on them, exactly as an exec'd instance does after parsing the same file.
+  // The app's function libraries stay loaded from here on (in the gateway and so in the
+  // template): an instance's own load of them then finds them mapped and relocated.
+  core::function_registry preloaded = functions;
+  if (app.instances.start == "fork" && app.transport != "local") {
+    for (const auto& path : app.libraries)
+      if (auto lib = core::function_library::load(path, preloaded); !lib)
+        spdlog::warn("instances.start fork: cannot preload {}: {}", path, lib.err().message);
+    auto forker = core::instance_template::start([&app, &functions] {
+      const auto code = run_process_role(app, functions);
+      return code ? *code : exit_code::failed;
+    });
+    if (forker)
+      launcher.forker = std::move(*forker);
+    else
+      spdlog::warn("instances.start fork: {}; starting instances with exec", forker.err().message);
   }
   const std::string name = app.name;
   const std::string transport = app.transport;

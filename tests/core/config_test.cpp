@@ -516,3 +516,17 @@ TEST_CASE("a transport's section is parsed by the parser it registered, at its p
                                       Catch::EndsWith(", mqtt, fake)"));
   }
 }
+
+TEST_CASE("instances.start chooses exec (default) or fork, and a mistake names its line", "[config]") {
+  const std::string head = "app: demo\ntransport: tcp\nfunctions: [a]\nchains:\n  - name: c\n"
+                           "    http: {path: /c}\n    functions: [a]\n";
+  auto plain = parse_app_yaml(head, "app.yaml", no_sections);
+  REQUIRE(plain);
+  CHECK(plain->instances.start == "exec");
+  auto forked = parse_app_yaml(head + "instances: { start: fork }\n", "app.yaml", no_sections);
+  REQUIRE(forked);
+  CHECK(forked->instances.start == "fork");
+  auto e = error_of(head + "instances: { start: clone }\n");
+  CHECK_THAT(e, Catch::StartsWith("app.yaml:8:"));
+  CHECK_THAT(e, Catch::Contains("instances.start: expected 'exec' or 'fork', got 'clone'"));
+}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <functional>
@@ -433,5 +434,48 @@ TEST_CASE("a function in the middle of a chain scales from zero: the request wai
       }
       CHECK(metric(port, "spry_cold_start_seconds_count{function=\"b\"}") == 2);
     }
+  }
+}
+
+TEST_CASE("a request that waited for a chain at zero reports its cold start and a warm one does not",
+          "[integration][scaling][processes]") {
+  for (const std::string transport : {"local", "tcp"}) {
+    INFO(transport);
+    temp_dir dir;
+    child_process spry(
+      {SPRY_BINARY, "run",
+       dir.file("app.yaml",
+                "app: cold\ntransport: " + transport +
+                  "\nlibraries: [" SPRY_FAULT_LIBRARY "]\ngateway: {listen: '127.0.0.1:0'}\n"
+                  "policies:\n  autoscaler: { name: kpa, interval: 100ms, params: "
+                  "{ scale_to_zero_grace_s: 60, stable_window_s: 1 } }\n"
+                  "functions:\n  - { name: a, handler: test.step, min_instances: 0 }\n"
+                  "  - { name: b, handler: test.step, min_instances: 0 }\n"
+                  "chains:\n  - { name: c, http: { path: /c }, functions: [a, b] }\n"),
+       "--log-level", "warn"});
+    const uint16_t port = port_of(spry);
+    CHECK(metric(port, "spry_function_instances{function=\"a\",state=\"ready\"}") == 0);
+    CHECK(metric(port, "spry_chain_cold_start_seconds_count{chain=\"c\"}") == 0);
+
+    // From zero: held at the gateway until the chain's instances are ready, and told so.
+    auto cold = http_request(port, "POST", "/c", "x");
+    REQUIRE(cold);
+    CHECK(cold->status == 200);
+    CHECK(cold->body == "x|0|1");
+    const std::string paid = cold->header("spry-cold-start-ms");
+    REQUIRE_FALSE(paid.empty());
+    CHECK(std::regex_match(paid, std::regex("[0-9]+\\.[0-9]")));
+    CHECK(std::stod(paid) > 0);
+
+    // Warm (the grace period is long): no header, nothing more in the histogram.
+    auto warm = http_request(port, "POST", "/c", "y");
+    REQUIRE(warm);
+    CHECK(warm->status == 200);
+    CHECK(warm->header("spry-cold-start-ms").empty());
+    CHECK(metric(port, "spry_chain_cold_start_seconds_count{chain=\"c\"}") == 1);
+    CHECK(metric(port, "spry_request_duration_seconds_count{chain=\"c\"}") == 2);
+    // The histogram's sum is the held time the header reported (ms, rounded to 0.1).
+    CHECK(std::abs(metric(port, "spry_chain_cold_start_seconds_sum{chain=\"c\"}") * 1e3 -
+                   std::stod(paid)) < 0.1);
   }
 }

@@ -1,0 +1,82 @@
+#pragma once
+// A pre-forked, initialised template process that forks instance processes on request
+// (`instances: {start: fork}`), so an instance starts without exec: no dynamic linking of the
+// whole binary, no static initialisers, no parsing of the app file, no dlopen of the function
+// libraries. All of that was done once, by the gateway, before it forked the template. What a
+// new instance still does itself is what must come after a fork: start CAF, its transport and
+// its control channel.
+//
+// Threads. fork() copies only the calling thread: a lock another thread held (CAF's scheduler,
+// spdlog's async pool, asio, malloc's arenas) stays held forever in the child. So the template
+// is forked from the gateway while the gateway still has exactly one thread (start() checks
+// /proc/self/task and refuses otherwise), the template never starts a thread, and each instance
+// starts its threads after its own fork.
+//
+// Supervision. The supervisor stays the parent of every instance, as with exec: waitpid gives
+// the exit status (and so the exit reason), SIGKILL by pid cannot hit a reused pid, nothing else
+// changes. The gateway makes itself a child subreaper (PR_SET_CHILD_SUBREAPER) and the template
+// double-forks: the intermediate process exits at once, the kernel reparents the instance to the
+// gateway, and only then is its pid handed over. Rejected: a pidfd tells a non-parent that a
+// process exited but not how (no exit status), and the template reporting exits would put a
+// second process between the supervisor and every kill -9. The price of being a subreaper: an
+// orphan of any other descendant is reparented to the gateway too; the supervisor reaps only its
+// own pids, so such an orphan stays a zombie until the gateway exits (nothing the gateway starts
+// today leaves orphans).
+//
+// What differs from exec, by design: /proc/PID/environ of a forked instance is the gateway's
+// (SPRY_INSTANCE is set with setenv after the fork, so getenv sees it, the kernel's copy does
+// not); a function library runs its load-time code once, in the gateway, not in each instance.
+
+#include "core/error.hpp"
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace spry::core {
+
+/// What an instance gets at its start: the same as an exec'd one.
+struct fork_request {
+  std::string role_env; ///< "SPRY_INSTANCE=...": set in the instance's environment
+  /// {fd here, number in the instance}; an fd may appear twice (stdout and stderr).
+  std::vector<std::pair<int, int>> fds;
+  std::vector<unsigned> cpus; ///< sched affinity; empty = any
+  int netns_fd = -1;          ///< network namespace to enter; -1: the template's (the gateway's)
+};
+
+class instance_template {
+public:
+  /// Forks the template. Call it while this process has one thread (the error says if not) and
+  /// from the thread that lives as long as the process (the template's PR_SET_PDEATHSIG is tied
+  /// to it). `body` runs in every forked instance once its descriptors, affinity, namespace and
+  /// environment are in place; its result is the instance's exit code. Makes this process a
+  /// child subreaper.
+  static expected<std::unique_ptr<instance_template>> start(std::function<int()> body);
+
+  /// Closes the template's socket (it exits on EOF) and reaps it.
+  ~instance_template();
+  instance_template(const instance_template&) = delete;
+  instance_template& operator=(const instance_template&) = delete;
+
+  /// Forks one instance and returns its pid: a child of this process by then. Thread-safe
+  /// (requests are serialised); blocks for the fork, about a millisecond. On an error `*sent`
+  /// says whether the request reached the template: if not (the template is gone), nothing holds
+  /// the descriptors and the caller may exec with them at once; if it did (no answer, or no
+  /// fork), an instance may exist with them, so the caller must not reuse them.
+  expected<pid_t> fork_instance(const fork_request& r, bool* sent);
+
+  pid_t pid() const noexcept { return pid_; }
+
+private:
+  instance_template(pid_t pid, int socket) : pid_(pid), socket_(socket) {}
+  pid_t pid_;
+  int socket_;
+  std::mutex mtx_;
+};
+
+} // namespace spry::core
