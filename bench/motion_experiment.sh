@@ -8,6 +8,9 @@
 #                 scale to zero after the 30 s grace (Knative's defaults)
 #   tcp-prewarm   the same tcp deployment, with a warm-up event published --prewarm-lead trace
 #                 seconds before every burst that follows --prewarm-gap quiet trace seconds
+#                 (default 60: the KPA scales to zero after a stable window of 60 s without
+#                 traffic plus the 30 s grace, so every burst that can find the chain at zero
+#                 is pre-warmed)
 #                 (motion_replay --prewarm-lead): spry's control plane has no pre-warm schedule
 #                 or admin endpoint, so the load generator, who knows the trace, starts the
 #                 instances ahead of the burst, as pre-warmed Knative has its pods up in time
@@ -28,7 +31,8 @@
 # shm-skmsg needs root (its eBPF program); without root that deployment is skipped, and said so.
 #
 # Usage: bench/motion_experiment.sh [--build DIR] [--out DIR] [--duration TRACE_S]
-#          [--compression X] [--seed N] [--rooms N] [--prewarm-lead TRACE_S] [--qos 0|1]
+#          [--compression X] [--seed N] [--rooms N] [--prewarm-lead TRACE_S]
+#          [--prewarm-gap TRACE_S] [--qos 0|1]
 #          [--deployments "shm-warm tcp-zero tcp-prewarm"] [--no-sidecar]
 set -euo pipefail
 
@@ -39,6 +43,7 @@ compression=7
 seed=3
 rooms=4
 prewarm_lead=10
+prewarm_gap=60
 qos=1
 deployments="shm-warm tcp-zero tcp-prewarm"
 sidecar=true
@@ -51,6 +56,7 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2; shift 2 ;;
     --rooms) rooms=$2; shift 2 ;;
     --prewarm-lead) prewarm_lead=$2; shift 2 ;;
+    --prewarm-gap) prewarm_gap=$2; shift 2 ;;
     --qos) qos=$2; shift 2 ;;
     --deployments) deployments=$2; shift 2 ;;
     --no-sidecar) sidecar=false; shift ;;
@@ -185,7 +191,7 @@ for d in $deployments; do
     sleep "$(python3 -c "print(round((60 + 30 + 4) / $compression + 1, 2))")"
   fi
   extra=()
-  [ "$d" = tcp-prewarm ] && extra=(--prewarm-lead "$prewarm_lead" --prewarm-gap 30)
+  [ "$d" = tcp-prewarm ] && extra=(--prewarm-lead "$prewarm_lead" --prewarm-gap "$prewarm_gap")
   cpu0=$(tree_cpu "$spid")
   "$build/examples/motion-detection/motion_replay" --broker "tcp://127.0.0.1:$port" \
     --speedup "$compression" --duration "$duration" --seed "$seed" --rooms "$rooms" --qos "$qos" \
@@ -219,13 +225,13 @@ PY
 done
 
 # The table (and shm-warm against tcp-prewarm, the published comparison) ...
-python3 - "$results" "$duration" "$compression" "$seed" "$rooms" "$qos" "$prewarm_lead" \
+python3 - "$results" "$duration" "$compression" "$seed" "$rooms" "$qos" "$prewarm_lead" "$prewarm_gap" \
   > "$out/motion_experiment.md" <<'PY'
 import sys
-path, duration, compression, seed, rooms, qos, lead = sys.argv[1:8]
+path, duration, compression, seed, rooms, qos, lead, gap = sys.argv[1:9]
 rows = [l.rstrip('\n').split('\t') for l in open(path)][1:]
 print(f'Motion detection, {duration} s trace (seed {seed}, {rooms} rooms) compressed {compression}x, '
-      f'QoS {qos}; pre-warm lead {lead} trace s.\n')
+      f'QoS {qos}; tcp-prewarm: a warm-up event {lead} trace s before every burst after {gap} s quiet.\n')
 print('| deployment | events answered | p50 ms | p90 ms | p99 ms | max ms | mean ms | CPU s (gateway + instances) | cold starts | warm-up events |')
 print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 by = {}
