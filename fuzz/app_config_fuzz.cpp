@@ -1,6 +1,6 @@
-// The YAML app loader (core/config.cpp): the whole app file as `spry run` / `spry check` read
-// it, plus the size and duration parsers its values go through. Every input must give an app or
-// a core::error: an exception escaping parse_app_yaml is a finding.
+// The YAML app loader (core/config.cpp, config_mqtt.cpp): the whole app file as `spry run` /
+// `spry check` read it, plus the size and duration parsers its values go through. Every input
+// must give an app or a core::error: an exception escaping parse_app_yaml is a finding.
 //
 // Input: the app file's text.
 #include "core/app_spec.hpp"
