@@ -172,7 +172,7 @@ for d in $deployments; do
   pids+=("$mpid")
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
   app_yaml "$d" "$port" > "$work/$d.yaml"
-  "$build/spry" run "$work/$d.yaml" --log-level warn > "$work/spry-$d.out" 2> "$out/spry-$d.log" & spid=$!
+  "$build/spry" run "$work/$d.yaml" --log-level info > "$work/spry-$d.out" 2> "$out/spry-$d.log" & spid=$!
   pids+=("$spid")
   http=""
   for _ in $(seq 400); do
@@ -198,6 +198,7 @@ for d in $deployments; do
     --samples "$out/samples-$d.txt" "${extra[@]}" > "$out/replay-$d.txt" || true
   cpu1=$(tree_cpu "$spid")
   cold=$(metric_sum "$http" 'spry_cold_start_seconds_count')
+  curl -s "http://127.0.0.1:$http/metrics" > "$out/metrics-$d.txt" # scaling events, for the record
   kill "$spid"; wait "$spid" 2>/dev/null || true
   kill "$mpid"; wait "$mpid" 2>/dev/null || true
   cat "$out/replay-$d.txt" >&2
