@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 using namespace spry::test;
@@ -137,4 +138,34 @@ TEST_CASE("a gateway started before its broker connects when the broker comes up
   auto sub = mqtt_subscriber(broker.port(), dir, "lights/#");
   mqtt_publish(broker.port(), dir, "sensors/den/motion", R"({"sensor": 1, "ts": 5, "state": "on"})");
   REQUIRE(sub->wait_for_line("lights/den ", std::chrono::seconds(10)));
+}
+
+TEST_CASE("motion replay pre-warms every burst after a quiet gap, ahead of it", "[mqtt]") {
+  using namespace spry::examples::motion;
+  trace_options t;
+  t.seed = 3;
+  t.duration_s = 700;
+  const auto trace = make_trace(t);
+  REQUIRE(trace.size() > 10);
+  replay_options ro;
+  CHECK(warmup_times(trace, ro).empty()); // off by default
+  ro.prewarm_lead_s = 10;
+  ro.prewarm_gap_s = 60;
+  const auto w = warmup_times(trace, ro);
+  // One warm-up per event that follows >= 60 quiet seconds (and the first), 10 s before it but
+  // never before the event ahead of it.
+  size_t expected = 0, k = 0;
+  for (size_t i = 0; i < trace.size(); ++i) {
+    if (i && trace[i].t_s - trace[i - 1].t_s < ro.prewarm_gap_s)
+      continue;
+    ++expected;
+    REQUIRE(k < w.size());
+    CHECK(w[k] <= trace[i].t_s);
+    CHECK(w[k] >= trace[i].t_s - ro.prewarm_lead_s - 1e-9);
+    if (i)
+      CHECK(w[k] >= trace[i - 1].t_s);
+    ++k;
+  }
+  CHECK(w.size() == expected);
+  CHECK(std::is_sorted(w.begin(), w.end()));
 }
