@@ -48,7 +48,9 @@ struct adapter_header {
 struct adapter_request {
   std::string_view protocol;     ///< "http" or "mqtt"
   std::string_view topic;        ///< HTTP: the path below the chain's prefix; MQTT: PUBLISH topic
-  std::string_view content_type; ///< HTTP Content-Type; empty for MQTT 3.1.1
+  /// HTTP: the Content-Type header. MQTT 3.1.1 carries none: the subscription's
+  /// `content_mode: structured` is passed as application/cloudevents+json, else empty.
+  std::string_view content_type;
   std::string_view origin;       ///< where it came from: "mqtt://host:port", "http"
   const adapter_header* headers = nullptr; ///< HTTP only
   size_t header_count = 0;

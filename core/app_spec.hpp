@@ -114,6 +114,11 @@ struct mqtt_subscription {
   /// function set, `{1}`..`{9}` the levels of the incoming topic ("lights/{2}").
   std::string reply_topic;
   int reply_qos = 0;
+  /// CloudEvents content mode of the messages on this filter: "" (the adapter decides per
+  /// message) or "structured" (every PUBLISH payload is a structured JSON event and the reply
+  /// is one). MQTT 3.1.1 has no Content Type property, so the subscription states what MQTT 5
+  /// would carry per message; "binary" needs MQTT 5 user properties and is refused by the config.
+  std::string content_mode;
   source_location where;
 };
 

@@ -328,7 +328,8 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
     const auto path = "mqtt.subscriptions[" + std::to_string(i) + "]";
     const auto& s = subs[i];
     w.expect_map(s, path);
-    w.only_keys(s, path, {"filter", "chain", "qos", "adapter", "reply_topic", "reply_qos"});
+    w.only_keys(s, path, {"filter", "chain", "qos", "adapter", "reply_topic", "reply_qos",
+                          "content_mode"});
     mqtt_subscription sub;
     sub.where = w.at(s);
     for (const char* k : {"filter", "chain"})
@@ -350,6 +351,24 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
       sub.reply_topic = w.str(s["reply_topic"], path + ".reply_topic");
     if (s["reply_qos"])
       sub.reply_qos = parse_qos(w, s["reply_qos"], path + ".reply_qos");
+    if (s["content_mode"]) {
+      sub.content_mode = w.str(s["content_mode"], path + ".content_mode");
+      // The CloudEvents MQTT binding 1.0.2 (section 3.2): binary mode puts the attributes into
+      // MQTT 5 user properties and the Content Type property; MQTT 3.1.1 has neither, so there
+      // only structured mode exists. spry's client speaks 3.1.1.
+      if (sub.content_mode == "binary")
+        w.fail(s["content_mode"],
+               path + ".content_mode: binary CloudEvents over MQTT need MQTT 5 (the attributes "
+                      "travel as user properties); spry's MQTT client speaks MQTT 3.1.1, where "
+                      "the CloudEvents MQTT binding has structured mode only. Use content_mode: "
+                      "structured (the event as JSON in the payload) or leave it out");
+      if (sub.content_mode != "structured")
+        w.fail(s["content_mode"], path + ".content_mode: expected structured, got '" +
+                                    sub.content_mode + "'");
+      if (sub.adapter.empty())
+        w.fail(s["content_mode"], path + ".content_mode: needs an adapter that speaks "
+                                         "CloudEvents (adapter: cloudevents)");
+    }
     m.subscriptions.push_back(std::move(sub));
   }
   m.persistent_session = std::any_of(m.subscriptions.begin(), m.subscriptions.end(),

@@ -421,7 +421,14 @@ void control_plane::tick(bool decide) {
         policies::autoscaling::function_metrics m;
         m.arrival_rate = st.arrival_rate + (ready_n[f] == 0 ? held / interval : 0);
         // Averaged over the interval, not the count at this instant (concurrency_average.hpp).
-        m.concurrency = st.concurrency.take(now, st.in_flight);
+        // At least the busy time of the requests completed in it, per second of interval (the
+        // concurrency-seconds they contributed): requests shorter than the sampling period (a
+        // 1 ms function between two samples 100 ms apart) are invisible to the samples, and
+        // without them a function serving sparse short requests looked idle, so the KPA took it
+        // to zero a grace period after the last request it happened to sample, in the middle of
+        // its traffic. Knative's queue-proxy counts every request, however short.
+        m.concurrency = std::max(st.concurrency.take(now, st.in_flight),
+                                 st.acc_busy_ns / 1e9 / interval);
         m.queue_length = st.queue_length;
         m.service_time_s = st.service_time_s;
         m.ready_instances = ready_n[f];

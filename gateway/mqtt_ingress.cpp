@@ -20,6 +20,13 @@ namespace {
 
 const char* outcome_names[] = {"ok", "rejected", "dropped", "failed", "timeout"};
 
+// MQTT 3.1.1 carries no content type; a subscription with `content_mode: structured` says that
+// its payloads are structured CloudEvents, which the adapter sees as this content type.
+std::string_view content_type_of(const core::mqtt_subscription& s) {
+  return s.content_mode == "structured" ? std::string_view("application/cloudevents+json")
+                                        : std::string_view();
+}
+
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
@@ -287,6 +294,7 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
     ar.protocol = "mqtt";
     ar.topic = topic;
     ar.origin = spec_.broker;
+    ar.content_type = content_type_of(*sub);
     ar.payload = payload;
     ar.request_id = key;
     ar.now_unix_ms = now_ms;
@@ -319,36 +327,50 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
   }
   const mqtt_ack_token token = msg.token;
   const bool redelivered = msg.dup;
-  auto done = [this, key, adapter, sub, topic, now_ms, token, redelivered](chain_result r) {
-    if (r.http_status >= 200 && r.http_status < 300) {
-      count(ok, topic, {});
-      if (!sub->reply_topic.empty()) {
-        core::adapter_reply reply;
-        reply.status = r.http_status;
-        reply.content_type = std::move(r.content_type);
-        reply.body = std::move(r.body);
-        reply.topic = std::move(r.topic);
-        if (adapter) {
-          core::adapter_request ar;
-          ar.protocol = "mqtt";
-          ar.topic = topic;
-          ar.origin = spec_.broker;
-          ar.request_id = r.request_id;
-          ar.now_unix_ms = now_ms;
-          ar.redelivered = redelivered;
-          adapter->impl->egress(ar, 0, reply);
-        }
-        // The reply before the acknowledgement: a gateway that dies in between sends the reply
-        // twice (at-least-once), never the acknowledgement without the reply.
-        publish_reply(mqtt_reply_topic(sub->reply_topic, topic, reply.topic), std::move(reply.body),
-                      sub->reply_qos);
+  const uint32_t reply_mode = out.reply_mode; // e.g. answer a structured CloudEvent with one
+  auto done = [this, key, adapter, sub, topic, now_ms, token, redelivered,
+               reply_mode](chain_result r) {
+    bool answered = r.http_status >= 200 && r.http_status < 300;
+    std::string failure; // why a message whose chain answered is not ok after all
+    if (answered && !sub->reply_topic.empty()) {
+      core::adapter_reply reply;
+      reply.status = r.http_status;
+      reply.content_type = std::move(r.content_type);
+      reply.body = std::move(r.body);
+      reply.topic = std::move(r.topic);
+      if (adapter) {
+        core::adapter_request ar;
+        ar.protocol = "mqtt";
+        ar.topic = topic;
+        ar.origin = spec_.broker;
+        ar.content_type = content_type_of(*sub);
+        ar.request_id = r.request_id;
+        ar.now_unix_ms = now_ms;
+        ar.redelivered = redelivered;
+        adapter->impl->egress(ar, reply_mode, reply);
       }
-    } else {
-      std::string why = r.body;
+      if (adapter && reply.status >= 400) {
+        // The adapter could not make a reply of the result (e.g. the chain answered a
+        // structured CloudEvent that is not valid): nothing is published, the message failed.
+        answered = false;
+        failure = "adapter '" + adapter->name + "' refused the reply: " + reply.body;
+      } else {
+        count(ok, topic, {});
+        // The reply before the acknowledgement: a gateway that dies in between sends the
+        // reply twice (at-least-once), never the acknowledgement without the reply.
+        publish_reply(mqtt_reply_topic(sub->reply_topic, topic, reply.topic),
+                      std::move(reply.body), sub->reply_qos);
+      }
+    } else if (answered) {
+      count(ok, topic, {});
+    }
+    if (!answered) {
+      std::string why = failure.empty() ? "chain '" + sub->chain + "' answered " +
+                                            std::to_string(r.http_status) + ": " + r.body
+                                        : failure;
       while (!why.empty() && why.back() == '\n')
         why.pop_back();
-      count(failed, topic, "chain '" + sub->chain + "' answered " + std::to_string(r.http_status) +
-                             ": " + why);
+      count(failed, topic, why);
     }
     client_->ack(token);
     // Last: once the entry is gone, stop() may finish and destroy us.

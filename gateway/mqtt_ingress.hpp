@@ -23,6 +23,13 @@
 // is read, so the broker holds further messages (QoS 1: unacknowledged ones count against its
 // max_inflight_messages). Past the wait the message is dropped, counted and acknowledged.
 //
+// Adapters: the subscription's adapter turns the payload into the chain's input and, for the
+// reply, the chain's result into the reply payload, in the mode its ingress chose (reply_mode:
+// the `cloudevents` adapter answers a structured CloudEvent with one). MQTT 3.1.1 has no content
+// type, so a subscription's `content_mode: structured` reaches the adapter as the content type
+// application/cloudevents+json. A result the adapter cannot turn into a reply (status >= 400
+// from egress) is not published: the message counts as failed.
+//
 // Bad input (a payload the adapter refuses, a message larger than mqtt.max_message_size, a chain
 // that answers an error) has no reply channel in MQTT: it is counted by reason in /metrics, logged
 // (rate-limited) with the reason and acknowledged so the broker does not send it again; its pool

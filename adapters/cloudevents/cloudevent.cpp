@@ -263,6 +263,13 @@ void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply
   reply.content_type = ct.empty() ? "application/octet-stream" : ct;
 }
 
+void to_mqtt(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply) {
+  // The PUBLISH payload is the whole event as JSON; the content type (application/
+  // cloudevents+json) has no place in an MQTT 3.1.1 PUBLISH, it is implied by the binding.
+  if (mode == structured)
+    to_http(in, structured, reply);
+}
+
 std::string percent_encode(std::string_view value) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;

@@ -59,6 +59,13 @@ void write_structured(const nlohmann::json& e, core::adapter_ingress& out);
 /// structured: the JSON document). Results that are errors (status >= 400) are left alone.
 void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply);
 
+/// Rewrites a chain result for an MQTT 3.1.1 reply: in `structured` mode the JSON event (a
+/// result that is one already is validated, any other becomes the `data` of an event whose
+/// subject is the reply's topic); other modes leave the result as the chain made it. Binary mode
+/// does not exist in MQTT 3.1.1 (it needs MQTT 5 user properties). An invalid event from the
+/// chain sets status 502 and the reason in the body.
+void to_mqtt(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply);
+
 /// HTTP binary mode header values (CloudEvents HTTP binding 1.0.2, 3.1.3.2): a sender
 /// percent-encodes space, '"', '%' and every byte outside printable ASCII (the UTF-8 bytes of
 /// non-ASCII text); a receiver decodes %XX. percent_decode returns nullopt for a '%' not followed

@@ -3,9 +3,14 @@
 // HTTP: binary mode (ce-* headers, the body is the data) and structured mode (a
 // application/cloudevents+json body) are accepted; anything else, a missing required attribute or
 // bad JSON is refused (400) with the reason. The reply goes out in the mode the request came in.
-// MQTT: a payload that is a structured event is validated and passed on (its subject defaults to
-// the topic); any other payload is wrapped as the data of an event whose subject is the topic.
-// Either way the chain's functions get the structured JSON document (see cloudevent.hpp for why).
+// MQTT (CloudEvents MQTT protocol binding 1.0.2, MQTT 3.1.1: structured mode only): a payload
+// that is a structured event is validated and passed on (its subject defaults to the topic), and
+// the chain's result goes to the reply topic as a structured event too. Any other payload is
+// wrapped as the data of an event whose subject is the topic, and its result goes out as the
+// chain made it, unless the subscription says `content_mode: structured` (the gateway passes that
+// as the content type MQTT 3.1.1 lacks): then every payload must be a structured event and every
+// reply is one. Either way the chain's functions get the structured JSON document (see
+// cloudevent.hpp for why).
 #include "adapters/cloudevents/cloudevent.hpp"
 
 namespace {
@@ -35,11 +40,17 @@ public:
           return;
         }
       } else {
-        const bool looks_structured = in.payload.find("\"specversion\"") != std::string_view::npos;
+        const bool declared = in.content_type == ce::structured_type; // content_mode: structured
+        const bool looks_structured =
+          declared || in.payload.find("\"specversion\"") != std::string_view::npos;
         if (looks_structured) {
           e = ce::parse_structured(in.payload, why);
+          if (!e && declared)
+            why += " (this subscription has content_mode: structured: every payload must be a "
+                   "CloudEvent in JSON)";
           if (e && !e->contains("subject"))
             (*e)["subject"] = std::string(in.topic);
+          out.reply_mode = ce::structured;
         } else {
           json data;
           try {
@@ -64,10 +75,11 @@ public:
 
   void egress(const spry::core::adapter_request& in, uint32_t reply_mode,
               spry::core::adapter_reply& reply) noexcept override {
-    if (in.protocol != "http")
-      return; // MQTT replies carry the chain's result as it is
     try {
-      ce::to_http(in, reply_mode, reply);
+      if (in.protocol == "http")
+        ce::to_http(in, reply_mode, reply);
+      else
+        ce::to_mqtt(in, reply_mode, reply);
     } catch (const std::exception& x) {
       reply.status = 502;
       reply.content_type = "text/plain";

@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 int main(int argc, char** argv) {
   using namespace spry::examples::motion;
@@ -22,6 +24,16 @@ int main(int argc, char** argv) {
   cli.add_option("--idle-max", t.idle_max_s, "Longest idle gap of a room, trace seconds");
   cli.add_option("--max-events", r.max_events, "Stop after this many events (0 = all)");
   cli.add_option("--qos", r.qos, "QoS of the events and the reply subscription")->check(CLI::Range(0, 1));
+  cli.add_option("--prewarm-lead", r.prewarm_lead_s,
+                 "Publish a warm-up event this many trace seconds before every burst that follows "
+                 "a quiet gap of --prewarm-gap (0: no pre-warming)");
+  cli.add_option("--prewarm-gap", r.prewarm_gap_s,
+                 "Quiet trace seconds (all rooms) after which a burst is pre-warmed")
+    ->capture_default_str();
+  std::string samples;
+  cli.add_option("--samples", samples,
+                 "Write every event as 'TRACE_SECONDS LATENCY_MS ROOM' to this file (latency -1: "
+                 "no answer)");
   CLI11_PARSE(cli, argc, argv);
   const auto trace = make_trace(t);
   std::printf("trace: %zu events in %.0f s of trace time (%u rooms, seed %llu), replayed %.0fx\n",
@@ -33,8 +45,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("sent %zu, answered %zu in %.1f s\n", res.sent, res.answered, res.wall_s);
+  if (r.prewarm_lead_s > 0)
+    std::printf("warm-up events: %zu (%.1f trace s before bursts after %.1f s quiet)\n",
+                res.warmups, r.prewarm_lead_s, r.prewarm_gap_s);
   if (res.answered)
-    std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", res.quantile(0.5),
-                res.quantile(0.9), res.quantile(0.99), res.latency_ms.back());
+    std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n",
+                res.quantile(0.5), res.quantile(0.9), res.quantile(0.99), res.latency_ms.back(),
+                res.mean());
+  if (!samples.empty()) {
+    std::ofstream f(samples);
+    for (const auto& s : res.samples)
+      f << s.t_s << ' ' << s.latency_ms << ' ' << s.room << '\n';
+    if (!f) {
+      std::fprintf(stderr, "motion_replay: cannot write %s\n", samples.c_str());
+      return 1;
+    }
+  }
   return res.answered == res.sent ? 0 : 3;
 }

@@ -50,11 +50,34 @@ double replay_result::quantile(double q) const {
   return latency_ms[std::min(latency_ms.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
+double replay_result::mean() const {
+  if (latency_ms.empty())
+    return -1;
+  double sum = 0;
+  for (double l : latency_ms)
+    sum += l;
+  return sum / static_cast<double>(latency_ms.size());
+}
+
+std::vector<double> warmup_times(const std::vector<trace_event>& trace, const replay_options& o) {
+  std::vector<double> out;
+  if (o.prewarm_lead_s <= 0)
+    return out;
+  const size_t n = o.max_events ? std::min(o.max_events, trace.size()) : trace.size();
+  for (size_t i = 0; i < n; ++i) {
+    const double prev = i ? trace[i - 1].t_s : 0;
+    if (i && trace[i].t_s - prev < o.prewarm_gap_s)
+      continue; // inside a busy stretch: the instances are warm already
+    out.push_back(std::max(prev, trace[i].t_s - o.prewarm_lead_s));
+  }
+  return out;
+}
+
 replay_result replay(const std::vector<trace_event>& trace, const replay_options& o) {
   using clock = std::chrono::steady_clock;
   replay_result res;
   std::mutex mtx;
-  std::map<std::string, clock::time_point> sent_at; // "sensor:ts" -> publish time
+  std::map<std::string, std::pair<clock::time_point, size_t>> sent_at; // "sensor:ts" -> when, which
   try {
     mqtt::async_client cli(o.broker, o.client_id, static_cast<mqtt::iclient_persistence*>(nullptr));
     cli.set_message_callback([&](mqtt::const_message_ptr m) {
@@ -66,7 +89,9 @@ replay_result replay(const std::vector<trace_event>& trace, const replay_options
         auto i = sent_at.find(key);
         if (i == sent_at.end())
           return;
-        res.latency_ms.push_back(std::chrono::duration<double, std::milli>(now - i->second).count());
+        const double ms = std::chrono::duration<double, std::milli>(now - i->second.first).count();
+        res.latency_ms.push_back(ms);
+        res.samples[i->second.second].latency_ms = ms;
         sent_at.erase(i);
       } catch (const std::exception&) {
         // not one of ours
@@ -79,10 +104,27 @@ replay_result replay(const std::vector<trace_event>& trace, const replay_options
     const auto start = clock::now();
     std::map<unsigned, uint64_t> last_ts;
     const size_t n = o.max_events ? std::min(o.max_events, trace.size()) : trace.size();
+    const auto at = [&](double t_s) {
+      return start + std::chrono::duration_cast<clock::duration>(
+                       std::chrono::duration<double>(t_s / o.speedup));
+    };
+    const auto warmups = warmup_times(trace, o);
+    size_t next_warmup = 0;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      res.samples.reserve(n);
+    }
     for (size_t i = 0; i < n; ++i) {
       const auto& e = trace[i];
-      std::this_thread::sleep_until(start + std::chrono::duration_cast<clock::duration>(
-                                              std::chrono::duration<double>(e.t_s / o.speedup)));
+      // Warm-ups due before this event: sensor 0 in room "warmup", whose answer nobody waits for
+      // (its key is never in sent_at).
+      for (; next_warmup < warmups.size() && warmups[next_warmup] <= e.t_s; ++next_warmup) {
+        std::this_thread::sleep_until(at(warmups[next_warmup]));
+        const nlohmann::json w = {{"sensor", 0}, {"ts", res.warmups}, {"state", "on"}};
+        cli.publish("sensors/warmup/motion", w.dump(), o.qos, false);
+        res.warmups++;
+      }
+      std::this_thread::sleep_until(at(e.t_s));
       uint64_t ts = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
                                             .count());
@@ -91,7 +133,9 @@ replay_result replay(const std::vector<trace_event>& trace, const replay_options
       const nlohmann::json payload = {{"sensor", e.sensor}, {"ts", ts}, {"state", e.on ? "on" : "off"}};
       {
         std::lock_guard<std::mutex> guard{mtx};
-        sent_at[std::to_string(e.sensor) + ":" + std::to_string(ts)] = clock::now();
+        res.samples.push_back({e.t_s, e.room, -1});
+        sent_at[std::to_string(e.sensor) + ":" + std::to_string(ts)] = {clock::now(),
+                                                                         res.samples.size() - 1};
       }
       cli.publish("sensors/" + e.room + "/motion", payload.dump(), o.qos, false);
       res.sent++;

@@ -41,6 +41,21 @@ struct replay_options {
   double reply_wait_s = 5;     ///< after the last event, wait this long for missing replies
   size_t max_events = 0;       ///< 0 = the whole trace
   std::string client_id = "spry-motion-replay";
+  /// Pre-warming (> 0): this many trace seconds before every burst that follows a quiet gap of
+  /// at least prewarm_gap_s (all rooms together), one warm-up event is published on
+  /// sensors/warmup/motion. It runs the whole chain like any event, so a deployment that scaled
+  /// to zero starts its instances before the burst instead of on its first event; its answer is
+  /// not measured. The stand-in for pre-warmed Knative (SPRIGHT's baseline), whose pods are
+  /// started ahead of the traffic: spry's control plane has no schedule of its own.
+  double prewarm_lead_s = 0;
+  double prewarm_gap_s = 30;
+};
+
+/// One event's outcome, in the order the events were sent.
+struct replay_sample {
+  double t_s;        ///< trace time of the event
+  std::string room;
+  double latency_ms; ///< publish -> reply; -1 when no reply came
 };
 
 struct replay_result {
@@ -48,10 +63,18 @@ struct replay_result {
   size_t sent = 0;
   size_t answered = 0;
   std::vector<double> latency_ms; ///< publish -> reply on lights/<room>, sorted
+  std::vector<replay_sample> samples; ///< every event sent, in order
+  size_t warmups = 0;                 ///< warm-up events published (prewarm_lead_s)
   double wall_s = 0;
+  /// The mean of latency_ms, or -1 without samples.
+  double mean() const;
   /// The q-quantile (0..1) of latency_ms (nearest rank), or -1 without samples.
   double quantile(double q) const;
 };
+
+/// When warm-up events go out (trace seconds, ascending) for `trace` under `o`: see
+/// replay_options::prewarm_lead_s. Never before 0 or before the previous event.
+std::vector<double> warmup_times(const std::vector<trace_event>& trace, const replay_options& o);
 
 /// Publishes `trace` on sensors/<room>/motion at its (sped-up) times and measures when each
 /// event's answer arrives on lights/<room>.

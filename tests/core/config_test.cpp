@@ -325,6 +325,26 @@ TEST_CASE("adapters and mqtt parse and mistakes name their line", "[config]") {
                                Catch::Contains("adapter 'ce' is not declared under `adapters:`"));
 }
 
+TEST_CASE("mqtt content_mode: structured CloudEvents only, binary needs MQTT 5", "[config]") {
+  const std::string base = "adapters:\n  - { name: ce, library: libs/libce.so }\n"
+                           "functions: [a]\nchains:\n  - { name: c, functions: [a] }\n"
+                           "mqtt:\n  broker: tcp://127.0.0.1:1883\n  subscriptions:\n";
+  auto app = parse_app_yaml(base + "    - { filter: s, chain: c, adapter: ce, content_mode: structured }\n",
+                            "/apps/app.yaml", no_sections);
+  REQUIRE(app);
+  CHECK(app->mqtt.subscriptions[0].content_mode == "structured");
+  app = parse_app_yaml(base + "    - { filter: s, chain: c, adapter: ce }\n", "/apps/app.yaml", no_sections);
+  REQUIRE(app);
+  CHECK(app->mqtt.subscriptions[0].content_mode.empty());
+  CHECK_THAT(error_of(base + "    - { filter: s, chain: c, adapter: ce, content_mode: binary }\n"),
+             Catch::Contains("app.yaml:9:") && Catch::Contains("need MQTT 5") &&
+               Catch::Contains("speaks MQTT 3.1.1") && Catch::Contains("content_mode: structured"));
+  CHECK_THAT(error_of(base + "    - { filter: s, chain: c, adapter: ce, content_mode: json }\n"),
+             Catch::Contains("expected structured, got 'json'"));
+  CHECK_THAT(error_of(base + "    - { filter: s, chain: c, content_mode: structured }\n"),
+             Catch::Contains("needs an adapter that speaks CloudEvents"));
+}
+
 TEST_CASE("mqtt sessions: persistent by default with QoS 1, a stable client id per app", "[config]") {
   const std::string base = "app: shop\nfunctions: [a]\nchains:\n  - { name: m, functions: [a] }\n";
   const std::string mqtt = "mqtt:\n  broker: tcp://127.0.0.1:1883\n";

@@ -219,6 +219,78 @@ TEST_CASE("MQTT payloads reach functions as CloudEvents and malformed ones are r
              Catch::Contains("missing required attribute 'source'"));
 }
 
+namespace {
+
+spry::core::adapter_reply egress(const spry::gateway::adapter_ref& a, std::string content_type,
+                                 uint32_t reply_mode, std::string body, std::string ct) {
+  spry::core::adapter_request in;
+  in.protocol = "mqtt";
+  in.topic = "sensors/kitchen/motion";
+  in.content_type = content_type;
+  in.origin = "tcp://127.0.0.1:1883";
+  in.request_id = 42;
+  in.now_unix_ms = 1700000000123;
+  spry::core::adapter_reply reply;
+  reply.content_type = std::move(ct);
+  reply.body = std::move(body);
+  reply.topic = "lights/kitchen";
+  a->impl->egress(in, reply_mode, reply);
+  return reply;
+}
+
+} // namespace
+
+TEST_CASE("cloudevents adapter on MQTT: a structured event in, a structured event out",
+          "[gateway][adapters]") {
+  adapter_set set;
+  auto ce = *set.load("cloudevents", SPRY_CLOUDEVENTS_ADAPTER);
+  const std::string event =
+    R"({"specversion":"1.0","id":"e1","source":"dev/7","type":"motion","data":{"state":"on"}})";
+  auto s = ingress(ce, "mqtt", "sensors/kitchen/motion", "", event);
+  REQUIRE(s.out.error.empty());
+  CHECK(json::parse(s.payload)["id"] == "e1");
+  CHECK(json::parse(s.payload)["subject"] == "sensors/kitchen/motion");
+
+  // The chain's plain JSON result goes back as a structured event whose data it is.
+  auto r = egress(ce, "", s.out.reply_mode, R"({"light":"on"})", "application/json");
+  CHECK(r.status == 200);
+  const auto e = json::parse(r.body);
+  CHECK(e["specversion"] == "1.0");
+  CHECK(e["subject"] == "lights/kitchen");
+  CHECK(e["datacontenttype"] == "application/json");
+  CHECK(e["data"]["light"] == "on");
+  CHECK(e["type"] == "org.spry.chain.result");
+  CHECK(r.content_type == "application/cloudevents+json");
+  // A chain that answers a structured event has it validated and passed on as it is ...
+  r = egress(ce, "", s.out.reply_mode, event, "application/cloudevents+json");
+  CHECK(r.status == 200);
+  CHECK(json::parse(r.body)["id"] == "e1");
+  // ... and one that answers an invalid event gets no reply published (502 with the reason).
+  r = egress(ce, "", s.out.reply_mode, R"({"specversion":"1.0","id":"x"})",
+             "application/cloudevents+json");
+  CHECK(r.status == 502);
+  CHECK_THAT(r.body, Catch::Contains("invalid CloudEvent") && Catch::Contains("'source'"));
+
+  // A payload that is not an event is wrapped, and its result goes out as the chain made it.
+  auto w = ingress(ce, "mqtt", "sensors/kitchen/motion", "", R"({"state":"on"})");
+  REQUIRE(w.out.error.empty());
+  r = egress(ce, "", w.out.reply_mode, R"({"light":"on"})", "application/json");
+  CHECK(r.body == R"({"light":"on"})");
+
+  // content_mode: structured (passed as the content type MQTT 3.1.1 lacks): every payload must be
+  // an event, and every reply is one.
+  const std::string declared = "application/cloudevents+json";
+  CHECK_THAT(ingress(ce, "mqtt", "a/b", declared, R"({"state":"on"})").out.error,
+             Catch::Contains("missing required attribute 'specversion'") &&
+               Catch::Contains("content_mode: structured"));
+  CHECK_THAT(ingress(ce, "mqtt", "a/b", declared, "not json").out.error,
+             Catch::Contains("not valid JSON"));
+  auto d = ingress(ce, "mqtt", "a/b", declared, event);
+  REQUIRE(d.out.error.empty());
+  CHECK(json::parse(egress(ce, declared, d.out.reply_mode, "done", "text/plain").body)["data"] ==
+        "done");
+}
+
 TEST_CASE("MQTT topic filters and reply topics", "[gateway][mqtt]") {
   using spry::gateway::mqtt_reply_topic;
   using spry::gateway::mqtt_topic_matches;

@@ -13,6 +13,7 @@
 #include "bench/load/child_process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/mosquitto.hpp"
+#include "tests/support/mqtt_clients.hpp"
 #include "tests/support/processes.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,7 +21,6 @@
 #include <csignal>
 #include <unistd.h>
 
-#include <functional>
 #include <set>
 #include <thread>
 
@@ -44,139 +44,50 @@ std::string burn_yaml(const std::string& broker, const std::string& client_id,
          " timeout: 20s }\n";
 }
 
-double metric(uint16_t port, const std::string& series) {
-  auto m = http_request(port, "GET", "/metrics");
-  REQUIRE(m);
-  auto v = metric_value(m->body, series);
-  return v ? *v : -1;
-}
-
-bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds within) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return f();
-}
-
-bool tools_present() {
-  if (mosquitto_binary().empty() || !mosquitto_clients_present()) {
-    WARN("SKIPPED: mosquitto or mosquitto-clients is not installed (scripts/setup installs "
-         "them); this MQTT test did not run");
-    return false;
-  }
-  return true;
-}
-
-/// A mosquitto_sub on done/# whose subscription is acknowledged; stdout line-buffered.
-std::unique_ptr<child_process> replies_subscriber(uint16_t port, const temp_dir& dir) {
-  auto sub = std::make_unique<child_process>(
-    std::vector<std::string>{"/usr/bin/stdbuf", "-oL", "/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p",
-                             std::to_string(port), "-t", "done/#", "-v", "-q", "1", "-d"},
-    dir.path + "/sub.log");
-  REQUIRE(sub->wait_for_line("SUBACK", std::chrono::seconds(5)));
-  return sub;
-}
-
-/// Publishes each line of `lines` as one QoS 1 message on `topic` (one mosquitto_pub -l).
-void publish_lines(uint16_t port, const temp_dir& dir, const std::string& topic,
-                   const std::vector<std::string>& lines) {
-  std::string text;
-  for (const auto& l : lines)
-    text += l + "\n";
-  const auto file = dir.file("lines.txt", text);
-  auto [code, out] = run_command("/usr/bin/mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port) +
-                                 " -q 1 -t '" + topic + "' -l < " + file);
-  INFO(out);
-  REQUIRE(code == 0);
-}
-
-/// Reads reply lines ("done/x PAYLOAD") until every payload of `want` was seen (or `within`).
-/// Returns how many times each was seen.
-std::map<std::string, int> collect(child_process& sub, const std::set<std::string>& want,
-                                   std::chrono::milliseconds within) {
-  std::map<std::string, int> seen;
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  size_t distinct = 0;
-  while (distinct < want.size() && std::chrono::steady_clock::now() < deadline) {
-    auto line = sub.wait_for_line("done/", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             deadline - std::chrono::steady_clock::now()));
-    if (!line)
-      break;
-    const auto space = line->find(' ');
-    if (space == std::string::npos)
-      continue;
-    const auto payload = line->substr(space + 1);
-    if (seen[payload]++ == 0 && want.count(payload))
-      ++distinct;
-  }
-  return seen;
-}
-
-std::unique_ptr<child_process> start_gateway(const temp_dir& dir, const std::string& yaml_name,
-                                             const std::string& yaml, const std::string& log,
-                                             uint16_t& port) {
-  auto p = std::make_unique<child_process>(
-    std::vector<std::string>{SPRY_BINARY, "run", dir.file(yaml_name, yaml), "--log-level", "info"},
-    dir.path + "/" + log);
-  port = port_of(*p);
-  REQUIRE(wait_until([&] { return metric(port, "spry_mqtt_connected") == 1; }, std::chrono::seconds(10)));
-  return p;
-}
-
-size_t occurrences(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (auto i = text.find(needle); i != std::string::npos; i = text.find(needle, i + 1))
-    ++n;
-  return n;
-}
-
 } // namespace
 
 TEST_CASE("MQTT messages published while the gateway is stopped are processed when it starts",
           "[integration][mqtt]") {
-  if (!tools_present())
+  if (!mqtt_tools_present())
     return;
   temp_dir dir;
   mosquitto_broker broker(dir);
   const auto yaml = burn_yaml(broker.uri(), "spry-test-offline-" + std::to_string(getpid()));
   uint16_t port = 0;
-  auto gw = start_gateway(dir, "burn.yaml", yaml, "spry1.log", port); // the broker learns the session
-  CHECK(metric(port, "spry_mqtt_sessions_resumed_total") == 0);
+  auto gw = start_mqtt_gateway(dir, "burn.yaml", yaml, "spry1.log", port); // the broker learns the session
+  CHECK(gateway_metric(port, "spry_mqtt_sessions_resumed_total") == 0);
   REQUIRE(gw->stop(SIGTERM, std::chrono::seconds(10)));
   gw.reset();
 
-  auto sub = replies_subscriber(broker.port(), dir);
+  auto sub = mqtt_subscriber(broker.port(), dir, "done/#");
   std::vector<std::string> lines;
   std::set<std::string> want;
   for (int i = 0; i < 30; ++i) {
     lines.push_back("200 offline-" + std::to_string(i));
     want.insert(lines.back());
   }
-  publish_lines(broker.port(), dir, "work/a", lines); // nobody is connected to take them
+  mqtt_publish_lines(broker.port(), dir, "work/a", lines); // nobody is connected to take them
 
-  gw = start_gateway(dir, "burn.yaml", yaml, "spry2.log", port);
-  CHECK(metric(port, "spry_mqtt_sessions_resumed_total") == 1);
-  const auto seen = collect(*sub, want, std::chrono::seconds(20));
+  gw = start_mqtt_gateway(dir, "burn.yaml", yaml, "spry2.log", port);
+  CHECK(gateway_metric(port, "spry_mqtt_sessions_resumed_total") == 1);
+  const auto seen = mqtt_collect(*sub, "done/", want, std::chrono::seconds(20));
   for (const auto& w : want)
     CHECK(seen.count(w) == 1);
-  CHECK(wait_until([&] { return metric(port, "spry_mqtt_messages_total{result=\"ok\"}") == 30; },
+  CHECK(wait_until([&] { return gateway_metric(port, "spry_mqtt_messages_total{result=\"ok\"}") == 30; },
                    std::chrono::seconds(5)));
-  CHECK(metric(port, "spry_pool_buffers{chain=\"burn\",state=\"in_use\"}") == 0);
+  CHECK(gateway_metric(port, "spry_pool_buffers{chain=\"burn\",state=\"in_use\"}") == 0);
 }
 
 TEST_CASE("MQTT messages in the chains of a SIGKILLed gateway are processed again",
           "[integration][mqtt]") {
-  if (!tools_present())
+  if (!mqtt_tools_present())
     return;
   temp_dir dir;
   mosquitto_broker broker(dir);
   const auto yaml = burn_yaml(broker.uri(), "spry-test-kill-" + std::to_string(getpid()));
   uint16_t port = 0;
-  auto gw = start_gateway(dir, "burn.yaml", yaml, "spry1.log", port);
-  auto sub = replies_subscriber(broker.port(), dir);
+  auto gw = start_mqtt_gateway(dir, "burn.yaml", yaml, "spry1.log", port);
+  auto sub = mqtt_subscriber(broker.port(), dir, "done/#");
 
   // 12 messages of 300 ms of CPU each: the first reply comes while most are still queued or
   // running in the gateway, received and not acknowledged.
@@ -186,66 +97,66 @@ TEST_CASE("MQTT messages in the chains of a SIGKILLed gateway are processed agai
     lines.push_back("300000 kill-" + std::to_string(i));
     want.insert(lines.back());
   }
-  publish_lines(broker.port(), dir, "work/b", lines);
+  mqtt_publish_lines(broker.port(), dir, "work/b", lines);
   const auto first = sub->wait_for_line("done/b ", std::chrono::seconds(20));
   REQUIRE(first);
-  REQUIRE(wait_until([&] { return metric(port, "spry_mqtt_received_total") == 12; },
+  REQUIRE(wait_until([&] { return gateway_metric(port, "spry_mqtt_received_total") == 12; },
                      std::chrono::seconds(10)));
-  const double done_before = metric(port, "spry_mqtt_messages_total{result=\"ok\"}");
+  const double done_before = gateway_metric(port, "spry_mqtt_messages_total{result=\"ok\"}");
   INFO("done " << done_before << " of 12 when killed");
   CHECK(done_before < 12);
   REQUIRE(gw->stop(SIGKILL, std::chrono::seconds(10)));
   gw.reset();
 
-  gw = start_gateway(dir, "burn.yaml", yaml, "spry2.log", port);
+  gw = start_mqtt_gateway(dir, "burn.yaml", yaml, "spry2.log", port);
   // The first reply came before the kill (that message was acknowledged, or comes again).
   std::set<std::string> rest = want;
   rest.erase(first->substr(first->find(' ') + 1));
   REQUIRE(rest.size() == 11);
-  const auto seen = collect(*sub, rest, std::chrono::seconds(30));
+  const auto seen = mqtt_collect(*sub, "done/", rest, std::chrono::seconds(30));
   for (const auto& w : rest)
     CHECK(seen.count(w) == 1);
   // What the killed gateway had not acknowledged came back marked as a possible duplicate.
-  CHECK(metric(port, "spry_mqtt_redelivered_total") >= 1);
-  CHECK(wait_until([&] { return metric(port, "spry_mqtt_redelivered_total") ==
-                                metric(port, "spry_mqtt_received_total"); },
+  CHECK(gateway_metric(port, "spry_mqtt_redelivered_total") >= 1);
+  CHECK(wait_until([&] { return gateway_metric(port, "spry_mqtt_redelivered_total") ==
+                                gateway_metric(port, "spry_mqtt_received_total"); },
                    std::chrono::seconds(5)));
 }
 
 TEST_CASE("two MQTT gateways in one shared subscription process each message once",
           "[integration][mqtt]") {
-  if (!tools_present())
+  if (!mqtt_tools_present())
     return;
   temp_dir dir;
   mosquitto_broker broker(dir);
   const std::string share = "  share_group: spry-burn\n";
   const auto tag = std::to_string(getpid());
   uint16_t port_a = 0, port_b = 0;
-  auto a = start_gateway(dir, "a.yaml", burn_yaml(broker.uri(), "spry-test-share-a-" + tag, share),
+  auto a = start_mqtt_gateway(dir, "a.yaml", burn_yaml(broker.uri(), "spry-test-share-a-" + tag, share),
                          "a.log", port_a);
-  auto b = start_gateway(dir, "b.yaml", burn_yaml(broker.uri(), "spry-test-share-b-" + tag, share),
+  auto b = start_mqtt_gateway(dir, "b.yaml", burn_yaml(broker.uri(), "spry-test-share-b-" + tag, share),
                          "b.log", port_b);
-  auto sub = replies_subscriber(broker.port(), dir);
+  auto sub = mqtt_subscriber(broker.port(), dir, "done/#");
   std::vector<std::string> lines;
   std::set<std::string> want;
   for (int i = 0; i < 40; ++i) {
     lines.push_back("100 share-" + std::to_string(i));
     want.insert(lines.back());
   }
-  publish_lines(broker.port(), dir, "work/c", lines);
-  auto seen = collect(*sub, want, std::chrono::seconds(20));
+  mqtt_publish_lines(broker.port(), dir, "work/c", lines);
+  auto seen = mqtt_collect(*sub, "done/", want, std::chrono::seconds(20));
   for (const auto& w : want)
     CHECK(seen.count(w) == 1);
-  const double ok_a = metric(port_a, "spry_mqtt_messages_total{result=\"ok\"}");
-  const double ok_b = metric(port_b, "spry_mqtt_messages_total{result=\"ok\"}");
+  const double ok_a = gateway_metric(port_a, "spry_mqtt_messages_total{result=\"ok\"}");
+  const double ok_b = gateway_metric(port_b, "spry_mqtt_messages_total{result=\"ok\"}");
   INFO("gateway a " << ok_a << ", gateway b " << ok_b);
   CHECK(ok_a + ok_b == 40);
-  CHECK(metric(port_a, "spry_mqtt_received_total") + metric(port_b, "spry_mqtt_received_total") == 40);
+  CHECK(gateway_metric(port_a, "spry_mqtt_received_total") + gateway_metric(port_b, "spry_mqtt_received_total") == 40);
   CHECK(ok_a > 0);
   CHECK(ok_b > 0);
   // No duplicates arrive late either: one more message after the burst, and still one reply each.
-  publish_lines(broker.port(), dir, "work/c", {"100 share-last"});
-  seen = collect(*sub, {"100 share-last"}, std::chrono::seconds(10));
+  mqtt_publish_lines(broker.port(), dir, "work/c", {"100 share-last"});
+  seen = mqtt_collect(*sub, "done/", {"100 share-last"}, std::chrono::seconds(10));
   CHECK(seen["100 share-last"] == 1);
   for (const auto& [payload, n] : seen)
     CHECK(n == 1);
@@ -253,40 +164,40 @@ TEST_CASE("two MQTT gateways in one shared subscription process each message onc
 
 TEST_CASE("a malformed or oversized MQTT message is counted, logged and acknowledged",
           "[integration][mqtt]") {
-  if (!tools_present())
+  if (!mqtt_tools_present())
     return;
   temp_dir dir;
   mosquitto_broker broker(dir);
   const auto yaml = burn_yaml(broker.uri(), "spry-test-bad-" + std::to_string(getpid()),
                               "  max_message_size: 1KiB\n");
   uint16_t port = 0;
-  auto gw = start_gateway(dir, "burn.yaml", yaml, "spry1.log", port);
-  auto sub = replies_subscriber(broker.port(), dir);
+  auto gw = start_mqtt_gateway(dir, "burn.yaml", yaml, "spry1.log", port);
+  auto sub = mqtt_subscriber(broker.port(), dir, "done/#");
 
-  publish_lines(broker.port(), dir, "json/x", {"not json"});
+  mqtt_publish_lines(broker.port(), dir, "json/x", {"not json"});
   const auto big = dir.file("big.bin", std::string(4096, 'x'));
   auto [code, out] = run_command("/usr/bin/mosquitto_pub -h 127.0.0.1 -p " +
                                  std::to_string(broker.port()) + " -q 1 -t work/big -f " + big);
   INFO(out);
   REQUIRE(code == 0);
-  publish_lines(broker.port(), dir, "work/d", {"100 after-bad"});
-  const auto seen = collect(*sub, {"100 after-bad"}, std::chrono::seconds(10));
+  mqtt_publish_lines(broker.port(), dir, "work/d", {"100 after-bad"});
+  const auto seen = mqtt_collect(*sub, "done/", {"100 after-bad"}, std::chrono::seconds(10));
   CHECK(seen.count("100 after-bad") == 1);
-  CHECK(wait_until([&] { return metric(port, "spry_mqtt_messages_total{result=\"rejected\"}") == 2; },
+  CHECK(wait_until([&] { return gateway_metric(port, "spry_mqtt_messages_total{result=\"rejected\"}") == 2; },
                    std::chrono::seconds(5)));
-  CHECK(metric(port, "spry_mqtt_oversized_total") == 1);
-  CHECK(metric(port, "spry_mqtt_messages_total{result=\"ok\"}") == 1);
-  CHECK(metric(port, "spry_pool_buffers{chain=\"burn\",state=\"in_use\"}") == 0);
+  CHECK(gateway_metric(port, "spry_mqtt_oversized_total") == 1);
+  CHECK(gateway_metric(port, "spry_mqtt_messages_total{result=\"ok\"}") == 1);
+  CHECK(gateway_metric(port, "spry_pool_buffers{chain=\"burn\",state=\"in_use\"}") == 0);
 
   // Acknowledged, so a restarted gateway on the same persistent session gets neither again.
   REQUIRE(gw->stop(SIGTERM, std::chrono::seconds(10)));
   gw.reset();
-  gw = start_gateway(dir, "burn.yaml", yaml, "spry2.log", port);
-  CHECK(metric(port, "spry_mqtt_sessions_resumed_total") == 1);
-  publish_lines(broker.port(), dir, "work/d", {"100 after-restart"});
-  CHECK(collect(*sub, {"100 after-restart"}, std::chrono::seconds(10)).count("100 after-restart") == 1);
-  CHECK(metric(port, "spry_mqtt_received_total") == 1);
-  CHECK(metric(port, "spry_mqtt_messages_total{result=\"rejected\"}") == 0);
+  gw = start_mqtt_gateway(dir, "burn.yaml", yaml, "spry2.log", port);
+  CHECK(gateway_metric(port, "spry_mqtt_sessions_resumed_total") == 1);
+  mqtt_publish_lines(broker.port(), dir, "work/d", {"100 after-restart"});
+  CHECK(mqtt_collect(*sub, "done/", {"100 after-restart"}, std::chrono::seconds(10)).count("100 after-restart") == 1);
+  CHECK(gateway_metric(port, "spry_mqtt_received_total") == 1);
+  CHECK(gateway_metric(port, "spry_mqtt_messages_total{result=\"rejected\"}") == 0);
   const auto log = spry::bench::read_file(dir.path + "/spry1.log") +
                    spry::bench::read_file(dir.path + "/spry2.log");
   CHECK(occurrences(log, "payload is not valid JSON") == 1);

@@ -7,13 +7,14 @@
 #include "examples/motion-detection/motion_trace.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/mosquitto.hpp"
+#include "tests/support/mqtt_clients.hpp"
 #include "tests/support/processes.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
 
-#include <functional>
+#include <algorithm>
 #include <thread>
 
 using namespace spry::test;
@@ -36,52 +37,8 @@ std::string motion_yaml(const std::string& transport, const std::string& broker)
          "      pool: { buffers: 64, buffer_size: 4KiB }, timeout: 5s }\n";
 }
 
-double metric(uint16_t port, const std::string& series) {
-  auto m = http_request(port, "GET", "/metrics");
-  REQUIRE(m);
-  auto v = metric_value(m->body, series);
-  return v ? *v : -1;
-}
-
-bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds within) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return f();
-}
-
-// A mosquitto_sub on lights/# whose subscription is acknowledged (-d prints SUBACK). stdbuf
-// makes its stdout line-buffered: on a pipe it would hold every line until it exits.
-std::unique_ptr<child_process> subscriber(uint16_t port, const temp_dir& dir) {
-  auto sub = std::make_unique<child_process>(
-    std::vector<std::string>{"/usr/bin/stdbuf", "-oL", "/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(port),
-                             "-t", "lights/#", "-v", "-q", "1", "-d"},
-    dir.path + "/sub.log");
-  REQUIRE(sub->wait_for_line("SUBACK", std::chrono::seconds(5)));
-  return sub;
-}
-
-void publish(uint16_t port, const std::string& topic, const std::string& payload) {
-  auto [code, out] = run_command("/usr/bin/mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port) +
-                                 " -q 1 -t '" + topic + "' -m '" + payload + "'");
-  INFO(out);
-  REQUIRE(code == 0);
-}
-
-bool broker_tools_present() {
-  if (mosquitto_binary().empty() || !mosquitto_clients_present()) {
-    WARN("SKIPPED: mosquitto or mosquitto-clients is not installed (scripts/setup installs "
-         "them); this MQTT test did not run");
-    return false;
-  }
-  return true;
-}
-
 void motion_end_to_end(const std::string& transport) {
-  if (!broker_tools_present())
+  if (!mqtt_tools_present())
     return;
   temp_dir dir;
   mosquitto_broker broker(dir);
@@ -89,11 +46,11 @@ void motion_end_to_end(const std::string& transport) {
                       "--log-level", "warn"},
                      dir.path + "/spry.log");
   const uint16_t port = port_of(spry);
-  REQUIRE(wait_until([&] { return metric(port, "spry_mqtt_connected") == 1; }, std::chrono::seconds(10)));
-  auto sub = subscriber(broker.port(), dir);
+  REQUIRE(wait_until([&] { return gateway_metric(port, "spry_mqtt_connected") == 1; }, std::chrono::seconds(10)));
+  auto sub = mqtt_subscriber(broker.port(), dir, "lights/#");
 
   // A PUBLISH on sensors/kitchen/motion runs sensor -> actuator; the answer comes on lights/kitchen.
-  publish(broker.port(), "sensors/kitchen/motion", R"({"sensor": 7, "ts": 1700000000001, "state": "on"})");
+  mqtt_publish(broker.port(), dir, "sensors/kitchen/motion", R"({"sensor": 7, "ts": 1700000000001, "state": "on"})");
   auto line = sub->wait_for_line("lights/kitchen ", std::chrono::seconds(10));
   REQUIRE(line);
   CHECK_THAT(*line, Catch::Contains("\"light\":\"on\"") && Catch::Contains("\"sensor\":7") &&
@@ -101,31 +58,31 @@ void motion_end_to_end(const std::string& transport) {
 
   // Malformed payloads: no reply channel, so they are counted by reason and logged; their
   // buffers go back to the pool; good messages after them are still served.
-  publish(broker.port(), "sensors/kitchen/motion", "not json");
-  publish(broker.port(), "sensors/kitchen/motion", "[1, 2, 3]");
-  publish(broker.port(), "sensors/kitchen/motion", R"({"sensor": 7})"); // the function refuses it
-  publish(broker.port(), "sensors/hall/motion", R"({"sensor": 8, "ts": 1700000000002, "state": "off"})");
+  mqtt_publish(broker.port(), dir, "sensors/kitchen/motion", "not json");
+  mqtt_publish(broker.port(), dir, "sensors/kitchen/motion", "[1, 2, 3]");
+  mqtt_publish(broker.port(), dir, "sensors/kitchen/motion", R"({"sensor": 7})"); // the function refuses it
+  mqtt_publish(broker.port(), dir, "sensors/hall/motion", R"({"sensor": 8, "ts": 1700000000002, "state": "off"})");
   line = sub->wait_for_line("lights/hall ", std::chrono::seconds(10));
   REQUIRE(line);
   CHECK_THAT(*line, Catch::Contains("\"light\":\"off\""));
-  CHECK(wait_until([&] { return metric(port, "spry_mqtt_messages_total{result=\"failed\"}") == 1; },
+  CHECK(wait_until([&] { return gateway_metric(port, "spry_mqtt_messages_total{result=\"failed\"}") == 1; },
                    std::chrono::seconds(5)));
-  CHECK(metric(port, "spry_mqtt_messages_total{result=\"rejected\"}") == 2);
-  CHECK(metric(port, "spry_mqtt_messages_total{result=\"ok\"}") == 2);
-  CHECK(metric(port, "spry_adapter_rejected_total{adapter=\"mqtt-json\"}") == 2);
-  CHECK(metric(port, "spry_pool_buffers{chain=\"motion\",state=\"in_use\"}") == 0);
+  CHECK(gateway_metric(port, "spry_mqtt_messages_total{result=\"rejected\"}") == 2);
+  CHECK(gateway_metric(port, "spry_mqtt_messages_total{result=\"ok\"}") == 2);
+  CHECK(gateway_metric(port, "spry_adapter_rejected_total{adapter=\"mqtt-json\"}") == 2);
+  CHECK(gateway_metric(port, "spry_pool_buffers{chain=\"motion\",state=\"in_use\"}") == 0);
   const auto log = spry::bench::read_file(dir.path + "/spry.log");
   CHECK_THAT(log, Catch::Contains("payload is not valid JSON"));
 
   // The broker restarts mid-run: the gateway notices, reconnects with backoff, resubscribes.
   sub.reset();
   broker.stop();
-  REQUIRE(wait_until([&] { return metric(port, "spry_mqtt_connected") == 0; }, std::chrono::seconds(10)));
+  REQUIRE(wait_until([&] { return gateway_metric(port, "spry_mqtt_connected") == 0; }, std::chrono::seconds(10)));
   broker.start();
-  REQUIRE(wait_until([&] { return metric(port, "spry_mqtt_connected") == 1; }, std::chrono::seconds(10)));
-  CHECK(metric(port, "spry_mqtt_connects_total") >= 2);
-  sub = subscriber(broker.port(), dir);
-  publish(broker.port(), "sensors/attic/motion", R"({"sensor": 9, "ts": 1700000000003, "state": "on"})");
+  REQUIRE(wait_until([&] { return gateway_metric(port, "spry_mqtt_connected") == 1; }, std::chrono::seconds(10)));
+  CHECK(gateway_metric(port, "spry_mqtt_connects_total") >= 2);
+  sub = mqtt_subscriber(broker.port(), dir, "lights/#");
+  mqtt_publish(broker.port(), dir, "sensors/attic/motion", R"({"sensor": 9, "ts": 1700000000003, "state": "on"})");
   line = sub->wait_for_line("lights/attic ", std::chrono::seconds(10));
   REQUIRE(line);
   CHECK_THAT(*line, Catch::Contains("\"sensor\":9"));
@@ -166,7 +123,7 @@ TEST_CASE("motion detection through mosquitto on shm-skmsg", "[integration][mqtt
 }
 
 TEST_CASE("a gateway started before its broker connects when the broker comes up", "[integration][mqtt]") {
-  if (!broker_tools_present())
+  if (!mqtt_tools_present())
     return;
   temp_dir dir;
   const uint16_t broker_port = free_port();
@@ -175,10 +132,40 @@ TEST_CASE("a gateway started before its broker connects when the broker comes up
                       "--log-level", "warn"},
                      dir.path + "/spry.log");
   const uint16_t port = port_of(spry); // HTTP serves while MQTT has no broker yet
-  CHECK(metric(port, "spry_mqtt_connected") == 0);
+  CHECK(gateway_metric(port, "spry_mqtt_connected") == 0);
   mosquitto_broker broker(dir, broker_port);
-  REQUIRE(wait_until([&] { return metric(port, "spry_mqtt_connected") == 1; }, std::chrono::seconds(10)));
-  auto sub = subscriber(broker.port(), dir);
-  publish(broker.port(), "sensors/den/motion", R"({"sensor": 1, "ts": 5, "state": "on"})");
+  REQUIRE(wait_until([&] { return gateway_metric(port, "spry_mqtt_connected") == 1; }, std::chrono::seconds(10)));
+  auto sub = mqtt_subscriber(broker.port(), dir, "lights/#");
+  mqtt_publish(broker.port(), dir, "sensors/den/motion", R"({"sensor": 1, "ts": 5, "state": "on"})");
   REQUIRE(sub->wait_for_line("lights/den ", std::chrono::seconds(10)));
+}
+
+TEST_CASE("motion replay pre-warms every burst after a quiet gap, ahead of it", "[mqtt]") {
+  using namespace spry::examples::motion;
+  trace_options t;
+  t.seed = 3;
+  t.duration_s = 700;
+  const auto trace = make_trace(t);
+  REQUIRE(trace.size() > 10);
+  replay_options ro;
+  CHECK(warmup_times(trace, ro).empty()); // off by default
+  ro.prewarm_lead_s = 10;
+  ro.prewarm_gap_s = 60;
+  const auto w = warmup_times(trace, ro);
+  // One warm-up per event that follows >= 60 quiet seconds (and the first), 10 s before it but
+  // never before the event ahead of it.
+  size_t expected = 0, k = 0;
+  for (size_t i = 0; i < trace.size(); ++i) {
+    if (i && trace[i].t_s - trace[i - 1].t_s < ro.prewarm_gap_s)
+      continue;
+    ++expected;
+    REQUIRE(k < w.size());
+    CHECK(w[k] <= trace[i].t_s);
+    CHECK(w[k] >= trace[i].t_s - ro.prewarm_lead_s - 1e-9);
+    if (i)
+      CHECK(w[k] >= trace[i - 1].t_s);
+    ++k;
+  }
+  CHECK(w.size() == expected);
+  CHECK(std::is_sorted(w.begin(), w.end()));
 }
