@@ -5,6 +5,8 @@
 #include "transports/register.hpp"
 #include "transports/shm-dpdk/dpdk_config.hpp"
 
+#include "tests/support/app_parse.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace spry::core;
@@ -13,27 +15,8 @@ using spry::transports::dpdk::dpdk_config_of;
 
 namespace {
 
-const transport_registry& registry() {
-  static const transport_registry r = [] {
-    transport_registry t;
-    spry::transports::register_all(t);
-    return t;
-  }();
-  return r;
-}
-
-expected<app_spec> parse(const std::string& text) {
-  return parse_app_yaml(text, "app.yaml", registry());
-}
-
-// Parses `text` and returns the error message (test fails if it parsed).
-std::string error_of(const std::string& text) {
-  auto app = parse(text);
-  if (!app)
-    return app.err().message;
-  FAIL("expected an error for:\n" << text);
-  return {};
-}
+expected<app_spec> parse(const std::string& text) { return spry::test::parse_app(text); }
+std::string error_of(const std::string& text) { return spry::test::parse_error_of(text); }
 
 } // namespace
 
@@ -94,7 +77,7 @@ TEST_CASE("dpdk settings parse, and each bad one names its key and place", "[con
 
 TEST_CASE("dpdk settings of an app built in C++ are checked with the same words",
           "[config][dpdk]") {
-  const auto* section = registry().find_section("dpdk");
+  const auto* section = spry::test::all_transports().find_section("dpdk");
   REQUIRE(section);
   CHECK(section->transport == "shm-dpdk");
   REQUIRE(section->check);

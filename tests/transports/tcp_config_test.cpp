@@ -5,6 +5,8 @@
 #include "transports/register.hpp"
 #include "transports/tcp/tcp_config.hpp"
 
+#include "tests/support/app_parse.hpp"
+
 #include <catch2/catch.hpp>
 
 using namespace spry::core;
@@ -13,27 +15,8 @@ using spry::transports::tcp::tcp_config_of;
 
 namespace {
 
-const transport_registry& registry() {
-  static const transport_registry r = [] {
-    transport_registry t;
-    spry::transports::register_all(t);
-    return t;
-  }();
-  return r;
-}
-
-expected<app_spec> parse(const std::string& text) {
-  return parse_app_yaml(text, "app.yaml", registry());
-}
-
-// Parses `text` and returns the error message (test fails if it parsed).
-std::string error_of(const std::string& text) {
-  auto app = parse(text);
-  if (!app)
-    return app.err().message;
-  FAIL("expected an error for:\n" << text);
-  return {};
-}
+expected<app_spec> parse(const std::string& text) { return spry::test::parse_app(text); }
+std::string error_of(const std::string& text) { return spry::test::parse_error_of(text); }
 
 } // namespace
 
@@ -89,7 +72,7 @@ TEST_CASE("tcp.namespaces and tcp.xdp_tc_redirect parse and mistakes name their 
 
 TEST_CASE("tcp settings are checked against the app's transport, for apps built in C++ too",
           "[config][tcp]") {
-  const auto* section = registry().find_section("tcp");
+  const auto* section = spry::test::all_transports().find_section("tcp");
   REQUIRE(section);
   REQUIRE(section->check);
   app_spec app;
@@ -116,7 +99,7 @@ TEST_CASE("tcp settings are checked against the app's transport, for apps built 
   CHECK_THAT(section->check(t, app).err().message, Catch::Contains("not supported together"));
   // The registry's entry asks the settings whether sidecars run, and routes through the broker
   // unless the app says otherwise.
-  const auto* entry = registry().find("tcp");
+  const auto* entry = spry::test::all_transports().find("tcp");
   REQUIRE(entry);
   REQUIRE(entry->sidecars);
   CHECK_FALSE(entry->sidecars(app)); // no tcp section: defaults

@@ -70,26 +70,6 @@ bool take(rte_ring* r, core::descriptor& d, std::chrono::milliseconds timeout) {
   return true;
 }
 
-core::hop_measurement summarise(std::string what, std::vector<uint64_t> one_way_ns) {
-  core::hop_measurement m;
-  m.what = std::move(what);
-  m.round_trips = one_way_ns.size();
-  if (one_way_ns.empty())
-    return m;
-  std::sort(one_way_ns.begin(), one_way_ns.end());
-  auto at = [&](double q) {
-    return static_cast<double>(one_way_ns[std::min(one_way_ns.size() - 1,
-                                                   static_cast<size_t>(q * one_way_ns.size()))]);
-  };
-  m.p50_ns = at(0.5);
-  m.p99_ns = at(0.99);
-  double sum = 0;
-  for (auto v : one_way_ns)
-    sum += static_cast<double>(v);
-  m.mean_ns = sum / static_cast<double>(one_way_ns.size());
-  return m;
-}
-
 // Both sides configure CAF like an instance process does (core/runtime.cpp), so the transport
 // hop costs what it costs in a chain.
 std::unique_ptr<caf::actor_system_config> actor_config(size_t threads) {
@@ -243,8 +223,8 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
   if (!ok)
     return core::make_error("hop benchmark: the transport ping-pong did not complete");
   std::vector<core::hop_measurement> out;
-  out.push_back(summarise("bare rte_ring ping-pong, primary <-> secondary (spinning)", std::move(raw)));
-  out.push_back(summarise("shm-dpdk transport hop, actor -> ring -> poller -> actor",
+  out.push_back(core::hop_measurement::of("bare rte_ring ping-pong, primary <-> secondary (spinning)", std::move(raw)));
+  out.push_back(core::hop_measurement::of("shm-dpdk transport hop, actor -> ring -> poller -> actor",
                           std::move(st->samples)));
   return out;
 }
