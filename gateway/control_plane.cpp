@@ -69,6 +69,13 @@ control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies polici
     for (size_t f = 0; f < stats_.size(); ++f)
       stats_[f].desired = app_.functions[f].min_instances;
   warm_until_ns_.assign(app_.functions.size(), 0);
+  via_activator_.assign(app_.functions.size(), 0);
+  // Knative's default target burst capacity (200) puts the activator in the path of every small
+  // revision, where it caps each pod at its containerConcurrency, which Knative leaves unlimited
+  // by default. A spry function's `concurrency` is always a hard limit, so applying KPA's default
+  // live would gate every KPA app; the rule applies live when the app asks for it by name.
+  for (const auto& [key, value] : app_.autoscaling.policy.params)
+    live_activator_ = live_activator_ || (autoscaler_name_ == "kpa" && key == "target_burst_capacity");
   for (auto& s : stats_)
     s.cold_buckets.assign(cold_bounds.size(), 0);
   initial_nodes_.resize(app_.functions.size());
@@ -243,6 +250,10 @@ void control_plane::run() {
       uint64_t wait_ns = next_decision > now ? next_decision - now : 0;
       if (busy_.load(std::memory_order_relaxed))
         wait_ns = std::min<uint64_t>(wait_ns, drain_poll_ms * 1000000);
+      // Requests wait at the activator for a slot that frees inside the chain, where the
+      // gateway does not see it (a chain's completion releases at once, gateway::on_descriptor).
+      if (slot_waits_.load(std::memory_order_relaxed))
+        wait_ns = std::min<uint64_t>(wait_ns, 1000000);
       const bool sample_only = wait_ns > concurrency_sample_ms * 1000000;
       wait_ns = std::min<uint64_t>(wait_ns, concurrency_sample_ms * 1000000);
       const bool woken =
@@ -452,6 +463,9 @@ void control_plane::tick(bool decide) {
           stats_[f].cpu_fraction = std::clamp(decisions[f].cpu_fraction, 0.01, 1.0);
         for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
           scale_locked(static_cast<core::function_id>(f), decisions[f].instances);
+        if (live_activator_)
+          for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
+            via_activator_[f] = decisions[f].via_activator;
       }
     } else if (!managed_ && autoscaler_name_ != "fixed") {
       // Between decisions only activation: a held request for a function at zero.
@@ -482,14 +496,32 @@ void control_plane::tick(bool decide) {
     last_starting_ = starting_n;
     drain_locked();
     apply_cpu_limits_locked();
+    if (live_activator_)
+      apply_activator_locked();
     for (const auto& [ep, x] : instances_)
       moving = moving || x.state != inst_state::ready;
     ticks_++;
   }
   gw_.release_held();
-  for (size_t f = 0; f < stats_.size() && !moving; ++f)
-    moving = gw_.held(static_cast<core::function_id>(f)) > 0;
+  bool slot_waits = false;
+  for (size_t f = 0; f < stats_.size(); ++f)
+    if (gw_.held(static_cast<core::function_id>(f)) > 0) {
+      moving = true;
+      slot_waits = slot_waits || gw_.activator_in_path(static_cast<core::function_id>(f));
+    }
   busy_.store(moving, std::memory_order_relaxed);
+  slot_waits_.store(slot_waits, std::memory_order_relaxed);
+}
+
+void control_plane::apply_activator_locked() {
+  // Every tick, so that an instance that became ready since the decision is marked too (a
+  // reused endpoint's reset cleared its mark).
+  for (const auto& [ep, x] : instances_)
+    if (x.function < via_activator_.size())
+      if (auto* s = rt_.board().slot(ep))
+        s->activator.store(via_activator_[x.function] ? 1 : 0, std::memory_order_relaxed);
+  for (size_t f = 0; f < via_activator_.size(); ++f)
+    gw_.set_activator(static_cast<core::function_id>(f), via_activator_[f] != 0);
 }
 
 void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
@@ -769,8 +801,17 @@ std::string control_plane::metrics_text() const {
                "Mean execution time of the function's recent requests",
                [&](size_t f) { return stats_[f].service_time_s; });
   per_function("spry_function_held_requests", "gauge",
-               "Requests held at the gateway until the function has an instance",
+               "Requests held at the gateway until the function has an instance or, with the "
+               "activator in its path, a free slot",
                [&](size_t f) { return gw_.held(static_cast<core::function_id>(f)); });
+  per_function("spry_function_activator_in_path", "gauge",
+               "1 while KPA puts the activator in the function's path (target_burst_capacity)",
+               [&](size_t f) { return gw_.activator_in_path(static_cast<core::function_id>(f)) ? 1 : 0; });
+  per_function("spry_function_activator_holds_total", "counter",
+               "Requests the activator held for a free slot of the function's instances",
+               [&](size_t f) {
+                 return static_cast<double>(gw_.activator_holds(static_cast<core::function_id>(f)));
+               });
   per_function("spry_function_cpu_fraction", "gauge",
                "Each instance's CPU as a fraction of its size (below 1: deflated)",
                [&](size_t f) { return stats_[f].cpu_fraction; });
