@@ -681,7 +681,9 @@ void control_plane::apply_cpu_limits_locked() {
     }
     if (cores == 0 && !group_all)
       continue; // nothing is limited: no groups
-    if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores); !ok) {
+    if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores,
+                                {x.function, app_.functions[x.function].weight});
+        !ok) {
       spdlog::error("instance {}: cannot set its CPU limit: {}", ep, ok.err().message);
       continue;
     }
