@@ -20,6 +20,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
@@ -82,6 +83,21 @@ make_pinger(caf::actor_system& sys, hop_sink kind, const std::shared_ptr<pinger_
     d.dst = peer;
     tp->send(d);
   });
+}
+
+/// Starts `st`'s ping-pong (a pinger bound already) with a fresh buffer sent to `peer`, and
+/// waits for its last round trip (a minute at most). false: it did not start or did not end.
+inline bool run_ping_pong(core::transport& tp, core::pool& pool, pinger_state& st,
+                          core::endpoint_id peer) {
+  auto fut = st.done.get_future();
+  core::buffer_header* b = pool.alloc();
+  if (!b)
+    return false;
+  b->request_id = 1;
+  b->t_sent_ns = core::now_ns();
+  return tp.send(core::descriptor{peer, 0, core::tag_of(1), pool.offset_of(b)}) ==
+           core::send_status::ok &&
+         fut.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
 }
 
 /// The echo, endpoint `self`: sends every descriptor back to `peer`.

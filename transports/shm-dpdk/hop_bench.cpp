@@ -210,19 +210,8 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
                               warmup, round_trips);
   bool ok = (*tp)->bind(1, p_mailbox) && (*tp)->bind(3, p_inline);
   // One ping-pong at a time, so that neither competes with the other for the two cores.
-  const std::pair<std::shared_ptr<pinger_state>, core::endpoint_id> runs[] = {{via_mailbox, 2},
-                                                                              {via_inline, 4}};
-  for (const auto& [st, peer] : runs) {
-    auto fut = st->done.get_future();
-    core::buffer_header* b = ok ? pools[0].alloc() : nullptr;
-    if (b) {
-      b->request_id = 1;
-      b->t_sent_ns = core::now_ns();
-      ok = (*tp)->send(core::descriptor{peer, 0, core::tag_of(1), pools[0].offset_of(b)}) ==
-           core::send_status::ok;
-    }
-    ok = ok && b && fut.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
-  }
+  ok = ok && run_ping_pong(**tp, pools[0], *via_mailbox, 2) &&
+       run_ping_pong(**tp, pools[0], *via_inline, 4);
   put(ping, quit_tag);
   (*tp)->stop();
   for (auto& sink : {p_mailbox, p_inline})
