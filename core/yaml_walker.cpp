@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <sstream>
 
@@ -35,17 +38,25 @@ void yaml_walker::expect_map(const YAML::Node& n, const std::string& path) const
     fail(n, path + ": expected a mapping (key: value)");
 }
 
+void yaml_walker::expect_seq(const YAML::Node& n, const std::string& path) const {
+  if (!n.IsSequence())
+    fail(n, path + ": expected a list");
+}
+
 void yaml_walker::only_keys(const YAML::Node& n, const std::string& path,
-                            const std::vector<const char*>& keys) const {
+                            const std::vector<std::string>& keys) const {
+  expect_map(n, path);
   for (const auto& kv : n) {
-    const auto key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar())
+      fail(kv.first, path + ": expected a plain key");
+    const auto& key = kv.first.Scalar();
     bool ok = false;
-    for (const char* k : keys)
+    for (const auto& k : keys)
       ok = ok || key == k;
     if (!ok) {
       std::string list;
-      for (const char* k : keys)
-        list += (list.empty() ? "" : ", ") + std::string(k);
+      for (const auto& k : keys)
+        list += (list.empty() ? "" : ", ") + k;
       fail(kv.first, path + ": unknown key '" + key + "' (expected one of: " + list + ")");
     }
   }
@@ -92,19 +103,33 @@ uint32_t yaml_walker::duration(const YAML::Node& n, const std::string& path) con
   return static_cast<uint32_t>(*v);
 }
 
-double yaml_walker::number(const YAML::Node& n, const std::string& path, double lo,
-                           double hi) const {
+double yaml_walker::number(const YAML::Node& n, const std::string& path) const {
   if (!n.IsScalar())
     fail(n, path + ": expected a number");
   const auto& s = n.Scalar();
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !(v == v))
+  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(v))
     fail(n, path + ": expected a number, got '" + s + "'");
+  return v;
+}
+
+double yaml_walker::number(const YAML::Node& n, const std::string& path, double lo,
+                           double hi) const {
+  const double v = number(n, path);
+  const auto& s = n.Scalar();
   if (v < lo || v > hi)
     fail(n, path + ": " + s + " is outside [" + fmt(lo) + ", " + fmt(hi) + "]");
   return v;
+}
+
+uint64_t yaml_walker::count(const YAML::Node& n, const std::string& path, uint64_t lo,
+                            uint64_t hi) const {
+  const double v = number(n, path, static_cast<double>(lo), static_cast<double>(hi));
+  if (v != std::floor(v))
+    fail(n, path + ": expected a whole number, got '" + n.Scalar() + "'");
+  return static_cast<uint64_t>(v);
 }
 
 bool yaml_walker::boolean(const YAML::Node& n, const std::string& path, bool on_off) const {
@@ -124,6 +149,34 @@ std::vector<std::string> yaml_walker::str_list(const YAML::Node& n, const std::s
   for (size_t i = 0; i < n.size(); ++i)
     out.push_back(str(n[i], path + "[" + std::to_string(i) + "]"));
   return out;
+}
+
+namespace {
+
+config_error syntax_error(const std::string& file, const YAML::Exception& e) {
+  return config_error{file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg};
+}
+
+} // namespace
+
+YAML::Node yaml_walker::load_file(const std::string& file) {
+  std::ifstream in(file);
+  if (!in)
+    throw config_error{file + ": cannot open: " + std::strerror(errno)};
+  try {
+    return YAML::Load(in);
+  } catch (const YAML::Exception& e) {
+    throw syntax_error(file, e);
+  }
+}
+
+YAML::Node yaml_walker::load_text(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw syntax_error(file, e);
+  }
 }
 
 } // namespace spry::core
