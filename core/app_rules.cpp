@@ -17,6 +17,23 @@ std::string fmt(double v) {
 
 } // namespace
 
+std::string at_most(uint64_t v, uint64_t max, const std::string& path) {
+  if (v <= max)
+    return {};
+  return path + ": " + std::to_string(v) + " is too large (at most " + std::to_string(max) + ")";
+}
+
+std::string size_at_most(uint64_t bytes, uint64_t max, const std::string& path) {
+  if (bytes <= max)
+    return {};
+  return path + ": " + std::to_string(bytes) + " is too large (at most " + std::to_string(max) +
+         " bytes)";
+}
+
+std::string duration(uint32_t ms, const std::string& path) {
+  return ms == 0 ? path + ": duration must be between 1ms and ~49 days" : std::string();
+}
+
 std::string io_threads(unsigned n, const std::string& path) {
   return n == 0 ? path + ": must be at least 1" : std::string();
 }
@@ -137,17 +154,41 @@ status_or_error first(const source_location& where, std::initializer_list<std::s
 } // namespace
 
 status_or_error validate(const app_spec& app) {
-  const auto& g = app.gateway;
-  if (auto ok = first(g.where, {rules::io_threads(g.io_threads, "gateway.io_threads")}); !ok)
+  // The bounds are the file reader's (config.cpp), key by key.
+  if (auto ok = first(app.transport_where, {rules::at_most(app.worker_threads, 256, "workers")});
+      !ok)
     return ok;
-  if (auto ok = first(app.transport_where, {rules::instances_start(app.instances.start,
-                                                                  "instances.start")});
+  const auto& g = app.gateway;
+  if (auto ok = first(g.where, {rules::io_threads(g.io_threads, "gateway.io_threads"),
+                                rules::at_most(g.io_threads, 256, "gateway.io_threads"),
+                                rules::size_at_most(g.body_limit, uint64_t{1} << 32,
+                                                    "gateway.body_limit"),
+                                rules::duration(g.header_timeout_ms, "gateway.header_timeout"),
+                                rules::duration(g.body_timeout_ms, "gateway.body_timeout"),
+                                rules::duration(g.idle_timeout_ms, "gateway.idle_timeout")});
+      !ok)
+    return ok;
+  const auto& i = app.instances;
+  if (auto ok = first(app.transport_where,
+                      {rules::instances_start(i.start, "instances.start"),
+                       rules::duration(i.ready_timeout_ms, "instances.ready_timeout"),
+                       rules::duration(i.restart_backoff_ms, "instances.restart_backoff"),
+                       rules::duration(i.restart_backoff_max_ms, "instances.restart_backoff_max"),
+                       rules::at_most(i.crash_loop_restarts, 1000, "instances.crash_loop_restarts"),
+                       rules::duration(i.crash_loop_window_ms, "instances.crash_loop_window")});
+      !ok)
+    return ok;
+  const auto& as = app.autoscaling;
+  if (auto ok = first(as.policy.where,
+                      {rules::duration(as.interval_ms, "policies.autoscaler.interval"),
+                       rules::at_most(as.hold_limit, 1u << 20, "policies.autoscaler.hold_limit")});
       !ok)
     return ok;
   for (size_t i = 0; i < app.nodes.size(); ++i) {
     const auto& n = app.nodes[i];
     const auto path = "nodes[" + std::to_string(i) + "]";
-    if (auto ok = first(n.where, {rules::in_range(n.speed, 0.01, 100, path + ".speed"),
+    if (auto ok = first(n.where, {rules::size_at_most(n.memory, uint64_t{1} << 50, path + ".memory"),
+                                  rules::in_range(n.speed, 0.01, 100, path + ".speed"),
                                   rules::instance_cpu_limit(n.instance_cpu_limit,
                                                             path + ".instance_cpu_limit")});
         !ok)
@@ -165,7 +206,12 @@ status_or_error validate(const app_spec& app) {
                     m.share_group.empty()
                       ? std::string()
                       : rules::mqtt_share_group(m.share_group, "mqtt.share_group"),
+                    rules::duration(m.keepalive_ms, "mqtt.keepalive"),
+                    rules::duration(m.reconnect_min_ms, "mqtt.reconnect_min"),
+                    rules::duration(m.reconnect_max_ms, "mqtt.reconnect_max"),
                     rules::mqtt_reconnect(m.reconnect_min_ms, m.reconnect_max_ms, "mqtt"),
+                    rules::duration(m.backpressure_wait_ms, "mqtt.backpressure_wait"),
+                    rules::size_at_most(m.max_message_size, 268435455, "mqtt.max_message_size"),
                     rules::mqtt_max_message_size(m.max_message_size, "mqtt.max_message_size")});
         !ok)
       return ok;
@@ -186,7 +232,11 @@ status_or_error validate(const app_spec& app) {
     const auto& f = app.functions[i];
     const auto path = "functions[" + std::to_string(i) + "]";
     if (auto ok = first(f.where,
-                        {rules::in_range(f.cpu, 0.001, 1024, path + ".cpu"),
+                        {rules::at_most(f.min_instances, 4096, path + ".min_instances"),
+                         rules::at_most(f.max_instances, 4096, path + ".max_instances"),
+                         rules::at_most(f.concurrency, 65535, path + ".concurrency"),
+                         rules::in_range(f.cpu, 0.001, 1024, path + ".cpu"),
+                         rules::size_at_most(f.memory, uint64_t{1} << 44, path + ".memory"),
                          rules::in_range(f.slo_percentile, 0.01, 0.9999, path + ".slo_percentile"),
                          rules::in_range(f.weight, 0.001, 1e6, path + ".weight")});
         !ok)
@@ -202,7 +252,11 @@ status_or_error validate(const app_spec& app) {
                          c.http.path.empty() ? std::string()
                                              : rules::http_path(c.http.path, path + ".http.path"),
                          rules::pool_buffers(c.pool.buffers, path + ".pool.buffers"),
-                         rules::pool_buffer_size(c.pool.buffer_size, path + ".pool.buffer_size")});
+                         rules::at_most(c.pool.buffers, 1u << 24, path + ".pool.buffers"),
+                         rules::pool_buffer_size(c.pool.buffer_size, path + ".pool.buffer_size"),
+                         rules::size_at_most(c.pool.buffer_size, 1u << 30,
+                                             path + ".pool.buffer_size"),
+                         rules::duration(c.timeout_ms, path + ".timeout")});
         !ok)
       return ok;
   }

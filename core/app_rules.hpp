@@ -17,6 +17,12 @@
 
 namespace spry::core::rules {
 
+/// A count the file reads as a whole number up to `max`: "PATH: V is too large (at most MAX)".
+std::string at_most(uint64_t v, uint64_t max, const std::string& path);
+/// A size up to `max` bytes: "PATH: V is too large (at most MAX bytes)".
+std::string size_at_most(uint64_t bytes, uint64_t max, const std::string& path);
+/// A duration (`timeout`, `interval`, ...): 1 ms or more.
+std::string duration(uint32_t ms, const std::string& path);
 /// `gateway.io_threads`: at least 1.
 std::string io_threads(unsigned n, const std::string& path);
 /// `chains[i].http.method`: GET, POST, PUT, PATCH or DELETE.

@@ -1,5 +1,6 @@
 #include "core/yaml_walker.hpp"
 
+#include "core/app_rules.hpp"
 #include "core/config.hpp"
 
 #include <algorithm>
@@ -76,8 +77,8 @@ uint64_t yaml_walker::uint(const YAML::Node& n, const std::string& path, uint64_
       !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
     fail(n, path + ": expected a non-negative integer, got '" + s + "'");
   const uint64_t v = std::stoull(s);
-  if (v > max)
-    fail(n, path + ": " + s + " is too large (at most " + std::to_string(max) + ")");
+  if (auto problem = rules::at_most(v, max, path); !problem.empty())
+    fail(n, problem);
   return v;
 }
 
@@ -98,8 +99,10 @@ uint32_t yaml_walker::duration(const YAML::Node& n, const std::string& path) con
   auto v = parse_duration_ms(n.Scalar());
   if (!v)
     fail(n, path + ": " + v.err().message);
-  if (*v == 0 || *v > std::numeric_limits<uint32_t>::max())
+  if (*v > std::numeric_limits<uint32_t>::max())
     fail(n, path + ": duration must be between 1ms and ~49 days");
+  if (auto problem = rules::duration(static_cast<uint32_t>(*v), path); !problem.empty())
+    fail(n, problem);
   return static_cast<uint32_t>(*v);
 }
 

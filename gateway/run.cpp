@@ -209,8 +209,10 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   // instance role on them, exactly as an exec'd instance does after parsing the same file.
   // The app's function libraries stay loaded from here on (in the gateway and so in the
   // template): an instance's own load of them then finds them mapped and relocated.
+  // Only for transports whose instances are processes (the registry says which; run names none).
   core::function_registry preloaded = functions;
-  if (app.instances.start == "fork" && app.transport != "local") {
+  const auto* transport_entry = transports().find(app.transport);
+  if (app.instances.start == "fork" && transport_entry && !transport_entry->in_process_instances) {
     for (const auto& path : app.libraries)
       if (auto lib = core::function_library::load(path, preloaded); !lib)
         spdlog::warn("instances.start fork: cannot preload {}: {}", path, lib.err().message);

@@ -384,6 +384,28 @@ TEST_CASE("a builder misuse reads as the same mistake in the app file", "[app]")
             a.instances(i);
           }));
   }
+  SECTION("a chain deadline of 0") {
+    CHECK(file_error(functions + chain + ", timeout: 0 }\n", &where) ==
+          built([](app&, chain_builder& c) { c.timeout_ms(0); }));
+    CHECK(built([](app&, chain_builder& c) { c.timeout_ms(0); }) ==
+          "chains[0].timeout: duration must be between 1ms and ~49 days");
+  }
+  SECTION("more I/O threads than the gateway takes") {
+    CHECK(file_error("gateway: { io_threads: 300 }\n" + functions + chain + " }\n", &where) ==
+          built([](app& a, chain_builder&) {
+            gateway_spec g;
+            g.io_threads = 300;
+            a.gateway(g);
+          }));
+  }
+  SECTION("more instances than a function may have") {
+    CHECK(file_error("functions: [{ name: f, max_instances: 5000 }]\n" + chain + " }\n",
+                     &where) == "functions[0].max_instances: 5000 is too large (at most 4096)");
+    app a("x");
+    a.function("f", [](message&) {}).instances(1, 5000);
+    a.chain("c").then("f");
+    CHECK(compile_error(a.spec()) == "functions[0].max_instances: 5000 is too large (at most 4096)");
+  }
   SECTION("a function that fits no node (a rule across keys, applied to both by compile)") {
     CHECK(file_error("nodes: [{ name: n, cpus: \"0\" }]\nfunctions: [{ name: f, cpu: 2 }]\n" +
                        chain + " }\n",
