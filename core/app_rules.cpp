@@ -8,7 +8,7 @@ namespace spry::core::rules {
 
 namespace {
 
-// As the YAML walker prints numbers (ostream defaults), so both read alike.
+// Numbers as an ostream prints them by default (0.5, 1e+06).
 std::string fmt(double v) {
   std::ostringstream o;
   o << v;
@@ -61,7 +61,11 @@ std::string pool_buffer_size(uint32_t n, const std::string& path) {
 std::string in_range(double v, double lo, double hi, const std::string& path) {
   if (v >= lo && v <= hi)
     return {};
-  return path + ": " + fmt(v) + " is outside [" + fmt(lo) + ", " + fmt(hi) + "]";
+  return outside(fmt(v), lo, hi, path);
+}
+
+std::string outside(const std::string& value, double lo, double hi, const std::string& path) {
+  return path + ": " + value + " is outside [" + fmt(lo) + ", " + fmt(hi) + "]";
 }
 
 std::string instance_cpu_limit(double cores, const std::string& path) {

@@ -33,8 +33,10 @@ std::string http_path(const std::string& p, const std::string& path);
 std::string pool_buffers(uint32_t n, const std::string& path);
 /// `chains[i].pool.buffer_size`: at least 1 byte.
 std::string pool_buffer_size(uint32_t n, const std::string& path);
-/// A number the file reads within [lo, hi]: "PATH: V is outside [lo, hi]" as the YAML walker says.
+/// A number the file reads within [lo, hi]: "PATH: V is outside [lo, hi]".
 std::string in_range(double v, double lo, double hi, const std::string& path);
+/// The words of in_range for a value as written (the YAML walker keeps the file's text).
+std::string outside(const std::string& value, double lo, double hi, const std::string& path);
 /// `nodes[i].instance_cpu_limit`: 0 (no limit, what leaving it out means) or [0.01, 1024] cores.
 std::string instance_cpu_limit(double cores, const std::string& path);
 /// `instances.start`: exec or fork.

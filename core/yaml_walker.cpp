@@ -11,19 +11,8 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <sstream>
 
 namespace spry::core {
-
-namespace {
-
-std::string fmt(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
-} // namespace
 
 source_location yaml_walker::at(const YAML::Node& n) const {
   auto m = n.Mark();
@@ -123,7 +112,7 @@ double yaml_walker::number(const YAML::Node& n, const std::string& path, double 
   const double v = number(n, path);
   const auto& s = n.Scalar();
   if (v < lo || v > hi)
-    fail(n, path + ": " + s + " is outside [" + fmt(lo) + ", " + fmt(hi) + "]");
+    fail(n, rules::outside(s, lo, hi, path));
   return v;
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 using namespace spry;
+using spry::test::eventually;
 using spry::test::http_gateway;
 using spry::test::http_request;
 
@@ -27,21 +28,6 @@ core::app zero_app(uint32_t hold_limit, uint32_t timeout_ms) {
   a.autoscaler("kpa", {}, 2000, hold_limit);
   a.spec().worker_threads = 2;
   return a;
-}
-
-template <class F>
-bool eventually(F&& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return done();
-}
-
-uint32_t in_use(http_gateway& g) {
-  uint32_t n = 0;
-  for (auto& p : g.rt->pools())
-    n += p.stats().in_use;
-  return n;
 }
 
 } // namespace
@@ -73,7 +59,7 @@ TEST_CASE("held requests: one waits for the first instance, asks for it, then is
   CHECK(res->status == 200);
   CHECK(res->body == "woke up");
   CHECK(g.gw->held(0) == 0);
-  CHECK(eventually([&] { return in_use(g) == 0; }));
+  CHECK(eventually([&] { return g.buffers_in_use() == 0; }));
 }
 
 TEST_CASE("held requests: beyond hold_limit a request is refused at once", "[gateway][held]") {
@@ -105,8 +91,8 @@ TEST_CASE("held requests: one whose client got a 504 gives its buffer back", "[g
   REQUIRE(res);
   CHECK(res->status == 504);
   CHECK(g.gw->held(0) == 1); // still in the waiting room, its buffer taken
-  CHECK(in_use(g) == 1);
+  CHECK(g.buffers_in_use() == 1);
   g.gw->release_held(); // no instance, but the abandoned are swept
   CHECK(g.gw->held(0) == 0);
-  CHECK(in_use(g) == 0);
+  CHECK(g.buffers_in_use() == 0);
 }

@@ -11,6 +11,7 @@
 
 using namespace spry;
 using spry::test::http_connection;
+using spry::test::eventually;
 using spry::test::http_gateway;
 
 namespace {
@@ -21,15 +22,6 @@ core::app echo_app() {
   a.chain("echo").http("POST", "/echo").then("echo");
   a.spec().worker_threads = 2;
   return a;
-}
-
-// Polls `done` for up to 5 s (what the server does happens on its I/O threads).
-template <class F>
-bool eventually(F&& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!done() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return done();
 }
 
 } // namespace

@@ -34,16 +34,8 @@ core::app session_app() {
 
 // Every buffer back in its pool (a chain may hold one a moment after its answer), bounded.
 bool pools_full(http_gateway& g) {
-  auto in_use = [&] {
-    uint32_t n = 0;
-    for (auto& p : g.rt->pools())
-      n += p.stats().in_use;
-    return n;
-  };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (in_use() != 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return in_use() == 0;
+  return spry::test::eventually([&] { return g.buffers_in_use() == 0; },
+                                std::chrono::seconds(5));
 }
 
 } // namespace

@@ -11,7 +11,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 
 namespace spry::test {
 
@@ -41,10 +43,27 @@ struct http_gateway {
     rt->stop();
   }
   uint16_t port() const { return http->port(); }
+  /// Pool buffers taken now, over every chain.
+  uint32_t buffers_in_use() const {
+    uint32_t n = 0;
+    for (auto& p : rt->pools())
+      n += p.stats().in_use;
+    return n;
+  }
 
   std::unique_ptr<core::runtime> rt;
   std::unique_ptr<gateway::gateway> gw;
   std::unique_ptr<gateway::http_server> http;
 };
+
+/// Polls `done` for up to `within` (what the server does happens on its I/O threads): true once
+/// it holds. A bound for a failing test, not a timing the test asserts.
+template <class F>
+bool eventually(F&& done, std::chrono::milliseconds within = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (!done() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return done();
+}
 
 } // namespace spry::test
