@@ -1,11 +1,9 @@
 #pragma once
-// HTTP/1.1 ingress on Boost.Beast: keep-alive, one request at a time per connection (so
-// pipelined requests are answered in order), body limit (413), header/body timeouts (408),
-// unknown route (404), wrong method (405), pool exhausted (503 + Retry-After), chain deadline
-// (504). The request body is parsed straight into the chain's pool buffer: the only user-space
-// copy of the payload on the way in.
-//
-// Reserved paths: GET /healthz (liveness + readiness), GET /metrics (Prometheus text).
+// HTTP/1.1 ingress on Boost.Beast, the listening side: binds gateway.listen, runs the I/O
+// threads, accepts connections and hands each to a session (http_session.hpp: keep-alive,
+// pipelining, limits, statuses), sheds connections with 503 when the process is out of file
+// descriptors, and drains in-flight requests on stop. What a request may be (Host, target forms,
+// body limits) is decided in http_request.hpp.
 
 #include "core/app_spec.hpp"
 #include "core/error.hpp"
