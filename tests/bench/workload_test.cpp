@@ -92,6 +92,17 @@ TEST_CASE("workload files: an unknown key and a wrong type read as in the app fi
         file + ":2:11: requests: expected a list");
 }
 
+TEST_CASE("the examples' workload files read without a mistake", "[bench]") {
+  // They are documentation too (README: the workload format): the walker must accept them as
+  // written.
+  for (const char* name : {"hello/hello.bench.yaml", "online-boutique/online-boutique.bench.yaml",
+                           "parking/parking.bench.yaml"}) {
+    auto w = load_workload_file(std::string(SPRY_EXAMPLES_DIR) + "/" + name);
+    INFO(name << ": " << (w ? std::string() : w.err().message));
+    CHECK(w);
+  }
+}
+
 TEST_CASE("setup names stand for a transport and its settings", "[bench]") {
   auto tcp = setup_named("tcp");
   REQUIRE(tcp);
