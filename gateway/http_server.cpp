@@ -5,13 +5,14 @@
 #include "gateway/metrics.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/beast/core/error.hpp>
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -21,8 +22,23 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+std::vector<std::unique_ptr<net::io_context>> make_contexts(unsigned n) {
+  std::vector<std::unique_ptr<net::io_context>> out;
+  for (unsigned i = 0; i < std::max(1u, n); ++i)
+    out.push_back(std::make_unique<net::io_context>(1)); // concurrency hint: one thread each
+  return out;
+}
+
+} // namespace
+
 http_server::http_server(gateway& gw, const core::gateway_spec& spec)
-  : gw_(gw), spec_(spec), acceptor_(net::make_strand(ioc_)), accept_retry_(acceptor_.get_executor()) {
+  : gw_(gw),
+    spec_(spec),
+    contexts_(make_contexts(spec.io_threads)),
+    acceptor_(contexts_[0]->get_executor()),
+    accept_retry_(contexts_[0]->get_executor()) {
 }
 
 http_server::~http_server() {
@@ -52,13 +68,19 @@ core::status_or_error http_server::start() {
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   running_ = true;
   do_accept();
-  for (unsigned i = 0; i < spec_.io_threads; ++i)
-    threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& ctx : contexts_)
+    threads_.emplace_back([c = ctx.get()] {
+      // Without work of its own a context's run() would return at once.
+      auto guard = net::make_work_guard(*c);
+      c->run();
+    });
   return {};
 }
 
 void http_server::do_accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+  // Connections go to the I/O threads in turn; each is served by its thread alone.
+  auto& ctx = *contexts_[next_context_++ % contexts_.size()];
+  acceptor_.async_accept(ctx.get_executor(), [this](beast::error_code ec, session_socket s) {
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open())
         return;
@@ -125,7 +147,8 @@ void http_server::stop(unsigned drain_ms) {
   // Let the last responses be written before the loop stops.
   if (drain_ms)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ioc_.stop();
+  for (auto& ctx : contexts_)
+    ctx->stop();
   for (auto& t : threads_)
     t.join();
   threads_.clear();

@@ -47,9 +47,14 @@ private:
 
   gateway& gw_;
   core::gateway_spec spec_;
-  boost::asio::io_context ioc_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer accept_retry_;
+  using executor = boost::asio::io_context::executor_type;
+  /// One per I/O thread, each run by that thread alone (a connection lives on one of them).
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  size_t next_context_ = 0; ///< where the next accepted connection goes (round robin)
+  boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, executor> acceptor_;
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                    boost::asio::wait_traits<std::chrono::steady_clock>, executor>
+    accept_retry_;
   int reserve_fd_ = -1; ///< /dev/null, held so that one descriptor is free when all others are used
   std::chrono::steady_clock::time_point last_shed_log_{};
   uint64_t shed_since_log_ = 0;

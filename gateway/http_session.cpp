@@ -9,7 +9,6 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -26,6 +25,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 namespace {
+
+using executor = net::io_context::executor_type;
+using timer = net::basic_waitable_timer<std::chrono::steady_clock,
+                                        net::wait_traits<std::chrono::steady_clock>, executor>;
 
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -47,7 +50,7 @@ std::string json_escape(std::string_view s) {
 
 class session : public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket&& socket, gateway& gw, const core::gateway_spec& spec,
+  session(session_socket&& socket, gateway& gw, const core::gateway_spec& spec,
           std::shared_ptr<std::atomic<uint64_t>> connections)
     : stream_(std::move(socket)),
       timer_(stream_.get_executor()),
@@ -513,9 +516,9 @@ private:
     stream_.close();
   }
 
-  beast::tcp_stream stream_;
-  net::steady_timer timer_;      // chain deadline
-  net::steady_timer read_timer_; // header / body deadline
+  beast::basic_stream<tcp, executor> stream_;
+  timer timer_;      // chain deadline
+  timer read_timer_; // header / body deadline
   uint64_t read_gen_ = 0;
   bool read_timed_out_ = false;
   beast::flat_buffer buffer_;
@@ -544,7 +547,7 @@ private:
 
 } // namespace
 
-void serve_connection(tcp::socket&& socket, gateway& gw, const core::gateway_spec& spec,
+void serve_connection(session_socket&& socket, gateway& gw, const core::gateway_spec& spec,
                       std::shared_ptr<std::atomic<uint64_t>> connections) {
   std::make_shared<session>(std::move(socket), gw, spec, std::move(connections))->start();
 }

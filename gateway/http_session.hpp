@@ -9,11 +9,17 @@
 // pipelined requests are answered in order; a connection with an unread body after an early
 // answer is closed.
 //
-// Runs on the I/O thread of the connection's strand; it never blocks that thread (the chain's
-// answer comes back through the gateway and is written from the strand).
+// Runs on the one I/O thread of the io_context its socket belongs to (one io_context per I/O
+// thread, so no strand: handlers of a connection never run concurrently, and every socket,
+// timer and post uses the io_context's own executor type instead of the type-erased
+// any_io_executor, whose copies and prefer() calls showed in profiles of the hot path). It
+// never blocks that thread (the chain's answer comes back through the gateway and is posted to
+// it).
 
 #include "core/app_spec.hpp"
 
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
@@ -24,10 +30,13 @@ namespace spry::gateway {
 
 class gateway;
 
-/// Serves `socket` (accepted on a strand of the server's io_context) until the connection
-/// closes. `connections` counts open connections: one more while this one lives. `gw` and
+/// A connection's socket, bound to the io_context of the I/O thread that serves it.
+using session_socket =
+  boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
+/// Serves `socket` on its io_context's thread until the connection closes. `connections` counts open connections: one more while this one lives. `gw` and
 /// `spec` must outlive the connection (the http_server stops its io_context before either goes).
-void serve_connection(boost::asio::ip::tcp::socket&& socket, gateway& gw,
+void serve_connection(session_socket&& socket, gateway& gw,
                       const core::gateway_spec& spec,
                       std::shared_ptr<std::atomic<uint64_t>> connections);
 
