@@ -293,7 +293,7 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   w.expect_map(n, "mqtt");
   w.only_keys(n, "mqtt", {"broker", "client_id", "keepalive", "reconnect_min", "reconnect_max",
                           "backpressure_wait", "persistent_session", "max_message_size", "share_group",
-                          "subscriptions"});
+                          "protocol", "session_expiry", "subscriptions"});
   mqtt_spec m;
   m.where = w.at(n);
   if (!n["broker"])
@@ -310,6 +310,30 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
     m.share_group = w.str(n["share_group"], "mqtt.share_group");
     if (m.share_group.empty() || m.share_group.find_first_of("/+#") != std::string::npos)
       w.fail(n["share_group"], "mqtt.share_group: must be a non-empty name without '/', '+' or '#'");
+  }
+  if (n["protocol"]) {
+    const auto v = w.str(n["protocol"], "mqtt.protocol");
+    if (v == "3.1.1" || v == "4")
+      m.protocol = 4;
+    else if (v == "5" || v == "5.0")
+      m.protocol = 5;
+    else
+      w.fail(n["protocol"], "mqtt.protocol: expected 3.1.1 or 5, got '" + v + "'");
+  }
+  if (n["session_expiry"]) {
+    if (m.protocol != 5)
+      w.fail(n["session_expiry"],
+             "mqtt.session_expiry: needs protocol: 5 (MQTT 3.1.1 has no session expiry: there a "
+             "persistent session lasts until the broker's persistent_client_expiration)");
+    const auto v = w.str(n["session_expiry"], "mqtt.session_expiry");
+    if (v == "never") {
+      m.session_expiry_s = 0xffffffffu;
+    } else {
+      const uint32_t ms = w.duration(n["session_expiry"], "mqtt.session_expiry");
+      if (ms < 1000)
+        w.fail(n["session_expiry"], "mqtt.session_expiry: must be at least 1s (or never)");
+      m.session_expiry_s = ms / 1000;
+    }
   }
   if (n["keepalive"])
     m.keepalive_ms = w.duration(n["keepalive"], "mqtt.keepalive");
@@ -353,17 +377,17 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
       sub.reply_qos = parse_qos(w, s["reply_qos"], path + ".reply_qos");
     if (s["content_mode"]) {
       sub.content_mode = w.str(s["content_mode"], path + ".content_mode");
-      // The CloudEvents MQTT binding 1.0.2 (section 3.2): binary mode puts the attributes into
+      // The CloudEvents MQTT binding 1.0.2 (section 3.1): binary mode puts the attributes into
       // MQTT 5 user properties and the Content Type property; MQTT 3.1.1 has neither, so there
-      // only structured mode exists. spry's client speaks 3.1.1.
-      if (sub.content_mode == "binary")
+      // only structured mode exists.
+      if (sub.content_mode == "binary" && m.protocol != 5)
         w.fail(s["content_mode"],
                path + ".content_mode: binary CloudEvents over MQTT need MQTT 5 (the attributes "
-                      "travel as user properties); spry's MQTT client speaks MQTT 3.1.1, where "
-                      "the CloudEvents MQTT binding has structured mode only. Use content_mode: "
+                      "travel as user properties, which MQTT 3.1.1 lacks): set mqtt.protocol: 5 "
+                      "(the broker must speak MQTT 5; mosquitto 2 does), or use content_mode: "
                       "structured (the event as JSON in the payload) or leave it out");
-      if (sub.content_mode != "structured")
-        w.fail(s["content_mode"], path + ".content_mode: expected structured, got '" +
+      if (sub.content_mode != "structured" && sub.content_mode != "binary")
+        w.fail(s["content_mode"], path + ".content_mode: expected structured or binary, got '" +
                                     sub.content_mode + "'");
       if (sub.adapter.empty())
         w.fail(s["content_mode"], path + ".content_mode: needs an adapter that speaks "
