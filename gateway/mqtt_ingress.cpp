@@ -80,12 +80,11 @@ void mqtt_ingress::stop() {
   wake();
   if (thread_.joinable())
     thread_.join();
-  // A clean DISCONNECT: what is not acknowledged yet stays with the broker (a persistent session
-  // gets it again on the next start).
-  client_->close(true);
   connected_ = false;
   // Requests still in flight: give them up so no completion calls into us after this; one that
-  // is completing right now removes its entry itself, so wait for those.
+  // is completing right now removes its entry itself, so wait for those. The connection stays
+  // open meanwhile: a completion that has published its reply also sends its PUBACK, so that a
+  // gateway stopped right after answering does not get that message again on its next start.
   std::vector<pending> left;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -111,6 +110,9 @@ void mqtt_ingress::stop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  // A clean DISCONNECT: what is not acknowledged yet stays with the broker (a persistent session
+  // gets it again on the next start).
+  client_->close(true);
 }
 
 // -- connection ----------------------------------------------------------------------------------
