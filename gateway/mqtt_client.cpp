@@ -145,9 +145,10 @@ bool mqtt_client::open(const std::vector<std::pair<std::string, int>>& subscript
     }
   }
   {
-    // Replies the broker has not acknowledged yet: again, as duplicates (MQTT 3.1.1 4.4, MQTT 5
-    // 4.4: only on a resumed session, else they would be new messages, which they also are:
-    // at-least-once either way), within the broker's Receive Maximum.
+    // Replies the broker has not acknowledged yet: again, as duplicates (MQTT 3.1.1 and 5,
+    // section 4.4), within the broker's Receive Maximum. MQTT 5 asks for this on a resumed
+    // session; on a new one they are sent as well, because the replies are still owed
+    // (at-least-once).
     std::lock_guard<std::mutex> guard{mtx_};
     in_flight_out_ = 0;
     for (auto& [id, o] : outgoing_)
