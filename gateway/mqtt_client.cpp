@@ -586,6 +586,16 @@ bool mqtt_client::publish(std::string_view topic, std::string_view payload, int 
   return true;
 }
 
+uint32_t mqtt_client::broker_receive_maximum() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return send_quota_;
+}
+
+uint32_t mqtt_client::broker_maximum_packet_size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return max_packet_size_;
+}
+
 uint64_t mqtt_client::publishes_refused() const noexcept {
   std::lock_guard<std::mutex> guard{mtx_};
   return refused_;

@@ -134,6 +134,10 @@ public:
   uint64_t publishes_refused() const noexcept;
   std::string last_refusal() const;
   int protocol() const noexcept { return opts_.protocol; }
+  /// MQTT 5: the limits the broker gave in its last CONNACK (Receive Maximum, 65535 when it
+  /// gave none; Maximum Packet Size, 0 = none). Thread-safe.
+  uint32_t broker_receive_maximum() const;
+  uint32_t broker_maximum_packet_size() const;
 
 private:
   bool send_locked(std::string_view bytes);

@@ -140,6 +140,12 @@ bool mqtt_ingress::try_connect() {
                spec_.broker, spec_.client_id, spec_.protocol == 5 ? "5" : "3.1.1",
                spec_.persistent_session ? "persistent" : "clean",
                client_->session_present() ? ", resumed" : "", spec_.subscriptions.size());
+  if (spec_.protocol == 5)
+    spdlog::info("mqtt: the broker's limits: receive maximum {}, maximum packet size {}",
+                 client_->broker_receive_maximum(),
+                 client_->broker_maximum_packet_size() == 0
+                   ? std::string("none")
+                   : std::to_string(client_->broker_maximum_packet_size()) + " bytes");
   return true;
 }
 

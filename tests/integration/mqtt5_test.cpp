@@ -254,3 +254,31 @@ TEST_CASE("two MQTT 5 gateways in one shared subscription process each message o
   CHECK(ok_a > 0);
   CHECK(ok_b > 0);
 }
+
+TEST_CASE("an MQTT 5 gateway keeps to the broker's Receive Maximum with its QoS 1 replies",
+          "[integration][mqtt]") {
+  if (!mqtt_tools_present())
+    return;
+  temp_dir dir;
+  // mosquitto sends its max_inflight_messages as Receive Maximum to MQTT 5 clients, and
+  // disconnects a client that has more QoS 1 PUBLISHes unacknowledged than that.
+  mosquitto_broker broker(dir, 0, "max_inflight_messages 1\n");
+  uint16_t port = 0;
+  auto gw = start_mqtt_gateway(dir, "burn.yaml",
+                               burn5_yaml(broker.uri(), "spry-test-rm-" + std::to_string(getpid())),
+                               "spry.log", port);
+  auto sub = mqtt_subscriber(broker.port(), dir, "done/#");
+  std::vector<std::string> lines;
+  std::set<std::string> want;
+  for (int i = 0; i < 30; ++i) {
+    lines.push_back("100 rm-" + std::to_string(i));
+    want.insert(lines.back());
+  }
+  mqtt_publish_lines(broker.port(), dir, "work/r", lines);
+  const auto seen = mqtt_collect(*sub, "done/", want, std::chrono::seconds(20));
+  for (const auto& w : want)
+    CHECK(seen.count(w) == 1);
+  CHECK(gateway_metric(port, "spry_mqtt_connection_losses_total") == 0);
+  CHECK(gateway_metric(port, "spry_mqtt_connects_total") == 1);
+  CHECK(occurrences(spry::bench::read_file(dir.path + "/spry.log"), "receive maximum 1,") == 1);
+}
