@@ -9,7 +9,8 @@
 //   delivered again to the restarted gateway;
 // - a persistent MQTT 5 session (Clean Start 0 + Session Expiry Interval) keeps what is published
 //   while the gateway is stopped, and the restarted gateway processes it;
-// - two MQTT 5 gateways in one shared subscription process each message once.
+// - two MQTT 5 gateways in one shared subscription process each message once;
+// - the broker's Receive Maximum (mosquitto's max_inflight_messages) is read and kept to.
 #include "bench/load/child_process.hpp"
 #include "tests/support/mosquitto.hpp"
 #include "tests/support/mqtt5_clients.hpp"
@@ -260,8 +261,11 @@ TEST_CASE("an MQTT 5 gateway keeps to the broker's Receive Maximum with its QoS 
   if (!mqtt_tools_present())
     return;
   temp_dir dir;
-  // mosquitto sends its max_inflight_messages as Receive Maximum to MQTT 5 clients, and
-  // disconnects a client that has more QoS 1 PUBLISHes unacknowledged than that.
+  // mosquitto sends its max_inflight_messages as Receive Maximum to MQTT 5 clients (the log line
+  // shows the gateway read it). mosquitto 2.0.11 does not disconnect a client that goes past it
+  // (tried: with the limit ignored this test still got every reply), so the holding back itself
+  // is tested against a scripted broker in tests/gateway/mqtt_client_test.cpp; here: every
+  // reply arrives under the limit, on one connection.
   mosquitto_broker broker(dir, 0, "max_inflight_messages 1\n");
   uint16_t port = 0;
   auto gw = start_mqtt_gateway(dir, "burn.yaml",
