@@ -3,10 +3,14 @@
 # (set_tcp_nodelay true): for each of the four runs a fresh mosquitto, the motion-detection app
 # (`spry run`) and motion_replay over the same seeded trace; prints the replay's percentiles and
 # the ratio QoS 1 p50 / QoS 0 p50 per broker setting. Every process it starts is stopped by its
-# PID. Usage: bench/mqtt_qos_latency.sh [BUILD_DIR] [TRACE_SECONDS]
+# PID. Usage: bench/mqtt_qos_latency.sh [BUILD_DIR] [TRACE_SECONDS] [PROTOCOL]
+# PROTOCOL (3.1.1, the default, or 5) is what the gateway speaks to the broker (mqtt.protocol);
+# the replay tool (the devices) speaks 3.1.1 either way. NODELAY="true" runs only the broker
+# setting with Nagle off (default: "false true", both).
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 duration=${2:-1200}
+protocol=${3:-3.1.1}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -28,6 +32,7 @@ run_one() { # nodelay qos -> prints the p50
   # The example app, pointed at this broker, on a free HTTP port, at this QoS.
   sed -e "s#^transport: .*#transport: local#" -e "s#127.0.0.1:8080#127.0.0.1:0#" \
       -e "s#qos: 1#qos: $qos#" -e "s#reply_qos: 1#reply_qos: $qos#" \
+      -e "s#^  client_id: \(.*\)#  client_id: \1\n  protocol: $protocol#" \
       -e "s#libspry_motion.so#$build/examples/motion-detection/libspry_motion.so#" \
       -e "s#\.\./\.\./adapters/#$build/adapters/#" \
       "$build/examples/motion-detection/motion.yaml" > "$work/motion.yaml"
@@ -39,14 +44,14 @@ run_one() { # nodelay qos -> prints the p50
   local out
   out=$("$build/examples/motion-detection/motion_replay" --broker "tcp://127.0.0.1:$port" \
           --speedup 60 --duration "$duration" --qos "$qos" --seed 3)
-  echo "set_tcp_nodelay $nodelay, QoS $qos: $(echo "$out" | tail -2 | tr '\n' ' ')" >&2
+  echo "MQTT $protocol, set_tcp_nodelay $nodelay, QoS $qos: $(echo "$out" | tail -2 | tr '\n' ' ')" >&2
   kill "$spid"; wait "$spid" 2>/dev/null || true
   kill "$mpid"; wait "$mpid" 2>/dev/null || true
   echo "$out" | sed -n 's/.*p50 \([0-9.]*\).*/\1/p'
 }
 
-for nodelay in false true; do
+for nodelay in ${NODELAY:-false true}; do
   q0=$(run_one "$nodelay" 0)
   q1=$(run_one "$nodelay" 1)
-  echo "set_tcp_nodelay $nodelay: QoS 1 p50 / QoS 0 p50 = $q1 / $q0 = $(python3 -c "print(round($q1/$q0, 2))")"
+  echo "MQTT $protocol, set_tcp_nodelay $nodelay: QoS 1 p50 / QoS 0 p50 = $q1 / $q0 = $(python3 -c "print(round($q1/$q0, 2))")"
 done

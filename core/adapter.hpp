@@ -34,11 +34,12 @@
 
 /// Bumped whenever adapter, adapter_request, adapter_ingress, adapter_reply or adapter_registry
 /// change layout or meaning.
-#define SPRY_ADAPTER_ABI 2u
+#define SPRY_ADAPTER_ABI 3u
 
 namespace spry::core {
 
-/// One protocol header (HTTP) as received; names are lower-case.
+/// One piece of protocol metadata as received: an HTTP header (name lower-case) or an MQTT 5
+/// User Property (name as sent: MQTT names are case-sensitive and may repeat).
 struct adapter_header {
   std::string_view name;
   std::string_view value;
@@ -47,12 +48,20 @@ struct adapter_header {
 /// A protocol message as the gateway received it. Every view stays valid for the call only.
 struct adapter_request {
   std::string_view protocol;     ///< "http" or "mqtt"
+  /// MQTT: the protocol level spoken with the broker, 4 (3.1.1) or 5; HTTP: 0. Only with 5 do
+  /// PUBLISHes (and replies) carry a content type and user properties.
+  uint8_t protocol_version = 0;
   std::string_view topic;        ///< HTTP: the path below the chain's prefix; MQTT: PUBLISH topic
-  /// HTTP: the Content-Type header. MQTT 3.1.1 carries none: the subscription's
-  /// `content_mode: structured` is passed as application/cloudevents+json, else empty.
+  /// HTTP: the Content-Type header. MQTT 5: the PUBLISH's Content Type property. MQTT 3.1.1
+  /// carries none: the subscription's `content_mode: structured` is passed as
+  /// application/cloudevents+json, else empty.
   std::string_view content_type;
+  /// MQTT: the subscription's `content_mode` ("", "structured" or "binary"); HTTP: empty.
+  std::string_view content_mode;
   std::string_view origin;       ///< where it came from: "mqtt://host:port", "http"
-  const adapter_header* headers = nullptr; ///< HTTP only
+  /// HTTP: the request headers; MQTT 5: the PUBLISH's User Properties in the order sent; MQTT
+  /// 3.1.1: none. Not available to egress() (the message is gone by then).
+  const adapter_header* headers = nullptr;
   size_t header_count = 0;
   std::string_view payload;      ///< never aliases adapter_ingress::data
   uint64_t request_id = 0;       ///< unique per gateway; a default event id
@@ -90,7 +99,9 @@ struct adapter_reply {
   std::string content_type;
   std::string body;
   std::string topic; ///< the topic the chain's last function set (MQTT replies may use it)
-  std::vector<std::pair<std::string, std::string>> headers; ///< extra HTTP response headers
+  /// HTTP: extra response headers. MQTT 5: the reply PUBLISH's User Properties (and
+  /// content_type its Content Type property); MQTT 3.1.1 has room for neither.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class adapter {

@@ -140,6 +140,16 @@ mqtt_builder& mqtt_builder::keepalive_ms(uint32_t ms) {
   return *this;
 }
 
+mqtt_builder& mqtt_builder::protocol(int level) {
+  spec().protocol = level;
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::session_expiry_s(uint32_t seconds) {
+  spec().session_expiry_s = seconds;
+  return *this;
+}
+
 app::app(std::string name) { spec_.name = std::move(name); }
 
 function_builder app::function(const std::string& name, function_body body, uint32_t instances) {

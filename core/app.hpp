@@ -114,6 +114,10 @@ public:
   mqtt_builder& backpressure_wait_ms(uint32_t ms);
   /// `max_message_size` in bytes.
   mqtt_builder& max_message_size(uint32_t bytes);
+  /// `protocol`: 4 (MQTT 3.1.1, the default) or 5.
+  mqtt_builder& protocol(int level);
+  /// `session_expiry` in seconds (MQTT 5 only; 0xffffffff: never).
+  mqtt_builder& session_expiry_s(uint32_t seconds);
 
 private:
   friend class app;

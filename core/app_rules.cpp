@@ -122,20 +122,20 @@ std::string mqtt_filter(const std::string& filter, const std::string& path) {
   return {};
 }
 
-std::string mqtt_content_mode(const std::string& mode, const std::string& adapter,
+std::string mqtt_content_mode(const std::string& mode, const std::string& adapter, int protocol,
                               const std::string& path) {
   if (mode.empty())
     return {};
-  // The CloudEvents MQTT binding 1.0.2 (section 3.2): binary mode puts the attributes into
+  // The CloudEvents MQTT binding 1.0.2 (section 3.1): binary mode puts the attributes into
   // MQTT 5 user properties and the Content Type property; MQTT 3.1.1 has neither, so there
-  // only structured mode exists. spry's client speaks 3.1.1.
-  if (mode == "binary")
+  // only structured mode exists.
+  if (mode == "binary" && protocol != 5)
     return path + ": binary CloudEvents over MQTT need MQTT 5 (the attributes travel as user "
-                  "properties); spry's MQTT client speaks MQTT 3.1.1, where the CloudEvents MQTT "
-                  "binding has structured mode only. Use content_mode: structured (the event as "
-                  "JSON in the payload) or leave it out";
-  if (mode != "structured")
-    return path + ": expected structured, got '" + mode + "'";
+                  "properties, which MQTT 3.1.1 lacks): set mqtt.protocol: 5 (the broker must "
+                  "speak MQTT 5; mosquitto 2 does), or use content_mode: structured (the event "
+                  "as JSON in the payload) or leave it out";
+  if (mode != "structured" && mode != "binary")
+    return path + ": expected structured or binary, got '" + mode + "'";
   if (adapter.empty())
     return path + ": needs an adapter that speaks CloudEvents (adapter: cloudevents)";
   return {};
@@ -216,7 +216,13 @@ status_or_error validate(const app_spec& app) {
                     rules::mqtt_reconnect(m.reconnect_min_ms, m.reconnect_max_ms, "mqtt"),
                     rules::duration(m.backpressure_wait_ms, "mqtt.backpressure_wait"),
                     rules::size_at_most(m.max_message_size, 268435455, "mqtt.max_message_size"),
-                    rules::mqtt_max_message_size(m.max_message_size, "mqtt.max_message_size")});
+                    rules::mqtt_max_message_size(m.max_message_size, "mqtt.max_message_size"),
+                    m.protocol == 4 || m.protocol == 5
+                      ? std::string()
+                      : "mqtt.protocol: expected 3.1.1 (4) or 5, got " + std::to_string(m.protocol),
+                    m.session_expiry_s >= 1
+                      ? std::string()
+                      : std::string("mqtt.session_expiry: must be at least 1s (or never)")});
         !ok)
       return ok;
     for (size_t i = 0; i < m.subscriptions.size(); ++i) {
@@ -226,7 +232,7 @@ status_or_error validate(const app_spec& app) {
                           {rules::mqtt_filter(s.filter, path + ".filter"),
                            rules::mqtt_qos(s.qos, path + ".qos"),
                            rules::mqtt_qos(s.reply_qos, path + ".reply_qos"),
-                           rules::mqtt_content_mode(s.content_mode, s.adapter,
+                           rules::mqtt_content_mode(s.content_mode, s.adapter, m.protocol,
                                                     path + ".content_mode")});
           !ok)
         return ok;

@@ -55,9 +55,9 @@ std::string mqtt_max_message_size(uint32_t bytes, const std::string& path);
 std::string mqtt_qos(int qos, const std::string& path);
 /// `mqtt.subscriptions[i].filter`: non-empty, '#' only as the last level.
 std::string mqtt_filter(const std::string& filter, const std::string& path);
-/// `mqtt.subscriptions[i].content_mode` (path ends in .content_mode): "" or structured (binary
-/// needs MQTT 5), and only with an adapter.
-std::string mqtt_content_mode(const std::string& mode, const std::string& adapter,
+/// `mqtt.subscriptions[i].content_mode` (path ends in .content_mode): "", structured, or binary
+/// (only with `protocol` 5), and only with an adapter.
+std::string mqtt_content_mode(const std::string& mode, const std::string& adapter, int protocol,
                               const std::string& path);
 
 } // namespace spry::core::rules

@@ -116,9 +116,10 @@ struct mqtt_subscription {
   std::string reply_topic;
   int reply_qos = 0;
   /// CloudEvents content mode of the messages on this filter: "" (the adapter decides per
-  /// message) or "structured" (every PUBLISH payload is a structured JSON event and the reply
-  /// is one). MQTT 3.1.1 has no Content Type property, so the subscription states what MQTT 5
-  /// would carry per message; "binary" needs MQTT 5 user properties and is refused by the config.
+  /// message), "structured" (every PUBLISH payload is a structured JSON event and the reply is
+  /// one) or "binary" (MQTT 5 only: the attributes are User Properties, the Content Type property
+  /// is datacontenttype, the payload is the data; the reply goes out the same way). MQTT 3.1.1
+  /// has neither property, so there only "" and "structured" are accepted.
   std::string content_mode;
   source_location where;
 };
@@ -128,10 +129,16 @@ struct mqtt_spec {
   std::string broker; ///< tcp://HOST:PORT; "" = no MQTT
   /// Stable across restarts: a persistent session is found again by it. Default "spry-APP".
   std::string client_id;
-  /// Non-clean session (MQTT 3.1.1 CleanSession=0): the broker keeps the subscriptions and queues
-  /// QoS 1 messages while the gateway is away, and redelivers what it did not acknowledge.
-  /// Default: on when any subscription has QoS 1.
+  /// The MQTT protocol level the gateway speaks (`mqtt.protocol`): 4 = MQTT 3.1.1 (default), 5 =
+  /// MQTT 5 (properties: binary CloudEvents, session expiry, reason codes).
+  int protocol = 4;
+  /// Non-clean session (MQTT 3.1.1 CleanSession=0; MQTT 5 Clean Start=0 with a Session Expiry
+  /// Interval): the broker keeps the subscriptions and queues QoS 1 messages while the gateway is
+  /// away, and redelivers what it did not acknowledge. Default: on when any subscription has QoS 1.
   bool persistent_session = false;
+  /// MQTT 5 (`mqtt.session_expiry`): how long the broker keeps a persistent session after the
+  /// connection ends, in seconds; 0xffffffff = for ever ("never"). Default 1 h.
+  uint32_t session_expiry_s = 3600;
   /// A PUBLISH larger than this is not read into memory: it is skipped on the socket, counted as
   /// rejected and acknowledged (so it does not come back).
   uint32_t max_message_size = 1u << 20;

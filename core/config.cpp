@@ -292,7 +292,7 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   w.expect_map(n, "mqtt");
   w.only_keys(n, "mqtt", {"broker", "client_id", "keepalive", "reconnect_min", "reconnect_max",
                           "backpressure_wait", "persistent_session", "max_message_size", "share_group",
-                          "subscriptions"});
+                          "protocol", "session_expiry", "subscriptions"});
   mqtt_spec m;
   m.where = w.at(n);
   if (!n["broker"])
@@ -306,6 +306,30 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   if (n["share_group"]) {
     m.share_group = w.str(n["share_group"], "mqtt.share_group");
     apply(w, n["share_group"], rules::mqtt_share_group(m.share_group, "mqtt.share_group"));
+  }
+  if (n["protocol"]) {
+    const auto v = w.str(n["protocol"], "mqtt.protocol");
+    if (v == "3.1.1" || v == "4")
+      m.protocol = 4;
+    else if (v == "5" || v == "5.0")
+      m.protocol = 5;
+    else
+      w.fail(n["protocol"], "mqtt.protocol: expected 3.1.1 or 5, got '" + v + "'");
+  }
+  if (n["session_expiry"]) {
+    if (m.protocol != 5)
+      w.fail(n["session_expiry"],
+             "mqtt.session_expiry: needs protocol: 5 (MQTT 3.1.1 has no session expiry: there a "
+             "persistent session lasts until the broker's persistent_client_expiration)");
+    const auto v = w.str(n["session_expiry"], "mqtt.session_expiry");
+    if (v == "never") {
+      m.session_expiry_s = 0xffffffffu;
+    } else {
+      const uint32_t ms = w.duration(n["session_expiry"], "mqtt.session_expiry");
+      if (ms < 1000)
+        w.fail(n["session_expiry"], "mqtt.session_expiry: must be at least 1s (or never)");
+      m.session_expiry_s = ms / 1000;
+    }
   }
   if (n["keepalive"])
     m.keepalive_ms = w.duration(n["keepalive"], "mqtt.keepalive");
@@ -344,7 +368,8 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
     if (s["content_mode"]) {
       sub.content_mode = w.str(s["content_mode"], path + ".content_mode");
       apply(w, s["content_mode"],
-            rules::mqtt_content_mode(sub.content_mode, sub.adapter, path + ".content_mode"));
+            rules::mqtt_content_mode(sub.content_mode, sub.adapter, m.protocol,
+                                     path + ".content_mode"));
     }
     m.subscriptions.push_back(std::move(sub));
   }
@@ -524,7 +549,9 @@ expected<uint64_t> parse_duration_ms(const std::string& s) {
     return n * 1000;
   if (unit == "m")
     return n * 60 * 1000;
-  return make_error("unknown duration unit '" + unit + "' in '" + s + "' (use ms, s, m)");
+  if (unit == "h") // session lifetimes (mqtt.session_expiry: 1h)
+    return n * 3600 * 1000;
+  return make_error("unknown duration unit '" + unit + "' in '" + s + "' (use ms, s, m, h)");
 }
 
 expected<app_spec> parse_app_yaml(const std::string& text, const std::string& file,

@@ -232,3 +232,41 @@ put("mqtt_packet", "session", b"\x07" + connack + suback + mqtt_publish(b"rooms/
     + mqtt_publish(b"a", b"x", 0) + pingresp)
 put("mqtt_packet", "bytewise", b"\x00" + mqtt_publish(b"sensors/t", b"21.5", 1, 65535, dup=True))
 put("mqtt_packet", "large", b"\xff" + mqtt_publish(b"big", b"y" * 300, 0))
+
+
+# MQTT 5 (the harness reads every stream as 3.1.1 and as 5): packets with properties.
+def mqtt5_str(s):
+    return struct.pack(">H", len(s)) + s
+
+
+def mqtt5_props(*props):
+    body = b"".join(props)
+    return mqtt_length(len(body)) + body
+
+
+def mqtt5_publish(topic, payload, qos, packet_id, props, dup=False):
+    body = mqtt5_str(topic) + (struct.pack(">H", packet_id) if qos else b"") + props + payload
+    return bytes([0x30 | (0x08 if dup else 0) | (qos << 1)]) + mqtt_length(len(body)) + body
+
+
+def mqtt5_packet(first, body):
+    return bytes([first]) + mqtt_length(len(body)) + body
+
+
+user = lambda k, v: b"\x26" + mqtt5_str(k) + mqtt5_str(v)
+connack5 = mqtt5_packet(0x20, b"\x01\x00" + mqtt5_props(b"\x21\x00\x14", b"\x27\x00\x10\x00\x00",
+                                                       b"\x24\x01", b"\x13\x00\x3c",
+                                                       b"\x1f" + mqtt5_str(b"welcome")))
+suback5 = mqtt5_packet(0x90, b"\x00\x01" + mqtt5_props() + b"\x01\x97")
+binary_event = mqtt5_publish(b"sensors/kitchen/motion", b'{"sensor":7,"state":"on"}', 1, 9,
+                             mqtt5_props(b"\x03" + mqtt5_str(b"application/json"),
+                                         user(b"specversion", b"1.0"), user(b"id", b"ev-1"),
+                                         user(b"source", b"urn:s"), user(b"type", b"t.motion")))
+put("mqtt_packet", "v5_session", b"\x07" + connack5 + suback5 + binary_event
+    + mqtt5_publish(b"a", b"x", 0, 0, mqtt5_props()) + pingresp
+    + mqtt5_packet(0x40, b"\x00\x02\x87" + mqtt5_props(b"\x1f" + mqtt5_str(b"not authorized")))
+    + mqtt5_packet(0xe0, b"\x8e" + mqtt5_props(b"\x1f" + mqtt5_str(b"taken over"))))
+put("mqtt_packet", "v5_bytewise", b"\x00" + binary_event)
+put("mqtt_packet", "v5_duplicate_property", b"\x10" + mqtt5_publish(
+    b"t", b"p", 1, 3, mqtt5_props(b"\x03" + mqtt5_str(b"a"), b"\x03" + mqtt5_str(b"b"))))
+put("mqtt_packet", "v5_bad_varint", b"\x10" + mqtt5_publish(b"t", b"p", 0, 0, b"\x80\x80\x80\x80\x01"))

@@ -113,13 +113,21 @@ bool mqtt_client::open(const std::vector<std::pair<std::string, int>>& subscript
   suback_wait_ = 0;
   suback_error_.clear();
   ping_outstanding_ = false;
+  keepalive_ms_ = opts_.keepalive_ms;
   const auto keepalive_s = static_cast<uint16_t>(std::clamp<uint32_t>(opts_.keepalive_ms / 1000, 1, 65535));
   {
     std::lock_guard<std::mutex> guard{mtx_};
     fd_ = fd;
     ++connection_;
     unacked_.clear(); // the broker resends those of a persistent session itself
-    if (!send_locked(wire::encode_connect(opts_.client_id, opts_.clean_session, keepalive_s))) {
+    send_quota_ = 65535;
+    max_packet_size_ = 0;
+    max_qos_ = 1;
+    // A non-clean MQTT 5 session needs a Session Expiry Interval: without one it ends with the
+    // connection, as a clean one does.
+    const uint32_t expiry = opts_.clean_session ? 0 : std::max<uint32_t>(opts_.session_expiry_s, 1);
+    if (!send_locked(wire::encode_connect(opts_.client_id, opts_.clean_session, keepalive_s,
+                                          opts_.protocol, expiry))) {
       why = "cannot send CONNECT";
       return false;
     }
@@ -137,16 +145,22 @@ bool mqtt_client::open(const std::vector<std::pair<std::string, int>>& subscript
     }
   }
   {
-    // Replies the broker has not acknowledged yet: again, as duplicates (MQTT 3.1.1 4.4).
+    // Replies the broker has not acknowledged yet: again, as duplicates (MQTT 3.1.1 and 5,
+    // section 4.4), within the broker's Receive Maximum. MQTT 5 asks for this on a resumed
+    // session; on a new one they are sent as well, because the replies are still owed
+    // (at-least-once).
     std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& [id, bytes] : outgoing_) {
-      bytes[0] = static_cast<char>(bytes[0] | 0x08);
-      if (!send_locked(bytes))
-        break;
-    }
+    in_flight_out_ = 0;
+    for (auto& [id, o] : outgoing_)
+      if (o.sent) {
+        o.bytes[0] = static_cast<char>(o.bytes[0] | 0x08);
+        o.sent = false;
+      }
+    send_window_locked();
     suback_wait_ = next_packet_id_locked();
     if (!subscriptions.empty() &&
-        !send_locked(wire::encode_subscribe(static_cast<uint16_t>(suback_wait_), subscriptions))) {
+        !send_locked(wire::encode_subscribe(static_cast<uint16_t>(suback_wait_), subscriptions,
+                                            opts_.protocol))) {
       why = "cannot send SUBSCRIBE";
       suback_wait_ = 0;
     }
@@ -202,6 +216,20 @@ bool mqtt_client::send_locked(std::string_view bytes) {
   return true;
 }
 
+void mqtt_client::send_window_locked() {
+  for (const uint16_t id : out_order_) {
+    if (in_flight_out_ >= send_quota_)
+      return;
+    auto& o = outgoing_[id];
+    if (o.sent)
+      continue;
+    if (!send_locked(o.bytes))
+      return; // the next open() sends it
+    o.sent = true;
+    ++in_flight_out_;
+  }
+}
+
 uint16_t mqtt_client::next_packet_id_locked() {
   for (int tries = 0; tries < 65536; ++tries) {
     last_packet_id_ = static_cast<uint16_t>(last_packet_id_ + 1);
@@ -228,7 +256,7 @@ bool mqtt_client::serve(clock_type::time_point until, int wake_fd, std::string& 
   // Keepalive: a PINGREQ when we have been quiet for half the interval; no PINGRESP within the
   // interval means the broker (or the path to it) is gone.
   const auto now = clock_type::now();
-  const auto keepalive = std::chrono::milliseconds(std::max<uint32_t>(opts_.keepalive_ms, 1000));
+  const auto keepalive = std::chrono::milliseconds(std::max<uint32_t>(keepalive_ms_, 1000));
   if (ping_outstanding_ && now - ping_sent_ > keepalive) {
     why = "no PINGRESP within the keepalive interval";
     return false;
@@ -304,7 +332,8 @@ bool mqtt_client::handle_buffer(std::string& why) {
       // Too large to hold: read its topic and packet id, let the handler count and acknowledge it,
       // and discard the rest as it streams in.
       wire::publish_header ph;
-      switch (wire::parse_publish_header(h.flags, h.remaining, in.substr(h.header_size), ph, why)) {
+      switch (wire::parse_publish_header(h.flags, h.remaining, in.substr(h.header_size), ph, why,
+                                         opts_.protocol)) {
         case wire::parse_status::need_more: return true;
         case wire::parse_status::malformed: why = "malformed PUBLISH from the broker: " + why; return false;
         case wire::parse_status::ok: break;
@@ -345,35 +374,70 @@ bool mqtt_client::handle_packet(uint8_t type, uint8_t flags, std::string_view bo
     why = "the broker sent packet type " + std::to_string(type) + " before CONNACK";
     return false;
   }
+  const int version = opts_.protocol;
   switch (type) {
     case wire::connack: {
-      if (body.size() != 2 || connack_) {
-        why = "malformed CONNACK";
+      wire::connack_info c;
+      c.props = std::move(props_);
+      const bool parsed = !connack_ && wire::parse_connack(body, version, c, why);
+      props_ = std::move(c.props);
+      if (!parsed) {
+        why = connack_ ? "a second CONNACK" : "malformed CONNACK: " + why;
         return false;
       }
-      const int rc = static_cast<uint8_t>(body[1]);
-      if (rc != 0) {
-        why = std::string("the broker refused the connection: ") + connack_reason(rc);
+      if (version == wire::v5 && c.reason >= 0x80) {
+        why = "the broker refused the connection: " +
+              wire::describe_reason(c.reason, props_.text_or(wire::reason_string));
+        return false;
+      }
+      if (version != wire::v5 && c.reason != 0) {
+        why = std::string("the broker refused the connection: ") + connack_reason(c.reason);
         return false;
       }
       connack_ = true;
-      session_present_ = (body[0] & 0x01) != 0;
+      session_present_ = c.session_present;
+      if (version == wire::v5) {
+        // The broker's limits for this connection (MQTT 5, 3.2.2.3).
+        // The broker's Server Keep Alive replaces ours; 0 switches keepalive off, where we keep
+        // pinging at our own interval (a PINGREQ is always allowed) to notice a dead path.
+        if (const auto* ka = props_.find(wire::server_keep_alive); ka && ka->number > 0)
+          keepalive_ms_ = ka->number * 1000;
+        std::lock_guard<std::mutex> guard{mtx_};
+        send_quota_ = props_.number_or(wire::receive_maximum, 65535);
+        max_packet_size_ = props_.number_or(wire::maximum_packet_size, 0);
+        max_qos_ = static_cast<int>(props_.number_or(wire::maximum_qos, 1));
+      }
       return true;
     }
     case wire::publish: {
       wire::publish_header ph;
-      if (wire::parse_publish_header(flags, static_cast<uint32_t>(body.size()), body, ph, why) !=
-          wire::parse_status::ok) {
+      ph.props = std::move(props_);
+      const auto st = wire::parse_publish_header(flags, static_cast<uint32_t>(body.size()), body,
+                                                 ph, why, version);
+      props_ = std::move(ph.props);
+      if (st != wire::parse_status::ok) {
         why = "malformed PUBLISH from the broker: " + why;
         return false;
       }
       mqtt_inbound m;
       m.topic = ph.topic;
-      m.payload = body.substr(ph.size);
       m.qos = ph.qos;
       m.dup = ph.dup;
       m.retain = ph.retain;
+      m.payload = body.substr(ph.size);
       m.size = static_cast<uint32_t>(m.payload.size());
+      if (!ph.property_error.empty()) {
+        m.payload = {};
+        m.malformed = ph.property_error;
+      } else if (version == wire::v5) {
+        user_props_.clear();
+        for (const auto& p : props_.items)
+          if (p.id == wire::user_property)
+            user_props_.push_back({p.text, p.value});
+        m.content_type = props_.text_or(wire::content_type);
+        m.user_properties = user_props_.data();
+        m.user_property_count = user_props_.size();
+      }
       if (ph.qos > 0) {
         std::lock_guard<std::mutex> guard{mtx_};
         unacked_.push_back({ph.packet_id, false});
@@ -383,31 +447,70 @@ bool mqtt_client::handle_packet(uint8_t type, uint8_t flags, std::string_view bo
       return true;
     }
     case wire::puback: {
-      if (body.size() != 2) {
-        why = "malformed PUBACK";
+      wire::puback_info a;
+      a.props = std::move(props_);
+      const bool parsed = wire::parse_puback(body, version, a, why);
+      props_ = std::move(a.props);
+      if (!parsed) {
+        why = "malformed PUBACK: " + why;
         return false;
       }
       std::lock_guard<std::mutex> guard{mtx_};
-      outgoing_.erase(wire::get_u16(body, 0));
+      if (a.reason >= 0x80) {
+        // The broker took the reply and will not deliver it (MQTT 5 only): not ours to resend.
+        ++refused_;
+        last_refusal_ = wire::describe_reason(a.reason, props_.text_or(wire::reason_string));
+      }
+      if (auto i = outgoing_.find(a.packet_id); i != outgoing_.end()) {
+        if (i->second.sent && in_flight_out_ > 0)
+          --in_flight_out_;
+        outgoing_.erase(i);
+        out_order_.erase(std::find(out_order_.begin(), out_order_.end(), a.packet_id));
+      }
+      send_window_locked();
       return true;
     }
     case wire::suback: {
-      if (body.size() < 3) {
-        why = "malformed SUBACK";
+      wire::suback_info a;
+      a.props = std::move(props_);
+      const bool parsed = wire::parse_suback(body, version, a, why);
+      props_ = std::move(a.props);
+      if (!parsed) {
+        why = "malformed SUBACK: " + why;
         return false;
       }
-      if (wire::get_u16(body, 0) != suback_wait_)
+      if (a.packet_id != suback_wait_)
         return true; // not ours to wait for
-      for (size_t i = 2; i < body.size(); ++i)
-        if (static_cast<uint8_t>(body[i]) == 0x80)
-          suback_error_ = "the broker refused subscription " + std::to_string(i - 1) +
-                          " of mqtt.subscriptions (its ACL, or a filter it does not support)";
+      for (size_t i = 0; i < a.codes.size(); ++i) {
+        const auto code = static_cast<uint8_t>(a.codes[i]);
+        if (code >= 0x80)
+          suback_error_ =
+            "the broker refused subscription " + std::to_string(i + 1) + " of mqtt.subscriptions" +
+            (version == wire::v5
+               ? ": " + wire::describe_reason(code, props_.text_or(wire::reason_string))
+               : std::string(" (its ACL, or a filter it does not support)"));
+      }
       suback_wait_ = 0;
       return true;
     }
     case wire::pingresp:
       ping_outstanding_ = false;
       return true;
+    case wire::disconnect:
+      if (version == wire::v5) {
+        wire::disconnect_info d;
+        d.props = std::move(props_);
+        const bool parsed = wire::parse_disconnect(body, d, why);
+        props_ = std::move(d.props);
+        if (!parsed) {
+          why = "malformed DISCONNECT: " + why;
+          return false;
+        }
+        why = "the broker disconnected: " +
+              wire::describe_reason(d.reason, props_.text_or(wire::reason_string));
+        return false;
+      }
+      [[fallthrough]];
     default:
       // PUBREC/PUBREL/PUBCOMP belong to QoS 2, which we never ask for; anything else is for a
       // server to receive.
@@ -438,16 +541,69 @@ void mqtt_client::ack(const mqtt_ack_token& token) {
     send_locked(out);
 }
 
-bool mqtt_client::publish(std::string_view topic, std::string_view payload, int qos) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (qos == 0)
-    return send_locked(wire::encode_publish(topic, payload, 0, 0));
-  if (outgoing_.size() >= opts_.max_pending_publishes)
+bool mqtt_client::publish(std::string_view topic, std::string_view payload, int qos,
+                          const mqtt_publish_properties* props, std::string* why) {
+  auto fail = [&](std::string reason) {
+    if (why)
+      *why = std::move(reason);
     return false;
+  };
+  std::string properties;
+  if (opts_.protocol == wire::v5 && props) {
+    if (!wire::fits_property_string(props->content_type))
+      return fail("the content type is longer than 65535 bytes");
+    if (!props->content_type.empty())
+      wire::put_property_string(properties, wire::content_type, props->content_type);
+    for (const auto& [name, value] : props->user_properties) {
+      if (!wire::fits_property_string(name) || !wire::fits_property_string(value))
+        return fail("user property '" + name.substr(0, 64) + "' is longer than 65535 bytes");
+      wire::put_user_property(properties, name, value);
+    }
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (qos > max_qos_)
+    qos = max_qos_; // the broker takes no more (MQTT 5 Maximum QoS)
+  if (qos == 0) {
+    const auto bytes = wire::encode_publish(topic, payload, 0, 0, false, false, opts_.protocol,
+                                            properties);
+    if (max_packet_size_ != 0 && bytes.size() > max_packet_size_)
+      return fail("the reply is " + std::to_string(bytes.size()) +
+                  " bytes, more than the broker's Maximum Packet Size (" +
+                  std::to_string(max_packet_size_) + ")");
+    return send_locked(bytes) || fail("not connected");
+  }
+  if (outgoing_.size() >= opts_.max_pending_publishes)
+    return fail("too many replies wait for the broker");
   const uint16_t id = next_packet_id_locked();
-  auto& bytes = outgoing_[id] = wire::encode_publish(topic, payload, 1, id);
-  send_locked(bytes); // if this fails, the next open() sends it again
+  auto bytes = wire::encode_publish(topic, payload, 1, id, false, false, opts_.protocol, properties);
+  if (max_packet_size_ != 0 && bytes.size() > max_packet_size_)
+    return fail("the reply is " + std::to_string(bytes.size()) +
+                " bytes, more than the broker's Maximum Packet Size (" +
+                std::to_string(max_packet_size_) + ")");
+  outgoing_[id] = outgoing{std::move(bytes), false};
+  out_order_.push_back(id);
+  send_window_locked(); // if it cannot go now, the next PUBACK or open() sends it
   return true;
+}
+
+uint32_t mqtt_client::broker_receive_maximum() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return send_quota_;
+}
+
+uint32_t mqtt_client::broker_maximum_packet_size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return max_packet_size_;
+}
+
+uint64_t mqtt_client::publishes_refused() const noexcept {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return refused_;
+}
+
+std::string mqtt_client::last_refusal() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return last_refusal_;
 }
 
 } // namespace spry::gateway

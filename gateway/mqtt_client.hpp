@@ -1,8 +1,17 @@
 #pragma once
-// The gateway's MQTT 3.1.1 client: one TCP connection to the broker (TCP_NODELAY), a persistent
-// or clean session, subscriptions, QoS 0/1 PUBLISH in both directions, keepalive, and QoS 1
-// acknowledgements that the application gives when it is done with a message (see
-// mqtt_packet.hpp for why this is not Paho).
+// The gateway's MQTT client, 3.1.1 or 5 (mqtt_client_options::protocol): one TCP connection to
+// the broker (TCP_NODELAY), a persistent or clean session, subscriptions, QoS 0/1 PUBLISH in both
+// directions, keepalive, and QoS 1 acknowledgements that the application gives when it is done
+// with a message (see mqtt_packet.hpp for why this is not Paho).
+//
+// MQTT 5: the session is Clean Start + Session Expiry Interval (a persistent one outlives the
+// connection by session_expiry_s); PUBLISH properties reach the handler (Content Type, User
+// Properties) and replies can carry them; the broker's CONNACK limits are honoured: Receive
+// Maximum (at most that many QoS 1 replies unacknowledged at once, the rest wait in order),
+// Maximum Packet Size (a larger reply is refused by publish(), not sent to be disconnected for),
+// Maximum QoS (a QoS 1 reply goes out at QoS 0 if the broker takes no more) and Server Keep
+// Alive. Reason codes and reason strings of CONNACK, SUBACK, PUBACK and DISCONNECT end up in the
+// errors `why` reports.
 //
 // Threads: open(), serve() and close() are called by one thread, the owner's (the MQTT ingress's
 // run thread); message handlers run on it, inside serve(). ack() and publish() may be called from
@@ -18,6 +27,8 @@
 // Replies (publish()): QoS 1 ones are kept until the broker's PUBACK and sent again (DUP) after a
 // reconnect; published while disconnected they wait for the next connection (at most
 // `max_pending_publishes`, past that publish() fails).
+
+#include "gateway/mqtt_properties.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -35,7 +46,11 @@ namespace spry::gateway {
 struct mqtt_client_options {
   std::string broker; ///< tcp://HOST:PORT or mqtt://HOST:PORT
   std::string client_id;
+  int protocol = 4;   ///< 4: MQTT 3.1.1, 5: MQTT 5
+  /// 3.1.1: Clean Session; MQTT 5: Clean Start, and a non-clean session is kept by the broker for
+  /// session_expiry_s after the connection ends (0xffffffff: for ever); a clean one ends with it.
   bool clean_session = true;
+  uint32_t session_expiry_s = 3600;
   uint32_t keepalive_ms = 10000;
   /// A PUBLISH whose remaining length is larger is skipped on the socket without being held in
   /// memory; the handler sees it with `oversized` set and an empty payload.
@@ -50,6 +65,12 @@ struct mqtt_ack_token {
   uint16_t packet_id = 0;
 };
 
+/// An MQTT 5 User Property (views valid during the handler call only).
+struct mqtt_user_property {
+  std::string_view name;
+  std::string_view value;
+};
+
 struct mqtt_inbound {
   std::string_view topic;   ///< valid during the handler call only
   std::string_view payload; ///< valid during the handler call only; empty when oversized
@@ -59,6 +80,19 @@ struct mqtt_inbound {
   bool oversized = false;   ///< larger than max_message_size; payload not read
   uint32_t size = 0;        ///< the payload's size as sent
   mqtt_ack_token token;
+  // MQTT 5 (empty with 3.1.1):
+  std::string_view content_type;                   ///< the Content Type property
+  const mqtt_user_property* user_properties = nullptr; ///< in the order sent
+  size_t user_property_count = 0;
+  /// Non-empty: the PUBLISH's properties were not acceptable (why); its payload and properties
+  /// are not passed on. The handler refuses it (and acknowledges it so it does not come back).
+  std::string_view malformed;
+};
+
+/// What an MQTT 5 reply carries besides topic and payload (ignored with 3.1.1).
+struct mqtt_publish_properties {
+  std::string content_type;                                      ///< "" = none
+  std::vector<std::pair<std::string, std::string>> user_properties; ///< in this order
 };
 
 class mqtt_client {
@@ -88,9 +122,22 @@ public:
 
   /// Marks a QoS 1 message done; PUBACKs go out in arrival order. Thread-safe.
   void ack(const mqtt_ack_token& token);
-  /// Publishes (QoS 0 or 1). False when it cannot be sent now or later (QoS 0 while
-  /// disconnected, or too many QoS 1 messages waiting for the broker). Thread-safe.
-  bool publish(std::string_view topic, std::string_view payload, int qos);
+  /// Publishes (QoS 0 or 1). False when it cannot be sent now or later, with the reason in `why`
+  /// when given: QoS 0 while disconnected, too many QoS 1 messages waiting for the broker, a
+  /// packet larger than the broker's Maximum Packet Size (MQTT 5), or a property string longer
+  /// than 65535 bytes. `props` only counts with MQTT 5. Thread-safe.
+  bool publish(std::string_view topic, std::string_view payload, int qos,
+               const mqtt_publish_properties* props = nullptr, std::string* why = nullptr);
+
+  /// QoS 1 replies the broker answered with a failure reason code in its PUBACK (MQTT 5: e.g.
+  /// 0x87 not authorized); the last reason in `last_refusal` (thread-safe copy).
+  uint64_t publishes_refused() const noexcept;
+  std::string last_refusal() const;
+  int protocol() const noexcept { return opts_.protocol; }
+  /// MQTT 5: the limits the broker gave in its last CONNACK (Receive Maximum, 65535 when it
+  /// gave none; Maximum Packet Size, 0 = none). Thread-safe.
+  uint32_t broker_receive_maximum() const;
+  uint32_t broker_maximum_packet_size() const;
 
 private:
   bool send_locked(std::string_view bytes);
@@ -99,6 +146,8 @@ private:
   bool handle_buffer(std::string& why);
   bool handle_packet(uint8_t type, uint8_t flags, std::string_view body, std::string& why);
   uint16_t next_packet_id_locked();
+  /// Sends queued QoS 1 replies while fewer than the broker's Receive Maximum are unacknowledged.
+  void send_window_locked();
 
   mqtt_client_options opts_;
   message_handler on_message_;
@@ -114,6 +163,9 @@ private:
   std::string suback_error_;
   std::chrono::steady_clock::time_point last_sent_, ping_sent_;
   bool ping_outstanding_ = false;
+  uint32_t keepalive_ms_ = 0;               // ours, or the broker's Server Keep Alive (MQTT 5)
+  mqtt_wire::property_list props_;          // reused for every packet read
+  std::vector<mqtt_user_property> user_props_;
 
   // Guarded by mtx_: the socket's write side, acknowledgements, replies awaiting PUBACK.
   mutable std::mutex mtx_;
@@ -124,7 +176,20 @@ private:
     bool done;
   };
   std::deque<received> unacked_;
-  std::map<uint16_t, std::string> outgoing_; // QoS 1 replies by packet id, until PUBACK
+  // QoS 1 replies by packet id, until PUBACK; `sent`: on the wire on this connection. They leave
+  // in publish order (out_order_), at most send_quota_ unacknowledged at once.
+  struct outgoing {
+    std::string bytes;
+    bool sent = false;
+  };
+  std::map<uint16_t, outgoing> outgoing_;
+  std::deque<uint16_t> out_order_;
+  size_t in_flight_out_ = 0;
+  uint32_t send_quota_ = 65535;          // the broker's Receive Maximum (MQTT 5)
+  uint32_t max_packet_size_ = 0;         // the broker's Maximum Packet Size; 0 = no limit
+  int max_qos_ = 1;                      // the broker's Maximum QoS
+  uint64_t refused_ = 0;
+  std::string last_refusal_;
   uint16_t last_packet_id_ = 0;
 };
 

@@ -21,8 +21,11 @@ namespace {
 const char* outcome_names[] = {"ok", "rejected", "dropped", "failed", "timeout"};
 
 // MQTT 3.1.1 carries no content type; a subscription with `content_mode: structured` says that
-// its payloads are structured CloudEvents, which the adapter sees as this content type.
-std::string_view content_type_of(const core::mqtt_subscription& s) {
+// its payloads are structured CloudEvents, which the adapter sees as this content type. MQTT 5
+// messages carry their own (the Content Type property), which wins when present.
+std::string_view content_type_of(const core::mqtt_subscription& s, std::string_view sent = {}) {
+  if (!sent.empty())
+    return sent;
   return s.content_mode == "structured" ? std::string_view("application/cloudevents+json")
                                         : std::string_view();
 }
@@ -39,7 +42,9 @@ mqtt_ingress::mqtt_ingress(gateway& gw, const core::mqtt_spec& spec) : gw_(gw), 
   mqtt_client_options o;
   o.broker = spec_.broker;
   o.client_id = spec_.client_id;
+  o.protocol = spec_.protocol;
   o.clean_session = !spec_.persistent_session;
+  o.session_expiry_s = spec_.session_expiry_s;
   o.keepalive_ms = spec_.keepalive_ms;
   o.max_message_size = spec_.max_message_size;
   client_ = std::make_unique<mqtt_client>(std::move(o), [this](const mqtt_inbound& m) { on_message(m); });
@@ -75,12 +80,11 @@ void mqtt_ingress::stop() {
   wake();
   if (thread_.joinable())
     thread_.join();
-  // A clean DISCONNECT: what is not acknowledged yet stays with the broker (a persistent session
-  // gets it again on the next start).
-  client_->close(true);
   connected_ = false;
   // Requests still in flight: give them up so no completion calls into us after this; one that
-  // is completing right now removes its entry itself, so wait for those.
+  // is completing right now removes its entry itself, so wait for those. The connection stays
+  // open meanwhile: a completion that has published its reply also sends its PUBACK, so that a
+  // gateway stopped right after answering does not get that message again on its next start.
   std::vector<pending> left;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -106,6 +110,9 @@ void mqtt_ingress::stop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  // A clean DISCONNECT: what is not acknowledged yet stays with the broker (a persistent session
+  // gets it again on the next start).
+  client_->close(true);
 }
 
 // -- connection ----------------------------------------------------------------------------------
@@ -129,9 +136,16 @@ bool mqtt_ingress::try_connect() {
   connects_++;
   if (client_->session_present())
     sessions_resumed_++;
-  spdlog::info("mqtt: connected to {} as '{}' ({} session{}); subscribed to {} filter(s)",
-               spec_.broker, spec_.client_id, spec_.persistent_session ? "persistent" : "clean",
+  spdlog::info("mqtt: connected to {} as '{}' (MQTT {}, {} session{}); subscribed to {} filter(s)",
+               spec_.broker, spec_.client_id, spec_.protocol == 5 ? "5" : "3.1.1",
+               spec_.persistent_session ? "persistent" : "clean",
                client_->session_present() ? ", resumed" : "", spec_.subscriptions.size());
+  if (spec_.protocol == 5)
+    spdlog::info("mqtt: the broker's limits: receive maximum {}, maximum packet size {}",
+                 client_->broker_receive_maximum(),
+                 client_->broker_maximum_packet_size() == 0
+                   ? std::string("none")
+                   : std::to_string(client_->broker_maximum_packet_size()) + " bytes");
   return true;
 }
 
@@ -243,6 +257,8 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
                               " bytes is larger than mqtt.max_message_size (" +
                               std::to_string(spec_.max_message_size) + " bytes); skipped unread");
   }
+  if (!msg.malformed.empty())
+    return refuse(rejected, "MQTT 5 properties refused: " + std::string(msg.malformed));
   const std::string topic(msg.topic);
   const core::mqtt_subscription* sub = nullptr;
   for (const auto& s : spec_.subscriptions)
@@ -290,11 +306,20 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
   out.topic = topic;
   uint32_t length = 0;
   if (adapter) {
+    // MQTT 5 User Properties as the adapter's headers (views into the packet, valid during
+    // this call: ingress runs here, on the client thread).
+    headers_.clear();
+    for (size_t i = 0; i < msg.user_property_count; ++i)
+      headers_.push_back({msg.user_properties[i].name, msg.user_properties[i].value});
     core::adapter_request ar;
     ar.protocol = "mqtt";
+    ar.protocol_version = static_cast<uint8_t>(spec_.protocol);
     ar.topic = topic;
     ar.origin = spec_.broker;
-    ar.content_type = content_type_of(*sub);
+    ar.content_type = content_type_of(*sub, msg.content_type);
+    ar.content_mode = sub->content_mode;
+    ar.headers = headers_.data();
+    ar.header_count = headers_.size();
     ar.payload = payload;
     ar.request_id = key;
     ar.now_unix_ms = now_ms;
@@ -314,7 +339,8 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
                                 std::to_string(lease.capacity()) + " bytes)");
     std::memcpy(lease.payload(), payload.data(), payload.size());
     length = static_cast<uint32_t>(payload.size());
-    out.content_type = "application/octet-stream";
+    out.content_type = msg.content_type.empty() ? std::string("application/octet-stream")
+                                                : std::string(msg.content_type);
   }
 
   {
@@ -328,8 +354,9 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
   const mqtt_ack_token token = msg.token;
   const bool redelivered = msg.dup;
   const uint32_t reply_mode = out.reply_mode; // e.g. answer a structured CloudEvent with one
-  auto done = [this, key, adapter, sub, topic, now_ms, token, redelivered,
-               reply_mode](chain_result r) {
+  const std::string in_content_type(content_type_of(*sub, msg.content_type));
+  auto done = [this, key, adapter, sub, topic, now_ms, token, redelivered, reply_mode,
+               in_content_type](chain_result r) {
     bool answered = r.http_status >= 200 && r.http_status < 300;
     std::string failure; // why a message whose chain answered is not ok after all
     if (answered && !sub->reply_topic.empty()) {
@@ -341,9 +368,11 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
       if (adapter) {
         core::adapter_request ar;
         ar.protocol = "mqtt";
+        ar.protocol_version = static_cast<uint8_t>(spec_.protocol);
         ar.topic = topic;
         ar.origin = spec_.broker;
-        ar.content_type = content_type_of(*sub);
+        ar.content_type = in_content_type;
+        ar.content_mode = sub->content_mode;
         ar.request_id = r.request_id;
         ar.now_unix_ms = now_ms;
         ar.redelivered = redelivered;
@@ -358,8 +387,11 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
         count(ok, topic, {});
         // The reply before the acknowledgement: a gateway that dies in between sends the
         // reply twice (at-least-once), never the acknowledgement without the reply.
+        mqtt_publish_properties props;
+        props.content_type = std::move(reply.content_type);
+        props.user_properties = std::move(reply.headers);
         publish_reply(mqtt_reply_topic(sub->reply_topic, topic, reply.topic),
-                      std::move(reply.body), sub->reply_qos);
+                      std::move(reply.body), sub->reply_qos, props);
       }
     } else if (answered) {
       count(ok, topic, {});
@@ -403,14 +435,15 @@ void mqtt_ingress::on_message(const mqtt_inbound& msg) {
          "not started (" + std::to_string(r.http_status) + "): " + why);
 }
 
-void mqtt_ingress::publish_reply(const std::string& topic, std::string body, int qos) {
-  if (client_->publish(topic, body, qos)) {
+void mqtt_ingress::publish_reply(const std::string& topic, std::string body, int qos,
+                                 const mqtt_publish_properties& props) {
+  std::string why;
+  if (client_->publish(topic, body, qos, &props, &why)) {
     replies_++;
     return;
   }
   reply_failures_++;
-  spdlog::warn("mqtt: cannot publish the reply to '{}' ({})", topic,
-               qos == 0 ? "not connected" : "too many replies wait for the broker");
+  spdlog::warn("mqtt: cannot publish the reply to '{}' ({})", topic, why);
 }
 
 std::string mqtt_ingress::metrics_text() const {
@@ -430,6 +463,10 @@ std::string mqtt_ingress::metrics_text() const {
   t += "# HELP spry_mqtt_reply_failures_total Replies that could not be published\n"
        "# TYPE spry_mqtt_reply_failures_total counter\nspry_mqtt_reply_failures_total " +
        std::to_string(reply_failures_.load()) + "\n";
+  t += "# HELP spry_mqtt_replies_refused_total QoS 1 replies the broker refused in its PUBACK "
+       "(MQTT 5 reason code >= 0x80)\n"
+       "# TYPE spry_mqtt_replies_refused_total counter\nspry_mqtt_replies_refused_total " +
+       std::to_string(client_->publishes_refused()) + "\n";
   t += "# HELP spry_mqtt_redelivered_total PUBLISH messages the broker marked as possibly sent "
        "before (DUP: a persistent session's unacknowledged messages after a reconnect)\n"
        "# TYPE spry_mqtt_redelivered_total counter\nspry_mqtt_redelivered_total " +

@@ -1,5 +1,5 @@
 #pragma once
-// MQTT ingress: the gateway as a client of a real broker (its own MQTT 3.1.1 client, see
+// MQTT ingress: the gateway as a client of a real broker (its own MQTT 3.1.1 or 5 client, see
 // mqtt_client.hpp). It subscribes to the app's topic filters, turns every PUBLISH into a request
 // on the mapped chain (through the subscription's adapter, straight into a pool buffer), and
 // publishes the chain's result to the subscription's reply topic.
@@ -35,6 +35,7 @@
 // (rate-limited) with the reason and acknowledged so the broker does not send it again; its pool
 // buffer is returned at once.
 
+#include "core/adapter.hpp"
 #include "core/app_spec.hpp"
 #include "gateway/mqtt_client.hpp"
 
@@ -47,6 +48,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace spry::gateway {
 
@@ -86,11 +88,13 @@ private:
   void wake();
   void on_message(const mqtt_inbound& msg);
   void count(outcome o, std::string_view topic, const std::string& why);
-  void publish_reply(const std::string& topic, std::string body, int qos);
+  void publish_reply(const std::string& topic, std::string body, int qos,
+                     const mqtt_publish_properties& props);
 
   gateway& gw_;
   const core::mqtt_spec& spec_;
   std::unique_ptr<mqtt_client> client_;
+  std::vector<core::adapter_header> headers_; // client thread only: one message's user properties
   int wake_fd_ = -1; // eventfd: stop() and new deadlines wake run() out of poll()
   std::thread thread_;
   mutable std::mutex mtx_;

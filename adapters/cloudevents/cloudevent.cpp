@@ -150,6 +150,48 @@ std::optional<json> from_binary(const core::adapter_request& in, std::string& wh
   return e;
 }
 
+std::optional<json> from_mqtt_binary(const core::adapter_request& in, std::string& why) {
+  json e = json::object();
+  for (size_t i = 0; i < in.header_count; ++i) {
+    const auto& h = in.headers[i];
+    // User properties that cannot be attribute names (other metadata a publisher added) are not
+    // part of the event.
+    bool attribute = !h.name.empty() && h.name != "data" && h.name != "data_base64";
+    for (const char c : h.name)
+      attribute = attribute && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+    if (!attribute)
+      continue;
+    const std::string name(h.name);
+    if (e.contains(name)) {
+      why = "user property '" + name + "' appears more than once (an attribute has one value)";
+      return std::nullopt;
+    }
+    e[name] = std::string(h.value);
+  }
+  // The Content Type property is datacontenttype (binding 3.1.1); a datacontenttype user
+  // property stands in when there is none.
+  if (!in.content_type.empty())
+    e["datacontenttype"] = std::string(in.content_type);
+  if (!e.contains("specversion")) {
+    why = "missing required attribute 'specversion' (user property specversion)";
+    return std::nullopt;
+  }
+  why = validate(e);
+  if (!why.empty()) {
+    for (const char* a : {"id", "source", "type"})
+      if (why.find(std::string("'") + a + "'") != std::string::npos)
+        why += std::string(" (user property ") + a + ")";
+    return std::nullopt;
+  }
+  if (!e.contains("subject"))
+    e["subject"] = std::string(in.topic);
+  const std::string ct = e.value("datacontenttype", std::string());
+  why = set_data(e, in.payload, ct);
+  if (!why.empty())
+    return std::nullopt;
+  return e;
+}
+
 json wrap(const core::adapter_request& in, std::string_view type, const json& data) {
   json e = json::object();
   e["specversion"] = "1.0";
@@ -204,7 +246,19 @@ void write_structured(const json& e, core::adapter_ingress& out) {
   out.content_type = std::string(structured_type);
 }
 
-void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply) {
+namespace {
+
+// How binary mode names and writes attributes: HTTP headers `ce-NAME` with percent-encoded
+// values (HTTP binding 3.1.3); MQTT 5 User Properties `NAME` with the value as it is (MQTT
+// binding 3.1.3: names unchanged, MQTT strings are UTF-8 already).
+struct binary_style {
+  const char* prefix;
+  bool percent;
+  std::string value(std::string_view v) const { return percent ? percent_encode(v) : std::string(v); }
+};
+
+void to_protocol(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply,
+                 const binary_style& style) {
   if (mode == plain || reply.status >= 400)
     return;
   json e;
@@ -233,7 +287,7 @@ void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply
     if (mode == binary) {
       for (auto& [k, v] : e.items())
         if (k != "datacontenttype")
-          reply.headers.emplace_back("ce-" + k, percent_encode(v.get<std::string>()));
+          reply.headers.emplace_back(style.prefix + k, style.value(v.get<std::string>()));
       return; // body and Content-Type stay as the chain made them
     }
     set_data(e, reply.body, reply.content_type);
@@ -248,7 +302,8 @@ void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply
   for (auto& [k, v] : e.items()) {
     if (k == "data" || k == "data_base64" || k == "datacontenttype")
       continue;
-    reply.headers.emplace_back("ce-" + k, percent_encode(v.is_string() ? v.get<std::string>() : v.dump()));
+    reply.headers.emplace_back(style.prefix + k,
+                               style.value(v.is_string() ? v.get<std::string>() : v.dump()));
   }
   if (e.contains("data_base64")) {
     reply.body = base64_decode(e["data_base64"].get<std::string>()).value_or(std::string());
@@ -263,11 +318,19 @@ void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply
   reply.content_type = ct.empty() ? "application/octet-stream" : ct;
 }
 
+} // namespace
+
+void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply) {
+  to_protocol(in, mode, reply, binary_style{"ce-", true});
+}
+
 void to_mqtt(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply) {
-  // The PUBLISH payload is the whole event as JSON; the content type (application/
-  // cloudevents+json) has no place in an MQTT 3.1.1 PUBLISH, it is implied by the binding.
-  if (mode == structured)
-    to_http(in, structured, reply);
+  // Structured: the PUBLISH payload is the whole event as JSON; the content type
+  // application/cloudevents+json goes out as the MQTT 5 Content Type property (binding 3.2.1),
+  // and is implied with 3.1.1, which has no field for it. Binary (MQTT 5 only): attributes as
+  // User Properties, datacontenttype as the Content Type, the data as the payload.
+  if (mode == structured || (mode == binary && in.protocol_version >= 5))
+    to_protocol(in, mode, reply, binary_style{"", false});
 }
 
 std::string percent_encode(std::string_view value) {

@@ -47,6 +47,12 @@ std::optional<nlohmann::json> parse_structured(std::string_view bytes, std::stri
 /// The event an HTTP binary-mode request (ce-* headers + body) carries, or nullopt with `why`.
 std::optional<nlohmann::json> from_binary(const core::adapter_request& in, std::string& why);
 
+/// The event an MQTT 5 binary-mode PUBLISH carries (CloudEvents MQTT binding 3.1): attributes
+/// from the User Properties (adapter_request::headers; names unchanged, properties that are not
+/// attribute names skipped, a repeated attribute refused), datacontenttype from the Content Type
+/// property, the payload as the data; subject defaults to the topic. nullopt with `why`.
+std::optional<nlohmann::json> from_mqtt_binary(const core::adapter_request& in, std::string& why);
+
 /// A protocol payload wrapped as an event: id, source = origin, type, subject = topic, time =
 /// arrival time; `data` from the payload (JSON when it parses, else as set_data decides).
 nlohmann::json wrap(const core::adapter_request& in, std::string_view type,
@@ -59,11 +65,13 @@ void write_structured(const nlohmann::json& e, core::adapter_ingress& out);
 /// structured: the JSON document). Results that are errors (status >= 400) are left alone.
 void to_http(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply);
 
-/// Rewrites a chain result for an MQTT 3.1.1 reply: in `structured` mode the JSON event (a
-/// result that is one already is validated, any other becomes the `data` of an event whose
-/// subject is the reply's topic); other modes leave the result as the chain made it. Binary mode
-/// does not exist in MQTT 3.1.1 (it needs MQTT 5 user properties). An invalid event from the
-/// chain sets status 502 and the reason in the body.
+/// Rewrites a chain result for an MQTT reply: in `structured` mode the JSON event (a result that
+/// is one already is validated, any other becomes the `data` of an event whose subject is the
+/// reply's topic) with content type application/cloudevents+json (MQTT 5 sends it as the Content
+/// Type property); in `binary` mode (MQTT 5 only) the attributes as `headers` (User Properties,
+/// names without prefix, values unencoded), datacontenttype as content_type, the data as the
+/// body; `plain` leaves the result as the chain made it. An invalid event from the chain sets
+/// status 502 and the reason in the body.
 void to_mqtt(const core::adapter_request& in, uint32_t mode, core::adapter_reply& reply);
 
 /// HTTP binary mode header values (CloudEvents HTTP binding 1.0.2, 3.1.3.2): a sender

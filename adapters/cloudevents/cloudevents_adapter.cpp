@@ -3,14 +3,18 @@
 // HTTP: binary mode (ce-* headers, the body is the data) and structured mode (a
 // application/cloudevents+json body) are accepted; anything else, a missing required attribute or
 // bad JSON is refused (400) with the reason. The reply goes out in the mode the request came in.
-// MQTT (CloudEvents MQTT protocol binding 1.0.2, MQTT 3.1.1: structured mode only): a payload
-// that is a structured event is validated and passed on (its subject defaults to the topic), and
-// the chain's result goes to the reply topic as a structured event too. Any other payload is
-// wrapped as the data of an event whose subject is the topic, and its result goes out as the
-// chain made it, unless the subscription says `content_mode: structured` (the gateway passes that
-// as the content type MQTT 3.1.1 lacks): then every payload must be a structured event and every
-// reply is one. Either way the chain's functions get the structured JSON document (see
-// cloudevent.hpp for why).
+// MQTT (CloudEvents MQTT protocol binding 1.0.2): a payload that is a structured event is
+// validated and passed on (its subject defaults to the topic), and the chain's result goes to the
+// reply topic as a structured event too. With MQTT 5 a PUBLISH whose User Properties carry
+// `specversion` (or any PUBLISH on a `content_mode: binary` subscription) is a binary-mode event:
+// attributes in User Properties, datacontenttype in the Content Type property, the payload is the
+// data; its reply goes out the same way, unless its Content Type says application/cloudevents
+// (binding section 3: then it is structured). Any other payload is wrapped as the data of an
+// event whose subject is the topic, and its result goes out as the chain made it, unless the
+// subscription says `content_mode: structured` (with 3.1.1 the gateway also passes that as the
+// content type 3.1.1 lacks): then every payload must be a structured event and every reply is
+// one. Either way the chain's functions get the structured JSON document (see cloudevent.hpp for
+// why).
 #include "adapters/cloudevents/cloudevent.hpp"
 
 namespace {
@@ -40,10 +44,23 @@ public:
           return;
         }
       } else {
-        const bool declared = in.content_type == ce::structured_type; // content_mode: structured
+        std::string_view media = in.content_type.substr(0, in.content_type.find(';'));
+        while (!media.empty() && media.back() == ' ')
+          media.remove_suffix(1);
+        const bool says_cloudevents = media.substr(0, 23) == "application/cloudevents";
+        const bool binary_declared = in.content_mode == "binary";
+        const bool declared = in.content_mode == "structured" || media == ce::structured_type;
+        const bool looks_binary = in.protocol_version >= 5 && !says_cloudevents &&
+                                  (binary_declared || (!declared && !in.header("specversion").empty()));
         const bool looks_structured =
           declared || in.payload.find("\"specversion\"") != std::string_view::npos;
-        if (looks_structured) {
+        if (looks_binary) {
+          e = ce::from_mqtt_binary(in, why);
+          if (!e && binary_declared && in.header("specversion").empty())
+            why += " (this subscription has content_mode: binary: every PUBLISH must carry the "
+                   "event's attributes as MQTT 5 user properties)";
+          out.reply_mode = ce::binary;
+        } else if (looks_structured) {
           e = ce::parse_structured(in.payload, why);
           if (!e && declared)
             why += " (this subscription has content_mode: structured: every payload must be a "

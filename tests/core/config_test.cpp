@@ -202,7 +202,8 @@ TEST_CASE("sizes and durations", "[config]") {
   CHECK(*parse_duration_ms("10s") == 10000);
   CHECK(*parse_duration_ms("2m") == 120000);
   CHECK(*parse_duration_ms("1500") == 1500);
-  CHECK_FALSE(parse_duration_ms("1h"));
+  CHECK(*parse_duration_ms("1h") == 3600000);
+  CHECK_FALSE(parse_duration_ms("1d"));
   CHECK_FALSE(parse_duration_ms("s"));
 }
 
@@ -333,16 +334,57 @@ TEST_CASE("mqtt content_mode: structured CloudEvents only, binary needs MQTT 5",
                             "/apps/app.yaml", no_sections);
   REQUIRE(app);
   CHECK(app->mqtt.subscriptions[0].content_mode == "structured");
+  CHECK(app->mqtt.protocol == 4);
   app = parse_app_yaml(base + "    - { filter: s, chain: c, adapter: ce }\n", "/apps/app.yaml", no_sections);
   REQUIRE(app);
   CHECK(app->mqtt.subscriptions[0].content_mode.empty());
   CHECK_THAT(error_of(base + "    - { filter: s, chain: c, adapter: ce, content_mode: binary }\n"),
              Catch::Contains("app.yaml:9:") && Catch::Contains("need MQTT 5") &&
-               Catch::Contains("speaks MQTT 3.1.1") && Catch::Contains("content_mode: structured"));
+               Catch::Contains("set mqtt.protocol: 5") && Catch::Contains("content_mode: structured"));
   CHECK_THAT(error_of(base + "    - { filter: s, chain: c, adapter: ce, content_mode: json }\n"),
-             Catch::Contains("expected structured, got 'json'"));
+             Catch::Contains("expected structured or binary, got 'json'"));
   CHECK_THAT(error_of(base + "    - { filter: s, chain: c, content_mode: structured }\n"),
              Catch::Contains("needs an adapter that speaks CloudEvents"));
+
+  // With protocol: 5 binary mode is accepted.
+  const std::string v5 = "adapters:\n  - { name: ce, library: libs/libce.so }\n"
+                         "functions: [a]\nchains:\n  - { name: c, functions: [a] }\n"
+                         "mqtt:\n  broker: tcp://127.0.0.1:1883\n  protocol: 5\n  subscriptions:\n";
+  app = parse_app_yaml(v5 + "    - { filter: s, chain: c, adapter: ce, content_mode: binary }\n",
+                       "/apps/app.yaml", no_sections);
+  REQUIRE(app);
+  CHECK(app->mqtt.protocol == 5);
+  CHECK(app->mqtt.subscriptions[0].content_mode == "binary");
+  CHECK_THAT(error_of(v5 + "    - { filter: s, chain: c, content_mode: binary }\n"),
+             Catch::Contains("needs an adapter that speaks CloudEvents"));
+}
+
+TEST_CASE("mqtt protocol and session_expiry", "[config]") {
+  const std::string base = "functions: [a]\nchains:\n  - { name: c, functions: [a] }\n"
+                           "mqtt:\n  broker: tcp://127.0.0.1:1883\n";
+  const std::string subs = "  subscriptions:\n    - { filter: s, chain: c }\n";
+  auto app = parse_app_yaml(base + "  protocol: 5\n" + subs, "/apps/app.yaml", no_sections);
+  REQUIRE(app);
+  CHECK(app->mqtt.protocol == 5);
+  CHECK(app->mqtt.session_expiry_s == 3600); // the default: one hour
+  CHECK(app->mqtt.persistent_session);       // QoS 1 by default
+  app = parse_app_yaml(base + "  protocol: 3.1.1\n" + subs, "/apps/app.yaml", no_sections);
+  REQUIRE(app);
+  CHECK(app->mqtt.protocol == 4);
+  app = parse_app_yaml(base + "  protocol: 5\n  session_expiry: 10m\n" + subs, "/apps/app.yaml",
+                       no_sections);
+  REQUIRE(app);
+  CHECK(app->mqtt.session_expiry_s == 600);
+  app = parse_app_yaml(base + "  protocol: 5\n  session_expiry: never\n" + subs, "/apps/app.yaml",
+                       no_sections);
+  REQUIRE(app);
+  CHECK(app->mqtt.session_expiry_s == 0xffffffffu);
+  CHECK_THAT(error_of(base + "  protocol: 6\n" + subs),
+             Catch::Contains("app.yaml:6:") && Catch::Contains("expected 3.1.1 or 5, got '6'"));
+  CHECK_THAT(error_of(base + "  session_expiry: 1h\n" + subs),
+             Catch::Contains("app.yaml:6:") && Catch::Contains("needs protocol: 5"));
+  CHECK_THAT(error_of(base + "  protocol: 5\n  session_expiry: 500ms\n" + subs),
+             Catch::Contains("at least 1s"));
 }
 
 TEST_CASE("mqtt sessions: persistent by default with QoS 1, a stable client id per app", "[config]") {

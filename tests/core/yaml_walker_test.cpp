@@ -42,7 +42,7 @@ TEST_CASE("the walker reads scalars and says where and what was wrong", "[config
   CHECK(thrown([&] { w.size(root["size"], "size", 1024); }) ==
         "w.yaml:3:7: size: 4KiB is too large (at most 1024 bytes)");
   CHECK(thrown([&] { w.duration(root["size"], "size"); }) ==
-        "w.yaml:3:7: size: unknown duration unit 'KiB' in '4KiB' (use ms, s, m)");
+        "w.yaml:3:7: size: unknown duration unit 'KiB' in '4KiB' (use ms, s, m, h)");
   CHECK(thrown([&] { w.number(root["x"], "x", 1, 2); }) == "w.yaml:5:4: x: 0.5 is outside [1, 2]");
   CHECK(thrown([&] { w.boolean(root["b"], "b"); }) ==
         "w.yaml:6:4: b: expected true or false, got 'on'");

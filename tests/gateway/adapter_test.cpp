@@ -291,6 +291,113 @@ TEST_CASE("cloudevents adapter on MQTT: a structured event in, a structured even
         "done");
 }
 
+namespace {
+
+/// An MQTT 5 PUBLISH through an adapter: content type and user properties as the gateway passes
+/// them (adapter_request::headers), the subscription's content_mode.
+run_result ingress5(const spry::gateway::adapter_ref& a, std::string topic, std::string content_type,
+                    std::string content_mode, std::string payload,
+                    std::vector<spry::core::adapter_header> user) {
+  static char buf[4096];
+  spry::core::adapter_request in;
+  in.protocol = "mqtt";
+  in.protocol_version = 5;
+  in.topic = topic;
+  in.content_type = content_type;
+  in.content_mode = content_mode;
+  in.origin = "tcp://127.0.0.1:1883";
+  in.headers = user.data();
+  in.header_count = user.size();
+  in.payload = payload;
+  in.request_id = 42;
+  in.now_unix_ms = 1700000000123;
+  run_result r;
+  r.out.data = buf;
+  r.out.capacity = sizeof buf;
+  r.out.topic = topic;
+  a->impl->ingress(in, r.out);
+  r.payload.assign(buf, r.out.length);
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("cloudevents adapter on MQTT 5: binary mode in user properties, out the same way",
+          "[gateway][adapters]") {
+  adapter_set set;
+  auto ce = *set.load("cloudevents", SPRY_CLOUDEVENTS_ADAPTER);
+  const std::vector<spry::core::adapter_header> attrs = {
+    {"specversion", "1.0"}, {"id", "e1"}, {"source", "dev/7"}, {"type", "motion"},
+    {"traceparent", "00-1-2-01"}, {"Not-An-Attribute", "x"}};
+  // Declared binary, and detected by the specversion user property without a content_mode.
+  for (const std::string mode : {"binary", ""}) {
+    auto r = ingress5(ce, "sensors/kitchen/motion", "application/json", mode, R"({"state":"on"})", attrs);
+    INFO("content_mode '" << mode << "'");
+    REQUIRE(r.out.error.empty());
+    const auto e = json::parse(r.payload);
+    CHECK(e["id"] == "e1");
+    CHECK(e["source"] == "dev/7");
+    CHECK(e["traceparent"] == "00-1-2-01");
+    CHECK_FALSE(e.contains("Not-An-Attribute"));
+    CHECK(e["datacontenttype"] == "application/json");
+    CHECK(e["data"]["state"] == "on");
+    CHECK(e["subject"] == "sensors/kitchen/motion"); // defaults to the topic
+    CHECK(r.out.content_type == "application/cloudevents+json");
+
+    // The reply in binary mode: attributes as user properties (no prefix, no percent-encoding),
+    // datacontenttype as the content type, the data as the body.
+    spry::core::adapter_request in;
+    in.protocol = "mqtt";
+    in.protocol_version = 5;
+    in.topic = "sensors/kitchen/motion";
+    in.request_id = 42;
+    in.now_unix_ms = 1700000000123;
+    spry::core::adapter_reply reply;
+    reply.content_type = "application/cloudevents+json";
+    reply.body = R"({"specversion":"1.0","id":"r1","source":"spry","type":"light",)"
+                 R"("subject":"lights/k üche","datacontenttype":"application/json","data":{"light":"on"}})";
+    ce->impl->egress(in, r.out.reply_mode, reply);
+    CHECK(reply.status == 200);
+    CHECK(reply.content_type == "application/json");
+    CHECK(json::parse(reply.body)["light"] == "on");
+    std::map<std::string, std::string> props(reply.headers.begin(), reply.headers.end());
+    CHECK(props["specversion"] == "1.0");
+    CHECK(props["id"] == "r1");
+    CHECK(props["subject"] == "lights/k üche");
+    CHECK(props.count("datacontenttype") == 0);
+    CHECK(props.count("ce-id") == 0);
+  }
+  // A Content Type that says application/cloudevents is structured mode (binding section 3).
+  const std::string event =
+    R"({"specversion":"1.0","id":"s1","source":"d","type":"t","data":{"state":"off"}})";
+  auto s = ingress5(ce, "a/b", "application/cloudevents+json; charset=utf-8", "binary", event, {});
+  REQUIRE(s.out.error.empty());
+  CHECK(json::parse(s.payload)["id"] == "s1");
+
+  // Refusals, with the reason and the user property to fix.
+  auto missing_id = attrs;
+  missing_id.erase(missing_id.begin() + 1);
+  CHECK_THAT(ingress5(ce, "a/b", "application/json", "binary", "{}", missing_id).out.error,
+             Catch::Contains("missing required attribute 'id'") && Catch::Contains("(user property id)"));
+  CHECK_THAT(ingress5(ce, "a/b", "application/json", "binary", "{}", {}).out.error,
+             Catch::Contains("missing required attribute 'specversion'") &&
+               Catch::Contains("content_mode: binary"));
+  auto twice = attrs;
+  twice.push_back({"id", "e2"});
+  CHECK_THAT(ingress5(ce, "a/b", "application/json", "binary", "{}", twice).out.error,
+             Catch::Contains("user property 'id' appears more than once"));
+  CHECK_THAT(ingress5(ce, "a/b", "application/json", "", "not json", attrs).out.error,
+             Catch::Contains("not valid JSON"));
+  // Without a content_mode and without specversion: wrapped, as with MQTT 3.1.1.
+  auto w = ingress5(ce, "sensors/kitchen/motion", "", "", R"({"state":"on"})", {{"k", "v"}});
+  REQUIRE(w.out.error.empty());
+  CHECK(json::parse(w.payload)["type"] == "org.spry.mqtt.publish");
+  // Binary data without a content type stays opaque (data_base64).
+  auto b = ingress5(ce, "a/b", "", "binary", std::string("\xff\x00", 2), attrs);
+  REQUIRE(b.out.error.empty());
+  CHECK(json::parse(b.payload)["data_base64"] == "/wA=");
+}
+
 TEST_CASE("MQTT topic filters and reply topics", "[gateway][mqtt]") {
   using spry::gateway::mqtt_reply_topic;
   using spry::gateway::mqtt_topic_matches;
