@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/instance_child.hpp"
 #include "core/instance_supervisor.hpp"
+#include "core/role_env.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -213,7 +214,12 @@ status_or_error instance_supervisor::spawn(child& c) {
                              return list;
                            }() +
                            (transport_parameters_.empty() ? std::string()
-                                                          : ";transport=" + transport_parameters_);
+                                                          : ";transport=" + transport_parameters_) +
+                           // The node's current function libraries (a hot reload changes them):
+                           // a forked instance loads them too, finding the ones the template
+                           // preloaded already mapped and opening a reloaded one itself.
+                           (hooks_.libraries ? ";libraries=" + role_list(hooks_.libraries())
+                                             : std::string());
   if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function, c.cpus,
                               netns_of(c.endpoint));
       !ok)

@@ -706,6 +706,8 @@ std::optional<expected<instance_role>> instance_role_from_env() {
     r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
     r.board_fd = kv.count("board") ? static_cast<int>(role_number(kv, "board")) : -1;
     r.transport_parameters = kv.count("transport") ? kv.at("transport") : std::string();
+    if (kv.count("libraries"))
+      r.libraries = parse_role_list(kv.at("libraries"));
     if (kv.count("pools")) {
       const std::string& list = kv.at("pools");
       for (size_t p = 0; p < list.size();) {

@@ -73,6 +73,11 @@ public:
     std::function<status_or_error(endpoint_id, int fd)> on_handover;
     /// An instance reported ready `start_ns` after its process was started. Monitor thread.
     std::function<void(endpoint_id, uint64_t start_ns)> on_ready;
+    /// Optional: the function libraries an instance started now loads instead of the app's
+    /// `libraries:` (the node's current set, which a hot reload changes; the runtime owns it).
+    /// Called for every start (first, restart, scale-up) on the control or the monitor thread,
+    /// with the supervisor's lock held: it must not call back into the supervisor.
+    std::function<std::vector<std::string>()> libraries;
   };
 
   struct planned {
@@ -177,6 +182,9 @@ struct instance_role {
   int board_fd = -1;
   /// The node transport's instance_parameters() (empty for most transports).
   std::string transport_parameters;
+  /// The function libraries to load instead of the app's `libraries:` (the node's current set
+  /// after a hot reload); unset: the app's.
+  std::optional<std::vector<std::string>> libraries;
 };
 
 /// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.
