@@ -6,6 +6,7 @@
 #include "core/control_channel.hpp"
 #include "core/ids.hpp"
 #include "core/instance_supervisor.hpp"
+#include "core/process_launcher.hpp"
 
 #include <fcntl.h>
 #include <sys/types.h>
@@ -18,7 +19,7 @@
 namespace spry::core {
 
 /// Where an instance process finds what it inherits (the numbers SPRY_INSTANCE names).
-constexpr int child_control_fd = 3;
+// child_control_fd (3): core/process_launcher.hpp
 constexpr int child_listen_fd = 4;
 constexpr int child_board_fd = 5;
 constexpr int child_first_pool_fd = 6;

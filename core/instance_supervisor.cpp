@@ -61,14 +61,17 @@ int make_listener(uint16_t& port) {
 
 instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch,
                                          std::string gateway_address,
-                                         bool listen_socket_per_endpoint, bool sidecars,
+                                         bool listen_socket_per_endpoint,
+                                         std::optional<sidecar_kind> sidecar,
                                          std::vector<int> pool_fds, hooks h,
                                          std::string transport_parameters)
   : app_(app),
-    launch_(std::move(launch)),
+    network_(launch.network),
+    launcher_(launch_program{launch.executable, launch.argv, std::move(launch.forker)}),
     gateway_address_(std::move(gateway_address)),
     own_listeners_(listen_socket_per_endpoint),
-    sidecars_(sidecars && listen_socket_per_endpoint),
+    sidecars_(sidecar && sidecar->role_env && listen_socket_per_endpoint),
+    sidecar_(sidecar ? std::move(*sidecar) : sidecar_kind{}),
     hooks_(std::move(h)),
     transport_parameters_(std::move(transport_parameters)),
     coming_(new std::atomic<uint32_t>[app.functions.size()]()) {
@@ -170,9 +173,9 @@ instance_supervisor::make_child(const planned& p) {
   c->function = p.function;
   c->cpus = p.cpus;
   c->backoff_ms = app_.instances.restart_backoff_ms;
-  if (own_listeners_ && launch_.network) {
+  if (own_listeners_ && network_) {
     // In a pod: the socket lives in the instance's own network namespace, on its address.
-    auto pod = launch_.network->open(p.endpoint);
+    auto pod = network_->open(p.endpoint);
     if (!pod)
       return make_error("cannot set up the network namespace of " + app_.functions[p.function].name +
                         "#" + std::to_string(p.endpoint) + ": " + pod.err().message);
@@ -214,9 +217,9 @@ status_or_error instance_supervisor::add(const planned& p) {
     for (int fd : {(*c)->listen_fd, (*c)->private_fd})
       if (fd >= 0)
         close(fd);
-    if (launch_.network) {
+    if (network_) {
       netns_.erase(p.endpoint);
-      launch_.network->close(p.endpoint);
+      network_->close(p.endpoint);
     }
     return ok;
   }
@@ -416,7 +419,7 @@ void instance_supervisor::on_exit(child& c, const std::string& why_override) {
   std::string reason = reap(c.main, true);
   const std::string side_reason = reap(c.side, false);
   if (sidecar_died)
-    reason = "lost its queue-proxy sidecar, which " + side_reason;
+    reason = "lost its " + sidecar_.name + " sidecar, which " + side_reason;
   c.running = false;
   const bool was_ready = c.ready;
   c.ready = false;
@@ -531,9 +534,9 @@ void instance_supervisor::monitor() {
             close(*fd);
             *fd = -1;
           }
-        if (launch_.network) { // its processes are reaped and its socket closed: the pod goes
+        if (network_) { // its processes are reaped and its socket closed: the pod goes
           netns_.erase(c.endpoint);
-          launch_.network->close(c.endpoint);
+          network_->close(c.endpoint);
         }
         it = children_.erase(it);
       }
@@ -672,9 +675,9 @@ void instance_supervisor::stop(unsigned grace_ms) {
         close(*fd);
         *fd = -1;
       }
-  if (launch_.network) {
+  if (network_) {
     for (auto& c : children_)
-      launch_.network->close(c->endpoint);
+      network_->close(c->endpoint);
     netns_.clear();
   }
   front_end_.reset(); // stops the front-end process

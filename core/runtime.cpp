@@ -105,7 +105,8 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
   rt->front_end_ = entry->front_end;
   rt->shared_pools_ = entry->shared_pools;
-  rt->sidecars_ = entry->sidecars && entry->sidecars(app);
+  if (entry->sidecars && entry->sidecars(app))
+    rt->sidecar_ = entry->sidecar;
   rt->routing_ = effective_routing(app, entry->broker_routing_by_default);
   if (!rt->in_process_instances_ && !role && !opts.launcher)
     return make_error(app.transport_where.prefix() + "transport '" + app.transport +
@@ -345,7 +346,7 @@ status_or_error runtime::launch(launch_hooks hooks) {
   if (parameters.find(';') != std::string::npos)
     return make_error("transport '" + app_.transport + "' gave instance parameters containing ';'");
   supervisor_ = std::make_unique<instance_supervisor>(app_, *opts_.launcher, gateway_address,
-                                                      listen_socket_per_endpoint_, sidecars_,
+                                                      listen_socket_per_endpoint_, sidecar_,
                                                       std::move(pool_fds), std::move(sh),
                                                       parameters);
   return supervisor_->start(plan);

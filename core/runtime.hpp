@@ -170,7 +170,7 @@ private:
   std::optional<instance_role> role_;
   bool in_process_instances_ = true;
   bool listen_socket_per_endpoint_ = false;
-  bool sidecars_ = false;
+  std::optional<sidecar_kind> sidecar_; // the transport's, when the app asks for sidecars
   bool shared_pools_ = false;
   front_end_factory front_end_;
   routing_mode routing_ = routing_mode::direct;
