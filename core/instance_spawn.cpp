@@ -1,6 +1,8 @@
-// Starting an instance (and its sidecar, if the transport puts one in front of it): what it
-// inherits and the role it is told, then core/process_launcher.hpp starts the process. Part of
-// instance_supervisor.
+// Starting an instance (and its sidecar, if the transport puts one in front of it): the sockets
+// the agent owns for it, what it inherits and the role it is told (and how the instance reads
+// that role back), then core/process_launcher.hpp starts the process. Part of
+// instance_supervisor; supervision itself (readiness, exits, restarts, scaling, the directory)
+// is in instance_supervisor.cpp.
 #include "core/clock.hpp"
 #include "core/instance_child.hpp"
 #include "core/instance_supervisor.hpp"
@@ -8,11 +10,73 @@
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace spry::core {
+
+namespace {
+
+int make_listener(uint16_t& port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, SOMAXCONN) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+} // namespace
+
+expected<std::unique_ptr<instance_supervisor::child>>
+instance_supervisor::make_child(const planned& p) {
+  auto c = std::make_unique<child>();
+  c->endpoint = p.endpoint;
+  c->function = p.function;
+  c->cpus = p.cpus;
+  c->backoff_ms = app_.instances.restart_backoff_ms;
+  if (own_listeners_ && network_) {
+    // In a pod: the socket lives in the instance's own network namespace, on its address.
+    auto pod = network_->open(p.endpoint);
+    if (!pod)
+      return make_error("cannot set up the network namespace of " + app_.functions[p.function].name +
+                        "#" + std::to_string(p.endpoint) + ": " + pod.err().message);
+    c->listen_fd = pod->listen_fd;
+    c->address = c->advertised = pod->address;
+    netns_[p.endpoint] = pod->netns_fd;
+  } else if (own_listeners_) {
+    uint16_t port = 0;
+    c->listen_fd = make_listener(port);
+    if (sidecars_)
+      c->private_fd = make_listener(c->private_port);
+    if (c->listen_fd < 0 || (sidecars_ && c->private_fd < 0)) {
+      const int e = errno;
+      for (int fd : {c->listen_fd, c->private_fd})
+        if (fd >= 0)
+          close(fd);
+      return make_error(std::string("cannot open a loopback listening socket for an "
+                                    "instance: ") + strerror(e));
+    }
+    c->address = c->advertised = "127.0.0.1:" + std::to_string(port);
+  }
+  return c;
+}
 
 status_or_error instance_supervisor::start_process(proc& p, const std::string& role_env,
                                                    int pass_fd, const std::string& label,
@@ -105,6 +169,41 @@ status_or_error instance_supervisor::spawn(child& c) {
   c.exit_reason.clear();
   c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
   return {};
+}
+
+std::optional<expected<instance_role>> instance_role_from_env() {
+  const auto env = read_role_env("SPRY_INSTANCE");
+  if (!env.present)
+    return std::nullopt;
+  if (!env.error.empty())
+    return expected<instance_role>(make_error(env.error));
+  const auto& kv = env.values;
+  instance_role r;
+  try {
+    r.endpoint = static_cast<endpoint_id>(role_number(kv, "endpoint"));
+    r.control_fd = static_cast<int>(role_number(kv, "control_fd"));
+    r.listen_fd = kv.count("listen_fd") ? static_cast<int>(role_number(kv, "listen_fd")) : -1;
+    r.parent = kv.count("parent") ? static_cast<pid_t>(role_number(kv, "parent")) : 0;
+    r.function = kv.count("function") ? kv.at("function") : std::string();
+    r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
+    r.board_fd = kv.count("board") ? static_cast<int>(role_number(kv, "board")) : -1;
+    r.transport_parameters = kv.count("transport") ? kv.at("transport") : std::string();
+    if (kv.count("libraries"))
+      r.libraries = parse_role_list(kv.at("libraries"));
+    if (kv.count("pools")) {
+      const std::string& list = kv.at("pools");
+      for (size_t p = 0; p < list.size();) {
+        const auto comma = list.find(',', p);
+        r.pool_fds.push_back(std::stoi(list.substr(p, comma == std::string::npos ? std::string::npos : comma - p)));
+        p = comma == std::string::npos ? list.size() : comma + 1;
+      }
+    }
+  } catch (const std::exception& e) {
+    return expected<instance_role>(make_error(std::string("SPRY_INSTANCE: ") + e.what()));
+  }
+  if (r.function.empty() || r.control_fd < 0)
+    return expected<instance_role>(make_error("SPRY_INSTANCE lacks a function or control_fd"));
+  return expected<instance_role>(r);
 }
 
 } // namespace spry::core
