@@ -40,7 +40,7 @@ struct instance_supervisor::child {
   endpoint_id endpoint;
   function_id function;
   proc main;
-  proc side;                 // the queue-proxy sidecar, when sidecars are on
+  proc side;                 // the transport's sidecar (tcp: queue-proxy), when sidecars are on
   int listen_fd = -1;        // owned by the agent across restarts (tcp): what peers connect to
   int private_fd = -1;       // with a sidecar: the instance's own socket behind it
   uint16_t private_port = 0;

@@ -149,7 +149,7 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
 
 status_or_error instance_supervisor::add(const planned& p) {
   if (front_end_)
-    return make_error("instances cannot be added while a front end (tcp.front_end) sits between "
+    return make_error("instances cannot be added while the transport's front end sits between "
                       "endpoints: it is configured once, at start");
   std::lock_guard<std::mutex> guard{mtx_};
   if (stopping_.load())

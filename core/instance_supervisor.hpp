@@ -112,6 +112,8 @@ public:
 
   /// Scaling, after start(): starts one more instance (ready later; on_ready tells).
   status_or_error add(const planned& p);
+  /// Whether add() can start instances (not with a front end, configured once at start).
+  bool can_add() const noexcept { return !front_end_; }
   /// Takes `endpoint` out of the directory sent to every instance (drain starts).
   void retire(endpoint_id endpoint);
   /// Every running instance confirmed a directory without `endpoint`.

@@ -444,6 +444,12 @@ expected<std::vector<std::string>> runtime::replace_library(const std::string& p
     return make_error("replace_library: only the node replaces libraries");
   // Instance processes load what library_paths() names when they start (the supervisor passes
   // it in their role), so the set changed here is also what every later process starts with.
+  // A reload starts new instances beside the old ones: refused where none can be added.
+  if (supervisor_ && !supervisor_->can_add())
+    return make_error("function library '" + path + "': a hot reload starts new instances beside "
+                      "the old ones, which this app's transport front end does not allow (it is "
+                      "configured once, at start): restart the app to change its code (nothing "
+                      "was changed)");
   // Load into a scratch registry: nothing changes until every check passed.
   function_registry fresh;
   auto lib = function_library::load(path, fresh);

@@ -18,6 +18,10 @@
 // chain timeout, with a warning).
 //
 // Threads: one control thread; metrics_text()/status_json() from the HTTP threads.
+//
+// Sources: control_plane.cpp (the loop: events, the metrics agent, decisions),
+// control_scaling.cpp (actuation: starting, placing, retiring, draining and replacing
+// instances, CPU limits, hot reload), control_report.* (what /status and /metrics say).
 
 #include "core/app_spec.hpp"
 #include "core/cpu_limit.hpp"
