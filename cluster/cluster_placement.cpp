@@ -159,4 +159,29 @@ placement_output place_cluster(const placement_input& in,
   return out;
 }
 
+free_room free_capacity(const std::vector<placement_node>& nodes,
+                        const std::vector<placement_function>& functions,
+                        const std::vector<std::vector<uint32_t>>& placed) {
+  free_room room;
+  bool memory_known = false;
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    if (!nodes[n].alive)
+      continue;
+    double cpu = 0, memory = 0;
+    for (size_t f = 0; f < functions.size() && f < placed.size(); ++f) {
+      const uint32_t k = n < placed[f].size() ? placed[f][n] : 0;
+      cpu += k * functions[f].cpu;
+      memory += k * functions[f].memory_mb;
+    }
+    room.cpu += std::max(0.0, nodes[n].cpu_capacity - cpu);
+    if (nodes[n].memory_mb > 0) {
+      memory_known = true;
+      room.memory_mb += std::max(0.0, nodes[n].memory_mb - memory);
+    }
+  }
+  if (!memory_known)
+    room.memory_mb = -1;
+  return room;
+}
+
 } // namespace spry::cluster

@@ -51,4 +51,16 @@ struct placement_output {
 placement_output place_cluster(const placement_input& in,
                                policies::placement::placement_engine& engine);
 
+/// What the live nodes have not given to placed instances: the room the controller's autoscaler
+/// may still grow into (Mu caps a function's instances by it). `placed[f][n]` as in
+/// placement_output::counts; dead nodes count for nothing, a node's use above its capacity for
+/// zero room (never negative). memory_mb is -1 when no live node states its memory (unbounded).
+struct free_room {
+  double cpu = 0;
+  double memory_mb = 0;
+};
+free_room free_capacity(const std::vector<placement_node>& nodes,
+                        const std::vector<placement_function>& functions,
+                        const std::vector<std::vector<uint32_t>>& placed);
+
 } // namespace spry::cluster

@@ -154,6 +154,25 @@ void assign(self_ptr self) {
   }
 }
 
+/// Every node as placement sees it (capacities, alive).
+std::vector<placement_node> placement_nodes(self_ptr self) {
+  std::vector<placement_node> out;
+  for (const auto& m : self->state.nodes)
+    out.push_back({m.hello.cpu_capacity, m.hello.memory_mb, m.hello.speed, m.alive});
+  return out;
+}
+
+/// Every function as placement sees it: wanted instances and their size.
+std::vector<placement_function> placement_functions(self_ptr self) {
+  auto& st = self->state;
+  const auto& app = st.opts.app;
+  std::vector<placement_function> out;
+  for (size_t f = 0; f < functions_of(self); ++f)
+    out.push_back({st.wanted[f], app.functions[f].cpu,
+                   static_cast<double>(app.functions[f].memory) / 1048576.0});
+  return out;
+}
+
 /// Places the wanted instances over the live nodes and tells the nodes.
 void reconcile(self_ptr self) {
   auto& st = self->state;
@@ -168,11 +187,8 @@ void reconcile(self_ptr self) {
   st.placing = true; // from now on a lost node's instances go elsewhere at once
   placement_input in;
   in.chain_aware = st.opts.chain_aware;
-  for (const auto& m : st.nodes)
-    in.nodes.push_back({m.hello.cpu_capacity, m.hello.memory_mb, m.hello.speed, m.alive});
-  for (size_t f = 0; f < nf; ++f)
-    in.functions.push_back({st.wanted[f], app.functions[f].cpu,
-                            static_cast<double>(app.functions[f].memory) / 1048576.0});
+  in.nodes = placement_nodes(self);
+  in.functions = placement_functions(self);
   for (const auto& c : app.chains) {
     std::vector<uint16_t> fs;
     for (const auto& name : c.functions) {
@@ -224,6 +240,11 @@ void decide(self_ptr self) {
   for (const auto& m : st.nodes)
     if (m.alive)
       snap.cluster_cpu += m.hello.cpu_capacity;
+  // What placed instances leave free on the live nodes: Mu grows a function only into this, as
+  // the single-machine control plane does (issue 20: capped by free capacity, not the cluster).
+  const auto room = free_capacity(placement_nodes(self), placement_functions(self), st.placed);
+  snap.free_cpu = snap.cluster_cpu > 0 ? room.cpu : -1;
+  snap.free_memory_mb = room.memory_mb;
   for (size_t f = 0; f < nf; ++f) {
     policies::autoscaling::function_metrics sum;
     const auto& spec = app.functions[f];

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -80,20 +81,56 @@ std::unique_ptr<cpu_limiter> cpu_limiter::detect(const std::string& name) {
 cpu_limiter::~cpu_limiter() {
   for (const auto& [key, dir] : groups_)
     rmdir(dir.c_str());
+  for (const auto& [id, dir] : parents_)
+    rmdir(dir.c_str());
   if (!root_.empty())
     rmdir(root_.c_str());
 }
 
-status_or_error cpu_limiter::set(const std::string& key, pid_t pid, double cores) {
+std::string cpu_limiter::parent_of(function_group function, std::string& error) {
+  auto [i, fresh] = parents_.emplace(function.id, std::string());
+  if (!fresh)
+    return i->second;
+  const std::string dir = root_ + "/f" + std::to_string(function.id);
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    error = "cannot create the cgroup " + dir + ": " + std::strerror(errno);
+    parents_.erase(i);
+    return {};
+  }
+  const double w = function.weight > 0 ? function.weight : 1;
+  const bool ok =
+    v2_ ? write_file(dir + "/cpu.weight",
+                     std::to_string(std::clamp(std::lround(100 * w), 1L, 10000L)), error) &&
+            write_file(dir + "/cgroup.subtree_control", "+cpu", error)
+        : write_file(dir + "/cpu.shares", std::to_string(std::max(2L, std::lround(1024 * w))), error);
+  if (!ok) {
+    rmdir(dir.c_str());
+    parents_.erase(i);
+    return {};
+  }
+  i->second = dir;
+  return dir;
+}
+
+status_or_error cpu_limiter::set(const std::string& key, pid_t pid, double cores,
+                                 function_group function) {
   if (root_.empty())
     return make_error(description_);
+  std::string error;
   std::string& dir = groups_[key];
   if (dir.empty()) {
-    dir = root_ + "/" + key;
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-      return make_error("cannot create the cgroup " + dir + ": " + std::strerror(errno));
+    const std::string parent = parent_of(function, error);
+    if (parent.empty()) {
+      groups_.erase(key);
+      return make_error(error);
+    }
+    dir = parent + "/" + key;
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      const std::string why = "cannot create the cgroup " + dir + ": " + std::strerror(errno);
+      groups_.erase(key);
+      return make_error(why);
+    }
   }
-  std::string error;
   if (!write_file(dir + "/cgroup.procs", std::to_string(pid), error))
     return make_error(error);
   const long quota = cores <= 0 ? -1 : std::max(1000L, std::lround(cores * period_us));

@@ -110,6 +110,7 @@ void endpoint_board::reset(endpoint_id e, uint32_t concurrency) noexcept {
   for (auto& b : s->exec_histogram)
     b.store(0, std::memory_order_relaxed);
   s->concurrency.store(concurrency == 0 ? 1 : concurrency, std::memory_order_relaxed);
+  s->activator.store(0, std::memory_order_relaxed);
 }
 
 } // namespace spry::core

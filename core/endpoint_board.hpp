@@ -38,7 +38,12 @@ struct alignas(64) endpoint_slot {
   /// Descriptors it refused on validation (forged, stale, out of range): counted where they
   /// arrive, in whatever process that is, so the node sees a misbehaving sender.
   std::atomic<uint32_t> rejected{0};
-  uint32_t pad_[4];
+  /// Knative's activator is in this instance's request path (KPA: the function's excess burst
+  /// capacity is below zero; set by the node's control plane, cleared by reset): senders give it
+  /// a request only while it has a free slot (in flight < concurrency) and otherwise return the
+  /// request to the gateway, which holds it until one has (hop_router::send_to_function).
+  std::atomic<uint32_t> activator{0};
+  uint32_t pad_[3];
   /// Execution times by decade (10 us .. 10 s, then above): the per-function latency histogram.
   std::atomic<uint64_t> exec_histogram[exec_buckets] = {};
 };

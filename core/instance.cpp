@@ -10,6 +10,7 @@
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <exception>
 
 namespace spry::core {
@@ -20,6 +21,7 @@ send_status hop_router::send_to_function(function_id f, descriptor d,
   if (instances.empty())
     return send_status::unknown_endpoint;
   scratch.clear();
+  bool activator = false;
   for (auto e : instances) {
     instance_load l{e, tp->queue_depth(e)};
     if (board) {
@@ -30,9 +32,22 @@ send_status hop_router::send_to_function(function_id f, descriptor d,
         l.concurrency = s->concurrency.load(std::memory_order_relaxed);
         if (l.service_time_s > 0)
           l.departure_rate = l.concurrency / l.service_time_s;
+        activator = activator || s->activator.load(std::memory_order_relaxed) != 0;
       }
     }
     scratch.push_back(l);
+  }
+  if (activator) {
+    // The activator is in the path (endpoint_board.hpp): only instances with a free slot take
+    // the request, the balancer choosing among them; with none, the request waits at the
+    // gateway (unknown_endpoint: `no_instance`, held and sent on when a slot frees).
+    scratch.erase(std::remove_if(scratch.begin(), scratch.end(),
+                                 [](const instance_load& l) {
+                                   return l.queue_length >= std::max<uint32_t>(1, l.concurrency);
+                                 }),
+                  scratch.end());
+    if (scratch.empty())
+      return send_status::unknown_endpoint;
   }
   const size_t first = balancer->pick(scratch.data(), scratch.size()) % scratch.size();
   send_status last = send_status::unknown_endpoint;

@@ -65,6 +65,13 @@ control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies polici
     for (size_t f = 0; f < stats_.size(); ++f)
       stats_[f].desired = app_.functions[f].min_instances;
   warm_until_ns_.assign(app_.functions.size(), 0);
+  via_activator_.assign(app_.functions.size(), 0);
+  // Knative's default target burst capacity (200) puts the activator in the path of every small
+  // revision, where it caps each pod at its containerConcurrency, which Knative leaves unlimited
+  // by default. A spry function's `concurrency` is always a hard limit, so applying KPA's default
+  // live would gate every KPA app; the rule applies live when the app asks for it by name.
+  for (const auto& [key, value] : app_.autoscaling.policy.params)
+    live_activator_ = live_activator_ || (autoscaler_name_ == "kpa" && key == "target_burst_capacity");
   for (auto& s : stats_)
     s.cold_buckets.assign(cold_bounds.size(), 0);
   initial_nodes_.resize(app_.functions.size());
@@ -187,6 +194,10 @@ void control_plane::run() {
       uint64_t wait_ns = next_decision > now ? next_decision - now : 0;
       if (busy_.load(std::memory_order_relaxed))
         wait_ns = std::min<uint64_t>(wait_ns, drain_poll_ms * 1000000);
+      // Requests wait at the activator for a slot that frees inside the chain, where the
+      // gateway does not see it (a chain's completion releases at once, gateway::on_descriptor).
+      if (slot_waits_.load(std::memory_order_relaxed))
+        wait_ns = std::min<uint64_t>(wait_ns, 1000000);
       const bool sample_only = wait_ns > concurrency_sample_ms * 1000000;
       wait_ns = std::min<uint64_t>(wait_ns, concurrency_sample_ms * 1000000);
       const bool woken =
@@ -400,6 +411,9 @@ void control_plane::tick(bool decide) {
           stats_[f].cpu_fraction = std::clamp(decisions[f].cpu_fraction, 0.01, 1.0);
         for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
           scale_locked(static_cast<core::function_id>(f), decisions[f].instances);
+        if (live_activator_)
+          for (size_t f = 0; f < decisions.size() && f < stats_.size(); ++f)
+            via_activator_[f] = decisions[f].via_activator;
       }
     } else if (!managed_ && autoscaler_name_ != "fixed") {
       // Between decisions only activation: a held request for a function at zero.
@@ -430,14 +444,21 @@ void control_plane::tick(bool decide) {
     last_starting_ = starting_n;
     drain_locked();
     apply_cpu_limits_locked();
+    if (live_activator_)
+      apply_activator_locked();
     for (const auto& [ep, x] : instances_)
       moving = moving || x.state != inst_state::ready;
     ticks_++;
   }
   gw_.release_held();
-  for (size_t f = 0; f < stats_.size() && !moving; ++f)
-    moving = gw_.held(static_cast<core::function_id>(f)) > 0;
+  bool slot_waits = false;
+  for (size_t f = 0; f < stats_.size(); ++f)
+    if (gw_.held(static_cast<core::function_id>(f)) > 0) {
+      moving = true;
+      slot_waits = slot_waits || gw_.activator_in_path(static_cast<core::function_id>(f));
+    }
   busy_.store(moving, std::memory_order_relaxed);
+  slot_waits_.store(slot_waits, std::memory_order_relaxed);
 }
 
 void control_plane::fold_exec_locked(core::endpoint_id ep, inst& x) {
@@ -482,6 +503,8 @@ control_report control_plane::report_locked() const {
     fr.queue_length = st.queue_length;
     fr.unplaced = st.unplaced;
     fr.held = gw_.held(static_cast<core::function_id>(f));
+    fr.activator_in_path = gw_.activator_in_path(static_cast<core::function_id>(f));
+    fr.activator_holds = gw_.activator_holds(static_cast<core::function_id>(f));
     fr.scale_ups = st.scale_ups;
     fr.scale_downs = st.scale_downs;
     fr.cpu_fraction = st.cpu_fraction;

@@ -161,6 +161,9 @@ private:
   /// Requests in flight on the board per function (instances_ must be current); under mtx_.
   std::vector<uint32_t> in_flight_locked() const;
   void sync_instances_locked();
+  /// Marks every instance of a function with the activator in its path on the endpoint board,
+  /// and tells the gateway (live_activator_ only).
+  void apply_activator_locked();
   void scale_locked(core::function_id f, uint32_t wanted);
   int place_locked(core::function_id f);
   void drain_locked();
@@ -201,6 +204,11 @@ private:
   bool wake_ = false;
   bool stopping_ = false;
   std::atomic<bool> busy_{false}; ///< draining or holding: poll faster than the interval
+  /// The app set KPA's target_burst_capacity: its `via_activator` decisions apply live (the
+  /// gateway holds requests for a free slot). Without it the rule stays the lab's only.
+  bool live_activator_ = false;
+  std::vector<char> via_activator_; ///< per function (under mtx_): the last decision's
+  std::atomic<bool> slot_waits_{false}; ///< requests held for a free slot: poll every ms
   // Cluster mode (under mtx_): the controller's targets, and the last view for its reports.
   bool managed_ = false;
   std::vector<uint32_t> targets_;

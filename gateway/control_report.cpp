@@ -53,8 +53,15 @@ std::string metrics_text(const control_report& r) {
                "Mean execution time of the function's recent requests",
                [](const fn_t& f) { return f.service_time_s; });
   per_function("spry_function_held_requests", "gauge",
-               "Requests held at the gateway until the function has an instance",
+               "Requests held at the gateway until the function has an instance or, with the "
+               "activator in its path, a free slot",
                [](const fn_t& f) { return f.held; });
+  per_function("spry_function_activator_in_path", "gauge",
+               "1 while KPA puts the activator in the function's path (target_burst_capacity)",
+               [](const fn_t& f) { return f.activator_in_path ? 1 : 0; });
+  per_function("spry_function_activator_holds_total", "counter",
+               "Requests the activator held for a free slot of the function's instances",
+               [](const fn_t& f) { return static_cast<double>(f.activator_holds); });
   per_function("spry_function_cpu_fraction", "gauge",
                "Each instance's CPU as a fraction of its size (below 1: deflated)",
                [](const fn_t& f) { return f.cpu_fraction; });

@@ -46,6 +46,8 @@ struct control_report {
     double arrival_rate = 0, departure_rate = 0, service_time_s = 0;
     uint32_t in_flight = 0, queue_length = 0, unplaced = 0;
     size_t held = 0; ///< requests held at the gateway for it
+    bool activator_in_path = false; ///< KPA put the activator in its path (target_burst_capacity)
+    uint64_t activator_holds = 0;   ///< requests the activator held for a free slot, so far
     uint64_t scale_ups = 0, scale_downs = 0;
     double cpu_fraction = 1;
     uint64_t cold_count = 0;

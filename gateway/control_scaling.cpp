@@ -1,6 +1,7 @@
 // Scaling actuation of the control plane: turning a decision (the autoscaler's, a cluster
 // controller's target, a hot reload) into instances started, retired, drained and stopped
-// through the runtime, with each placed on a node and limited to its CPU share. Part of
+// through the runtime, with each placed on a node and limited to its CPU share, and KPA's
+// activator put in a function's path or taken out. Part of
 // control_plane (control_plane.hpp); the loop that decides lives in control_plane.cpp, the
 // report in control_report.cpp. Every function here runs under mtx_ (the *_locked ones are
 // called with it held; reload_library takes it).
@@ -262,7 +263,9 @@ void control_plane::apply_cpu_limits_locked() {
     }
     if (cores == 0 && !group_all)
       continue; // nothing is limited: no groups
-    if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores); !ok) {
+    if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores,
+                                {x.function, app_.functions[x.function].weight});
+        !ok) {
       spdlog::error("instance {}: cannot set its CPU limit: {}", ep, ok.err().message);
       continue;
     }
@@ -324,6 +327,17 @@ int control_plane::place_locked(core::function_id f) {
       },
       [&](caf::error& e) { spdlog::error("placement: {}", rt_.system().render(e)); });
   return node;
+}
+
+void control_plane::apply_activator_locked() {
+  // Every tick, so that an instance that became ready since the decision is marked too (a
+  // reused endpoint's reset cleared its mark).
+  for (const auto& [ep, x] : instances_)
+    if (x.function < via_activator_.size())
+      if (auto* s = rt_.board().slot(ep))
+        s->activator.store(via_activator_[x.function] ? 1 : 0, std::memory_order_relaxed);
+  for (size_t f = 0; f < via_activator_.size(); ++f)
+    gw_.set_activator(static_cast<core::function_id>(f), via_activator_[f] != 0);
 }
 
 } // namespace spry::gateway

@@ -42,6 +42,8 @@ gateway::gateway(core::runtime& rt)
     pending_.push_back(std::move(cs));
   }
   held_.resize(rt_.app().functions.size());
+  activator_ = std::vector<std::atomic<bool>>(rt_.app().functions.size());
+  activator_holds_ = std::vector<std::atomic<uint64_t>>(rt_.app().functions.size());
   broker_balancer_ = rt_.make_balancer();
   broker_router_.reset(new core::hop_router{
     core::versioned<core::route_table>::reader(rt_.routes()),
@@ -361,6 +363,10 @@ void gateway::on_descriptor(const core::descriptor& d) {
     return reject(d, "no request is waiting on this buffer (duplicate descriptor?)");
   }
   complete(d.pool, b, s, answer_of(d.pool, b, s));
+  // A request left the chain, so a slot may have freed: the activator sends on what it holds
+  // now, not at the control plane's next poll.
+  if (activators_on_.load(std::memory_order_relaxed))
+    release_held();
 }
 
 chain_result gateway::answer_of(core::chain_id chain, core::buffer_header* b, const slot& s) {
@@ -455,6 +461,9 @@ void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& wh
 bool gateway::can_hold(core::function_id f) const {
   if (f >= rt_.app().functions.size())
     return false;
+  // The activator holds requests for a free slot of the instances the function has.
+  if (activator_in_path(f) && !rt_.directory().snapshot()->of(f).empty())
+    return true;
   // Scale from zero: the control plane starts one for it.
   if (rt_.app().functions[f].min_instances == 0 && rt_.app().autoscaling.policy.name != "fixed")
     return true;
@@ -472,11 +481,36 @@ bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {
     if (held_[f].size() >= rt_.app().autoscaling.hold_limit)
       return false;
     s.holder.store(core::no_endpoint, std::memory_order_relaxed);
-    held_[f].push_back({d, &s, core::now_ns()});
+    // Instances listed, and still held: the activator's wait for a slot, not a cold start.
+    const bool for_slot = activator_in_path(f) && !rt_.directory().snapshot()->of(f).empty();
+    held_[f].push_back({d, &s, core::now_ns(), for_slot});
+    if (for_slot) {
+      activator_holds_[f].fetch_add(1, std::memory_order_relaxed);
+      return true; // nothing to activate: the control plane releases it as slots free
+    }
   }
   if (activate_)
     activate_(f, d.pool);
   return true;
+}
+
+size_t gateway::free_slots(core::function_id f) const {
+  size_t n = 0;
+  const auto& board = rt_.board();
+  for (auto e : rt_.directory().snapshot()->of(f))
+    if (const auto* s = board.slot(e)) {
+      const uint32_t c = std::max<uint32_t>(1, s->concurrency.load(std::memory_order_relaxed));
+      const uint32_t busy = board.in_flight(e);
+      n += busy < c ? c - busy : 0;
+    }
+  return n;
+}
+
+void gateway::set_activator(core::function_id f, bool in_path) {
+  if (f >= activator_.size())
+    return;
+  if (activator_[f].exchange(in_path, std::memory_order_relaxed) != in_path)
+    activators_on_.fetch_add(in_path ? 1 : static_cast<uint32_t>(-1), std::memory_order_relaxed);
 }
 
 size_t gateway::held(core::function_id f) const {
@@ -496,8 +530,15 @@ void gateway::release_held() {
       // With an instance every held request goes (and when none is coming any more, they go
       // to fail with the reason); otherwise only the abandoned are swept.
       const bool go = has_instance || !can_hold(f);
+      // The activator sends on only as many as there are free slots (the rest would come
+      // straight back); at least one, so that a stale count cannot stall the queue.
+      size_t take = go && activator_in_path(f) && has_instance ? std::max<size_t>(1, free_slots(f))
+                                                                : SIZE_MAX;
       for (auto i = held_[f].begin(); i != held_[f].end();) {
-        if (go || i->s->state.load(std::memory_order_acquire) == abandoned) {
+        const bool gone = i->s->state.load(std::memory_order_acquire) == abandoned;
+        if (gone || (go && take > 0)) {
+          if (!gone && take != SIZE_MAX)
+            --take;
           ready.push_back(*i);
           i = held_[f].erase(i);
         } else {
@@ -505,7 +546,8 @@ void gateway::release_held() {
         }
       }
     }
-    for (auto& h : ready) {
+    for (size_t k = 0; k < ready.size(); ++k) {
+      auto& h = ready[k];
       auto& p = rt_.pools()[h.d.pool];
       core::buffer_header* b = p.resolve(h.d.offset);
       slot& s = *h.s;
@@ -515,15 +557,28 @@ void gateway::release_held() {
           p.release(b);
         continue;
       }
-      // The wait ends here, whether the send below succeeds or not: the request paid it.
+      // The wait ends here, whether the send below succeeds or not: the request paid it (a cold
+      // start; the activator's wait for a slot is queueing, not a cold start). Added before the
+      // send: the request may complete on another thread before send() returns.
       const uint64_t released_ns = core::now_ns();
-      s.held_ns.fetch_add(released_ns - h.since_ns, std::memory_order_release);
+      const uint64_t paid = h.for_slot ? 0 : released_ns - h.since_ns;
+      s.held_ns.fetch_add(paid, std::memory_order_release);
       core::send_status st;
       {
         core::hop_router& r = head_router();
         b->t_sent_ns = released_ns;
         auto remote = try_remote(f, b, h.d.pool, p.index_of(b), s, r.directory.get());
         st = remote ? *remote : r.send_to_function(f, h.d, &s.holder);
+      }
+      if (st == core::send_status::unknown_endpoint && activator_in_path(f) &&
+          !rt_.directory().snapshot()->of(f).empty()) {
+        // Every instance is at its concurrency (the activator): this one and the ones after it
+        // wait on, in their order, ahead of any held since (not sent: nobody else saw `paid`).
+        s.held_ns.fetch_sub(paid, std::memory_order_relaxed);
+        std::lock_guard<std::mutex> guard{held_mtx_};
+        held_[f].insert(held_[f].begin(), ready.begin() + static_cast<std::ptrdiff_t>(k),
+                        ready.end());
+        break;
       }
       if (st == core::send_status::ok)
         continue;

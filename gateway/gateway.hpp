@@ -116,8 +116,23 @@ public:
   /// Sends every held request whose function has an instance now; frees the buffers of held
   /// requests whose clients gave up (504). The control plane calls it after each scaling step.
   void release_held();
-  /// Requests held for `f` (waiting for its first instance).
+  /// Requests held for `f` (waiting for its first instance, or for a free slot while the
+  /// activator is in its path).
   size_t held(core::function_id f) const;
+
+  // -- the activator (KPA's target burst capacity) --------------------------------------------
+  /// The control plane says whether Knative's activator is in `f`'s request path (its excess
+  /// burst capacity is below zero) and marks `f`'s instances on the endpoint board. While it
+  /// is, a request that finds every instance of `f` at its concurrency is held here and sent on
+  /// when a slot frees (release_held) instead of queueing at an instance. Any thread.
+  void set_activator(core::function_id f, bool in_path);
+  bool activator_in_path(core::function_id f) const noexcept {
+    return f < activator_.size() && activator_[f].load(std::memory_order_relaxed);
+  }
+  /// Requests of `f` held for a free slot so far (not for a cold start).
+  uint64_t activator_holds(core::function_id f) const noexcept {
+    return f < activator_holds_.size() ? activator_holds_[f].load(std::memory_order_relaxed) : 0;
+  }
 
   /// More Prometheus text appended to /metrics (the control plane's), and the /status body.
   void set_extra_metrics(std::function<std::string()> f) { extra_metrics_ = std::move(f); }
@@ -174,6 +189,8 @@ private:
   /// function cannot scale from zero, or the hold limit is reached); the caller answers.
   bool hold(core::function_id f, const core::descriptor& d, slot& s);
   bool can_hold(core::function_id f) const;
+  /// Slots of `f`'s listed instances not in use (concurrency - in flight, from the board).
+  size_t free_slots(core::function_id f) const;
 
   // -- requests the transport could not deliver to an instance (gateway/undelivered.cpp) ------
 
@@ -227,6 +244,7 @@ private:
     core::descriptor d;
     slot* s;
     uint64_t since_ns; // when hold() took it
+    bool for_slot;     // held by the activator for a free slot (not a cold start)
   };
   struct undelivered {
     core::descriptor d;
@@ -242,6 +260,9 @@ private:
   std::unordered_map<core::endpoint_id, std::pair<uint64_t, std::string>> ended_;
   mutable std::mutex held_mtx_;
   std::vector<std::deque<held_request>> held_; // per function
+  std::vector<std::atomic<bool>> activator_;           // per function, sized once
+  std::vector<std::atomic<uint64_t>> activator_holds_; // per function, sized once
+  std::atomic<uint32_t> activators_on_{0}; // functions with the activator in their path
   std::function<void(core::function_id, core::chain_id)> activate_;
   std::function<std::string()> extra_metrics_;
   std::function<std::string()> status_;

@@ -107,3 +107,24 @@ TEST_CASE("what fits nowhere is reported unplaced, never put on a full or dead n
   CHECK(cores == 4);
   CHECK(out.unplaced[0] + out.unplaced[1] + out.unplaced[2] + out.unplaced[3] == 5);
 }
+
+TEST_CASE("free capacity: what placed instances leave on live nodes, never negative", "[cluster]") {
+  auto in = three_nodes(false);
+  // Node 0 runs functions 0 and 1 (2 cores used of 2), node 1 one instance of function 2, node 2
+  // is dead (its capacity counts for nothing), and function 3 is over-placed on node 1.
+  in.nodes[2].alive = false;
+  std::vector<std::vector<uint32_t>> placed = {{1, 0, 0}, {1, 0, 0}, {0, 1, 1}, {0, 0, 0}};
+  auto room = free_capacity(in.nodes, in.functions, placed);
+  CHECK(room.cpu == Approx(1.0));                 // node 1: 2 - 1
+  CHECK(room.memory_mb == Approx(768 + 896));     // node 0: 1024 - 256, node 1: 1024 - 128
+  placed[3] = {0, 3, 0};                          // node 1 now asks for 4 cores of 2
+  room = free_capacity(in.nodes, in.functions, placed);
+  CHECK(room.cpu == Approx(0.0));
+  // Placement not known yet (no rows): every live node's whole capacity.
+  room = free_capacity(in.nodes, in.functions, {});
+  CHECK(room.cpu == Approx(4.0));
+  // No live node states memory: unbounded.
+  for (auto& n : in.nodes)
+    n.memory_mb = 0;
+  CHECK(free_capacity(in.nodes, in.functions, placed).memory_mb == -1);
+}

@@ -29,6 +29,8 @@ control_report sample_report() {
   cart.desired = 2;
   cart.arrival_rate = 12.5;
   cart.held = 3;
+  cart.activator_in_path = true;
+  cart.activator_holds = 17;
   cart.scale_ups = 2;
   cart.scale_downs = 1;
   cart.cold_count = 2;
@@ -88,6 +90,9 @@ TEST_CASE("control report: the metrics are valid Prometheus text with the snapsh
   CHECK(metric_value(text, "spry_function_instances{function=\"pay \\\"quoted\\\"\",state=\"starting\"}") == 1.0);
   CHECK(metric_value(text, "spry_function_desired_instances{function=\"cart\"}") == 2.0);
   CHECK(metric_value(text, "spry_function_held_requests{function=\"cart\"}") == 3.0);
+  CHECK(metric_value(text, "spry_function_activator_in_path{function=\"cart\"}") == 1.0);
+  CHECK(metric_value(text, "spry_function_activator_holds_total{function=\"cart\"}") == 17.0);
+  CHECK(metric_value(text, "spry_function_activator_in_path{function=\"pay \\\"quoted\\\"\"}") == 0.0);
   CHECK(metric_value(text, "spry_scaling_events_total{function=\"cart\",direction=\"down\"}") == 1.0);
   // Histograms end at +Inf = count.
   CHECK(metric_value(text, "spry_cold_start_seconds_bucket{function=\"cart\",le=\"0.1\"}") == 1.0);

@@ -479,3 +479,56 @@ TEST_CASE("a request that waited for a chain at zero reports its cold start and 
                    std::stod(paid)) < 0.1);
   }
 }
+
+TEST_CASE("KPA's target burst capacity puts the activator in the path: requests wait at the gateway "
+          "for a free slot, none is lost, none counts as a cold start",
+          "[integration][scaling][processes]") {
+  // A two-function chain, one instance each of concurrency 1, six closed-loop users: with the
+  // activator always in the path (target_burst_capacity -1) every instance takes one request at
+  // a time and the rest wait at the gateway, the head hop and the middle one (an instance
+  // returns a request it cannot place); with 0 it is never in the path and requests queue at
+  // the instances, as without the rule.
+  for (const std::string transport : {"local", "tcp"}) {
+    for (const int tbc : {-1, 0}) {
+      INFO(transport << " target_burst_capacity " << tbc);
+      temp_dir dir;
+      child_process spry(
+        {SPRY_BINARY, "run",
+         dir.file("app.yaml",
+                  "app: tbc\ntransport: " + transport +
+                    "\nlibraries: [" SPRY_FAULT_LIBRARY "]\ngateway: {listen: '127.0.0.1:0'}\n"
+                    "policies:\n  load_balancer: least_connections\n"
+                    "  autoscaler: { name: kpa, interval: 100ms, params: "
+                    "{ target_burst_capacity: " + std::to_string(tbc) + " } }\n"
+                    "functions:\n"
+                    "  - { name: a, handler: test.burn, min_instances: 1, max_instances: 1 }\n"
+                    "  - { name: b, handler: test.burn, min_instances: 1, max_instances: 1 }\n"
+                    "chains:\n  - { name: c, http: { path: /burn }, functions: [a, b], timeout: 10s,\n"
+                    "      pool: { buffers: 64, buffer_size: 4KiB } }\n"),
+         "--log-level", "warn"});
+      const uint16_t port = port_of(spry);
+      const std::string a = "{function=\"a\"}", b = "{function=\"b\"}";
+      // The first decision sets it (every 100 ms).
+      CHECK(wait_until([&] { return metric(port, "spry_function_activator_in_path" + a) == (tbc < 0 ? 1 : 0); },
+                       std::chrono::seconds(5)));
+      const auto load = burn_load(port, "1000", 6, 1500);
+      CHECK(load.errors == 0);
+      CHECK(load.ok > 0);
+      const double held = metric(port, "spry_function_activator_holds_total" + a) +
+                          metric(port, "spry_function_activator_holds_total" + b);
+      if (tbc < 0) {
+        CHECK(metric(port, "spry_function_activator_in_path" + b) == 1);
+        CHECK(held > 0);
+      } else {
+        CHECK(held == 0);
+      }
+      // Waiting for a slot is not a cold start; nothing stays held, every buffer is back.
+      CHECK(metric(port, "spry_chain_cold_start_seconds_count{chain=\"c\"}") == 0);
+      CHECK(wait_until([&] { return metric(port, "spry_function_held_requests" + a) == 0 &&
+                                    metric(port, "spry_function_held_requests" + b) == 0 &&
+                                    metric(port, "spry_pool_buffers{chain=\"c\",state=\"in_use\"}") == 0; },
+                       std::chrono::seconds(5)));
+      CHECK(metric(port, "spry_requests_total{chain=\"c\",code=\"200\"}") == static_cast<double>(load.ok));
+    }
+  }
+}

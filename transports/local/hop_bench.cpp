@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
 #include "core/transport.hpp"
+#include "transports/hop_pinger.hpp"
 #include "transports/local/local_transport.hpp"
 
 #include <caf/actor_system.hpp>
@@ -89,46 +90,47 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
                                             std::move(st->samples)));
   }
 
-  // -- 2. the transport's hop --------------------------------------------------------------------
+  // -- 2. the transport's hop: through mailboxes (1 <-> 2), then inline sinks (3 <-> 4) ---------
   core::transport_context ctx;
   ctx.system = &sys;
-  ctx.max_endpoints = 4;
+  ctx.max_endpoints = 8;
   ctx.queue_capacity = 1024;
   local_transport tp{ctx};
-  auto st = std::make_shared<pingpong>();
-  st->left = warmup + round_trips;
-  st->measured = round_trips;
-  st->samples.reserve(round_trips);
   core::transport* t = &tp;
-  auto echo = sys.spawn([t](caf::event_based_actor*) -> caf::behavior {
-    return {[t](core::descriptor d) {
-      t->consumed(2);
-      d.dst = 1;
-      t->send(d);
-    }};
-  });
-  auto pinger = sys.spawn([t, st](caf::event_based_actor*) -> caf::behavior {
-    return {[t, st](core::descriptor d) {
-      t->consumed(1);
+  for (auto kind : {hop_sink::mailbox, hop_sink::inline_run}) {
+    const core::endpoint_id ping_id = kind == hop_sink::mailbox ? 1 : 3, echo_id = ping_id + 1;
+    auto st = std::make_shared<pingpong>();
+    st->left = warmup + round_trips;
+    st->measured = round_trips;
+    st->samples.reserve(round_trips);
+    auto echo = make_echo(sys, kind, t, echo_id, ping_id);
+    auto pinger = make_hop_endpoint(sys, kind, [t, st, ping_id, echo_id](const core::descriptor& in) {
+      t->consumed(ping_id);
       if (st->answered()) {
-        d.dst = 2;
+        core::descriptor d = in;
+        d.dst = echo_id;
         t->send(d);
       }
-    }};
-  });
-  auto fut = st->done.get_future();
-  bool ok = tp.bind(1, pinger) && tp.bind(2, echo);
-  st->t_sent = core::now_ns();
-  ok = ok && tp.send(core::descriptor{2, 0, 0, 0}) == core::send_status::ok &&
-       fut.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    });
+    auto fut = st->done.get_future();
+    bool ok = tp.bind(ping_id, pinger) && tp.bind(echo_id, echo);
+    st->t_sent = core::now_ns();
+    ok = ok && tp.send(core::descriptor{echo_id, 0, 0, 0}) == core::send_status::ok &&
+         fut.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    tp.unbind(ping_id);
+    tp.unbind(echo_id);
+    for (auto& sink : {pinger, echo})
+      caf::anon_send_exit(sink->actor(), caf::exit_reason::user_shutdown);
+    if (!ok)
+      return core::make_error("hop benchmark: the local transport ping-pong did not complete");
+    out.push_back(core::hop_measurement::of(
+      kind == hop_sink::mailbox
+        ? "local hop, mailbox: transport::send -> actor mailbox"
+        : "local hop, inline: transport::send from a handler -> trampoline on the same thread",
+      std::move(st->samples)));
+  }
   tp.stop();
-  caf::anon_send_exit(pinger, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
   sys.await_all_actors_done();
-  if (!ok)
-    return core::make_error("hop benchmark: the local transport ping-pong did not complete");
-  out.push_back(core::hop_measurement::of("local transport hop, actor -> transport::send -> actor",
-                                          std::move(st->samples)));
   return out;
 }
 

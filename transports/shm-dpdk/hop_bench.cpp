@@ -126,7 +126,7 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
   core::transport_context ctx;
   ctx.system = &sys;
   ctx.pools = &pools;
-  ctx.max_endpoints = 4;
+  ctx.max_endpoints = 8;
   ctx.queue_capacity = 1024;
   auto tp = make_transport(ctx);
   if (!tp) {
@@ -202,21 +202,20 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
   // -- 2. the transport's hop --------------------------------------------------------------------
   if (!take(pong, d, std::chrono::seconds(20)) || d.tag != bound_tag)
     return fail("the child did not bind its shm-dpdk endpoint");
-  auto st = std::make_shared<pinger_state>();
-  auto pinger = spawn_pinger(sys, st, tp->get(), &pools[0], warmup, round_trips);
-  auto fut = st->done.get_future();
-  bool ok = static_cast<bool>((*tp)->bind(1, pinger));
-  core::buffer_header* b = pools[0].alloc();
-  if (ok && b) {
-    b->request_id = 1;
-    b->t_sent_ns = core::now_ns();
-    ok = (*tp)->send(core::descriptor{2, 0, core::tag_of(1), pools[0].offset_of(b)}) ==
-         core::send_status::ok;
-  }
-  ok = ok && fut.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  auto via_mailbox = std::make_shared<pinger_state>();
+  auto via_inline = std::make_shared<pinger_state>();
+  auto p_mailbox = make_pinger(sys, hop_sink::mailbox, via_mailbox, tp->get(), &pools[0], 1, 2,
+                               warmup, round_trips);
+  auto p_inline = make_pinger(sys, hop_sink::inline_run, via_inline, tp->get(), &pools[0], 3, 4,
+                              warmup, round_trips);
+  bool ok = (*tp)->bind(1, p_mailbox) && (*tp)->bind(3, p_inline);
+  // One ping-pong at a time, so that neither competes with the other for the two cores.
+  ok = ok && run_ping_pong(**tp, pools[0], *via_mailbox, 2) &&
+       run_ping_pong(**tp, pools[0], *via_inline, 4);
   put(ping, quit_tag);
   (*tp)->stop();
-  caf::anon_send_exit(pinger, caf::exit_reason::user_shutdown);
+  for (auto& sink : {p_mailbox, p_inline})
+    caf::anon_send_exit(sink->actor(), caf::exit_reason::user_shutdown);
   sys.await_all_actors_done();
   reap();
   free_rings();
@@ -224,8 +223,10 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
     return core::make_error("hop benchmark: the transport ping-pong did not complete");
   std::vector<core::hop_measurement> out;
   out.push_back(core::hop_measurement::of("bare rte_ring ping-pong, primary <-> secondary (spinning)", std::move(raw)));
-  out.push_back(core::hop_measurement::of("shm-dpdk transport hop, actor -> ring -> poller -> actor",
-                          std::move(st->samples)));
+  out.push_back(core::hop_measurement::of("shm-dpdk hop, mailbox: ring -> poller -> actor mailbox",
+                                          std::move(via_mailbox->samples)));
+  out.push_back(core::hop_measurement::of("shm-dpdk hop, inline: ring -> poller runs the handler",
+                                          std::move(via_inline->samples)));
   return out;
 }
 
@@ -293,7 +294,7 @@ std::optional<int> hop_bench_role_main() {
     core::transport_context ctx;
     ctx.system = &sys;
     ctx.pools = &pools;
-    ctx.max_endpoints = 4;
+    ctx.max_endpoints = 8;
     ctx.queue_capacity = 1024;
     ctx.instance_role = true;
     ctx.node_parameters = kv["transport"];
@@ -304,23 +305,19 @@ std::optional<int> hop_bench_role_main() {
       return 1;
     }
     core::transport* t = tp->get();
-    auto echo = sys.spawn([t](caf::event_based_actor*) -> caf::behavior {
-      return {[t](core::descriptor d) {
-        t->consumed(2);
-        d.dst = 1;
-        t->send(d);
-      }};
-    });
-    if (!(*tp)->bind(2, echo)) {
+    auto e_mailbox = make_echo(sys, hop_sink::mailbox, t, 2, 1);
+    auto e_inline = make_echo(sys, hop_sink::inline_run, t, 4, 3);
+    if (!(*tp)->bind(2, e_mailbox) || !(*tp)->bind(4, e_inline)) {
       code = 1;
     } else {
       put(pong, bound_tag);
-      // Wait for the end without competing for a core with the two pollers.
+      // Wait for the end without competing for a core with the pollers.
       while (rte_ring_sc_dequeue_elem(ping, &d, sizeof d) != 0 || d.tag != quit_tag)
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     (*tp)->stop();
-    caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+    for (auto& sink : {e_mailbox, e_inline})
+      caf::anon_send_exit(sink->actor(), caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
   }
   return code;

@@ -311,7 +311,7 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
   if (!send_descriptor(p1->mine, core::descriptor{2, 0, stop_raw_tag, 0}))
     return fail("cannot stop the bare ping-pong");
 
-  // -- 2. the transport's hop ---------------------------------------------------------------------
+  // -- 2. the transport's hop: endpoints 1 <-> 2 through mailboxes, 3 <-> 4 inline -------------
   auto cfg = actor_config(2); // the gateway's side: as many workers as a gateway on this machine
   std::vector<core::hop_measurement> out;
   bool ok = false;
@@ -320,36 +320,39 @@ core::expected<std::vector<core::hop_measurement>> measure_hops(unsigned round_t
     core::transport_context ctx;
     ctx.system = &sys;
     ctx.pools = &pools;
-    ctx.max_endpoints = 4;
+    ctx.max_endpoints = 8;
     ctx.queue_capacity = 1024;
     auto tp = make_transport(ctx);
     if (!tp)
       return fail(tp.err().message);
-    auto st = std::make_shared<pinger_state>();
-    auto pinger = spawn_pinger(sys, st, tp->get(), &pools[0], warmup, round_trips);
-    auto fut = st->done.get_future();
-    ok = static_cast<bool>((*tp)->bind(1, pinger));
-    // The child's endpoint 2 socket, registered here as the node registers an instance's.
-    const int fd = ok ? receive_fd(ctl_fd, std::chrono::seconds(20)) : -1;
-    ok = fd >= 0 && static_cast<bool>((*tp)->adopt(2, fd));
-    core::buffer_header* b = ok ? pools[0].alloc() : nullptr;
-    if (b) {
-      b->request_id = 1;
-      b->t_sent_ns = core::now_ns();
-      ok = (*tp)->send(core::descriptor{2, 0, core::tag_of(1), pools[0].offset_of(b)}) ==
-           core::send_status::ok;
-    }
-    ok = ok && b && fut.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+    auto via_mailbox = std::make_shared<pinger_state>();
+    auto via_inline = std::make_shared<pinger_state>();
+    auto p_mailbox = make_pinger(sys, hop_sink::mailbox, via_mailbox, tp->get(), &pools[0], 1, 2,
+                                 warmup, round_trips);
+    auto p_inline = make_pinger(sys, hop_sink::inline_run, via_inline, tp->get(), &pools[0], 3, 4,
+                                warmup, round_trips);
+    ok = (*tp)->bind(1, p_mailbox) && (*tp)->bind(3, p_inline);
+    // The child's endpoint 2 and 4 sockets, registered here as the node registers an instance's.
+    const int fd2 = ok ? receive_fd(ctl_fd, std::chrono::seconds(20)) : -1;
+    const int fd4 = fd2 >= 0 ? receive_fd(ctl_fd, std::chrono::seconds(20)) : -1;
+    ok = fd4 >= 0 && (*tp)->adopt(2, fd2) && (*tp)->adopt(4, fd4);
+    // One ping-pong at a time, so that neither competes with the other for the two cores.
+    ok = ok && run_ping_pong(**tp, pools[0], *via_mailbox, 2) &&
+         run_ping_pong(**tp, pools[0], *via_inline, 4);
     (void)!write(ctl_fd, &quit_msg, 1);
     (*tp)->stop();
-    caf::anon_send_exit(pinger, caf::exit_reason::user_shutdown);
+    for (auto& sink : {p_mailbox, p_inline})
+      caf::anon_send_exit(sink->actor(), caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
-    if (fd >= 0)
-      close(fd);
+    for (int fd : {fd2, fd4})
+      if (fd >= 0)
+        close(fd);
     out.push_back(core::hop_measurement::of(
       "bare sk_msg ping-pong, process <-> process (blocking recv)", std::move(raw)));
     out.push_back(core::hop_measurement::of(
-      "shm-skmsg transport hop, actor -> sk_msg -> epoll reader -> actor", std::move(st->samples)));
+      "shm-skmsg hop, mailbox: sk_msg -> epoll reader -> actor mailbox", std::move(via_mailbox->samples)));
+    out.push_back(core::hop_measurement::of(
+      "shm-skmsg hop, inline: sk_msg -> epoll reader runs the handler", std::move(via_inline->samples)));
   }
   reap();
   close(ctl_fd);
@@ -392,7 +395,7 @@ std::optional<int> hop_bench_role_main() {
     core::transport_context ctx;
     ctx.system = &sys;
     ctx.pools = &pools;
-    ctx.max_endpoints = 4;
+    ctx.max_endpoints = 8;
     ctx.queue_capacity = 1024;
     ctx.instance_role = true;
     auto tp = make_transport(ctx);
@@ -401,14 +404,11 @@ std::optional<int> hop_bench_role_main() {
       return 1;
     }
     core::transport* t = tp->get();
-    auto echo = sys.spawn([t](caf::event_based_actor*) -> caf::behavior {
-      return {[t](core::descriptor d) {
-        t->consumed(2);
-        d.dst = 1;
-        t->send(d);
-      }};
-    });
-    if (!(*tp)->bind(2, echo) || !send_fd(child_ctl_fd, (*tp)->handover_fd(2))) {
+    auto e_mailbox = make_echo(sys, hop_sink::mailbox, t, 2, 1);
+    auto e_inline = make_echo(sys, hop_sink::inline_run, t, 4, 3);
+    if (!(*tp)->bind(2, e_mailbox) || !(*tp)->bind(4, e_inline) ||
+        !send_fd(child_ctl_fd, (*tp)->handover_fd(2)) ||
+        !send_fd(child_ctl_fd, (*tp)->handover_fd(4))) {
       code = 1;
     } else {
       char c = 0;
@@ -416,7 +416,8 @@ std::optional<int> hop_bench_role_main() {
       }
     }
     (*tp)->stop();
-    caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+    for (auto& sink : {e_mailbox, e_inline})
+      caf::anon_send_exit(sink->actor(), caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
   }
   return code;

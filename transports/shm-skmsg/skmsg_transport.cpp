@@ -374,6 +374,14 @@ private:
         receiver->deliver(batch[i]);
         delivered_.fetch_add(1, std::memory_order_relaxed);
       }
+      // A short read emptied the socket's ingress queue: back to epoll_wait without the recv()
+      // that would only say EAGAIN (one system call less per hop). Edge-triggered epoll still
+      // sees what arrives from now on: the kernel queues a redirected message first and then
+      // signals data-ready (bpf_tcp_ingress: sk_psock_queue_msg, then sk_psock_data_ready), so a
+      // message our recv() missed is followed by a readiness event after it, which puts the
+      // socket back on the ready list that epoll_wait took it off before this drain.
+      if (static_cast<size_t>(n) < want)
+        return;
     }
   }
 
