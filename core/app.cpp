@@ -32,6 +32,11 @@ function_builder& function_builder::weight(double w) {
   return *this;
 }
 
+function_builder& function_builder::handler(std::string name) {
+  spec().handler = std::move(name);
+  return *this;
+}
+
 chain_spec& chain_builder::spec() { return owner_->spec_.chains[index_]; }
 
 chain_builder& chain_builder::http(std::string method, std::string path) {
@@ -46,6 +51,11 @@ chain_builder& chain_builder::then(const std::string& function) {
 
 chain_builder& chain_builder::route(std::string from, std::string topic, std::string to) {
   spec().routes.push_back(route_spec{std::move(from), std::move(topic), std::move(to), {}});
+  return *this;
+}
+
+chain_builder& chain_builder::no_http() {
+  spec().http.path.clear();
   return *this;
 }
 
@@ -81,7 +91,37 @@ mqtt_builder& mqtt_builder::subscribe(std::string filter, std::string chain, int
   s.reply_topic = std::move(reply_topic);
   s.reply_qos = reply_qos;
   s.adapter = std::move(adapter);
+  return subscribe(std::move(s));
+}
+
+mqtt_builder& mqtt_builder::subscribe(mqtt_subscription s) {
+  s.where = {};
   spec().subscriptions.push_back(std::move(s));
+  // The file's default: a persistent session as soon as one subscription has QoS 1.
+  if (!owner_->mqtt_session_set_)
+    spec().persistent_session = spec().persistent_session || spec().subscriptions.back().qos >= 1;
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::persistent_session(bool on) {
+  spec().persistent_session = on;
+  owner_->mqtt_session_set_ = true;
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::reconnect_ms(uint32_t min_ms, uint32_t max_ms) {
+  spec().reconnect_min_ms = min_ms;
+  spec().reconnect_max_ms = max_ms;
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::backpressure_wait_ms(uint32_t ms) {
+  spec().backpressure_wait_ms = ms;
+  return *this;
+}
+
+mqtt_builder& mqtt_builder::max_message_size(uint32_t bytes) {
+  spec().max_message_size = bytes;
   return *this;
 }
 
@@ -108,6 +148,14 @@ function_builder app::function(const std::string& name, function_body body, uint
   function_spec f;
   f.name = f.handler = name;
   f.min_instances = f.max_instances = instances;
+  spec_.functions.push_back(std::move(f));
+  return function_builder(this, spec_.functions.size() - 1);
+}
+
+function_builder app::function(const std::string& name, std::string handler) {
+  function_spec f;
+  f.name = name;
+  f.handler = handler.empty() ? name : std::move(handler);
   spec_.functions.push_back(std::move(f));
   return function_builder(this, spec_.functions.size() - 1);
 }
@@ -148,9 +196,11 @@ app& app::load_balancer(std::string name) {
   return *this;
 }
 
-app& app::autoscaler(std::string name, policy_params params, uint32_t interval_ms) {
+app& app::autoscaler(std::string name, policy_params params, uint32_t interval_ms,
+                     uint32_t hold_limit) {
   spec_.autoscaling.policy = policy_choice{std::move(name), std::move(params), {}};
   spec_.autoscaling.interval_ms = interval_ms;
+  spec_.autoscaling.hold_limit = hold_limit;
   return *this;
 }
 
@@ -159,8 +209,20 @@ app& app::placement(std::string name, policy_params params) {
   return *this;
 }
 
-app& app::node(std::string name, std::vector<unsigned> cpus, uint64_t memory, double speed) {
-  spec_.nodes.push_back(node_spec{std::move(name), std::move(cpus), memory, speed, 0, {}});
+app& app::node(std::string name, std::vector<unsigned> cpus, uint64_t memory, double speed,
+               double instance_cpu_limit) {
+  spec_.nodes.push_back(
+    node_spec{std::move(name), std::move(cpus), memory, speed, instance_cpu_limit, {}});
+  return *this;
+}
+
+app& app::library(std::string path) {
+  spec_.libraries.push_back(std::move(path));
+  return *this;
+}
+
+app& app::workers(unsigned n) {
+  spec_.worker_threads = n;
   return *this;
 }
 
@@ -176,6 +238,10 @@ app& app::routing(std::string mode) {
 
 mqtt_builder app::mqtt(std::string broker) {
   spec_.mqtt.broker = std::move(broker);
+  // Per app, as the file reader does: two apps sharing a client id on one broker would take each
+  // other's persistent session over.
+  if (spec_.mqtt.client_id.empty())
+    spec_.mqtt.client_id = "spry-" + (spec_.name.empty() ? std::string("gateway") : spec_.name);
   return mqtt_builder(this);
 }
 

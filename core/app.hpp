@@ -11,9 +11,16 @@
 //   return spry::gateway::run(app, argc, argv);
 //
 // The builder writes the same app_spec the YAML file does (config.hpp), so both are checked and
-// run by the same code: every key of the app file has a call here, named as in the file. A
-// setting left alone keeps the app file's default. Mistakes (unknown names, bad sizes) are
-// reported when the app starts (or by compile()), at "program" rather than at a file line.
+// run by the same code: every key of the app file has a call here, named as in the file (the
+// table in the README maps one to the other). A setting left alone keeps the app file's default.
+// Mistakes are reported when the app starts (or by compile()), by the same rules and in the same
+// words as for the file (core/app_rules.hpp: "chains[0].pool.buffers: must be at least 1"), only
+// without a file:line.
+//
+// Contract of every builder call: it records what it is given and returns at once; it checks
+// nothing (so calls may come in any order) and is not thread-safe (build the app on one thread,
+// before run()). A builder returned by app::function/chain/mqtt stays valid while its app lives;
+// its calls write into that app.
 
 #include "core/app_spec.hpp"
 #include "core/function.hpp"
@@ -42,6 +49,9 @@ public:
   function_builder& slo(uint32_t ms, double percentile = 0.95);
   /// Share under overload (`weight`).
   function_builder& weight(double w);
+  /// The name the function's body is registered under (`handler`), when it differs from the
+  /// function's name: a body a library of the app defines (app::library), or another function's.
+  function_builder& handler(std::string name);
 
 private:
   friend class app;
@@ -61,9 +71,13 @@ public:
   /// Adds a topic route (`routes:`): after `from`, a message with `topic` (any_topic, "*", for
   /// every topic) goes to `to`, a function or "end" to finish the chain.
   chain_builder& route(std::string from, std::string topic, std::string to);
+  /// No HTTP route (an app file chain without `http:`): only an MQTT subscription starts it.
+  chain_builder& no_http();
   /// The entry function when the chain is given by routes only (`head`).
   chain_builder& head(std::string function);
+  /// The chain's buffers (`pool: {buffers, buffer_size}`); buffer_size is also the largest answer.
   chain_builder& pool(uint32_t buffers, uint32_t buffer_size);
+  /// Whole-chain deadline (`timeout`); 504 past it.
   chain_builder& timeout_ms(uint32_t ms);
   /// HTTP requests of this chain go through the protocol adapter named `name` (`adapter`).
   chain_builder& adapter(std::string name);
@@ -83,10 +97,23 @@ public:
   mqtt_builder& subscribe(std::string filter, std::string chain, int qos = 1,
                           std::string reply_topic = {}, int reply_qos = 0,
                           std::string adapter = {});
+  /// A subscription with every key of `mqtt.subscriptions[i]` (content_mode too); its `where`
+  /// is ignored.
+  mqtt_builder& subscribe(mqtt_subscription s);
+  /// `client_id`; default "spry-APP".
   mqtt_builder& client_id(std::string id);
+  /// `persistent_session`; default: on when any subscription has QoS 1 (as in the file).
+  mqtt_builder& persistent_session(bool on);
   /// Every filter as the shared subscription "$share/GROUP/FILTER" (`share_group`).
   mqtt_builder& share_group(std::string group);
   mqtt_builder& keepalive_ms(uint32_t ms);
+  /// `reconnect_min` and `reconnect_max`: first delay after the broker went away, doubling up to
+  /// the second.
+  mqtt_builder& reconnect_ms(uint32_t min_ms, uint32_t max_ms);
+  /// `backpressure_wait`.
+  mqtt_builder& backpressure_wait_ms(uint32_t ms);
+  /// `max_message_size` in bytes.
+  mqtt_builder& max_message_size(uint32_t bytes);
 
 private:
   friend class app;
@@ -102,6 +129,10 @@ public:
   /// Registers a function under `name` (also its handler name), with min = max = `instances`
   /// (the app file's default is 1); the returned builder sets the rest.
   function_builder function(const std::string& name, function_body body, uint32_t instances = 1);
+  /// Declares a function whose body the app's libraries define (app::library), registered there
+  /// under `handler` (`- {name: NAME, handler: HANDLER}` in the file; empty: NAME). min = max =
+  /// 1 as in the file.
+  function_builder function(const std::string& name, std::string handler = {});
   chain_builder chain(std::string name);
   app& transport(std::string name);
   app& listen(std::string host, uint16_t port);
@@ -110,17 +141,27 @@ public:
   app& gateway(const gateway_spec& g);
   /// `policies.load_balancer`.
   app& load_balancer(std::string name);
-  /// `policies.autoscaler`: by name with its params, one decision every `interval_ms`.
-  app& autoscaler(std::string name, policy_params params = {}, uint32_t interval_ms = 2000);
+  /// `policies.autoscaler`: by name with its params, one decision every `interval_ms`; at most
+  /// `hold_limit` requests wait per function at zero instances (`hold_limit`).
+  app& autoscaler(std::string name, policy_params params = {}, uint32_t interval_ms = 2000,
+                  uint32_t hold_limit = 1024);
   /// `policies.placement`.
   app& placement(std::string name, policy_params params = {});
-  /// A node of this machine (`nodes:`): CPUs (empty: all), memory bytes (0: unbounded), speed.
-  app& node(std::string name, std::vector<unsigned> cpus, uint64_t memory = 0, double speed = 1);
+  /// A node of this machine (`nodes:`): CPUs (empty: all), memory bytes (0: unbounded), speed,
+  /// and the cores each instance placed on it may use (`instance_cpu_limit`, 0: no limit).
+  app& node(std::string name, std::vector<unsigned> cpus, uint64_t memory = 0, double speed = 1,
+            double instance_cpu_limit = 0);
+  /// A function library to load when the app starts (`libraries:`); a relative path is taken
+  /// as is (the file resolves it against its own folder).
+  app& library(std::string path);
+  /// Actor scheduler threads (`workers`; 0: one per core).
+  app& workers(unsigned n);
   /// A protocol adapter loaded from a shared library (`adapters:`).
   app& adapter(std::string name, std::string library);
   /// "direct" or "broker" (`routing:`); default: broker on tcp, direct elsewhere.
   app& routing(std::string mode);
-  /// MQTT ingress through the broker at `broker` (tcp://HOST:PORT).
+  /// MQTT ingress through the broker at `broker` (tcp://HOST:PORT); client id "spry-APP" unless
+  /// set. Calling it again keeps what was set and changes the broker.
   mqtt_builder mqtt(std::string broker);
   /// Instance process settings, as the app file's `instances:`.
   app& instances(const instances_spec& s);
@@ -142,6 +183,7 @@ private:
   app_spec spec_;
   function_registry functions_;
   std::vector<std::string> errors_;
+  bool mqtt_session_set_ = false; ///< persistent_session() was called: no QoS-based default
 };
 
 } // namespace spry::core

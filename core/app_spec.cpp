@@ -1,5 +1,7 @@
 #include "core/app_spec.hpp"
 
+#include "core/app_rules.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -102,6 +104,10 @@ std::string known_functions(const app_spec& app) {
 } // namespace
 
 expected<compiled_app> compile(const app_spec& app) {
+  // The rules every key obeys, as the file reader applies them key by key: an app built in C++
+  // meets the same ones here.
+  if (auto valid = validate(app); !valid)
+    return valid.err();
   if (app.functions.empty())
     return make_error(app.transport_where.prefix() + "app '" + app.name +
                       "' declares no functions");

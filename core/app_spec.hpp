@@ -1,9 +1,10 @@
 #pragma once
 // The app model: functions, chains, routes, gateway listeners, pools, transport, policies.
 // Both ways of writing an app produce one: the YAML file (config.hpp) and the C++ builder
-// (app.hpp). validate() checks the cross-references; compile() turns names into ids and routes.
+// (app.hpp). compile() applies the rules of every key (app_rules.hpp: validate()), checks the
+// cross-references and turns names into ids and routes.
 //
-// Every element remembers where it was declared (file:line for YAML, "program" for C++), so a
+// Every element remembers where it was declared (file:line:col for YAML, nothing for C++), so a
 // mistake is reported at the place the user has to fix.
 
 #include "core/error.hpp"
@@ -211,8 +212,9 @@ struct compiled_app {
   std::vector<route_table::rule> rules;
 };
 
-/// Checks everything that can be checked without running: unique names, known functions in
-/// chains and routes, an entry and an exit for every chain, sane sizes. Errors carry locations.
+/// Checks everything that can be checked without running: the rules of every key (validate()),
+/// unique names, known functions in chains and routes, an entry and an exit for every chain.
+/// Errors carry locations.
 /// Transport sections are checked by their transports (runtime::check), not here.
 expected<compiled_app> compile(const app_spec& app);
 

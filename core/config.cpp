@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include "core/app_rules.hpp"
 #include "core/transport_registry.hpp"
 #include "core/yaml_walker.hpp"
 
@@ -21,6 +22,12 @@ namespace {
 
 // The app file's own keys are read here; a transport's section by the parser it registered.
 using walker = yaml_walker;
+
+// A rule of app_rules.hpp (shared with the C++ builder's apps) applied to the key `n`.
+void apply(const walker& w, const YAML::Node& n, const std::string& problem) {
+  if (!problem.empty())
+    w.fail(n, problem);
+}
 
 void parse_listen(const walker& w, const YAML::Node& n, gateway_spec& g) {
   const auto s = w.str(n, "gateway.listen");
@@ -45,8 +52,7 @@ void parse_gateway(const walker& w, const YAML::Node& n, gateway_spec& g) {
     parse_listen(w, n["listen"], g);
   if (n["io_threads"]) {
     g.io_threads = static_cast<unsigned>(w.uint(n["io_threads"], "gateway.io_threads", 256));
-    if (g.io_threads == 0)
-      w.fail(n["io_threads"], "gateway.io_threads: must be at least 1");
+    apply(w, n["io_threads"], rules::io_threads(g.io_threads, "gateway.io_threads"));
   }
   if (n["body_limit"])
     g.body_limit = w.size(n["body_limit"], "gateway.body_limit", uint64_t{1} << 32);
@@ -104,7 +110,7 @@ policy_choice parse_policy(const walker& w, const YAML::Node& n, const std::stri
     return p;
   }
   w.expect_map(n, path);
-  std::vector<const char*> keys{"name", "params"};
+  std::vector<std::string> keys{"name", "params"};
   keys.insert(keys.end(), extra.begin(), extra.end());
   w.only_keys(n, path, keys);
   if (!n["name"])
@@ -205,17 +211,12 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
   w.only_keys(h, path + ".http", {"method", "path"});
   if (h["method"]) {
     c.http.method = w.str(h["method"], path + ".http.method");
-    static const char* methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-    if (std::none_of(std::begin(methods), std::end(methods),
-                     [&](const char* m) { return c.http.method == m; }))
-      w.fail(h["method"], path + ".http.method: expected GET, POST, PUT, PATCH or DELETE, got '" +
-                              c.http.method + "'");
+    apply(w, h["method"], rules::http_method(c.http.method, path + ".http.method"));
   }
   if (!h["path"])
     w.fail(h, path + ".http: missing required key 'path'");
   c.http.path = w.str(h["path"], path + ".http.path");
-  if (c.http.path.empty() || c.http.path[0] != '/')
-    w.fail(h["path"], path + ".http.path: must start with '/'");
+  apply(w, h["path"], rules::http_path(c.http.path, path + ".http.path"));
   if (c.http.path.size() > 1 && c.http.path.back() == '/')
     c.http.path.pop_back();
   }
@@ -239,10 +240,9 @@ chain_spec parse_chain(const walker& w, const YAML::Node& n, const std::string& 
     if (p["buffer_size"])
       c.pool.buffer_size =
         static_cast<uint32_t>(w.size(p["buffer_size"], path + ".pool.buffer_size", 1u << 30));
-    if (c.pool.buffers == 0)
-      w.fail(p["buffers"], path + ".pool.buffers: must be at least 1");
-    if (c.pool.buffer_size == 0)
-      w.fail(p["buffer_size"], path + ".pool.buffer_size: must be at least 1 byte");
+    apply(w, p["buffers"], rules::pool_buffers(c.pool.buffers, path + ".pool.buffers"));
+    apply(w, p["buffer_size"],
+          rules::pool_buffer_size(c.pool.buffer_size, path + ".pool.buffer_size"));
   }
   if (n["timeout"])
     c.timeout_ms = w.duration(n["timeout"], path + ".timeout");
@@ -283,10 +283,9 @@ adapter_spec parse_adapter(const walker& w, const YAML::Node& n, const std::stri
 }
 
 int parse_qos(const walker& w, const YAML::Node& n, const std::string& path) {
-  const auto q = w.uint(n, path, 2);
-  if (q > 1)
-    w.fail(n, path + ": QoS 2 is not supported (use 0 or 1)");
-  return static_cast<int>(q);
+  const auto q = static_cast<int>(w.uint(n, path, 2));
+  apply(w, n, rules::mqtt_qos(q, path));
+  return q;
 }
 
 mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
@@ -299,17 +298,14 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
   if (!n["broker"])
     w.fail(n, "mqtt: missing required key 'broker' (e.g. broker: tcp://127.0.0.1:1883)");
   m.broker = w.str(n["broker"], "mqtt.broker");
-  if (m.broker.rfind("tcp://", 0) != 0 && m.broker.rfind("mqtt://", 0) != 0)
-    w.fail(n["broker"], "mqtt.broker: expected tcp://HOST:PORT, got '" + m.broker + "'");
+  apply(w, n["broker"], rules::mqtt_broker(m.broker, "mqtt.broker"));
   if (n["client_id"]) {
     m.client_id = w.str(n["client_id"], "mqtt.client_id");
-    if (m.client_id.empty() || m.client_id.size() > 65535)
-      w.fail(n["client_id"], "mqtt.client_id: must be 1 to 65535 bytes (leave it out for spry-APP)");
+    apply(w, n["client_id"], rules::mqtt_client_id(m.client_id, "mqtt.client_id"));
   }
   if (n["share_group"]) {
     m.share_group = w.str(n["share_group"], "mqtt.share_group");
-    if (m.share_group.empty() || m.share_group.find_first_of("/+#") != std::string::npos)
-      w.fail(n["share_group"], "mqtt.share_group: must be a non-empty name without '/', '+' or '#'");
+    apply(w, n["share_group"], rules::mqtt_share_group(m.share_group, "mqtt.share_group"));
   }
   if (n["keepalive"])
     m.keepalive_ms = w.duration(n["keepalive"], "mqtt.keepalive");
@@ -317,8 +313,7 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
     m.reconnect_min_ms = w.duration(n["reconnect_min"], "mqtt.reconnect_min");
   if (n["reconnect_max"])
     m.reconnect_max_ms = w.duration(n["reconnect_max"], "mqtt.reconnect_max");
-  if (m.reconnect_max_ms < m.reconnect_min_ms)
-    w.fail(n, "mqtt: reconnect_max must be at least reconnect_min");
+  apply(w, n, rules::mqtt_reconnect(m.reconnect_min_ms, m.reconnect_max_ms, "mqtt"));
   if (n["backpressure_wait"])
     m.backpressure_wait_ms = w.duration(n["backpressure_wait"], "mqtt.backpressure_wait");
   if (!n["subscriptions"] || !n["subscriptions"].IsSequence())
@@ -336,12 +331,7 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
       if (!s[k])
         w.fail(s, path + ": missing required key '" + k + "'");
     sub.filter = w.str(s["filter"], path + ".filter");
-    if (sub.filter.empty())
-      w.fail(s["filter"], path + ".filter: must not be empty");
-    const auto hash = sub.filter.find('#');
-    if (hash != std::string::npos && (hash + 1 != sub.filter.size() ||
-                                      (hash > 0 && sub.filter[hash - 1] != '/')))
-      w.fail(s["filter"], path + ".filter: '#' must be the last level of the filter ('a/#')");
+    apply(w, s["filter"], rules::mqtt_filter(sub.filter, path + ".filter"));
     sub.chain = w.str(s["chain"], path + ".chain");
     if (s["qos"])
       sub.qos = parse_qos(w, s["qos"], path + ".qos");
@@ -353,39 +343,22 @@ mqtt_spec parse_mqtt(const walker& w, const YAML::Node& n) {
       sub.reply_qos = parse_qos(w, s["reply_qos"], path + ".reply_qos");
     if (s["content_mode"]) {
       sub.content_mode = w.str(s["content_mode"], path + ".content_mode");
-      // The CloudEvents MQTT binding 1.0.2 (section 3.2): binary mode puts the attributes into
-      // MQTT 5 user properties and the Content Type property; MQTT 3.1.1 has neither, so there
-      // only structured mode exists. spry's client speaks 3.1.1.
-      if (sub.content_mode == "binary")
-        w.fail(s["content_mode"],
-               path + ".content_mode: binary CloudEvents over MQTT need MQTT 5 (the attributes "
-                      "travel as user properties); spry's MQTT client speaks MQTT 3.1.1, where "
-                      "the CloudEvents MQTT binding has structured mode only. Use content_mode: "
-                      "structured (the event as JSON in the payload) or leave it out");
-      if (sub.content_mode != "structured")
-        w.fail(s["content_mode"], path + ".content_mode: expected structured, got '" +
-                                    sub.content_mode + "'");
-      if (sub.adapter.empty())
-        w.fail(s["content_mode"], path + ".content_mode: needs an adapter that speaks "
-                                         "CloudEvents (adapter: cloudevents)");
+      apply(w, s["content_mode"],
+            rules::mqtt_content_mode(sub.content_mode, sub.adapter, path + ".content_mode"));
     }
     m.subscriptions.push_back(std::move(sub));
   }
   m.persistent_session = std::any_of(m.subscriptions.begin(), m.subscriptions.end(),
                                      [](const mqtt_subscription& s) { return s.qos >= 1; });
   if (n["persistent_session"]) {
-    const auto v = w.str(n["persistent_session"], "mqtt.persistent_session");
-    if (v != "true" && v != "false")
-      w.fail(n["persistent_session"],
-             "mqtt.persistent_session: expected true or false, got '" + v + "'");
-    m.persistent_session = v == "true";
+    m.persistent_session = w.boolean(n["persistent_session"], "mqtt.persistent_session");
   }
   if (n["max_message_size"]) {
     // 256 MiB - 1 is the largest packet MQTT's remaining-length field can describe.
     m.max_message_size = static_cast<uint32_t>(
       w.size(n["max_message_size"], "mqtt.max_message_size", 268435455));
-    if (m.max_message_size == 0)
-      w.fail(n["max_message_size"], "mqtt.max_message_size: must be at least 1 byte");
+    apply(w, n["max_message_size"],
+          rules::mqtt_max_message_size(m.max_message_size, "mqtt.max_message_size"));
   }
   return m;
 }
@@ -395,12 +368,12 @@ app_spec parse_root(const walker& w, const YAML::Node& root, const transport_reg
     throw config_error{w.file() + ": the file is empty; an app needs `functions:` and `chains:`"};
   w.expect_map(root, "app file");
   // The app's own keys, then every section a transport of this build registered.
-  std::vector<const char*> keys{"app",      "transport", "gateway",   "libraries", "functions",
+  std::vector<std::string> keys{"app",      "transport", "gateway",   "libraries", "functions",
                                 "chains",   "policies",  "workers",   "routing",   "instances",
                                 "nodes",    "adapters",  "mqtt"};
   const auto sections = transports.sections();
   for (const auto* s : sections)
-    keys.push_back(s->key.c_str());
+    keys.push_back(s->key);
   w.only_keys(root, "top level", keys);
   app_spec app;
   if (root["app"])
@@ -429,8 +402,7 @@ app_spec parse_root(const walker& w, const YAML::Node& root, const transport_reg
     auto& i = app.instances;
     if (n["start"]) {
       i.start = w.str(n["start"], "instances.start");
-      if (i.start != "exec" && i.start != "fork")
-        w.fail(n["start"], "instances.start: expected 'exec' or 'fork', got '" + i.start + "'");
+      apply(w, n["start"], rules::instances_start(i.start, "instances.start"));
     }
     if (n["ready_timeout"])
       i.ready_timeout_ms = w.duration(n["ready_timeout"], "instances.ready_timeout");
@@ -559,14 +531,13 @@ expected<app_spec> parse_app_yaml(const std::string& text, const std::string& fi
                                   const transport_registry& transports) {
   walker w(file);
   try {
-    YAML::Node root = YAML::Load(text);
-    return parse_root(w, root, transports);
+    return parse_root(w, walker::load_text(text, file), transports);
   } catch (const config_error& e) {
     return make_error(e.message);
   } catch (const YAML::Exception& e) {
-    // yaml-cpp's own syntax errors: keep its message, in our file:line format.
+    // Conversions inside yaml-cpp: still in our file:line format.
     return make_error(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+                      std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
 }
 

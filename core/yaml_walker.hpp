@@ -1,11 +1,14 @@
 #pragma once
-// Reads values out of the app file's YAML tree with errors that point at the place to fix:
-// "file:line:col: KEY: what was expected, got what". Shared by the app file reader (config.cpp)
-// and the section parsers transports register (config_section.hpp), so every key of the file is
-// reported the same way.
+// Reads values out of a YAML tree with errors that point at the place to fix:
+// "file:line:col: KEY: what was expected, got what". The one reader of every YAML file spry
+// reads: the app file (config.cpp) and the section parsers transports register
+// (config_section.hpp), the policy lab's experiments and published workloads (policies/lab/),
+// and the bench workloads (bench/driver/workload.cpp). So every key of every file is reported the
+// same way, and an unknown key is refused the same way.
 //
-// Errors are thrown as config_error and caught by parse_app_yaml, which turns them into a
-// caf::error: the walker only ever runs below parse_app_yaml, never across a library's API.
+// Errors are thrown as config_error and caught by the reader's entry point (parse_app_yaml,
+// read_experiment, load_workload_file, ...), which turns them into a caf::error: the walker only
+// ever runs below such an entry point, never across a library's API.
 
 #include "core/source_location.hpp"
 
@@ -35,10 +38,12 @@ public:
   [[noreturn]] void fail(const YAML::Node& n, const std::string& what) const;
   /// `n` is a mapping, else "PATH: expected a mapping (key: value)".
   void expect_map(const YAML::Node& n, const std::string& path) const;
-  /// Every key of the mapping `n` is one of `keys`, else "PATH: unknown key 'K' (expected one
-  /// of: ...)" at the key.
+  /// `n` is a list, else "PATH: expected a list".
+  void expect_seq(const YAML::Node& n, const std::string& path) const;
+  /// `n` is a mapping (expect_map) and every key of it is one of `keys`, else "PATH: unknown key
+  /// 'K' (expected one of: ...)" at the key.
   void only_keys(const YAML::Node& n, const std::string& path,
-                 const std::vector<const char*>& keys) const;
+                 const std::vector<std::string>& keys) const;
 
   // -- scalars: each error names PATH and what was given ---------------------------------------
   std::string str(const YAML::Node& n, const std::string& path) const;
@@ -50,11 +55,22 @@ public:
   uint32_t duration(const YAML::Node& n, const std::string& path) const;
   /// A number in [lo, hi].
   double number(const YAML::Node& n, const std::string& path, double lo, double hi) const;
+  /// Any finite number.
+  double number(const YAML::Node& n, const std::string& path) const;
+  /// A whole number in [lo, hi], written as a number may be (3, 3.0, 1e6): counts in the lab's
+  /// and the bench's files.
+  uint64_t count(const YAML::Node& n, const std::string& path, uint64_t lo, uint64_t hi) const;
   /// true/false; with `on_off`, on/off too (YAML 1.1 reads a bare on/off as a boolean, and
   /// yaml-cpp hands over the text). Errors say what is expected ("expected true or false").
   bool boolean(const YAML::Node& n, const std::string& path, bool on_off = false) const;
   /// A list of strings.
   std::vector<std::string> str_list(const YAML::Node& n, const std::string& path) const;
+
+  // -- documents: syntax errors as "file:line:col: YAML syntax error: ..." ----------------------
+  /// Reads and parses `file`; throws config_error "file: cannot open: why" if it cannot read it.
+  static YAML::Node load_file(const std::string& file);
+  /// Parses a document already in memory; `file` names it in errors.
+  static YAML::Node load_text(const std::string& text, const std::string& file);
 
 private:
   std::string file_;

@@ -1,11 +1,9 @@
 #pragma once
-// HTTP/1.1 ingress on Boost.Beast: keep-alive, one request at a time per connection (so
-// pipelined requests are answered in order), body limit (413), header/body timeouts (408),
-// unknown route (404), wrong method (405), pool exhausted (503 + Retry-After), chain deadline
-// (504). The request body is parsed straight into the chain's pool buffer: the only user-space
-// copy of the payload on the way in.
-//
-// Reserved paths: GET /healthz (liveness + readiness), GET /metrics (Prometheus text).
+// HTTP/1.1 ingress on Boost.Beast, the listening side: binds gateway.listen, runs the I/O
+// threads, accepts connections and hands each to a session (http_session.hpp: keep-alive,
+// pipelining, limits, statuses), sheds connections with 503 when the process is out of file
+// descriptors, and drains in-flight requests on stop. What a request may be (Host, target forms,
+// body limits) is decided in http_request.hpp.
 
 #include "core/app_spec.hpp"
 #include "core/error.hpp"
@@ -49,9 +47,14 @@ private:
 
   gateway& gw_;
   core::gateway_spec spec_;
-  boost::asio::io_context ioc_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer accept_retry_;
+  using executor = boost::asio::io_context::executor_type;
+  /// One per I/O thread, each run by that thread alone (a connection lives on one of them).
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  size_t next_context_ = 0; ///< where the next accepted connection goes (round robin)
+  boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, executor> acceptor_;
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                    boost::asio::wait_traits<std::chrono::steady_clock>, executor>
+    accept_retry_;
   int reserve_fd_ = -1; ///< /dev/null, held so that one descriptor is free when all others are used
   std::chrono::steady_clock::time_point last_shed_log_{};
   uint64_t shed_since_log_ = 0;

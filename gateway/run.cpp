@@ -19,7 +19,6 @@
 #include "policies/placement/placement_engine.hpp"
 #include "policies/prediction/rate_predictor.hpp"
 #include "transports/register.hpp"
-#include "transports/tcp/tcp_config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -43,13 +42,23 @@ void add_overrides(CLI::App& cmd, overrides& o) {
   cmd.add_option("--drain", o.drain_ms, "On shutdown, wait up to this many ms for in-flight requests");
   cmd.add_option("--mqtt-broker", o.mqtt_broker,
                  "MQTT broker tcp://HOST:PORT to use instead of the app's mqtt.broker");
-  cmd.add_flag("--namespaces", o.namespaces,
-               "tcp: run the gateway and every instance in a network namespace of its own (pods), "
-               "as tcp.namespaces: true (needs root)");
-  cmd.add_option("--xdp-tc-redirect", o.xdp_tc_redirect,
-                 "tcp with namespaces: eBPF FIB-lookup redirect between pods, as "
-                 "tcp.xdp_tc_redirect (on implies --namespaces)")
-    ->check(CLI::IsMember({"on", "off"}));
+  // A transport's own options, as its section declares them: core and the CLI name no transport.
+  for (const auto* section : transports().sections())
+    for (const auto& opt : section->options) {
+      auto& given = o.transport_options;
+      const auto key = section->key;
+      const auto name = opt.name;
+      if (opt.choices.empty()) {
+        cmd.add_flag_function(
+          name, [&given, key, name](std::int64_t n) { given[key][name] = n > 0 ? "true" : "false"; },
+          opt.help);
+      } else {
+        cmd
+          .add_option_function<std::string>(
+            name, [&given, key, name](const std::string& v) { given[key][name] = v; }, opt.help)
+          ->check(CLI::IsMember(opt.choices));
+      }
+    }
 }
 
 std::string exit_codes_help() {
@@ -99,18 +108,21 @@ core::status_or_error apply_overrides(core::app_spec& app, const overrides& o) {
   }
   if (o.workers)
     app.worker_threads = o.workers;
-  if (o.namespaces || !o.xdp_tc_redirect.empty()) {
-    if (app.transport != "tcp")
-      return core::make_error("--namespaces and --xdp-tc-redirect apply to transport tcp only, "
-                              "not '" + app.transport + "'");
-    // As if the app file said so: the tcp section's check (check_app) then refuses what does
-    // not go together with it.
-    auto settings = spry::transports::tcp::tcp_config_of(app);
-    if (o.namespaces || o.xdp_tc_redirect == "on")
-      settings.namespaces = true;
-    if (!o.xdp_tc_redirect.empty())
-      settings.xdp_tc_redirect = o.xdp_tc_redirect == "on";
-    app.transport_settings.set(settings.clone());
+  for (const auto& [key, given] : o.transport_options) {
+    const auto* section = transports().find_section(key);
+    if (!section || !section->apply_options || given.empty())
+      continue;
+    if (app.transport != section->transport) {
+      std::string names;
+      for (size_t i = 0; i < section->options.size(); ++i)
+        names += (i == 0 ? "" : i + 1 == section->options.size() ? " and " : ", ") +
+                 section->options[i].name;
+      return core::make_error(names + (section->options.size() > 1 ? " apply" : " applies") +
+                              " to transport " + section->transport + " only, not '" +
+                              app.transport + "'");
+    }
+    if (auto ok = section->apply_options(app, given); !ok)
+      return ok;
   }
   return {};
 }
@@ -197,8 +209,10 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   // instance role on them, exactly as an exec'd instance does after parsing the same file.
   // The app's function libraries stay loaded from here on (in the gateway and so in the
   // template): an instance's own load of them then finds them mapped and relocated.
+  // Only for transports whose instances are processes (the registry says which; run names none).
   core::function_registry preloaded = functions;
-  if (app.instances.start == "fork" && app.transport != "local") {
+  const auto* transport_entry = transports().find(app.transport);
+  if (app.instances.start == "fork" && transport_entry && !transport_entry->in_process_instances) {
     for (const auto& path : app.libraries)
       if (auto lib = core::function_library::load(path, preloaded); !lib)
         spdlog::warn("instances.start fork: cannot preload {}: {}", path, lib.err().message);

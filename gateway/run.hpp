@@ -3,11 +3,13 @@
 // run(app, argc, argv) from their main, and the pieces the `spry` CLI (cli/) shares with it.
 
 #include "core/app.hpp"
+#include "core/config_section.hpp"
 #include "core/error.hpp"
 #include "core/function.hpp"
 
 #include <signal.h>
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -32,11 +34,13 @@ struct overrides {
   std::string log_level = "info";
   unsigned drain_ms = 5000;
   std::string mqtt_broker;
-  bool namespaces = false;
-  std::string xdp_tc_redirect; // "", "on", "off"
+  /// The transports' own options that were given (`--namespaces`), by app file section key, then
+  /// by option name (core::config_section::options).
+  std::map<std::string, core::command_line_values> transport_options;
 };
-/// Adds --listen, --transport, --io-threads, --workers, --log-level, --drain, --mqtt-broker,
-/// --namespaces and --xdp-tc-redirect to `cmd`.
+/// Adds --listen, --transport, --io-threads, --workers, --log-level, --drain, --mqtt-broker to
+/// `cmd`, then the options every registered transport section declares (tcp: --namespaces,
+/// --xdp-tc-redirect).
 void add_overrides(CLI::App& cmd, overrides& o);
 core::status_or_error apply_overrides(core::app_spec& app, const overrides& o);
 /// Reads an app file and checks everything checkable without running it (names, routes, sizes,

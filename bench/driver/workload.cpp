@@ -1,21 +1,18 @@
 #include "bench/driver/workload.hpp"
 
 #include "core/config.hpp"
-// The lab's YAML reader gives file:line:column errors; one reader for every YAML file spry reads
-// besides the app file.
-#include "policies/lab/yaml_reader.hpp"
+// The app file's YAML walker: file:line:column errors, unknown keys refused, as everywhere.
+#include "core/yaml_walker.hpp"
 
 #include <filesystem>
 
 namespace spry::bench {
 
 namespace fs = std::filesystem;
-using policies::lab::yaml_error;
-using policies::lab::yaml_reader;
 
 namespace {
 
-std::chrono::milliseconds duration(const yaml_reader& r, const YAML::Node& n, const std::string& path,
+std::chrono::milliseconds duration(const core::yaml_walker& r, const YAML::Node& n, const std::string& path,
                                    bool zero_ok) {
   auto v = core::parse_duration_ms(r.str(n, path));
   if (!v)
@@ -25,7 +22,7 @@ std::chrono::milliseconds duration(const yaml_reader& r, const YAML::Node& n, co
   return std::chrono::milliseconds(*v);
 }
 
-request_spec parse_request(const yaml_reader& r, const YAML::Node& n, const std::string& path) {
+request_spec parse_request(const core::yaml_walker& r, const YAML::Node& n, const std::string& path) {
   r.expect_map(n, path);
   r.only_keys(n, path, {"name", "method", "path", "body", "body_size", "content_type", "weight"});
   request_spec q;
@@ -52,7 +49,7 @@ request_spec parse_request(const yaml_reader& r, const YAML::Node& n, const std:
   return q;
 }
 
-void parse_load(const yaml_reader& r, const YAML::Node& n, load_options& o) {
+void parse_load(const core::yaml_walker& r, const YAML::Node& n, load_options& o) {
   r.expect_map(n, "load");
   r.only_keys(n, "load", {"mode", "users", "connections", "spawn_rate", "think_time", "rate",
                           "period", "burst", "duration", "warmup", "requests"});
@@ -107,8 +104,8 @@ void parse_load(const yaml_reader& r, const YAML::Node& n, load_options& o) {
 
 core::expected<workload> load_workload_file(const std::string& path) {
   try {
-    const YAML::Node root = yaml_reader::load_file(path);
-    yaml_reader r(path);
+    const YAML::Node root = core::yaml_walker::load_file(path);
+    core::yaml_walker r(path);
     r.expect_map(root, "workload");
     r.only_keys(root, "workload", {"app", "env", "requests", "load", "idle", "setups", "baseline"});
     workload w;
@@ -156,7 +153,7 @@ core::expected<workload> load_workload_file(const std::string& path) {
     if (root["baseline"])
       w.baseline = r.str(root["baseline"], "baseline");
     return w;
-  } catch (const yaml_error& e) {
+  } catch (const core::config_error& e) {
     return core::make_error(e.message);
   } catch (const YAML::Exception& e) {
     return core::make_error(path + ": " + e.what());

@@ -24,7 +24,8 @@
 //   setups: [local, shm-skmsg, shm-dpdk, tcp]   # see setups.hpp
 //   baseline: tcp                      # ratios in the report are against this one
 //
-// Errors name file:line:column and the key, like the app file's.
+// Read with the app file's reader (core/yaml_walker.hpp): errors name file:line:column and the
+// key in the same words as the app file's, and unknown keys are refused the same way.
 
 #include "bench/load/http_load.hpp"
 #include "core/error.hpp"

@@ -1,6 +1,6 @@
 #include "policies/lab/experiment.hpp"
 
-#include "policies/lab/yaml_reader.hpp"
+#include "core/yaml_walker.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -94,7 +94,7 @@ private:
     return p.is_absolute() ? f : (dir_ / p).string();
   }
 
-  yaml_reader r_;
+  core::yaml_walker r_;
   std::filesystem::path dir_;
   const policy_registries& reg_;
 };
@@ -532,7 +532,7 @@ core::expected<experiment> parse_with(const std::string& file, const policy_regi
   try {
     parser p(file, registries);
     return p.read(load());
-  } catch (const yaml_error& e) {
+  } catch (const core::config_error& e) {
     return core::make_error(e.message);
   } catch (const YAML::Exception& e) {
     // Conversions inside yaml-cpp (a key that is not a scalar, ...): still give the position.
@@ -545,12 +545,12 @@ core::expected<experiment> parse_with(const std::string& file, const policy_regi
 
 core::expected<experiment> read_experiment(const std::string& file,
                                            const policy_registries& registries) {
-  return parse_with(file, registries, [&] { return yaml_reader::load_file(file); });
+  return parse_with(file, registries, [&] { return core::yaml_walker::load_file(file); });
 }
 
 core::expected<experiment> parse_experiment(const std::string& text, const std::string& file,
                                             const policy_registries& registries) {
-  return parse_with(file, registries, [&] { return yaml_reader::load_text(text, file); });
+  return parse_with(file, registries, [&] { return core::yaml_walker::load_text(text, file); });
 }
 
 } // namespace spry::policies::lab

@@ -1,6 +1,6 @@
 #include "policies/lab/published_workload.hpp"
 
-#include "policies/lab/yaml_reader.hpp"
+#include "core/yaml_walker.hpp"
 
 #include <map>
 
@@ -8,8 +8,8 @@ namespace spry::policies::lab {
 
 core::expected<published_workload> read_published_workload(const std::string& file) {
   try {
-    yaml_reader r(file);
-    const YAML::Node root = yaml_reader::load_file(file);
+    core::yaml_walker r(file);
+    const YAML::Node root = core::yaml_walker::load_file(file);
     r.only_keys(root, "workload", {"functions", "chains", "load", "ingress"});
     published_workload w;
     if (!root["functions"])
@@ -67,7 +67,7 @@ core::expected<published_workload> read_published_workload(const std::string& fi
         r.fail(load, "load: period_s and burst_requests go together");
     }
     return w;
-  } catch (const yaml_error& e) {
+  } catch (const core::config_error& e) {
     return core::make_error(e.message);
   } catch (const YAML::Exception& e) {
     return core::make_error(file + ": " + e.what());

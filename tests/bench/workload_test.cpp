@@ -72,6 +72,37 @@ TEST_CASE("workload mistakes are reported at file:line", "[bench]") {
              Catch::Contains("add up to 0"));
 }
 
+TEST_CASE("workload files: an unknown key and a wrong type read as in the app file", "[bench]") {
+  // The bench reads with the app file's walker (core/yaml_walker.hpp): same file:line:col prefix,
+  // same wording.
+  temp_dir dir;
+  dir.file("app.yaml", "app: x\n");
+  const auto file = dir.path + "/w.yaml";
+  auto error_of = [&](const std::string& text) {
+    auto w = load_workload_file(dir.file("w.yaml", text));
+    REQUIRE(!w);
+    return w.err().message;
+  };
+  CHECK(error_of("app: app.yaml\nrequests: [{path: /}]\nload: {users: 4, usres: 8}\n") ==
+        file + ":3:18: load: unknown key 'usres' (expected one of: mode, users, connections, "
+               "spawn_rate, think_time, rate, period, burst, duration, warmup, requests)");
+  CHECK(error_of("app: app.yaml\nrequests: [{path: /}]\nload: {users: [4]}\n") ==
+        file + ":3:15: load.users: expected a number");
+  CHECK(error_of("app: app.yaml\nrequests: {path: /}\n") ==
+        file + ":2:11: requests: expected a list");
+}
+
+TEST_CASE("the examples' workload files read without a mistake", "[bench]") {
+  // They are documentation too (README: the workload format): the walker must accept them as
+  // written.
+  for (const char* name : {"hello/hello.bench.yaml", "online-boutique/online-boutique.bench.yaml",
+                           "parking/parking.bench.yaml"}) {
+    auto w = load_workload_file(std::string(SPRY_EXAMPLES_DIR) + "/" + name);
+    INFO(name << ": " << (w ? std::string() : w.err().message));
+    CHECK(w);
+  }
+}
+
 TEST_CASE("setup names stand for a transport and its settings", "[bench]") {
   auto tcp = setup_named("tcp");
   REQUIRE(tcp);

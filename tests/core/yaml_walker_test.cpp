@@ -1,5 +1,6 @@
 // core/yaml_walker.cpp: every value of the app file goes through it, and so do the sections the
-// transports register; each error names the file, line, column and key.
+// transports register, the lab's experiments and the bench workloads; each error names the file,
+// line, column and key.
 #include "core/yaml_walker.hpp"
 
 #include <catch2/catch.hpp>
@@ -60,4 +61,26 @@ TEST_CASE("the walker checks mappings and their keys", "[config][walker]") {
   CHECK(thrown([&] { w.only_keys(root["map"], "map", {"k", "even"}); }) ==
         "w.yaml:1:13: map: unknown key 'odd' (expected one of: k, even)");
   CHECK(thrown([&] { w.fail(root["list"], "list: no"); }) == "w.yaml:2:7: list: no");
+}
+
+TEST_CASE("the walker reads lists, counts and whole documents", "[config][walker]") {
+  const yaml_walker w("w.yaml");
+  const auto root = YAML::Load("list: [1]\nmap: {k: v}\nn: 1e3\nhalf: 2.5\nneg: -7.5\n");
+  CHECK(thrown([&] { w.expect_seq(root["list"], "list"); }).empty());
+  CHECK(thrown([&] { w.expect_seq(root["map"], "map"); }) == "w.yaml:2:6: map: expected a list");
+  CHECK(w.count(root["n"], "n", 1, 5000) == 1000);
+  CHECK(thrown([&] { w.count(root["half"], "half", 0, 10); }) ==
+        "w.yaml:4:7: half: expected a whole number, got '2.5'");
+  CHECK(thrown([&] { w.count(root["n"], "n", 1, 10); }) == "w.yaml:3:4: n: 1e3 is outside [1, 10]");
+  CHECK(w.number(root["neg"], "neg") == -7.5);
+  CHECK(thrown([&] { w.number(root["map"], "map"); }) == "w.yaml:2:6: map: expected a number");
+  // only_keys wants a mapping first.
+  CHECK(thrown([&] { w.only_keys(root["list"], "list", {"a"}); }) ==
+        "w.yaml:1:7: list: expected a mapping (key: value)");
+
+  CHECK(yaml_walker::load_text("a: 1\n", "t.yaml")["a"].Scalar() == "1");
+  CHECK_THAT(thrown([] { yaml_walker::load_text("a: [1\n", "t.yaml"); }),
+             Catch::StartsWith("t.yaml:2:") && Catch::Contains("YAML syntax error"));
+  CHECK_THAT(thrown([] { yaml_walker::load_file("/nonexistent/x.yaml"); }),
+             Catch::StartsWith("/nonexistent/x.yaml: cannot open: "));
 }

@@ -323,7 +323,7 @@ TEST_CASE("invalid experiment files are rejected with file:line", "[lab]") {
   check(head + "policies:\n  - { name: a, placement: { name: mu, params: { scroe: best_fit } } }\n" + wl,
         "6:27:", "has no parameter 'scroe'");
   check(head + pol + "workloads:\n  - { name: w, kind: poisson, rate: -3 }\n", "8:37:",
-        "out of range");
+        "is outside [");
   check(head + pol + "workloads:\n  - { name: w, kind: zipf }\n", "8:22:", "unknown workload kind 'zipf'");
   check(head + pol + "workloads:\n  - { name: w, kind: published, file: nowhere.yaml }\n", "8:39:",
         "cannot open");
@@ -348,6 +348,28 @@ TEST_CASE("invalid experiment files are rejected with file:line", "[lab]") {
   const std::string trace = dir.write("trace.csv", header + "\n" + row + "\n");
   check(head + pol + "workloads:\n  - { name: w, kind: azure, file: trace.csv }\n", "8:",
         trace + ":2: minute 8: expected a count, got 'x'");
+}
+
+TEST_CASE("experiment files: an unknown key and a wrong type read as in the app file", "[lab]") {
+  // The lab reads with the app file's walker (core/yaml_walker.hpp): same file:line:col prefix,
+  // same wording.
+  temp_dir dir;
+  auto error_of = [&](const std::string& text) {
+    auto e = read_experiment(dir.write("bad.yaml", text), registries());
+    REQUIRE_FALSE(e);
+    return e.err().message;
+  };
+  const std::string file = (dir.path / "bad.yaml").string();
+  const std::string head = "name: bad\n";
+  const std::string rest = "policies:\n  - { name: a, load_balancer: round_robin }\n"
+                           "workloads:\n  - { name: w, kind: poisson }\n";
+  CHECK(error_of(head + "cluster:\n  nodes:\n    - { count: 1, cpu: 4, gpus: 2 }\n" + rest) ==
+        file + ":4:27: cluster.nodes[]: unknown key 'gpus' (expected one of: count, cpu, "
+               "memory_mb, speed)");
+  CHECK(error_of(head + "cluster:\n  nodes:\n    - { count: 1, cpu: [4] }\n" + rest) ==
+        file + ":4:24: cluster.nodes[].cpu: expected a number");
+  CHECK(error_of(head + "cluster: [1]\n" + rest) ==
+        file + ":2:10: cluster: expected a mapping (key: value)");
 }
 
 TEST_CASE("Azure traces: written, read back and replayed count for count", "[lab]") {

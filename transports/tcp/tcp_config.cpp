@@ -98,6 +98,33 @@ core::config_section tcp_config_section() {
                                                   "spry::transports::tcp::tcp_config");
     return check_tcp_config(*t, app);
   };
+  // `spry run --namespaces --xdp-tc-redirect on`: the same keys as the section, for trying an app
+  // in pods without editing its file.
+  s.options = {
+    {"--namespaces",
+     "tcp: run the gateway and every instance in a network namespace of its own (pods), as "
+     "tcp.namespaces: true (needs root)",
+     {}},
+    {"--xdp-tc-redirect",
+     "tcp with namespaces: eBPF FIB-lookup redirect between pods, as tcp.xdp_tc_redirect (on "
+     "implies --namespaces)",
+     {"on", "off"}},
+  };
+  s.apply_options = [](core::app_spec& app,
+                       const core::command_line_values& given) -> core::status_or_error {
+    // As if the app file said so: the section's check then refuses what does not go together
+    // with it (a sidecar, a front end).
+    auto settings = tcp_config_of(app);
+    const auto ns = given.find("--namespaces");
+    const auto redirect = given.find("--xdp-tc-redirect");
+    const bool redirect_on = redirect != given.end() && redirect->second == "on";
+    if ((ns != given.end() && ns->second == "true") || redirect_on)
+      settings.namespaces = true;
+    if (redirect != given.end())
+      settings.xdp_tc_redirect = redirect_on;
+    app.transport_settings.set(settings.clone());
+    return {};
+  };
   return s;
 }
 
