@@ -6,6 +6,7 @@
 #include "core/control_channel.hpp"
 #include "core/ids.hpp"
 #include "core/instance_supervisor.hpp"
+#include "core/process_launcher.hpp"
 
 #include <fcntl.h>
 #include <sys/types.h>
@@ -18,7 +19,7 @@
 namespace spry::core {
 
 /// Where an instance process finds what it inherits (the numbers SPRY_INSTANCE names).
-constexpr int child_control_fd = 3;
+// child_control_fd (3): core/process_launcher.hpp
 constexpr int child_listen_fd = 4;
 constexpr int child_board_fd = 5;
 constexpr int child_first_pool_fd = 6;
@@ -39,7 +40,7 @@ struct instance_supervisor::child {
   endpoint_id endpoint;
   function_id function;
   proc main;
-  proc side;                 // the queue-proxy sidecar, when sidecars are on
+  proc side;                 // the transport's sidecar (tcp: queue-proxy), when sidecars are on
   int listen_fd = -1;        // owned by the agent across restarts (tcp): what peers connect to
   int private_fd = -1;       // with a sidecar: the instance's own socket behind it
   uint16_t private_port = 0;

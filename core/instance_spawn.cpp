@@ -1,191 +1,112 @@
-// Starting an instance process: fork + exec of this program in the instance role, or a fork
-// from the instance template (core/instance_template.hpp). Part of instance_supervisor.
+// Starting an instance (and its sidecar, if the transport puts one in front of it): the sockets
+// the agent owns for it, what it inherits and the role it is told (and how the instance reads
+// that role back), then core/process_launcher.hpp starts the process. Part of
+// instance_supervisor; supervision itself (readiness, exits, restarts, scaling, the directory)
+// is in instance_supervisor.cpp.
 #include "core/clock.hpp"
 #include "core/instance_child.hpp"
 #include "core/instance_supervisor.hpp"
+#include "core/role_env.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <fcntl.h>
-#include <sched.h>
-#include <sys/prctl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
-
 namespace spry::core {
 
-status_or_error instance_supervisor::spawn_process(proc& p, const std::string& role_env,
+namespace {
+
+int make_listener(uint16_t& port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, SOMAXCONN) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+} // namespace
+
+expected<std::unique_ptr<instance_supervisor::child>>
+instance_supervisor::make_child(const planned& p) {
+  auto c = std::make_unique<child>();
+  c->endpoint = p.endpoint;
+  c->function = p.function;
+  c->cpus = p.cpus;
+  c->backoff_ms = app_.instances.restart_backoff_ms;
+  if (own_listeners_ && network_) {
+    // In a pod: the socket lives in the instance's own network namespace, on its address.
+    auto pod = network_->open(p.endpoint);
+    if (!pod)
+      return make_error("cannot set up the network namespace of " + app_.functions[p.function].name +
+                        "#" + std::to_string(p.endpoint) + ": " + pod.err().message);
+    c->listen_fd = pod->listen_fd;
+    c->address = c->advertised = pod->address;
+    netns_[p.endpoint] = pod->netns_fd;
+  } else if (own_listeners_) {
+    uint16_t port = 0;
+    c->listen_fd = make_listener(port);
+    if (sidecars_)
+      c->private_fd = make_listener(c->private_port);
+    if (c->listen_fd < 0 || (sidecars_ && c->private_fd < 0)) {
+      const int e = errno;
+      for (int fd : {c->listen_fd, c->private_fd})
+        if (fd >= 0)
+          close(fd);
+      return make_error(std::string("cannot open a loopback listening socket for an "
+                                    "instance: ") + strerror(e));
+    }
+    c->address = c->advertised = "127.0.0.1:" + std::to_string(port);
+  }
+  return c;
+}
+
+status_or_error instance_supervisor::start_process(proc& p, const std::string& role_env,
                                                    int pass_fd, const std::string& label,
                                                    int pools_of,
                                                    const std::vector<unsigned>& cpus,
                                                    int netns_fd) {
-  int ctl[2], err[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
-    return make_error(std::string("socketpair: ") + strerror(errno));
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(ctl[0]);
-    close(ctl[1]);
-    return make_error(std::string("pipe: ") + strerror(errno));
-  }
-  // Everything the child needs is prepared before fork: after fork in a threaded process only
-  // async-signal-safe calls are allowed until exec.
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "SPRY_INSTANCE=", 14) != 0 && std::strncmp(*e, "SPRY_SIDECAR=", 13) != 0)
-      env_store.emplace_back(*e);
-  env_store.push_back(role_env);
-  std::vector<char*> envp;
-  for (auto& e : env_store)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_store = launch_.argv;
-  std::vector<char*> argv;
-  for (auto& a : argv_store)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  cpu_set_t affinity;
-  CPU_ZERO(&affinity);
-  for (unsigned cpu : cpus)
-    if (cpu < CPU_SETSIZE)
-      CPU_SET(cpu, &affinity);
-  const bool pin = !cpus.empty();
-  const int board = pools_of >= 0 ? board_fd_ : -1;
-  std::vector<int> pools; // -1: a chain the function is not part of, not passed
+  process_request r;
+  r.role_env = role_env;
+  r.label = label;
+  r.cpus = cpus;
+  r.netns_fd = netns_fd;
+  // Instances may come from the template; a sidecar is another program's role: exec'd.
+  r.may_fork = pools_of >= 0;
+  if (pass_fd >= 0)
+    r.fds.emplace_back(pass_fd, child_listen_fd);
+  if (pools_of >= 0 && board_fd_ >= 0)
+    r.fds.emplace_back(board_fd_, child_board_fd);
+  // Only the pools of chains this function is part of: chains are isolated from each other.
   if (pools_of >= 0)
-    for (size_t i = 0; i < pool_fds_.size(); ++i)
-      pools.push_back(in_chain(static_cast<function_id>(pools_of), i) ? pool_fds_[i] : -1);
-
-  if (pools_of >= 0 && launch_.forker) {
-    fork_request r;
-    r.role_env = role_env;
-    r.fds = {{err[1], STDERR_FILENO}, {err[1], STDOUT_FILENO}, {ctl[1], child_control_fd}};
-    if (pass_fd >= 0)
-      r.fds.emplace_back(pass_fd, child_listen_fd);
-    if (board >= 0)
-      r.fds.emplace_back(board, child_board_fd);
-    for (size_t i = 0; i < pools.size() && i < 64; ++i)
-      if (pools[i] >= 0)
-        r.fds.emplace_back(pools[i], child_first_pool_fd + static_cast<int>(i));
-    r.cpus = cpus;
-    r.netns_fd = netns_fd;
-    bool reuse = false;
-    if (fork_from_template(p, r, label, ctl[1], ctl[0], err[1], err[0], &reuse))
-      return {};
-    if (!reuse) { // the caller restarts it later, by exec
-      for (int fd : {ctl[0], ctl[1], err[0], err[1]})
-        close(fd);
-      return make_error("the instance template took the request but did not fork");
-    }
-  }
-
-  const pid_t pid = fork();
-  if (pid < 0) {
-    const int e = errno;
-    close(ctl[0]);
-    close(ctl[1]);
-    close(err[0]);
-    close(err[1]);
-    return make_error(std::string("fork: ") + strerror(e));
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(111);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr); // the gateway blocks SIGINT/SIGTERM for sigwait
-    // Move every fd we pass out of the way first: a source may sit on a target number (a pool
-    // fd that happens to be 3 would be overwritten by the control socket otherwise).
-    // The lowest number above every target: F_DUPFD takes the lowest free one from there, so
-    // this works under any descriptor limit that leaves room for what the instance gets.
-    const size_t npools = pools.size() < 64 ? pools.size() : 64;
-    const int floor = child_first_pool_fd + static_cast<int>(npools);
-    bool lifted = true;
-    auto lift = [&](int fd) {
-      if (fd < 0)
-        return -1;
-      const int to = fcntl(fd, F_DUPFD, floor);
-      lifted = lifted && to >= 0;
-      return to;
-    };
-    const int err_w = lift(err[1]), ctl_w = lift(ctl[1]), listen_w = lift(pass_fd),
-              board_w = lift(board);
-    int pool_w[64];
-    for (size_t i = 0; i < npools; ++i)
-      pool_w[i] = lift(pools[i]);
-    if (!lifted) {
-      // Nothing is redirected yet: this goes to the gateway's own stderr.
-      const char msg[] = "spry: cannot pass file descriptors to an instance: the process is at "
-                         "its descriptor limit (raise `ulimit -n`)\n";
-      (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-      _exit(126);
-    }
-    if (pin) // the node placement chose; before exec, so every thread of the instance inherits it
-      sched_setaffinity(0, sizeof affinity, &affinity);
-    // Into the instance's pod before exec: every socket it opens (its connections to peers)
-    // is then in that namespace. setns is a plain syscall, fine between fork and exec.
-    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
-      const char msg[] = "spry: cannot enter the instance's network namespace\n";
-      (void)!write(err_w, msg, sizeof msg - 1);
-      _exit(126);
-    }
-    dup2(err_w, STDERR_FILENO);
-    dup2(err_w, STDOUT_FILENO); // a function's prints are forwarded with the instance's name
-    dup2(ctl_w, child_control_fd);
-    if (listen_w >= 0)
-      dup2(listen_w, child_listen_fd);
-    if (board_w >= 0)
-      dup2(board_w, child_board_fd);
-    for (size_t i = 0; i < npools; ++i) // the shared pools, mapped again by the instance
-      if (pool_w[i] >= 0)
-        dup2(pool_w[i], child_first_pool_fd + static_cast<int>(i));
-    execve(launch_.executable.c_str(), argv.data(), envp.data());
-    const char msg[] = "spry: exec of the instance program failed\n";
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-    _exit(127);
-  }
-  close(ctl[1]);
-  close(err[1]);
-  set_nonblocking(ctl[0]);
-  set_nonblocking(err[0]);
-  p.pid = pid;
-  p.control = ctl[0];
-  p.err = err[0];
+    for (size_t i = 0; i < pool_fds_.size() && i < 64; ++i)
+      if (in_chain(static_cast<function_id>(pools_of), i))
+        r.fds.emplace_back(pool_fds_[i], child_first_pool_fd + static_cast<int>(i));
+  auto started = launcher_.start(r);
+  if (!started)
+    return started.err();
+  p.pid = started->pid;
+  p.control = started->control;
+  p.err = started->output;
   p.reader = control_reader{};
-  spdlog::debug("{} started as pid {}", label, pid);
   return {};
-}
-
-bool instance_supervisor::fork_from_template(proc& p, const fork_request& r,
-                                             const std::string& label, int ctl_w, int ctl_r,
-                                             int err_w, int err_r, bool* reuse) {
-  bool sent = false;
-  auto pid = launch_.forker->fork_instance(r, &sent);
-  *reuse = !sent;
-  if (!pid) {
-    // Once: from now on every instance is exec'd, as without a template. spawn_process runs on
-    // the control or the monitor thread, one at a time (mtx_ is held), so the reset is safe.
-    spdlog::warn("{}: {}; starting instances with exec from now on", label, pid.err().message);
-    launch_.forker.reset();
-    return false;
-  }
-  close(ctl_w);
-  close(err_w);
-  set_nonblocking(ctl_r);
-  set_nonblocking(err_r);
-  p.pid = *pid;
-  p.control = ctl_r;
-  p.err = err_r;
-  p.reader = control_reader{};
-  spdlog::debug("{} forked from the instance template as pid {}", label, *pid);
-  return true;
 }
 
 status_or_error instance_supervisor::spawn(child& c) {
@@ -213,20 +134,26 @@ status_or_error instance_supervisor::spawn(child& c) {
                              return list;
                            }() +
                            (transport_parameters_.empty() ? std::string()
-                                                          : ";transport=" + transport_parameters_);
-  if (auto ok = spawn_process(c.main, role, instance_fd, label, c.function, c.cpus,
+                                                          : ";transport=" + transport_parameters_) +
+                           // The node's current function libraries (a hot reload changes them):
+                           // a forked instance loads them too, finding the ones the template
+                           // preloaded already mapped and opening a reloaded one itself.
+                           (hooks_.libraries ? ";libraries=" + role_list(hooks_.libraries())
+                                             : std::string());
+  if (auto ok = start_process(c.main, role, instance_fd, label, c.function, c.cpus,
                               netns_of(c.endpoint));
       !ok)
     return ok;
   if (sidecars_) {
-    const std::string side_role =
-      "SPRY_SIDECAR=control_fd=" + std::to_string(child_control_fd) +
-      ";listen_fd=" + std::to_string(child_listen_fd) +
-      ";upstream_port=" + std::to_string(c.private_port) +
-      ";concurrency=" + std::to_string(app_.functions[c.function].concurrency) +
-      ";parent=" + std::to_string(getpid()) + ";name=" + label;
-    if (auto ok = spawn_process(c.side, side_role, c.listen_fd, label + "/queue-proxy", -1, c.cpus,
-                                  netns_of(c.endpoint));
+    sidecar_launch l;
+    l.control_fd = child_control_fd;
+    l.listen_fd = child_listen_fd;
+    l.upstream_port = c.private_port;
+    l.concurrency = app_.functions[c.function].concurrency;
+    l.parent = getpid();
+    l.name = label;
+    if (auto ok = start_process(c.side, sidecar_.role_env(l), c.listen_fd,
+                                label + "/" + sidecar_.name, -1, c.cpus, netns_of(c.endpoint));
         !ok) {
       kill(c.main.pid, SIGKILL);
       waitpid(c.main.pid, nullptr, 0);
@@ -242,6 +169,41 @@ status_or_error instance_supervisor::spawn(child& c) {
   c.exit_reason.clear();
   c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
   return {};
+}
+
+std::optional<expected<instance_role>> instance_role_from_env() {
+  const auto env = read_role_env("SPRY_INSTANCE");
+  if (!env.present)
+    return std::nullopt;
+  if (!env.error.empty())
+    return expected<instance_role>(make_error(env.error));
+  const auto& kv = env.values;
+  instance_role r;
+  try {
+    r.endpoint = static_cast<endpoint_id>(role_number(kv, "endpoint"));
+    r.control_fd = static_cast<int>(role_number(kv, "control_fd"));
+    r.listen_fd = kv.count("listen_fd") ? static_cast<int>(role_number(kv, "listen_fd")) : -1;
+    r.parent = kv.count("parent") ? static_cast<pid_t>(role_number(kv, "parent")) : 0;
+    r.function = kv.count("function") ? kv.at("function") : std::string();
+    r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
+    r.board_fd = kv.count("board") ? static_cast<int>(role_number(kv, "board")) : -1;
+    r.transport_parameters = kv.count("transport") ? kv.at("transport") : std::string();
+    if (kv.count("libraries"))
+      r.libraries = parse_role_list(kv.at("libraries"));
+    if (kv.count("pools")) {
+      const std::string& list = kv.at("pools");
+      for (size_t p = 0; p < list.size();) {
+        const auto comma = list.find(',', p);
+        r.pool_fds.push_back(std::stoi(list.substr(p, comma == std::string::npos ? std::string::npos : comma - p)));
+        p = comma == std::string::npos ? list.size() : comma + 1;
+      }
+    }
+  } catch (const std::exception& e) {
+    return expected<instance_role>(make_error(std::string("SPRY_INSTANCE: ") + e.what()));
+  }
+  if (r.function.empty() || r.control_fd < 0)
+    return expected<instance_role>(make_error("SPRY_INSTANCE lacks a function or control_fd"));
+  return expected<instance_role>(r);
 }
 
 } // namespace spry::core

@@ -38,37 +38,21 @@ std::string describe_status(int status) {
   return "stopped";
 }
 
-int make_listener(uint16_t& port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, SOMAXCONN) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    return -1;
-  }
-  port = ntohs(a.sin_port);
-  return fd;
-}
-
 } // namespace
 
 instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch,
                                          std::string gateway_address,
-                                         bool listen_socket_per_endpoint, bool sidecars,
+                                         bool listen_socket_per_endpoint,
+                                         std::optional<sidecar_kind> sidecar,
                                          std::vector<int> pool_fds, hooks h,
                                          std::string transport_parameters)
   : app_(app),
-    launch_(std::move(launch)),
+    network_(launch.network),
+    launcher_(launch_program{launch.executable, launch.argv, std::move(launch.forker)}),
     gateway_address_(std::move(gateway_address)),
     own_listeners_(listen_socket_per_endpoint),
-    sidecars_(sidecars && listen_socket_per_endpoint),
+    sidecars_(sidecar && sidecar->role_env && listen_socket_per_endpoint),
+    sidecar_(sidecar ? std::move(*sidecar) : sidecar_kind{}),
     hooks_(std::move(h)),
     transport_parameters_(std::move(transport_parameters)),
     coming_(new std::atomic<uint32_t>[app.functions.size()]()) {
@@ -163,43 +147,9 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
   return {};
 }
 
-expected<std::unique_ptr<instance_supervisor::child>>
-instance_supervisor::make_child(const planned& p) {
-  auto c = std::make_unique<child>();
-  c->endpoint = p.endpoint;
-  c->function = p.function;
-  c->cpus = p.cpus;
-  c->backoff_ms = app_.instances.restart_backoff_ms;
-  if (own_listeners_ && launch_.network) {
-    // In a pod: the socket lives in the instance's own network namespace, on its address.
-    auto pod = launch_.network->open(p.endpoint);
-    if (!pod)
-      return make_error("cannot set up the network namespace of " + app_.functions[p.function].name +
-                        "#" + std::to_string(p.endpoint) + ": " + pod.err().message);
-    c->listen_fd = pod->listen_fd;
-    c->address = c->advertised = pod->address;
-    netns_[p.endpoint] = pod->netns_fd;
-  } else if (own_listeners_) {
-    uint16_t port = 0;
-    c->listen_fd = make_listener(port);
-    if (sidecars_)
-      c->private_fd = make_listener(c->private_port);
-    if (c->listen_fd < 0 || (sidecars_ && c->private_fd < 0)) {
-      const int e = errno;
-      for (int fd : {c->listen_fd, c->private_fd})
-        if (fd >= 0)
-          close(fd);
-      return make_error(std::string("cannot open a loopback listening socket for an "
-                                    "instance: ") + strerror(e));
-    }
-    c->address = c->advertised = "127.0.0.1:" + std::to_string(port);
-  }
-  return c;
-}
-
 status_or_error instance_supervisor::add(const planned& p) {
   if (front_end_)
-    return make_error("instances cannot be added while a front end (tcp.front_end) sits between "
+    return make_error("instances cannot be added while the transport's front end sits between "
                       "endpoints: it is configured once, at start");
   std::lock_guard<std::mutex> guard{mtx_};
   if (stopping_.load())
@@ -214,9 +164,9 @@ status_or_error instance_supervisor::add(const planned& p) {
     for (int fd : {(*c)->listen_fd, (*c)->private_fd})
       if (fd >= 0)
         close(fd);
-    if (launch_.network) {
+    if (network_) {
       netns_.erase(p.endpoint);
-      launch_.network->close(p.endpoint);
+      network_->close(p.endpoint);
     }
     return ok;
   }
@@ -416,7 +366,7 @@ void instance_supervisor::on_exit(child& c, const std::string& why_override) {
   std::string reason = reap(c.main, true);
   const std::string side_reason = reap(c.side, false);
   if (sidecar_died)
-    reason = "lost its queue-proxy sidecar, which " + side_reason;
+    reason = "lost its " + sidecar_.name + " sidecar, which " + side_reason;
   c.running = false;
   const bool was_ready = c.ready;
   c.ready = false;
@@ -531,9 +481,9 @@ void instance_supervisor::monitor() {
             close(*fd);
             *fd = -1;
           }
-        if (launch_.network) { // its processes are reaped and its socket closed: the pod goes
+        if (network_) { // its processes are reaped and its socket closed: the pod goes
           netns_.erase(c.endpoint);
-          launch_.network->close(c.endpoint);
+          network_->close(c.endpoint);
         }
         it = children_.erase(it);
       }
@@ -672,9 +622,9 @@ void instance_supervisor::stop(unsigned grace_ms) {
         close(*fd);
         *fd = -1;
       }
-  if (launch_.network) {
+  if (network_) {
     for (auto& c : children_)
-      launch_.network->close(c->endpoint);
+      network_->close(c->endpoint);
     netns_.clear();
   }
   front_end_.reset(); // stops the front-end process
@@ -687,39 +637,6 @@ std::vector<instance_status> instance_supervisor::status() const {
     out.push_back({c->endpoint, c->function, c->main.pid, c->ready, c->restarts,
                    c->crash_looping, c->advertised.empty() ? c->address : c->advertised});
   return out;
-}
-
-std::optional<expected<instance_role>> instance_role_from_env() {
-  const auto env = read_role_env("SPRY_INSTANCE");
-  if (!env.present)
-    return std::nullopt;
-  if (!env.error.empty())
-    return expected<instance_role>(make_error(env.error));
-  const auto& kv = env.values;
-  instance_role r;
-  try {
-    r.endpoint = static_cast<endpoint_id>(role_number(kv, "endpoint"));
-    r.control_fd = static_cast<int>(role_number(kv, "control_fd"));
-    r.listen_fd = kv.count("listen_fd") ? static_cast<int>(role_number(kv, "listen_fd")) : -1;
-    r.parent = kv.count("parent") ? static_cast<pid_t>(role_number(kv, "parent")) : 0;
-    r.function = kv.count("function") ? kv.at("function") : std::string();
-    r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
-    r.board_fd = kv.count("board") ? static_cast<int>(role_number(kv, "board")) : -1;
-    r.transport_parameters = kv.count("transport") ? kv.at("transport") : std::string();
-    if (kv.count("pools")) {
-      const std::string& list = kv.at("pools");
-      for (size_t p = 0; p < list.size();) {
-        const auto comma = list.find(',', p);
-        r.pool_fds.push_back(std::stoi(list.substr(p, comma == std::string::npos ? std::string::npos : comma - p)));
-        p = comma == std::string::npos ? list.size() : comma + 1;
-      }
-    }
-  } catch (const std::exception& e) {
-    return expected<instance_role>(make_error(std::string("SPRY_INSTANCE: ") + e.what()));
-  }
-  if (r.function.empty() || r.control_fd < 0)
-    return expected<instance_role>(make_error("SPRY_INSTANCE lacks a function or control_fd"));
-  return expected<instance_role>(r);
 }
 
 } // namespace spry::core

@@ -16,6 +16,8 @@
 #include "core/ids.hpp"
 #include "core/instance_network.hpp"
 #include "core/instance_template.hpp"
+#include "core/process_launcher.hpp"
+#include "core/sidecar.hpp"
 #include "core/transport_registry.hpp"
 
 #include <sys/types.h>
@@ -40,7 +42,7 @@ struct launch_spec {
   /// Optional: pods for the instances (needs listen_socket_per_endpoint); null = loopback.
   std::shared_ptr<instance_network> network;
   /// Optional (`instances: {start: fork}`): instances are forked by this template instead of
-  /// exec'd. If it fails (it died), the supervisor logs that once and execs from then on.
+  /// exec'd. If it fails (it died), the launcher logs that once and execs from then on.
   /// Sidecars are always exec'd (they are another program's role).
   std::shared_ptr<instance_template> forker;
 };
@@ -73,6 +75,11 @@ public:
     std::function<status_or_error(endpoint_id, int fd)> on_handover;
     /// An instance reported ready `start_ns` after its process was started. Monitor thread.
     std::function<void(endpoint_id, uint64_t start_ns)> on_ready;
+    /// Optional: the function libraries an instance started now loads instead of the app's
+    /// `libraries:` (the node's current set, which a hot reload changes; the runtime owns it).
+    /// Called for every start (first, restart, scale-up) on the control or the monitor thread,
+    /// with the supervisor's lock held: it must not call back into the supervisor.
+    std::function<std::vector<std::string>()> libraries;
   };
 
   struct planned {
@@ -84,12 +91,14 @@ public:
   /// `gateway_address`: where instances reach endpoint 0. `listen_socket_per_endpoint`: the
   /// transport wants the agent to own each instance's listening socket (tcp), so its address
   /// survives restarts.
-  /// `sidecars`: start a queue-proxy process in front of every instance (needs owned sockets).
+  /// `sidecar`: the transport's sidecar to start in front of every instance (needs owned
+  /// sockets); nullopt: none.
   /// `pool_fds`: [0] the endpoint board, then the pools the instances map (shared-memory
   /// transports), passed down at start.
   /// `transport_parameters`: the node transport's instance_parameters(), passed to every instance.
   instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
-                      bool listen_socket_per_endpoint, bool sidecars, std::vector<int> pool_fds,
+                      bool listen_socket_per_endpoint, std::optional<sidecar_kind> sidecar,
+                      std::vector<int> pool_fds,
                       hooks h, std::string transport_parameters = {});
   ~instance_supervisor();
 
@@ -103,6 +112,8 @@ public:
 
   /// Scaling, after start(): starts one more instance (ready later; on_ready tells).
   status_or_error add(const planned& p);
+  /// Whether add() can start instances (not with a front end, configured once at start).
+  bool can_add() const noexcept { return !front_end_; }
   /// Takes `endpoint` out of the directory sent to every instance (drain starts).
   void retire(endpoint_id endpoint);
   /// Every running instance confirmed a directory without `endpoint`.
@@ -118,9 +129,10 @@ private:
   struct child;
   void monitor();
   status_or_error spawn(child& c);
-  /// `pools_of`: pass the pools of this function's chains (-1: none, e.g. a sidecar).
-  /// `netns_fd`: the network namespace the process enters before exec (-1: ours).
-  status_or_error spawn_process(proc& p, const std::string& role_env, int pass_fd,
+  /// Starts one process of `c` through launcher_ (instance_spawn.cpp). `pools_of`: pass the
+  /// board and the pools of this function's chains (-1: none, e.g. a sidecar). `netns_fd`: the
+  /// network namespace the process enters before exec (-1: ours).
+  status_or_error start_process(proc& p, const std::string& role_env, int pass_fd,
                                 const std::string& label, int pools_of,
                                 const std::vector<unsigned>& cpus, int netns_fd);
   expected<std::unique_ptr<child>> make_child(const planned& p);
@@ -129,10 +141,6 @@ private:
   void count_coming_locked();
   void read_control(child& c);
   void read_stderr(proc& p, const std::string& label);
-  /// spawn_process through launch_.forker. true: forked. false with `*reuse`: the template is
-  /// gone before it saw the request, exec with the same descriptors; false without: failed.
-  bool fork_from_template(proc& p, const fork_request& r, const std::string& label, int ctl_w,
-                          int ctl_r, int err_w, int err_r, bool* reuse);
   std::string tail_of(const child& c) const;
   std::string label_of(const child& c) const;
   /// Whether function f takes part in chain `chain` (and so maps its pool).
@@ -141,10 +149,12 @@ private:
   int netns_of(endpoint_id e) const;
 
   const app_spec& app_;
-  launch_spec launch_;
+  std::shared_ptr<instance_network> network_; // pods (launch_spec::network), or null
+  process_launcher launcher_;
   std::string gateway_address_;
   bool own_listeners_;
   bool sidecars_;
+  sidecar_kind sidecar_; // what sidecars_ starts
   int board_fd_ = -1;
   std::vector<int> pool_fds_;
   hooks hooks_;
@@ -177,6 +187,9 @@ struct instance_role {
   int board_fd = -1;
   /// The node transport's instance_parameters() (empty for most transports).
   std::string transport_parameters;
+  /// The function libraries to load instead of the app's `libraries:` (the node's current set
+  /// after a hot reload); unset: the app's.
+  std::optional<std::vector<std::string>> libraries;
 };
 
 /// The role if this process was started as an instance; an error if SPRY_INSTANCE is malformed.

@@ -25,7 +25,9 @@
 //
 // What differs from exec, by design: /proc/PID/environ of a forked instance is the gateway's
 // (SPRY_INSTANCE is set with setenv after the fork, so getenv sees it, the kernel's copy does
-// not); a function library runs its load-time code once, in the gateway, not in each instance.
+// not); a function library runs its load-time code once, in the gateway, not in each instance
+// (except a library a hot reload brought in after the template was forked: an instance forked
+// later opens it itself, since the template, forked before any thread, cannot be made again).
 
 #include "core/error.hpp"
 

@@ -38,4 +38,50 @@ long role_number(const std::map<std::string, std::string>& role, const std::stri
   return v;
 }
 
+std::string role_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i)
+      out += ',';
+    for (char c : items[i]) {
+      if (c == '%')
+        out += "%25";
+      else if (c == ';')
+        out += "%3B";
+      else if (c == ',')
+        out += "%2C";
+      else
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> parse_role_list(const std::string& value) {
+  std::vector<std::string> out;
+  if (value.empty())
+    return out;
+  std::string item;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c == ',') {
+      out.push_back(std::move(item));
+      item.clear();
+    } else if (c == '%' && value.compare(i, 3, "%25") == 0) {
+      item += '%';
+      i += 2;
+    } else if (c == '%' && value.compare(i, 3, "%3B") == 0) {
+      item += ';';
+      i += 2;
+    } else if (c == '%' && value.compare(i, 3, "%2C") == 0) {
+      item += ',';
+      i += 2;
+    } else {
+      item += c;
+    }
+  }
+  out.push_back(std::move(item));
+  return out;
+}
+
 } // namespace spry::core

@@ -83,6 +83,10 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   rt->opts_ = opts;
   if (role)
     rt->role_ = *role;
+  // An instance loads the libraries its node runs now (a hot reload may have replaced some of
+  // the app file's), so that a restart or a scale-up after a reload runs the new code.
+  if (role && role->libraries)
+    app.libraries = *role->libraries;
   for (const auto& path : app.libraries) {
     auto lib = function_library::load(path, functions);
     if (!lib)
@@ -101,7 +105,8 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   rt->listen_socket_per_endpoint_ = entry->listen_socket_per_endpoint;
   rt->front_end_ = entry->front_end;
   rt->shared_pools_ = entry->shared_pools;
-  rt->sidecars_ = entry->sidecars && entry->sidecars(app);
+  if (entry->sidecars && entry->sidecars(app))
+    rt->sidecar_ = entry->sidecar;
   rt->routing_ = effective_routing(app, entry->broker_routing_by_default);
   if (!rt->in_process_instances_ && !role && !opts.launcher)
     return make_error(app.transport_where.prefix() + "transport '" + app.transport +
@@ -315,6 +320,7 @@ status_or_error runtime::launch(launch_hooks hooks) {
   sh.on_ready = hooks.on_instance_ready;
   sh.front_end = front_end_;
   sh.on_handover = [this](endpoint_id ep, int fd) { return tp_->adopt(ep, fd); };
+  sh.libraries = [this] { return library_paths(); };
   std::vector<int> pool_fds;
   pool_fds.push_back(board_.fd()); // first: the endpoint board, mapped by every instance
   if (shared_pools_)
@@ -340,7 +346,7 @@ status_or_error runtime::launch(launch_hooks hooks) {
   if (parameters.find(';') != std::string::npos)
     return make_error("transport '" + app_.transport + "' gave instance parameters containing ';'");
   supervisor_ = std::make_unique<instance_supervisor>(app_, *opts_.launcher, gateway_address,
-                                                      listen_socket_per_endpoint_, sidecars_,
+                                                      listen_socket_per_endpoint_, sidecar_,
                                                       std::move(pool_fds), std::move(sh),
                                                       parameters);
   return supervisor_->start(plan);
@@ -436,11 +442,14 @@ void runtime::remove_instance(endpoint_id ep) {
 expected<std::vector<std::string>> runtime::replace_library(const std::string& path) {
   if (role_)
     return make_error("replace_library: only the node replaces libraries");
-  if (!in_process_instances_)
-    return make_error("hot reload of function libraries is supported on transport 'local' only "
-                      "so far (this app runs on '" + app_.transport +
-                      "', whose instance processes load the app's libraries themselves): "
-                      "restart the app to change its code");
+  // Instance processes load what library_paths() names when they start (the supervisor passes
+  // it in their role), so the set changed here is also what every later process starts with.
+  // A reload starts new instances beside the old ones: refused where none can be added.
+  if (supervisor_ && !supervisor_->can_add())
+    return make_error("function library '" + path + "': a hot reload starts new instances beside "
+                      "the old ones, which this app's transport front end does not allow (it is "
+                      "configured once, at start): restart the app to change its code (nothing "
+                      "was changed)");
   // Load into a scratch registry: nothing changes until every check passed.
   function_registry fresh;
   auto lib = function_library::load(path, fresh);
@@ -491,6 +500,14 @@ expected<std::vector<std::string>> runtime::replace_library(const std::string& p
   for (const auto& r : replaced)
     spdlog::info("runtime: function library {} replaced by {}", r, path);
   return replaced;
+}
+
+std::vector<std::string> runtime::library_paths() const {
+  std::lock_guard<std::mutex> guard{functions_mtx_};
+  std::vector<std::string> out;
+  for (const auto& lib : libraries_)
+    out.push_back(lib->path());
+  return out;
 }
 
 std::vector<instance_info> runtime::instances() const {

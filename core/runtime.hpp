@@ -116,10 +116,15 @@ public:
   /// code; running instances keep the code they started with (replace them through
   /// add_instance/retire_instance/remove_instance). Refused, changing nothing, if the library
   /// does not load, fails its ABI check, clashes with a library it does not replace, or lacks
-  /// a handler the app uses. Returns the paths of the libraries it replaced. Only with
-  /// in-process instances (transport local) so far: instance processes load the app's
-  /// `libraries:` themselves. Thread-safe; blocks for the dlopen.
+  /// a handler the app uses. Returns the paths of the libraries it replaced. On every
+  /// transport: instance processes started from now on load library_paths(). The library is
+  /// loaded (and checked) in this process, as the app's libraries were at start.
+  /// Thread-safe; blocks for the dlopen.
   expected<std::vector<std::string>> replace_library(const std::string& path);
+  /// The function libraries the node runs now, in load order: the app's `libraries:` until a
+  /// hot reload replaces some. The one list every instance starts from (in this process, or
+  /// passed to an instance process in its role). Thread-safe.
+  std::vector<std::string> library_paths() const;
 
   /// Live load of every endpoint.
   const endpoint_board& board() const noexcept { return board_; }
@@ -165,7 +170,7 @@ private:
   std::optional<instance_role> role_;
   bool in_process_instances_ = true;
   bool listen_socket_per_endpoint_ = false;
-  bool sidecars_ = false;
+  std::optional<sidecar_kind> sidecar_; // the transport's, when the app asks for sidecars
   bool shared_pools_ = false;
   front_end_factory front_end_;
   routing_mode routing_ = routing_mode::direct;

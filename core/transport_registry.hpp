@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/front_end.hpp"
 #include "core/hop_measurement.hpp"
+#include "core/sidecar.hpp"
 #include "core/transport.hpp"
 
 #include <functional>
@@ -69,9 +70,12 @@ public:
     /// Optional: a proxy process between endpoints (needs listen_socket_per_endpoint).
     front_end_factory front_end;
     /// Optional: whether the app asks for a sidecar process in front of each instance
-    /// (tcp.sidecar); the sidecar is this program re-run with SPRY_SIDECAR, handled by the
-    /// transport's own role function. Null: never.
+    /// (tcp.sidecar); the sidecar is this program re-run in the role `sidecar` describes,
+    /// handled by the transport's own role_main. Null: never.
     std::function<bool(const app_spec&)> sidecars;
+    /// The transport's sidecar (needed when `sidecars` can say yes): its name and how it is
+    /// told its role.
+    sidecar_kind sidecar;
     /// Routing when the app sets no `routing:`: broker (every result back to the gateway, the
     /// Knative-like path) instead of direct.
     bool broker_routing_by_default = false;

@@ -2,13 +2,13 @@
 
 #include "core/clock.hpp"
 #include "core/runtime.hpp"
+#include "gateway/control_report.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/metrics.hpp"
 #include "policies/autoscaling/autoscaler_actor.hpp"
 #include "policies/placement/placement_actor.hpp"
 
 #include <caf/scoped_actor.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -16,22 +16,18 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <sstream>
 
 namespace spry::gateway {
 
 namespace {
 
-constexpr std::array<double, 11> cold_bounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                              0.5,   1,    2.5,   5,    10};
+constexpr const auto& cold_bounds = cold_start_bounds;
 // How often the loop looks at draining instances and held requests between decisions.
 constexpr uint64_t drain_poll_ms = 20;
 // Requests in flight are sampled at least this often for the time-averaged concurrency the
 // autoscaler gets (concurrency_average.hpp); a few board reads per instance, under a second
 // like the queue-proxy's reporting period.
 constexpr uint64_t concurrency_sample_ms = 100;
-
-std::string label_value(const std::string& s) { return prometheus_label(s); }
 
 } // namespace
 
@@ -114,58 +110,6 @@ void control_plane::on_ready(core::endpoint_id ep, uint64_t start_ns) {
     wake_ = true;
   }
   cv_.notify_one();
-}
-
-core::expected<std::string> control_plane::reload_library(const std::string& path) {
-  // Under mtx_ so that no scaling decision runs between the swap and the replacements: the
-  // autoscaler sees the same number of live instances before and after.
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto replaced = rt_.replace_library(path);
-  if (!replaced)
-    return replaced.err();
-  std::vector<core::endpoint_id> old;
-  for (const auto& [ep, x] : instances_)
-    if (x.state != inst_state::retiring)
-      old.push_back(ep);
-  const uint64_t now = core::now_ns();
-  size_t restarted = 0;
-  std::string trouble;
-  for (const auto ep : old) {
-    auto& x = instances_[ep];
-    const std::vector<unsigned> cpus =
-      x.node >= 0 ? nodes_[static_cast<size_t>(x.node)].cpus : std::vector<unsigned>{};
-    auto fresh = rt_.add_instance(x.function, cpus);
-    if (!fresh) {
-      // The old instance keeps serving (old code) rather than leaving the function without one.
-      trouble += "; instance " + std::to_string(ep) + " of '" + app_.functions[x.function].name +
-                 "' not restarted: " + fresh.err().message;
-      continue;
-    }
-    // In-process (the only case replace_library accepts so far): ready, and in the directory,
-    // when add_instance returns. Not a cold start: no request waited for it.
-    inst y{x.function, x.node, inst_state::ready, now};
-    if (const auto* s = rt_.board().slot(*fresh)) {
-      y.arrivals = s->arrivals.load(std::memory_order_relaxed);
-      y.completions = s->completions.load(std::memory_order_relaxed);
-      y.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
-      for (size_t b = 0; b < core::exec_buckets; ++b)
-        y.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
-      y.busy_seen = y.busy_ns;
-    }
-    // `x` may move when the map grows: retire through the key.
-    instances_[*fresh] = y;
-    rt_.retire_instance(ep);
-    instances_[ep].state = inst_state::retiring;
-    instances_[ep].since_ns = now;
-    ++restarted;
-  }
-  std::string replaced_list;
-  for (const auto& r : *replaced)
-    replaced_list += (replaced_list.empty() ? "" : ", ") + r;
-  spdlog::info("function library {} replaced {}: {} instance(s) restarting on the new code{}",
-               path, replaced_list, restarted, trouble);
-  return "function library " + path + " replaced " + replaced_list + ": " +
-         std::to_string(restarted) + " instance(s) restarted on the new code" + trouble;
 }
 
 void control_plane::on_down(core::endpoint_id) {
@@ -348,9 +292,12 @@ void control_plane::tick(bool decide) {
       fold_exec_locked(ep, x);
     for (const auto& [ep, start_ns] : ready) {
       auto i = instances_.find(ep);
-      if (i == instances_.end() || i->second.state != inst_state::starting || !i->second.scaled)
+      if (i == instances_.end() || i->second.state != inst_state::starting ||
+          !(i->second.scaled || i->second.replacement))
         continue;
       i->second.state = inst_state::ready;
+      if (!i->second.scaled)
+        continue; // a hot reload's replacement: no request waited for it
       // Cold start: from the decision to start it until it is ready to serve.
       const double s = (start_ns ? start_ns : now - i->second.since_ns) / 1e9;
       auto& st = stats_[i->second.function];
@@ -363,6 +310,7 @@ void control_plane::tick(bool decide) {
                    app_.functions[i->second.function].name, ep, s * 1e3);
     }
     sync_instances_locked();
+    supersede_locked();
 
     // Metrics agent: what every instance counted on the board since the last tick.
     const double dt = std::max(1e-3, (now - last_tick_ns_) / 1e9);
@@ -513,240 +461,6 @@ void control_plane::tick(bool decide) {
   slot_waits_.store(slot_waits, std::memory_order_relaxed);
 }
 
-void control_plane::apply_activator_locked() {
-  // Every tick, so that an instance that became ready since the decision is marked too (a
-  // reused endpoint's reset cleared its mark).
-  for (const auto& [ep, x] : instances_)
-    if (x.function < via_activator_.size())
-      if (auto* s = rt_.board().slot(ep))
-        s->activator.store(via_activator_[x.function] ? 1 : 0, std::memory_order_relaxed);
-  for (size_t f = 0; f < via_activator_.size(); ++f)
-    gw_.set_activator(static_cast<core::function_id>(f), via_activator_[f] != 0);
-}
-
-void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
-  const auto& spec = app_.functions[f];
-  auto& st = stats_[f];
-  // Cluster mode: the controller kept the cluster's total within the bounds; this node's share
-  // may be anything up to the maximum.
-  uint32_t desired = std::clamp(wanted, managed_ ? 0u : spec.min_instances, spec.max_instances);
-  if (desired == 0 && gw_.held(f) > 0 && !managed_)
-    desired = 1; // a request is waiting: never decide zero over it (cluster: the controller's call)
-  if (!managed_ && f < warm_until_ns_.size() && warm_until_ns_[f]) {
-    // Warmed up for a chain's request that has not reached it yet; released by its first one.
-    if (stats_[f].acc_arrivals > 0 || stats_[f].arrival_rate > 0)
-      warm_until_ns_[f] = 0;
-    else if (desired == 0 && core::now_ns() < warm_until_ns_[f])
-      desired = std::min<uint32_t>(1, spec.max_instances);
-  }
-  st.desired = desired;
-  std::vector<core::endpoint_id> alive;
-  for (const auto& [ep, x] : instances_)
-    if (x.function == f && x.state != inst_state::retiring)
-      alive.push_back(ep);
-  const uint64_t now = core::now_ns();
-  if (desired > alive.size()) {
-    bool short_of_room = false;
-    for (size_t k = alive.size(); k < desired; ++k) {
-      const int n = place_locked(f);
-      if (n < 0) {
-        const auto unplaced = static_cast<uint32_t>(desired - k);
-        if (unplaced != st.unplaced) // said once per change, not every tick
-          spdlog::warn("function '{}': {} instance(s) wanted do not fit on any node", spec.name,
-                       unplaced);
-        st.unplaced = unplaced;
-        short_of_room = true;
-        break;
-      }
-      auto ep = rt_.add_instance(f, nodes_[static_cast<size_t>(n)].cpus);
-      if (!ep) {
-        spdlog::error("function '{}': cannot start an instance: {}", spec.name, ep.err().message);
-        break;
-      }
-      inst x{f, n, inst_state::starting, now};
-      x.scaled = true;
-      if (const auto* s = rt_.board().slot(*ep)) {
-        x.arrivals = s->arrivals.load(std::memory_order_relaxed);
-        x.completions = s->completions.load(std::memory_order_relaxed);
-        x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
-        for (size_t b = 0; b < core::exec_buckets; ++b)
-          x.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
-        x.busy_seen = x.busy_ns;
-      }
-      // An in-process instance is ready at once, and may already be in the directory.
-      instances_[*ep] = x;
-      st.scale_ups++;
-      spdlog::info("function '{}': scaling up to {} (instance {} on node '{}')", spec.name,
-                   desired, *ep, nodes_[static_cast<size_t>(n)].name);
-    }
-    if (!short_of_room)
-      st.unplaced = 0;
-  } else {
-    st.unplaced = 0;
-  }
-  if (desired < alive.size()) {
-    // The least loaded go first; instances still starting before ready ones.
-    std::sort(alive.begin(), alive.end(), [&](core::endpoint_id a, core::endpoint_id b) {
-      const bool sa = instances_[a].state == inst_state::starting;
-      const bool sb = instances_[b].state == inst_state::starting;
-      if (sa != sb)
-        return sa;
-      return rt_.board().in_flight(a) < rt_.board().in_flight(b);
-    });
-    for (size_t k = 0; k < alive.size() - desired; ++k) {
-      auto& x = instances_[alive[k]];
-      rt_.retire_instance(alive[k]);
-      x.state = inst_state::retiring;
-      x.since_ns = now;
-      st.scale_downs++;
-      spdlog::info("function '{}': scaling down to {} (draining instance {})", spec.name, desired,
-                   alive[k]);
-    }
-  }
-}
-
-void control_plane::drain_locked() {
-  uint32_t timeout_ms = 0;
-  for (const auto& c : app_.chains)
-    timeout_ms = std::max(timeout_ms, c.timeout_ms);
-  const uint64_t now = core::now_ns();
-  for (auto i = instances_.begin(); i != instances_.end();) {
-    auto& [ep, x] = *i;
-    if (x.state != inst_state::retiring) {
-      ++i;
-      continue;
-    }
-    const bool idle = rt_.retired_everywhere(ep) && rt_.board().in_flight(ep) == 0;
-    const bool overdue = now - x.since_ns > (uint64_t{timeout_ms} + 1000) * 1000000;
-    if (!idle && !overdue) {
-      ++i;
-      continue;
-    }
-    if (!idle)
-      spdlog::warn("instance {} of '{}' still holds {} request(s) {} ms after it was retired; "
-                   "stopping it",
-                   ep, app_.functions[x.function].name, rt_.board().in_flight(ep), timeout_ms + 1000);
-    fold_exec_locked(ep, x);
-    rt_.remove_instance(ep);
-    i = instances_.erase(i);
-  }
-}
-
-void control_plane::apply_cpu_limits_locked() {
-  std::map<core::endpoint_id, pid_t> pids;
-  for (const auto& p : rt_.processes())
-    if (p.pid > 0)
-      pids[p.endpoint] = p.pid;
-  // Each instance's limit in cores (0: none). Full size is no limit at all, as for an instance
-  // never deflated. A node's own limit (a slower node emulated on this machine) caps every
-  // instance on it, deflated or not.
-  auto cores_of = [&](const inst& x) {
-    const double fraction = stats_[x.function].cpu_fraction;
-    double cores = fraction >= 1 ? 0 : app_.functions[x.function].cpu * fraction;
-    if (x.node >= 0) {
-      const double node_limit = nodes_[static_cast<size_t>(x.node)].instance_cpu_limit;
-      if (node_limit > 0)
-        cores = cores > 0 ? std::min(cores, node_limit) : node_limit;
-    }
-    return cores;
-  };
-  const bool can_limit = limiter_ && limiter_->available();
-  // Once any instance is limited (or is in its group already), every instance gets its own group,
-  // limited or not: a limited process must not also sit elsewhere in the scheduler's hierarchy
-  // than the others (under cgroup v1 a group competes with each task of its parent as one), or
-  // it would lose CPU to the machine's other processes beyond its limit, and a run with
-  // deflation could not be compared with one without. An app that never limits anything keeps
-  // its instances where they started.
-  bool group_all = false;
-  for (const auto& [ep, x] : instances_)
-    group_all = group_all || x.limited_pid != 0 || (pids.count(ep) && cores_of(x) > 0);
-  for (auto& [ep, x] : instances_) {
-    auto pid = pids.find(ep);
-    if (pid == pids.end())
-      continue;
-    const double cores = cores_of(x);
-    if (x.limited_pid == pid->second && std::abs(x.limited_cores - cores) < 1e-9)
-      continue;
-    if (!can_limit) {
-      if (cores == 0)
-        continue; // nothing to limit
-      if (!warned_no_limits_)
-        spdlog::warn("instances of '{}' should be limited to {:.2f} cores (deflation or their "
-                     "node's instance_cpu_limit), but {}",
-                     app_.functions[x.function].name, cores,
-                     limiter_ ? limiter_->description()
-                              : std::string("instances on transport local are actors (no CPU limit)"));
-      warned_no_limits_ = true;
-      continue;
-    }
-    if (cores == 0 && !group_all)
-      continue; // nothing is limited: no groups
-    if (auto ok = limiter_->set(std::to_string(ep), pid->second, cores,
-                                {x.function, app_.functions[x.function].weight});
-        !ok) {
-      spdlog::error("instance {}: cannot set its CPU limit: {}", ep, ok.err().message);
-      continue;
-    }
-    x.limited_pid = pid->second;
-    x.limited_cores = cores;
-  }
-}
-
-double control_plane::node_cpu_used_locked(int n) const {
-  // A deflated instance holds only the CPU its limit lets it use (LaSS): counting its full size
-  // would keep the CPU a deflation frees from other functions' instances under overload, which
-  // is the point of deflating rather than keeping everyone at full size.
-  double used = 0;
-  for (const auto& [ep, x] : instances_)
-    if (x.node == n)
-      used += app_.functions[x.function].cpu * std::min(1.0, stats_[x.function].cpu_fraction);
-  return used;
-}
-
-double control_plane::node_memory_used_locked(int n) const {
-  double used = 0;
-  for (const auto& [ep, x] : instances_)
-    if (x.node == n)
-      used += app_.functions[x.function].memory / 1048576.0;
-  return used;
-}
-
-int control_plane::place_locked(core::function_id f) {
-  policies::placement::placement_request req;
-  for (size_t n = 0; n < nodes_.size(); ++n) {
-    policies::placement::node_state s;
-    s.cpu_capacity = nodes_[n].cpu_capacity;
-    s.memory_capacity = nodes_[n].memory_capacity;
-    s.cpu_used = node_cpu_used_locked(static_cast<int>(n));
-    s.memory_used = node_memory_used_locked(static_cast<int>(n));
-    s.speed = nodes_[n].speed;
-    req.nodes.push_back(s);
-  }
-  policies::placement::placement_demand d;
-  d.function = f;
-  d.instances = 1;
-  d.cpu = app_.functions[f].cpu;
-  d.memory = app_.functions[f].memory / 1048576.0;
-  d.created_s = (core::now_ns() - start_ns_) / 1e9;
-  d.weight = app_.functions[f].weight;
-  for (const auto& [ep, x] : instances_)
-    if (x.function == f) {
-      d.cpu_allocated += d.cpu * std::min(1.0, stats_[f].cpu_fraction); // as node_cpu_used_locked
-      d.memory_allocated += d.memory;
-    }
-  req.demands.push_back(d);
-  int node = -1;
-  caf::scoped_actor self{rt_.system()};
-  self->request(placement_, std::chrono::seconds(5), policies::placement::place_atom::value, req)
-    .receive(
-      [&](policies::placement::placement_result& r) {
-        if (!r.assignments.empty())
-          node = static_cast<int>(r.assignments.front().node);
-      },
-      [&](caf::error& e) { spdlog::error("placement: {}", rt_.system().render(e)); });
-  return node;
-}
-
 void control_plane::fold_exec_locked(core::endpoint_id ep, inst& x) {
   const auto* s = rt_.board().slot(ep);
   if (!s || x.function >= stats_.size())
@@ -764,221 +478,105 @@ void control_plane::fold_exec_locked(core::endpoint_id ep, inst& x) {
   x.busy_seen = busy;
 }
 
+control_report control_plane::report_locked() const {
+  control_report r;
+  r.app = app_.name;
+  r.transport = app_.transport;
+  r.cpu_limits =
+    limiter_ ? limiter_->description() : std::string("not applied: instances are actors");
+  r.load_balancer = app_.load_balancer;
+  r.autoscaler = autoscaler_name_;
+  r.placement = placement_name_;
+  r.interval_ms = app_.autoscaling.interval_ms;
+  for (size_t f = 0; f < stats_.size(); ++f) {
+    const auto& spec = app_.functions[f];
+    const auto& st = stats_[f];
+    control_report::function fr;
+    fr.name = spec.name;
+    fr.min_instances = spec.min_instances;
+    fr.max_instances = spec.max_instances;
+    fr.desired = st.desired;
+    fr.arrival_rate = st.arrival_rate;
+    fr.departure_rate = st.departure_rate;
+    fr.service_time_s = st.service_time_s;
+    fr.in_flight = st.in_flight;
+    fr.queue_length = st.queue_length;
+    fr.unplaced = st.unplaced;
+    fr.held = gw_.held(static_cast<core::function_id>(f));
+    fr.activator_in_path = gw_.activator_in_path(static_cast<core::function_id>(f));
+    fr.activator_holds = gw_.activator_holds(static_cast<core::function_id>(f));
+    fr.scale_ups = st.scale_ups;
+    fr.scale_downs = st.scale_downs;
+    fr.cpu_fraction = st.cpu_fraction;
+    fr.cold_count = st.cold_count;
+    fr.cold_sum = st.cold_sum;
+    fr.cold_buckets = st.cold_buckets;
+    fr.exec = st.exec_total;
+    fr.busy_ns = st.busy_total_ns;
+    r.functions.push_back(std::move(fr));
+  }
+  std::map<core::endpoint_id, core::instance_status> procs;
+  for (const auto& p : rt_.processes())
+    procs[p.endpoint] = p;
+  for (const auto& [ep, x] : instances_) {
+    control_report::instance ir;
+    ir.endpoint = ep;
+    ir.function = x.function;
+    ir.st = static_cast<control_report::state>(x.state);
+    ir.node = x.node >= 0 ? nodes_[static_cast<size_t>(x.node)].name : std::string();
+    ir.in_flight = rt_.board().in_flight(ep);
+    ir.service_time_s = rt_.board().service_time_s(ep);
+    if (const auto* s = rt_.board().slot(ep)) {
+      ir.on_board = true;
+      ir.completions = s->completions.load(std::memory_order_relaxed);
+      ir.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
+      ir.rejected = s->rejected.load(std::memory_order_relaxed);
+      // The function's execution totals plus what this live instance counted since the fold.
+      if (x.function < r.functions.size()) {
+        auto& fr = r.functions[x.function];
+        for (size_t b = 0; b < core::exec_buckets; ++b) {
+          const uint64_t v = s->exec_histogram[b].load(std::memory_order_relaxed);
+          fr.exec[b] += v >= x.exec_seen[b] ? v - x.exec_seen[b] : v;
+        }
+        fr.busy_ns += ir.busy_ns >= x.busy_seen ? ir.busy_ns - x.busy_seen : ir.busy_ns;
+      }
+    }
+    if (x.limited_pid) {
+      ir.cpu_limit_cores = x.limited_cores;
+      ir.cpu_cgroup = limiter_->group_of(std::to_string(ep));
+    }
+    if (auto p = procs.find(ep); p != procs.end()) {
+      ir.pid = p->second.pid;
+      ir.restarts = p->second.restarts;
+      ir.address = p->second.address;
+    }
+    r.instances.push_back(std::move(ir));
+  }
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    control_report::node nr;
+    nr.name = nodes_[n].name;
+    nr.cpus = nodes_[n].cpus;
+    nr.cpu_allocated = node_cpu_used_locked(static_cast<int>(n));
+    nr.memory_allocated_mib = node_memory_used_locked(static_cast<int>(n));
+    nr.speed = nodes_[n].speed;
+    nr.instance_cpu_limit = nodes_[n].instance_cpu_limit;
+    if (nodes_[n].cpu_capacity < 1e9)
+      nr.cpu_capacity = nodes_[n].cpu_capacity;
+    if (nodes_[n].memory_capacity < 1e12)
+      nr.memory_capacity_mib = nodes_[n].memory_capacity;
+    r.nodes.push_back(std::move(nr));
+  }
+  return r;
+}
+
 std::string control_plane::metrics_text() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  std::ostringstream o;
-  auto family = [&](const char* name, const char* type, const char* help) {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
-  };
-  std::vector<std::array<uint32_t, 3>> counts(stats_.size(), {0, 0, 0});
-  for (const auto& [ep, x] : instances_)
-    counts[x.function][static_cast<size_t>(x.state)]++;
-  family("spry_function_instances", "gauge", "Instances per function and state");
-  for (size_t f = 0; f < stats_.size(); ++f) {
-    const auto fn = label_value(app_.functions[f].name);
-    const char* states[] = {"starting", "ready", "retiring"};
-    for (size_t s = 0; s < 3; ++s)
-      o << "spry_function_instances{function=\"" << fn << "\",state=\"" << states[s] << "\"} "
-        << counts[f][s] << '\n';
-  }
-  auto per_function = [&](const char* name, const char* type, const char* help, auto value) {
-    family(name, type, help);
-    for (size_t f = 0; f < stats_.size(); ++f)
-      o << name << "{function=\"" << label_value(app_.functions[f].name) << "\"} " << value(f)
-        << '\n';
-  };
-  per_function("spry_function_desired_instances", "gauge",
-               "Instances the autoscaler asked for at its last decision",
-               [&](size_t f) { return stats_[f].desired; });
-  per_function("spry_function_arrival_rate", "gauge",
-               "Requests per second that reached the function's instances in the last interval",
-               [&](size_t f) { return stats_[f].arrival_rate; });
-  per_function("spry_function_in_flight", "gauge",
-               "Requests queued or running at the function's instances, plus held ones",
-               [&](size_t f) { return stats_[f].in_flight; });
-  per_function("spry_function_queue_length", "gauge",
-               "Requests waiting beyond the instances' concurrency, plus held ones",
-               [&](size_t f) { return stats_[f].queue_length; });
-  per_function("spry_function_service_seconds", "gauge",
-               "Mean execution time of the function's recent requests",
-               [&](size_t f) { return stats_[f].service_time_s; });
-  per_function("spry_function_held_requests", "gauge",
-               "Requests held at the gateway until the function has an instance or, with the "
-               "activator in its path, a free slot",
-               [&](size_t f) { return gw_.held(static_cast<core::function_id>(f)); });
-  per_function("spry_function_activator_in_path", "gauge",
-               "1 while KPA puts the activator in the function's path (target_burst_capacity)",
-               [&](size_t f) { return gw_.activator_in_path(static_cast<core::function_id>(f)) ? 1 : 0; });
-  per_function("spry_function_activator_holds_total", "counter",
-               "Requests the activator held for a free slot of the function's instances",
-               [&](size_t f) {
-                 return static_cast<double>(gw_.activator_holds(static_cast<core::function_id>(f)));
-               });
-  per_function("spry_function_cpu_fraction", "gauge",
-               "Each instance's CPU as a fraction of its size (below 1: deflated)",
-               [&](size_t f) { return stats_[f].cpu_fraction; });
-  per_function("spry_function_unplaced_instances", "gauge",
-               "Instances wanted that fit on no node at the last attempt",
-               [&](size_t f) { return stats_[f].unplaced; });
-  per_function("spry_function_departure_rate", "gauge",
-               "Requests per second the function's instances finished in the last interval",
-               [&](size_t f) { return stats_[f].departure_rate; });
-  // Per-function execution time: the live instances' board histograms plus what instances that
-  // are gone had counted, so the histogram only ever counts up.
-  family("spry_function_execution_seconds", "histogram",
-         "Execution time of the function on all its instances (endpoint board)");
-  for (size_t f = 0; f < stats_.size(); ++f) {
-    auto sum = stats_[f].exec_total;
-    uint64_t busy_ns = stats_[f].busy_total_ns;
-    for (const auto& [ep, x] : instances_) { // plus what live instances counted since the fold
-      const auto* s = rt_.board().slot(ep);
-      if (x.function != f || !s)
-        continue;
-      for (size_t b = 0; b < core::exec_buckets; ++b) {
-        const uint64_t v = s->exec_histogram[b].load(std::memory_order_relaxed);
-        sum[b] += v >= x.exec_seen[b] ? v - x.exec_seen[b] : v;
-      }
-      const uint64_t v = s->busy_ns.load(std::memory_order_relaxed);
-      busy_ns += v >= x.busy_seen ? v - x.busy_seen : v;
-    }
-    const double busy = busy_ns / 1e9;
-    uint64_t n = 0;
-    const auto fn = label_value(app_.functions[f].name);
-    for (size_t b = 0; b + 1 < core::exec_buckets; ++b) {
-      n += sum[b];
-      o << "spry_function_execution_seconds_bucket{function=\"" << fn << "\",le=\""
-        << core::exec_bucket_bounds_ns[b] / 1e9 << "\"} " << n << '\n';
-    }
-    n += sum[core::exec_buckets - 1];
-    o << "spry_function_execution_seconds_bucket{function=\"" << fn << "\",le=\"+Inf\"} " << n << '\n';
-    o << "spry_function_execution_seconds_sum{function=\"" << fn << "\"} " << busy << '\n';
-    o << "spry_function_execution_seconds_count{function=\"" << fn << "\"} " << n << '\n';
-  }
-  family("spry_scaling_events_total", "counter", "Instances started or retired by the autoscaler");
-  for (size_t f = 0; f < stats_.size(); ++f) {
-    const auto fn = label_value(app_.functions[f].name);
-    o << "spry_scaling_events_total{function=\"" << fn << "\",direction=\"up\"} "
-      << stats_[f].scale_ups << '\n';
-    o << "spry_scaling_events_total{function=\"" << fn << "\",direction=\"down\"} "
-      << stats_[f].scale_downs << '\n';
-  }
-  family("spry_cold_start_seconds", "histogram",
-         "From the decision to start an instance until it is ready to serve");
-  for (size_t f = 0; f < stats_.size(); ++f) {
-    const auto fn = label_value(app_.functions[f].name);
-    for (size_t b = 0; b < cold_bounds.size(); ++b)
-      o << "spry_cold_start_seconds_bucket{function=\"" << fn << "\",le=\"" << cold_bounds[b]
-        << "\"} " << stats_[f].cold_buckets[b] << '\n';
-    o << "spry_cold_start_seconds_bucket{function=\"" << fn << "\",le=\"+Inf\"} "
-      << stats_[f].cold_count << '\n';
-    o << "spry_cold_start_seconds_sum{function=\"" << fn << "\"} " << stats_[f].cold_sum << '\n';
-    o << "spry_cold_start_seconds_count{function=\"" << fn << "\"} " << stats_[f].cold_count << '\n';
-  }
-  const std::string transport = label_value(app_.transport);
-  family("spry_instance_in_flight", "gauge",
-         "Requests sent to the instance and not finished by it (endpoint board)");
-  for (const auto& [ep, x] : instances_)
-    o << "spry_instance_in_flight{function=\"" << label_value(app_.functions[x.function].name)
-      << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
-      << rt_.board().in_flight(ep) << '\n';
-  family("spry_instance_completed_total", "counter", "Requests the instance finished");
-  for (const auto& [ep, x] : instances_)
-    if (const auto* s = rt_.board().slot(ep))
-      o << "spry_instance_completed_total{function=\"" << label_value(app_.functions[x.function].name)
-        << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
-        << s->completions.load(std::memory_order_relaxed) << '\n';
-  family("spry_instance_busy_seconds_total", "counter", "Time the instance spent running its function");
-  for (const auto& [ep, x] : instances_)
-    if (const auto* s = rt_.board().slot(ep))
-      o << "spry_instance_busy_seconds_total{function=\"" << label_value(app_.functions[x.function].name)
-        << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
-        << s->busy_ns.load(std::memory_order_relaxed) / 1e9 << '\n';
-  family("spry_instance_rejected_descriptors_total", "counter",
-         "Descriptors the instance refused on validation (forged, stale or out of range)");
-  for (const auto& [ep, x] : instances_)
-    if (const auto* s = rt_.board().slot(ep))
-      o << "spry_instance_rejected_descriptors_total{function=\"" << label_value(app_.functions[x.function].name)
-        << "\",instance=\"" << ep << "\",transport=\"" << transport << "\"} "
-        << s->rejected.load(std::memory_order_relaxed) << '\n';
-  family("spry_node_cpu_allocated", "gauge",
-         "Cores allocated to instances placed on the node (deflated instances: what their limit allows)");
-  for (size_t n = 0; n < nodes_.size(); ++n)
-    o << "spry_node_cpu_allocated{node=\"" << label_value(nodes_[n].name) << "\"} "
-      << node_cpu_used_locked(static_cast<int>(n)) << '\n';
-  family("spry_node_memory_allocated_bytes", "gauge", "Memory budgeted to instances on the node");
-  for (size_t n = 0; n < nodes_.size(); ++n)
-    o << "spry_node_memory_allocated_bytes{node=\"" << label_value(nodes_[n].name) << "\"} "
-      << static_cast<uint64_t>(node_memory_used_locked(static_cast<int>(n)) * 1048576.0) << '\n';
-  return o.str();
+  return ::spry::gateway::metrics_text(report_locked());
 }
 
 std::string control_plane::status_json() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  nlohmann::json j;
-  j["app"] = app_.name;
-  j["transport"] = app_.transport;
-  j["cpu_limits"] = limiter_ ? limiter_->description() : std::string("not applied: instances are actors");
-  j["policies"] = {{"load_balancer", app_.load_balancer},
-                   {"autoscaler", autoscaler_name_},
-                   {"placement", placement_name_},
-                   {"interval_ms", app_.autoscaling.interval_ms}};
-  std::map<core::endpoint_id, const core::instance_status*> procs;
-  const auto processes = rt_.processes();
-  for (const auto& p : processes)
-    procs[p.endpoint] = &p;
-  const char* states[] = {"starting", "ready", "retiring"};
-  for (size_t f = 0; f < stats_.size(); ++f) {
-    const auto& spec = app_.functions[f];
-    const auto& st = stats_[f];
-    nlohmann::json fj{{"name", spec.name},
-                      {"min_instances", spec.min_instances},
-                      {"max_instances", spec.max_instances},
-                      {"desired_instances", st.desired},
-                      {"arrival_rate", st.arrival_rate},
-                      {"in_flight", st.in_flight},
-                      {"service_time_s", st.service_time_s},
-                      {"held_requests", gw_.held(static_cast<core::function_id>(f))},
-                      {"unplaced_instances", st.unplaced},
-                      {"cold_starts", st.cold_count},
-                      {"cpu_fraction", st.cpu_fraction},
-                      {"cold_start_mean_s", st.cold_count ? st.cold_sum / st.cold_count : 0.0},
-                      {"instances", nlohmann::json::array()}};
-    for (const auto& [ep, x] : instances_) {
-      if (x.function != f)
-        continue;
-      nlohmann::json ij{{"endpoint", ep},
-                        {"state", states[static_cast<size_t>(x.state)]},
-                        {"node", x.node >= 0 ? nodes_[static_cast<size_t>(x.node)].name : std::string()},
-                        {"in_flight", rt_.board().in_flight(ep)},
-                        {"service_time_s", rt_.board().service_time_s(ep)}};
-      if (x.limited_pid) {
-        ij["cpu_limit_cores"] = x.limited_cores;
-        ij["cpu_cgroup"] = limiter_->group_of(std::to_string(ep));
-      }
-      if (auto p = procs.find(ep); p != procs.end()) {
-        ij["pid"] = p->second->pid;
-        ij["restarts"] = p->second->restarts;
-        ij["address"] = p->second->address;
-      }
-      fj["instances"].push_back(ij);
-    }
-    j["functions"].push_back(fj);
-  }
-  for (size_t n = 0; n < nodes_.size(); ++n) {
-    nlohmann::json nj{{"name", nodes_[n].name},
-                      {"cpus", nodes_[n].cpus},
-                      {"cpu_allocated", node_cpu_used_locked(static_cast<int>(n))},
-                      {"memory_allocated_mib", node_memory_used_locked(static_cast<int>(n))},
-                      {"speed", nodes_[n].speed}};
-    if (nodes_[n].instance_cpu_limit > 0)
-      nj["instance_cpu_limit"] = nodes_[n].instance_cpu_limit;
-    if (nodes_[n].cpu_capacity < 1e9)
-      nj["cpu_capacity"] = nodes_[n].cpu_capacity;
-    if (nodes_[n].memory_capacity < 1e12)
-      nj["memory_capacity_mib"] = nodes_[n].memory_capacity;
-    j["nodes"].push_back(nj);
-  }
-  return j.dump(2) + "\n";
+  return ::spry::gateway::status_json(report_locked());
 }
 
 } // namespace spry::gateway

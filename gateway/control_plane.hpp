@@ -18,6 +18,10 @@
 // chain timeout, with a warning).
 //
 // Threads: one control thread; metrics_text()/status_json() from the HTTP threads.
+//
+// Sources: control_plane.cpp (the loop: events, the metrics agent, decisions),
+// control_scaling.cpp (actuation: starting, placing, retiring, draining and replacing
+// instances, CPU limits, hot reload), control_report.* (what /status and /metrics say).
 
 #include "core/app_spec.hpp"
 #include "core/cpu_limit.hpp"
@@ -25,6 +29,7 @@
 #include "core/ids.hpp"
 #include "gateway/app_policies.hpp"
 #include "gateway/concurrency_average.hpp"
+#include "gateway/control_report.hpp"
 #include "policies/autoscaling/autoscaler.hpp"
 
 #include <caf/actor.hpp>
@@ -72,10 +77,11 @@ public:
   /// Hot reload: makes the function library at `path` replace the loaded one(s) whose handlers
   /// it defines (core::runtime::replace_library says when it refuses; then nothing changes),
   /// then restarts every instance on the new code: a new instance of the same function on the
-  /// same node starts (and is ready: in-process) before the old one is retired, and the old one
-  /// is stopped by the drain once it holds no request, so requests in flight finish on the old
-  /// code and none is lost. Any thread (the admin path); blocks for the dlopen. Returns a
-  /// one-line account for the operator.
+  /// same node starts, and the old one is retired only once the new one is ready (in-process:
+  /// at once; a process: when it reports ready, on the control thread), then stopped by the
+  /// drain once it holds no request, so requests in flight finish on the old code and none is
+  /// lost. Any thread (the admin path); blocks for the dlopen, not for the new processes.
+  /// Returns a one-line account for the operator.
   core::expected<std::string> reload_library(const std::string& path);
 
   // -- cluster mode ----------------------------------------------------------------------------
@@ -106,6 +112,10 @@ private:
     inst_state state = inst_state::starting;
     uint64_t since_ns = 0;  ///< started, or retired
     bool scaled = false;    ///< started by the autoscaler (its readiness is a cold start)
+    bool replacement = false; ///< started by a hot reload to replace another instance
+    /// Set by a hot reload: the instance running the new code that replaces this one; this one
+    /// is retired once that one is ready (or gone), and meanwhile does not count as alive.
+    core::endpoint_id replaced_by = core::no_endpoint;
     uint64_t arrivals = 0, completions = 0, busy_ns = 0; ///< board values at the last tick
     /// Board execution histogram and busy time already folded into the function's totals.
     std::array<uint64_t, core::exec_buckets> exec_seen{};
@@ -139,6 +149,8 @@ private:
     /// Requests in flight (and held), averaged over time since the last decision: KPA's metric.
     concurrency_average concurrency;
   };
+  /// The state metrics_text()/status_json() write (gateway/control_report.hpp); under mtx_.
+  control_report report_locked() const;
   /// Adds what instance `x` at `ep` counted since the last fold to its function's totals.
   void fold_exec_locked(core::endpoint_id ep, inst& x);
 
@@ -155,6 +167,8 @@ private:
   void scale_locked(core::function_id f, uint32_t wanted);
   int place_locked(core::function_id f);
   void drain_locked();
+  /// Retires every instance a hot reload replaced whose replacement is ready (or gone).
+  void supersede_locked();
   /// Applies each function's cpu_fraction (deflation) and each node's instance_cpu_limit to the
   /// instance processes: the smaller of the two is the instance's limit.
   void apply_cpu_limits_locked();

@@ -233,6 +233,26 @@ TEST_CASE("sidecars and the nginx front end carry the same answers", "[integrati
   CHECK(wait_children(side.pid(), 4).size() == 4);
   CHECK(in_use(sp) == 0);
   CHECK(in_use(np) == 0);
+  // A function hot reload: behind the nginx front end (configured once, at start) no instance
+  // can be added beside the old ones, so it is refused, changing nothing; with sidecars every
+  // new instance comes with its own, and the old pairs go.
+  const auto nginx_kids = children_of(nginx.pid());
+  auto reload = http_request(np, "POST", "/admin/libraries?path=" SPRY_FAULT_LIBRARY);
+  REQUIRE(reload);
+  CHECK(reload->status == 400);
+  CHECK_THAT(reload->body, Catch::Contains("front end") && Catch::Contains("nothing was changed"));
+  CHECK(children_of(nginx.pid()) == nginx_kids);
+  const auto side_kids = children_of(side.pid());
+  reload = http_request(sp, "POST", "/admin/libraries?path=" SPRY_FAULT_LIBRARY);
+  REQUIRE(reload);
+  CHECK(reload->status == 200);
+  CHECK(all_gone(side_kids, std::chrono::seconds(30)));
+  CHECK(wait_children(side.pid(), 4).size() == 4);
+  r = http_request(sp, "POST", "/hello", "after the reload");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == http_request(lp, "POST", "/hello", "after the reload")->body);
+  CHECK(wait_pool_idle(sp) == 0);
   auto kids = children_of(nginx.pid());
   CHECK(nginx.stop(SIGTERM, std::chrono::seconds(10)) == 0);
   CHECK(all_gone(kids, std::chrono::seconds(3))); // nginx included

@@ -252,6 +252,14 @@ void upstream::fail(const std::string& why) {
 
 } // namespace
 
+std::string sidecar_role_env(const core::sidecar_launch& l) {
+  return "SPRY_SIDECAR=control_fd=" + std::to_string(l.control_fd) +
+         ";listen_fd=" + std::to_string(l.listen_fd) +
+         ";upstream_port=" + std::to_string(l.upstream_port) +
+         ";concurrency=" + std::to_string(l.concurrency) + ";parent=" + std::to_string(l.parent) +
+         ";name=" + l.name;
+}
+
 std::optional<core::expected<sidecar_role>> sidecar_role_from_env() {
   const auto env = core::read_role_env("SPRY_SIDECAR");
   if (!env.present)

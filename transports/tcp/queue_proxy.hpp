@@ -9,6 +9,7 @@
 // instance, and dies with the gateway (PR_SET_PDEATHSIG) or when its control channel closes.
 
 #include "core/error.hpp"
+#include "core/sidecar.hpp"
 
 #include <optional>
 #include <string>
@@ -25,6 +26,10 @@ struct sidecar_role {
   pid_t parent = 0;
   std::string name; ///< for messages: "upper#1"
 };
+
+/// The environment entry (SPRY_SIDECAR=...) that sidecar_role_from_env reads back: how the
+/// instance supervisor starts a queue-proxy (the tcp transport's core::sidecar_kind).
+std::string sidecar_role_env(const core::sidecar_launch& l);
 
 /// The role if this process was started as a sidecar; an error if SPRY_SIDECAR is malformed.
 std::optional<core::expected<sidecar_role>> sidecar_role_from_env();

@@ -572,6 +572,7 @@ void register_transport(core::transport_registry& registry) {
   e.in_process_instances = false;
   e.listen_socket_per_endpoint = true;
   e.sidecars = [](const core::app_spec& app) { return tcp_config_of(app).sidecar; };
+  e.sidecar = {"queue-proxy", sidecar_role_env};
   e.broker_routing_by_default = true; // Knative's path: every result back to the broker
   e.front_end = make_nginx_front_end;
   e.prepare_node = prepare_pods;
