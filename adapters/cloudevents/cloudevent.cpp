@@ -1,5 +1,7 @@
 #include "adapters/cloudevents/cloudevent.hpp"
 
+#include "core/utf8.hpp"
+
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -361,46 +363,9 @@ int hex_digit(char c) {
   return -1;
 }
 
-// Well-formed UTF-8 as RFC 3629 defines it (no overlong forms, no surrogates, at most U+10FFFF):
-// what the JSON encoder accepts, so a decoded attribute can always be written out again.
-bool valid_utf8(std::string_view s) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = byte(i);
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; // allowed range of the second byte
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      if (c == 0xe0)
-        lo = 0xa0;
-      if (c == 0xed)
-        hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      if (c == 0xf0)
-        lo = 0x90;
-      if (c == 0xf4)
-        hi = 0x8f;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n)
-      return false;
-    if (byte(i + 1) < lo || byte(i + 1) > hi)
-      return false;
-    for (size_t k = 2; k <= n; ++k)
-      if ((byte(i + k) & 0xc0) != 0x80)
-        return false;
-    i += n + 1;
-  }
-  return true;
-}
+// Well-formed UTF-8 (core/utf8.hpp): what the JSON encoder accepts, so a decoded attribute can
+// always be written out again.
+bool valid_utf8(std::string_view s) { return core::well_formed_utf8(s); }
 
 } // namespace
 
