@@ -32,7 +32,6 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -80,15 +79,14 @@ std::optional<outcome> run_variant(const options& o, const fs::path& dir, const 
   std::ofstream(file) << app_yaml(o, tbc);
   bench::child_process spry({SPRY_BINARY, "run", file, "--log-level", "info"},
                             (dir / (name + ".log")).string());
-  auto line = spry.wait_for_line("listening on http://", 30s);
-  std::smatch m;
-  if (!line || !std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)"))) {
+  const auto port = spry.wait_for_http_port(30s);
+  if (!port) {
     std::fprintf(stderr, "activator_bench: %s did not start (see %s)\n", name.c_str(),
                  (dir / (name + ".log")).c_str());
     return std::nullopt;
   }
   bench::load_options lo;
-  lo.port = static_cast<uint16_t>(std::stoul(m[1]));
+  lo.port = *port;
   lo.path = "/w";
   lo.body = std::to_string(o.burn_us);
   lo.mode = bench::load_mode::bursts;

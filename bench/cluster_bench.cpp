@@ -206,11 +206,10 @@ uint16_t start_single(deployment& d, const paths& ps, const std::string& app,
     std::vector<std::string>{ps.spry, "run", app, "--transport", transport, "--listen",
                              "127.0.0.1:0", "--log-level", "warn"},
     p.stderr_file);
-  auto line = p.proc->wait_for_line("listening on http://", 60s);
-  std::smatch m;
-  if (!line || !std::regex_search(*line, m, std::regex(R"(listening on http://[^:\s]+:(\d+))")))
+  const auto listening = p.proc->wait_for_http_port(60s);
+  if (!listening)
     fail("spry run " + app + " --transport " + transport + " did not start", &p);
-  p.http_port = static_cast<uint16_t>(std::stoul(m[1]));
+  p.http_port = *listening;
   const uint16_t port = p.http_port;
   d.add(std::move(p));
   return port;
@@ -255,10 +254,10 @@ void start_cluster(deployment& d, const paths& ps, const cluster_shape& s, const
                                "--data", "127.0.0.1:0", "--transport", s.transport, "--log-level",
                                "info"},
       n.stderr_file);
-    auto l = n.proc->wait_for_line("listening on http://", 60s);
-    if (!l || !std::regex_search(*l, m, std::regex(R"(listening on http://[^:\s]+:(\d+))")))
+    const auto listening = n.proc->wait_for_http_port(60s);
+    if (!listening)
       fail("spry node " + name + " did not start", &n);
-    n.http_port = static_cast<uint16_t>(std::stoul(m[1]));
+    n.http_port = *listening;
     d.add(std::move(n));
   }
 }

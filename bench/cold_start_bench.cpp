@@ -97,12 +97,11 @@ from_zero measure(const std::string& spry, const fs::path& dir, const std::strin
   const auto log_file = (dir / (name + ".log")).string();
   std::ofstream(file) << yaml;
   bench::child_process p({spry, "run", file, "--log-level", "info"}, log_file);
-  auto line = p.wait_for_line("listening on http://", std::chrono::seconds(30));
-  std::smatch m;
-  if (!line || !std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)")))
+  const auto listening = p.wait_for_http_port(std::chrono::seconds(30));
+  if (!listening)
     return out;
   out.started = true;
-  const auto port = static_cast<uint16_t>(std::stoul(m[1]));
+  const uint16_t port = *listening;
   for (unsigned i = 0; i < rounds; ++i) {
     // Scaled to zero again: KPA's grace period, then the drain (no instance process left).
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -116,6 +115,7 @@ from_zero measure(const std::string& spry, const fs::path& dir, const std::strin
   p.stop(SIGTERM, std::chrono::seconds(10));
   std::ifstream log(log_file);
   std::regex cold_re("ready after a ([0-9.]+) ms cold start");
+  std::smatch m;
   for (std::string l; std::getline(log, l);)
     if (std::regex_search(l, m, cold_re))
       out.cold.push_back(std::stod(m[1]) * 1e3);

@@ -96,14 +96,13 @@ std::optional<running_app> start_app(const fs::path& dir, const std::string& nam
   a.process = std::make_unique<bench::child_process>(
     std::vector<std::string>{SPRY_BINARY, "run", file, "--log-level", "info"},
     (dir / (name + ".log")).string());
-  auto line = a.process->wait_for_line("listening on http://", 30s);
-  std::smatch m;
-  if (!line || !std::regex_search(*line, m, std::regex("127\\.0\\.0\\.1:(\\d+)"))) {
+  const auto port = a.process->wait_for_http_port(30s);
+  if (!port) {
     std::fprintf(stderr, "live_policy_bench: %s did not start (see %s)\n", name.c_str(),
                  (dir / (name + ".log")).c_str());
     return std::nullopt;
   }
-  a.port = static_cast<uint16_t>(std::stoul(m[1]));
+  a.port = *port;
   return a;
 }
 

@@ -262,18 +262,22 @@ void control_plane::sync_instances_locked() {
     const auto& listed = dir->of(f);
     if (std::find(listed.begin(), listed.end(), ep) == listed.end())
       x.state = inst_state::starting;
-    auto* s = rt_.board().slot(ep);
-    if (s) {
-      x.arrivals = s->arrivals.load(std::memory_order_relaxed);
-      x.completions = s->completions.load(std::memory_order_relaxed);
-      x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
-      // An endpoint id used before starts from what its previous instance left (or zero).
-      for (size_t b = 0; b < core::exec_buckets; ++b)
-        x.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
-      x.busy_seen = x.busy_ns;
-    }
+    seed_from_board(ep, x);
     instances_[ep] = x;
   }
+}
+
+void control_plane::seed_from_board(core::endpoint_id ep, inst& x) const {
+  const auto* s = rt_.board().slot(ep);
+  if (!s)
+    return;
+  x.arrivals = s->arrivals.load(std::memory_order_relaxed);
+  x.completions = s->completions.load(std::memory_order_relaxed);
+  x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
+  // An endpoint id used before starts from what its previous instance left (or zero).
+  for (size_t b = 0; b < core::exec_buckets; ++b)
+    x.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
+  x.busy_seen = x.busy_ns;
 }
 
 void control_plane::tick(bool decide) {

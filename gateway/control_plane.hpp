@@ -161,6 +161,9 @@ private:
   /// Requests in flight on the board per function (instances_ must be current); under mtx_.
   std::vector<uint32_t> in_flight_locked() const;
   void sync_instances_locked();
+  /// A new entry for `ep` starts from the board's counters as they are (a reused endpoint id
+  /// keeps what its previous instance counted): only what it does from now on is folded in.
+  void seed_from_board(core::endpoint_id ep, inst& x) const;
   /// Marks every instance of a function with the activator in its path on the endpoint board,
   /// and tells the gateway (live_activator_ only).
   void apply_activator_locked();

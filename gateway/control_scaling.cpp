@@ -52,14 +52,7 @@ core::expected<std::string> control_plane::reload_library(const std::string& pat
     // Not a cold start either way: no request waited for it.
     inst y{x.function, x.node, in_process ? inst_state::ready : inst_state::starting, now};
     y.replacement = true;
-    if (const auto* s = rt_.board().slot(*fresh)) {
-      y.arrivals = s->arrivals.load(std::memory_order_relaxed);
-      y.completions = s->completions.load(std::memory_order_relaxed);
-      y.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
-      for (size_t b = 0; b < core::exec_buckets; ++b)
-        y.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
-      y.busy_seen = y.busy_ns;
-    }
+    seed_from_board(*fresh, y);
     // `x` may move when the map grows: go through the key from here.
     instances_[*fresh] = y;
     instances_[ep].replaced_by = *fresh;
@@ -147,14 +140,7 @@ void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
       }
       inst x{f, n, inst_state::starting, now};
       x.scaled = true;
-      if (const auto* s = rt_.board().slot(*ep)) {
-        x.arrivals = s->arrivals.load(std::memory_order_relaxed);
-        x.completions = s->completions.load(std::memory_order_relaxed);
-        x.busy_ns = s->busy_ns.load(std::memory_order_relaxed);
-        for (size_t b = 0; b < core::exec_buckets; ++b)
-          x.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
-        x.busy_seen = x.busy_ns;
-      }
+      seed_from_board(*ep, x);
       // An in-process instance is ready at once, and may already be in the directory.
       instances_[*ep] = x;
       st.scale_ups++;

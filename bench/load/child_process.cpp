@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <map>
+#include <regex>
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
@@ -50,6 +51,14 @@ child_process::~child_process() {
   }
   if (out_fd_ >= 0)
     close(out_fd_);
+}
+
+std::optional<uint16_t> child_process::wait_for_http_port(std::chrono::milliseconds timeout) {
+  const auto line = wait_for_line("listening on http://", timeout);
+  std::smatch m;
+  if (!line || !std::regex_search(*line, m, std::regex(R"(listening on http://[^:\s]+:(\d+))")))
+    return std::nullopt;
+  return static_cast<uint16_t>(std::stoul(m[1]));
 }
 
 std::optional<std::string> child_process::wait_for_line(const std::string& needle,

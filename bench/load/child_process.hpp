@@ -4,6 +4,7 @@
 // test can wait for "listening on" instead of sleeping.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -24,6 +25,9 @@ public:
   /// Reads stdout until a line contains `needle`; returns that line, or nullopt on EOF/timeout.
   std::optional<std::string> wait_for_line(const std::string& needle,
                                            std::chrono::milliseconds timeout);
+  /// For a `spry run` / `spry node` child: waits for its "listening on http://HOST:PORT" line
+  /// and returns PORT, or nullopt on EOF/timeout or a line without a port.
+  std::optional<uint16_t> wait_for_http_port(std::chrono::milliseconds timeout);
   /// Sends `sig` and waits up to `timeout` for exit; returns the exit status (as from waitpid),
   /// or nullopt if it did not exit in time.
   std::optional<int> stop(int sig, std::chrono::milliseconds timeout);
