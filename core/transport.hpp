@@ -103,6 +103,26 @@ public:
 
   virtual transport_stats stats() const noexcept = 0;
 
+  // -- delivery on the owner's own thread ------------------------------------------------------
+  // Run to completion where the owner already waits: a bound endpoint whose owner runs an event
+  // loop of its own (the gateway's HTTP I/O thread) can take its delivery over, so the thread that
+  // writes the answer is the one that reads it, with no hand-off from the transport's receive
+  // thread. Transports whose receivers are not file descriptors keep delivering themselves.
+
+  /// Stops the transport's own thread reading bound endpoint `id` and returns a file descriptor
+  /// that becomes readable when descriptors for `id` arrive (edge-triggered: the owner calls
+  /// drain_owned() when it is readable and before it waits on it the first time). -1: this
+  /// transport does not support it, or `id` is not bound; delivery stays as it was. Blocks until
+  /// the receive thread has let go of `id`. Control thread or the owner's thread.
+  virtual int take_delivery(endpoint_id /*id*/) { return -1; }
+  /// Owner's thread only, after take_delivery(): delivers every descriptor waiting for `id` to its
+  /// sink on this thread (the endpoint is not held to its queue capacity: its sink must finish
+  /// with, or queue, each descriptor itself).
+  virtual void drain_owned(endpoint_id /*id*/) noexcept {}
+  /// Owner's thread only: the transport's receive thread delivers `id` again (what waits is
+  /// delivered by it); the owner must not call drain_owned() after this.
+  virtual void return_delivery(endpoint_id /*id*/) noexcept {}
+
   /// Per-endpoint counters, if the transport keeps them (empty otherwise). Any thread.
   virtual std::vector<endpoint_traffic> traffic() const { return {}; }
 

@@ -153,6 +153,15 @@ public:
   /// The protocol adapters loaded into this gateway (HTTP and MQTT ingress take snapshots).
   adapter_set& adapters() noexcept { return adapters_; }
 
+  // -- answers read on the caller's thread (run to completion) --------------------------------
+  /// The HTTP server's I/O thread takes over reading the gateway's endpoint (see
+  /// core::transport::take_delivery): a readiness fd, or -1 when the transport keeps it.
+  int take_answers() { return rt_.tp().take_delivery(core::gateway_endpoint); }
+  /// On the thread that took them: completes every answer waiting.
+  void drain_answers() noexcept { rt_.tp().drain_owned(core::gateway_endpoint); }
+  /// On that thread: the transport's receive thread reads the endpoint again.
+  void return_answers() noexcept { rt_.tp().return_delivery(core::gateway_endpoint); }
+
   uint32_t chain_timeout_ms(core::chain_id chain) const;
   core::runtime& runtime() noexcept { return rt_; }
   gateway_metrics& stats() noexcept { return *metrics_; }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <thread>
 
 namespace spry::gateway {
@@ -67,6 +68,7 @@ core::status_or_error http_server::start() {
   port_ = acceptor_.local_endpoint().port();
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   running_ = true;
+  take_answers();
   do_accept();
   for (auto& ctx : contexts_)
     threads_.emplace_back([c = ctx.get()] {
@@ -75,6 +77,42 @@ core::status_or_error http_server::start() {
       c->run();
     });
   return {};
+}
+
+void http_server::take_answers() {
+  const int fd = gw_.take_answers();
+  if (fd < 0)
+    return; // the transport delivers on its own thread (and posts answers over)
+  answers_taken_ = true;
+  // A dup: the descriptor object closes what it holds, and the endpoint's socket stays the
+  // transport's. Registering it queues a readiness event if something waits already; the wait
+  // below only sees later edges, so the first drain runs regardless.
+  answers_ = std::make_unique<net::posix::basic_stream_descriptor<executor>>(
+    contexts_[0]->get_executor(), ::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  net::post(*contexts_[0], [this] {
+    gw_.drain_answers();
+    wait_answers();
+  });
+}
+
+void http_server::wait_answers() {
+  // Edge-triggered: a descriptor that arrives after the drain's last read raises a new edge,
+  // which the next poll of this thread reports to the wait queued here before it.
+  answers_->async_wait(net::posix::descriptor_base::wait_read, [this](beast::error_code ec) {
+    if (ec || !answers_taken_)
+      return; // given back
+    gw_.drain_answers();
+    wait_answers();
+  });
+}
+
+void http_server::give_answers_back() {
+  if (!answers_taken_)
+    return;
+  answers_taken_ = false;
+  beast::error_code ignored;
+  answers_->cancel(ignored);
+  gw_.return_answers();
 }
 
 void http_server::do_accept() {
@@ -147,11 +185,23 @@ void http_server::stop(unsigned drain_ms) {
   // Let the last responses be written before the loop stops.
   if (drain_ms)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Answers that arrive from now on (MQTT's, late ones) go to the transport's thread again;
+  // the hand-back runs on I/O thread 0, the only one that drains.
+  if (answers_taken_ && !threads_.empty()) {
+    std::promise<void> given_back;
+    auto done = given_back.get_future();
+    net::post(*contexts_[0], [this, &given_back] {
+      give_answers_back();
+      given_back.set_value();
+    });
+    done.wait();
+  }
   for (auto& ctx : contexts_)
     ctx->stop();
   for (auto& t : threads_)
     t.join();
   threads_.clear();
+  give_answers_back(); // no I/O thread runs now (a no-op if done above)
   // The close posted above may not have run before the loop stopped (stop(0) does not wait):
   // no thread runs the loop now, so close here, or the port would keep taking connections into
   // its backlog that nobody answers.

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/basic_stream_descriptor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -44,6 +45,13 @@ private:
   /// connection would sit in the backlog and every accept would fail at once again: a busy loop
   /// that answers nobody.
   void shed_one();
+  /// Run to completion for answers: I/O thread 0 reads the gateway's endpoint itself when the
+  /// transport lets it (shm-skmsg), so an answer is written out by the thread that read it
+  /// instead of being posted over from the transport's receive thread.
+  void take_answers();
+  void wait_answers();
+  /// On I/O thread 0 (or with no I/O thread running): the transport's thread delivers again.
+  void give_answers_back();
 
   gateway& gw_;
   core::gateway_spec spec_;
@@ -62,6 +70,9 @@ private:
   uint16_t port_ = 0;
   std::shared_ptr<std::atomic<uint64_t>> connections_ = std::make_shared<std::atomic<uint64_t>>(0);
   bool running_ = false;
+  /// The gateway endpoint's readiness (a dup of the transport's fd) while I/O thread 0 reads it.
+  std::unique_ptr<boost::asio::posix::basic_stream_descriptor<executor>> answers_;
+  bool answers_taken_ = false;
 };
 
 } // namespace spry::gateway

@@ -20,12 +20,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <poll.h>
 #include <unistd.h>
 #include <vector>
 
@@ -474,6 +476,108 @@ TEST_CASE("conformance: run-to-completion endpoints run on the receiving thread,
         CHECK(s.second_threads[i] != test_thread);
       CHECK(h.tp->queue_depth(5) == 0);
       CHECK(h.tp->queue_depth(6) == 0);
+    }
+  }
+}
+
+TEST_CASE("conformance: an owner that takes an endpoint's delivery over runs it on its own thread, "
+          "and gives it back, losing nothing",
+          "[conformance]") {
+  for (const auto& name : transport_names()) {
+    DYNAMIC_SECTION(name) {
+      harness h(name);
+      if (h.skipped)
+        continue;
+      auto* t = h.tp.get();
+      auto* p = &h.pools[0];
+      constexpr endpoint_id id = 7;
+      struct seen {
+        std::mutex mtx;
+        std::condition_variable cv;
+        std::vector<uint64_t> ids;
+        std::vector<std::thread::id> threads;
+      } s;
+      auto sink = std::make_shared<inline_sink>([&](const descriptor& d) {
+        t->consumed(id);
+        buffer_header* b = p->resolve(d.offset);
+        std::lock_guard<std::mutex> guard{s.mtx};
+        s.threads.push_back(std::this_thread::get_id());
+        s.ids.push_back(b && d.dst == id ? b->request_id : UINT64_MAX);
+        if (b)
+          p->release(b);
+        s.cv.notify_all();
+      });
+      auto a = h.sys.spawn([sink](caf::event_based_actor*) -> caf::behavior {
+        return {[sink](const descriptor& d) { sink->run_queued(d); }};
+      });
+      sink->attach(a);
+      h.actors.push_back(a);
+      REQUIRE(h.tp->bind(id, sink));
+      auto received = [&] {
+        std::lock_guard<std::mutex> guard{s.mtx};
+        return s.ids.size();
+      };
+      auto wait_received = [&](size_t n) {
+        std::unique_lock<std::mutex> lock{s.mtx};
+        return s.cv.wait_for(lock, std::chrono::seconds(20), [&] { return s.ids.size() >= n; });
+      };
+      // A sender that keeps going while the delivery changes hands: nothing may be lost or
+      // delivered twice in the hand-over, whichever thread reads at that moment.
+      constexpr uint64_t first_part = 400;
+      std::atomic<uint64_t> next{0};
+      std::thread sender([&] {
+        for (uint64_t i = 0; i < first_part; ++i) {
+          descriptor d = h.make(id, i);
+          while (t->send(d) != send_status::ok)
+            std::this_thread::yield();
+          next = i + 1;
+          if (i % 16 == 0)
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+      });
+      while (received() < 50 && next < first_part)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      const int fd = t->take_delivery(id);
+      const size_t before_take = received();
+      if (fd < 0) {
+        // This transport delivers on its own threads only: the endpoint stays as it was.
+        sender.join();
+        REQUIRE(wait_received(first_part));
+        CHECK(t->take_delivery(99) == -1); // and nothing unbound can be taken either
+        continue;
+      }
+      CHECK(t->take_delivery(99) == -1);
+      const auto me = std::this_thread::get_id();
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      t->drain_owned(id); // before the first wait: what arrived during the hand-over
+      while (received() < first_part && std::chrono::steady_clock::now() < deadline) {
+        pollfd pfd{fd, POLLIN, 0};
+        ::poll(&pfd, 1, 50);
+        t->drain_owned(id);
+      }
+      sender.join();
+      REQUIRE(received() == first_part);
+      {
+        std::lock_guard<std::mutex> guard{s.mtx};
+        for (uint64_t i = 0; i < first_part; ++i)
+          CHECK(s.ids[i] == i); // once each, in order, across the hand-over
+        size_t on_transport = 0;
+        for (size_t i = before_take; i < first_part; ++i)
+          on_transport += s.threads[i] != me;
+        CHECK(on_transport == 0); // after take_delivery returned, only the owner delivered
+        CHECK(s.threads.front() != me);
+      }
+      // Given back: the transport's thread delivers again, the owner no more.
+      t->return_delivery(id);
+      for (uint64_t i = first_part; i < first_part + 100; ++i)
+        REQUIRE(t->send(h.make(id, i)) == send_status::ok);
+      REQUIRE(wait_received(first_part + 100));
+      std::lock_guard<std::mutex> guard{s.mtx};
+      for (uint64_t i = first_part; i < first_part + 100; ++i) {
+        CHECK(s.ids[i] == i);
+        CHECK(s.threads[i] != me);
+      }
+      CHECK(h.tp->queue_depth(id) == 0);
     }
   }
 }

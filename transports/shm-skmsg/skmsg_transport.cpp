@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <fcntl.h>
 #include <cstring>
 #include <mutex>
@@ -85,6 +86,9 @@ struct alignas(64) endpoint_slot {
   std::atomic<core::descriptor_sink*> receiver{nullptr};
   core::queue_depth depth;
   std::atomic<bool> paused{false};
+  // Delivered by its owner's thread (take_delivery), not by the reader; while set, the reader
+  // neither drains nor resumes it, and it is never paused.
+  std::atomic<bool> owned{false};
   socket_pair sock;       // control thread; the reader only reads sock.mine
   char partial[16];       // reader thread: bytes of a descriptor split across reads
   size_t partial_len = 0;
@@ -151,6 +155,7 @@ public:
     s.sock = *pair;
     s.depth.reset();
     s.paused.store(false);
+    s.owned.store(false);
     s.partial_len = 0;
     s.receiver.store(receiver.get(), std::memory_order_release);
     keep_alive_.push_back(std::move(receiver));
@@ -284,6 +289,48 @@ public:
     }
   }
 
+  int take_delivery(endpoint_id id) override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (stopped_.load() || id >= slot_count_ || !slots_[id].receiver.load() || slots_[id].owned.load())
+      return -1;
+    auto& s = slots_[id];
+    s.owned.store(true);
+    s.paused.store(false, std::memory_order_relaxed);
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, s.sock.mine, nullptr);
+    // The reader may be draining `id` right now, or hold a readiness event for it in the batch
+    // of events it is working through (returned before the removal). An epoll_wait that returns
+    // after the removal cannot name the socket (both take the epoll's lock). So once the batch
+    // under way now has ended (or, if the reader is waiting, the one the wake-up below makes),
+    // the reader never touches `id` again.
+    const uint64_t seen = reader_batches_.load(std::memory_order_acquire);
+    const uint64_t one = 1;
+    (void)!write(wake_, &one, sizeof one);
+    while (reader_batches_.load(std::memory_order_acquire) < seen + 1 && !reader_done_.load())
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    return s.sock.mine;
+  }
+
+  void drain_owned(endpoint_id id) noexcept override {
+    if (id < slot_count_ && slots_[id].owned.load(std::memory_order_relaxed))
+      drain(id);
+  }
+
+  void return_delivery(endpoint_id id) noexcept override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (id >= slot_count_ || !slots_[id].owned.load())
+      return;
+    auto& s = slots_[id];
+    s.owned.store(false);
+    if (stopped_.load() || !s.receiver.load())
+      return;
+    // Adding a socket that already holds data queues a readiness event at once: the reader
+    // delivers what arrived after the owner's last drain.
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = id;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, s.sock.mine, &ev);
+  }
+
   uint32_t queue_depth(endpoint_id id) const noexcept override {
     return id < slot_count_ ? slots_[id].depth.get() : 0;
   }
@@ -336,8 +383,9 @@ private:
       return;
     alignas(16) char buf[16 * 256];
     core::descriptor batch[256];
+    const bool owned = s.owned.load(std::memory_order_relaxed);
     for (;;) {
-      const uint32_t depth = s.depth.get();
+      const uint32_t depth = owned ? 0 : s.depth.get();
       if (depth >= capacity_) {
         s.paused.store(true, std::memory_order_relaxed);
         // Re-check after publishing `paused`: a consumer may have made room in between.
@@ -468,16 +516,19 @@ private:
           uint64_t drainv;
           (void)!read(wake_, &drainv, sizeof drainv);
           for (uint32_t id = 0; id < slot_count_; ++id) // resume paused endpoints
-            if (slots_[id].paused.load(std::memory_order_relaxed))
+            if (slots_[id].paused.load(std::memory_order_relaxed) &&
+                !slots_[id].owned.load(std::memory_order_relaxed))
               drain(id);
           continue;
         }
         if (events[i].data.u64 & bounce_flag)
           read_bounced(static_cast<endpoint_id>(events[i].data.u64 & ~bounce_flag));
-        else
+        else if (!slots_[events[i].data.u64].owned.load(std::memory_order_relaxed))
           drain(static_cast<endpoint_id>(events[i].data.u64));
       }
+      reader_batches_.fetch_add(1, std::memory_order_release);
     }
+    reader_done_.store(true);
   }
 
   static constexpr uint64_t bounce_flag = uint64_t{1} << 40;
@@ -491,6 +542,8 @@ private:
   int wake_ = -1;
   std::thread reader_;
   std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> reader_batches_{0}; // epoll batches the reader has finished (take_delivery)
+  std::atomic<bool> reader_done_{false};
   std::mutex control_;
   std::vector<std::shared_ptr<core::descriptor_sink>> keep_alive_;
   mutable std::mutex known_mtx_;
