@@ -18,15 +18,18 @@
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 #include <catch2/catch.hpp>
+#include <rte_eal_memconfig.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <dirent.h>
+#include <fcntl.h>
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <sys/wait.h>
@@ -484,4 +487,55 @@ TEST_CASE("shm-dpdk: a ring slot claimed by a process that died before publishin
   CHECK(box->items[0].request_id == 7);
   CHECK(n.queued(6) == 0);
   CHECK(n.pools[0].stats().in_use == 0);
+}
+
+// Runs the test case named `name` of this binary in a new process with `env` set; its exit
+// status, or nullopt if it did not exit within `within` (it is then SIGKILLed).
+std::optional<int> run_in_new_process(const std::string& name, const char* env,
+                                      std::chrono::seconds within) {
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    setenv(env, "1", 1);
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    execl("/proc/self/exe", "spry_transport_tests", name.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status;
+}
+
+TEST_CASE("shm-dpdk: a process exits although another died inside rte_eal_init holding the "
+          "EAL's memory lock",
+          "[shm-dpdk]") {
+  if (auto missing = why_not(); !missing.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << missing);
+    return;
+  }
+  constexpr const char* child_env = "SPRY_TEST_EAL_EXIT_CHILD";
+  if (std::getenv(child_env)) {
+    // In the new process: a node (the EAL primary), and a process sharing its DPDK memory that
+    // dies the way a secondary SIGKILLed inside rte_eal_init() does - between its memory set-up
+    // and its heap set-up, holding a read lock on the EAL's memory hotplug lock. Then exit.
+    node n;
+    run_and_die([] { rte_mcfg_mem_read_lock(); });
+    return;
+  }
+  // rte_eal_cleanup() at exit would wait for that reader for ever (DPDK's locks in shared
+  // memory do not recover from a dead holder).
+  const auto status = run_in_new_process(Catch::getResultCapture().getCurrentTestName(),
+                                         child_env, std::chrono::seconds(30));
+  REQUIRE(status.has_value());
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
 }

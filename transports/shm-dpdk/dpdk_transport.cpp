@@ -155,7 +155,6 @@ public:
       rings_(std::move(rings)),
       slots_(new local_slot[endpoints_]),
       local_(new endpoint_id[endpoints_]) {
-    eal_->hold();
   }
 
   ~dpdk_transport() override {
@@ -166,7 +165,6 @@ public:
         rte_ring_free(r);
       rte_memzone_free(table_zone_);
     }
-    eal_->release();
   }
 
   std::string_view name() const noexcept override { return "shm-dpdk"; }
