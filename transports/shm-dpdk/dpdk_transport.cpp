@@ -210,6 +210,11 @@ public:
     e.pid.store(getpid(), std::memory_order_release);
     if (!poller_.joinable())
       poller_ = std::thread([this] { poll_loop(); });
+    else
+      // An asleep poller does not know of this endpoint until something wakes it, and its ring
+      // may hold descriptors already (queued for an earlier binder, or by a sender that found
+      // a stale pid and rang that binder's poller): one round now looks at them.
+      kick_poller();
     return {};
   }
 
@@ -407,14 +412,28 @@ private:
   // -- sleeping and waking (idle: adaptive) ----------------------------------------------------
   //
   // The lost wake-up to avoid: the poller finds its rings empty and decides to sleep, a sender
-  // enqueues and sees no sleeper, the poller sleeps with a descriptor in its ring. Both sides
-  // write one location and then read the other's (Dekker):
-  //   poller: asleep = 1; fence; read the rings (and stopping_); futex_wait(doorbell, bell)
+  // enqueues and sees no sleeper, the poller sleeps with a descriptor in its ring.
+  //   poller: bell = doorbell; asleep = 1; fence; read the rings (and stopping_);
+  //           futex_wait(doorbell, bell)
   //   sender: publish in the ring; fence; if asleep.exchange(0): ++doorbell, futex_wake
-  // With a seq_cst fence on each side, one of the two reads sees the other's write: either the
-  // poller finds the descriptor and does not sleep, or the sender finds asleep set and rings.
-  // The poller reads `bell` before it checks the rings, so a ring between that read and its
-  // futex_wait makes the wait return at once (the kernel compares doorbell with `bell`).
+  // Why no wake-up is lost. Take a sender whose descriptor the poller's check of the rings did
+  // not see, and the announcement (asleep = 1) of that sleep. What the sender's read of `asleep`
+  // returns decides:
+  //  - a value from before the announcement: impossible. Both sides write one location and then
+  //    read the other's, with a seq_cst fence between (Dekker): if the sender's read precedes
+  //    the announcement, the poller's later read of the ring sees the descriptor.
+  //  - the announcement's 1: the sender's exchange takes it and rings.
+  //  - a 0 written after the announcement: another sender took the flag. The first exchange
+  //    after the announcement read a 1 (the announcement, or another poller's sharing this
+  //    home), so its sender rings, and every step here is seq_cst: read `bell`, announce, that
+  //    exchange, its increment of the doorbell, in this order. The doorbell moves past `bell`,
+  //    so futex_wait (the kernel compares doorbell with `bell` atomically with queueing the
+  //    waiter) returns at once or is woken, and the poller polls again.
+  // The third case is why `bell` is read before the announcement, not after. Read after it, a
+  // late sender - one whose descriptor an earlier round already took, and which only now gets
+  // to its exchange - could take the new announcement and ring before the poller reads `bell`:
+  // that ring would be spent on nothing, and the next sender would find `asleep` 0 and not ring
+  // while the poller slept until its safety timeout with that sender's descriptor waiting.
   // The ring's own publish is only a release store (rte_ring's tail update), hence the fences.
 
   // Any thread, after putting a descriptor in the ring of the endpoint `e` (or making room for
@@ -456,8 +475,9 @@ private:
   // Poller thread: sleeps in the kernel until a sender rings (or the safety timeout).
   [[gnu::noinline]] void sleep_until_rung() noexcept {
     auto& h = entries_[home_];
-    h.asleep.store(1, std::memory_order_seq_cst);
+    // In this order: see "Why no wake-up is lost" above.
     const uint32_t bell = h.doorbell.load(std::memory_order_seq_cst);
+    h.asleep.store(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     // On leaving without sleeping `asleep` stays set: only senders clear it (see
     // endpoint_table.hpp), and the next one pays one futex_wake for nothing.

@@ -12,9 +12,10 @@
 //
 // Waking a sleeping poller (see poll_loop in dpdk_transport.cpp for both sides in full): each
 // poller sleeps on the `doorbell` futex of one entry, its process's first bound endpoint (its
-// "home"); every endpoint it polls names that entry in `poller`. The poller sets `asleep`,
-// re-checks its rings and sleeps while `doorbell` is unchanged; a sender enqueues, then takes
-// `asleep` back to 0 and, if it was set, bumps `doorbell` and wakes the futex. Futexes on this
+// "home"); every endpoint it polls names that entry in `poller`. The poller reads `doorbell`,
+// then sets `asleep`, re-checks its rings and sleeps while `doorbell` is unchanged; a sender
+// enqueues, then takes `asleep` back to 0 and, if it was set, bumps `doorbell` and wakes the
+// futex. Futexes on this
 // memory work between processes: DPDK maps it MAP_SHARED from hugetlbfs in every process.
 
 #include "core/ids.hpp"
@@ -60,7 +61,8 @@ struct alignas(64) endpoint_entry {
   /// Times the poller went to sleep: that it does, for tests and `spry audit`-style looks.
   std::atomic<uint32_t> sleeps;
   /// Sleeps that ended by the safety timeout with descriptors waiting: lost wake-ups. Stays 0
-  /// unless the protocol is broken (or a sender died between its enqueue and its wake-up).
+  /// unless the protocol is broken, or a sender died (or was descheduled just as the timeout
+  /// fell) between its enqueue and its wake-up.
   std::atomic<uint32_t> missed_wakes;
   char reserved[8];
 };
