@@ -10,7 +10,7 @@
 // to wake the endpoint's poller when it sleeps (idle: adaptive). The rings themselves are
 // separate rte_rings, one per endpoint, named ring_name(generation, id).
 //
-// Waking a sleeping poller (see poll_loop in dpdk_transport.cpp for both sides in full): each
+// Waking a sleeping poller (see doorbell.hpp for both sides in full, and why they work): each
 // poller sleeps on the `doorbell` futex of one entry, its process's first bound endpoint (its
 // "home"); every endpoint it polls names that entry in `poller`. The poller reads `doorbell`,
 // then sets `asleep`, re-checks its rings and sleeps while `doorbell` is unchanged; a sender
