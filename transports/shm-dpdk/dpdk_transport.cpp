@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -98,6 +99,14 @@ std::map<std::string, std::string> parse_parameters(const std::string& text) {
 }
 
 bool process_gone(pid_t pid) { return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH; }
+
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: the same clock as core::now_ns(), at the kernel
+/// tick's resolution.
+uint64_t coarse_now_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // What this process knows about an endpoint bound in it.
 struct alignas(64) local_slot {
@@ -413,9 +422,12 @@ private:
         return;
       }
     e.depth.add();
-    e.messages.fetch_add(1, std::memory_order_relaxed);
-    e.last_ns.store(core::now_ns(), std::memory_order_relaxed);
-    delivered_.fetch_add(1, std::memory_order_relaxed);
+    // One writer each (this endpoint's poller; this transport's poller): no locked add. And the
+    // coarse clock: a tick's precision is plenty for "last delivered", and reading it skips the
+    // TSC read and scaling of CLOCK_MONOTONIC, which showed in the inline hop (hop benchmark).
+    e.messages.store(e.messages.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    e.last_ns.store(coarse_now_ns(), std::memory_order_relaxed);
+    delivered_.store(delivered_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // Run to completion: an instance runs its function here, on the poller thread.
     receiver->deliver(d);
   }
