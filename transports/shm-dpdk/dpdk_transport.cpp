@@ -140,7 +140,8 @@ public:
   std::string_view name() const noexcept override { return "shm-dpdk"; }
 
   std::string instance_parameters() const override {
-    return "prefix:" + eal_->file_prefix() + "/gen:" + std::to_string(generation_);
+    return "prefix:" + eal_->file_prefix() + "/gen:" + std::to_string(generation_) +
+           "/table:" + std::to_string(rings_.address());
   }
 
   // -- endpoints -------------------------------------------------------------------------------
@@ -608,7 +609,7 @@ core::expected<std::unique_ptr<core::transport>> make_node(const core::transport
 core::expected<std::unique_ptr<core::transport>> make_instance(const core::transport_context& ctx,
                                                                const settings& s) {
   const auto params = parse_parameters(ctx.node_parameters);
-  if (!params.count("prefix") || !params.count("gen"))
+  if (!params.count("prefix") || !params.count("gen") || !params.count("table"))
     return core::make_error("transport shm-dpdk: this instance was started without the gateway's "
                             "DPDK parameters (got '" + ctx.node_parameters + "')");
   eal_options o;
@@ -618,13 +619,15 @@ core::expected<std::unique_ptr<core::transport>> make_instance(const core::trans
   auto e = eal::acquire(o);
   if (!e)
     return e.err();
-  uint64_t generation = 0;
+  uint64_t generation = 0, table = 0;
   try {
     generation = std::stoull(params.at("gen"));
+    table = std::stoull(params.at("table"));
   } catch (const std::exception&) {
-    return core::make_error("transport shm-dpdk: bad generation in '" + ctx.node_parameters + "'");
+    return core::make_error("transport shm-dpdk: bad generation or table in '" +
+                            ctx.node_parameters + "'");
   }
-  auto rings = endpoint_rings::attach(generation, o.file_prefix);
+  auto rings = endpoint_rings::attach(generation, table, o.file_prefix);
   if (!rings)
     return rings.err();
   return std::unique_ptr<core::transport>(

@@ -1,12 +1,14 @@
 #include "transports/shm-dpdk/endpoint_rings.hpp"
 
 #include <rte_errno.h>
+#include <rte_memory.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstring>
 #include <new>
 #include <thread>
 
@@ -49,29 +51,48 @@ core::expected<endpoint_rings> endpoint_rings::create(uint32_t endpoints, uint32
                               " (raise dpdk.memory or lower dpdk.ring_size)");
     }
     out.rings_.push_back(r);
+    entries[i].ring_address.store(reinterpret_cast<uint64_t>(r), std::memory_order_relaxed);
   }
   // Published last: an instance that finds the table finds every ring.
   __atomic_store_n(&header->magic, table_magic, __ATOMIC_RELEASE);
   return out;
 }
 
-core::expected<endpoint_rings> endpoint_rings::attach(uint64_t generation, const std::string& where) {
-  const rte_memzone* zone = rte_memzone_lookup(table_name(generation).c_str());
-  auto* header = zone ? static_cast<table_header*>(zone->addr) : nullptr;
+namespace {
+
+// Whether [address, address + bytes) lies in one memory segment list of the EAL (lock-free).
+bool in_dpdk_memory(uint64_t address, size_t bytes) noexcept {
+  if (address == 0)
+    return false;
+  auto* first = reinterpret_cast<void*>(address);
+  auto* last = reinterpret_cast<void*>(address + bytes - 1);
+  const rte_memseg_list* list = rte_mem_virt2memseg_list(first);
+  return list && list == rte_mem_virt2memseg_list(last);
+}
+
+} // namespace
+
+core::expected<endpoint_rings> endpoint_rings::attach(uint64_t generation, uint64_t table_address,
+                                                      const std::string& where) {
+  auto* header = in_dpdk_memory(table_address, sizeof(table_header))
+                   ? reinterpret_cast<table_header*>(table_address)
+                   : nullptr;
   if (!header || __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != table_magic ||
-      header->generation != generation)
+      header->generation != generation ||
+      !in_dpdk_memory(table_address, sizeof(table_header) + uint64_t{header->endpoints} * sizeof(endpoint_entry)))
     return core::make_error("transport shm-dpdk: the gateway's endpoint table (" +
                             table_name(generation) + ") is not in DPDK memory with prefix " +
                             where + "; is the gateway still running?");
   endpoint_rings out;
-  out.zone_ = zone;
   out.entries_ = reinterpret_cast<endpoint_entry*>(header + 1);
   out.endpoints_ = header->endpoints;
   for (uint32_t i = 0; i < header->endpoints; ++i) {
-    rte_ring* r = rte_ring_lookup(ring_name(generation, i).c_str());
-    if (!r)
+    const uint64_t address = out.entries_[i].ring_address.load(std::memory_order_relaxed);
+    auto* r = reinterpret_cast<rte_ring*>(address);
+    const std::string name = ring_name(generation, i);
+    if (!in_dpdk_memory(address, sizeof(rte_ring)) || name.compare(r->name) != 0)
       return core::make_error("transport shm-dpdk: the ring of endpoint " + std::to_string(i) +
-                              " (" + ring_name(generation, i) + ") does not exist");
+                              " (" + name + ") is not where the gateway's table says");
     out.rings_.push_back(r);
   }
   return out;

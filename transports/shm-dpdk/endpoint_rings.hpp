@@ -32,9 +32,17 @@ public:
   /// published last: an instance that finds it finds every ring.
   static core::expected<endpoint_rings> create(uint32_t endpoints, uint32_t ring_size,
                                                uint64_t generation);
-  /// Instance: finds the table and rings the node made (`where` names the node's EAL file
-  /// prefix in errors).
-  static core::expected<endpoint_rings> attach(uint64_t generation, const std::string& where);
+  /// Instance: finds the table the node made at `table_address` (its address(), the same in
+  /// every process of the EAL) and the rings the table names (`where` names the node's EAL file
+  /// prefix in errors). Takes none of the EAL's locks, unlike a look-up by name: an instance
+  /// killed while holding one (rte_memzone_lookup, rte_ring_lookup) would leave it held for good
+  /// - DPDK does not recover locks from dead processes - and the node would hang freeing its
+  /// rings. Every address is checked to lie in DPDK memory before it is read.
+  static core::expected<endpoint_rings> attach(uint64_t generation, uint64_t table_address,
+                                               const std::string& where);
+
+  /// The table's address, for attach().
+  uint64_t address() const noexcept { return reinterpret_cast<uint64_t>(entries_) - sizeof(table_header); }
 
   endpoint_rings() = default;
   /// Node: frees the rings and the table (the node's to free; instances are gone by now). Not

@@ -61,7 +61,11 @@ struct alignas(64) endpoint_entry {
   /// unless the protocol is broken, or a sender died (or was descheduled just as the timeout
   /// fell) between its enqueue and its wake-up.
   std::atomic<uint32_t> missed_wakes;
-  char reserved_sent[36];
+  /// The address of this endpoint's rte_ring, the same in every process of the EAL (secondaries
+  /// map the primary's memory at its addresses): instances find rings here, not by name (see
+  /// endpoint_rings::attach). Written by the node before the table is published.
+  std::atomic<uint64_t> ring_address;
+  char reserved_sent[24];
 
   // -- written on every delivery, by the receiving process: a cache line of their own, so that
   //    a sender's reads above do not miss on every hop (they did when both shared one line) ----
