@@ -6,18 +6,16 @@
 #include "core/message.hpp"
 #include "transports/shm-dpdk/dpdk_config.hpp"
 #include "core/pool.hpp"
+#include "transports/shm-dpdk/doorbell.hpp"
 #include "transports/shm-dpdk/eal.hpp"
-#include "transports/shm-dpdk/endpoint_table.hpp"
+#include "transports/shm-dpdk/endpoint_rings.hpp"
 #include "transports/shm-dpdk/hop_bench.hpp"
+#include "transports/shm-dpdk/poller_idle.hpp"
 
 #include <caf/abstract_actor.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/message.hpp>
 #include <caf/message_id.hpp>
-#include <linux/futex.h>
-#include <rte_errno.h>
-#include <rte_memzone.h>
-#include <rte_pause.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 #include <spdlog/spdlog.h>
@@ -27,15 +25,14 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <pthread.h>
-#include <sched.h>
 #include <sstream>
-#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -47,41 +44,12 @@ using core::send_status;
 
 namespace {
 
-static_assert(sizeof(core::descriptor) == 16, "ring elements are 16-byte descriptors");
-static_assert(sizeof(core::descriptor) % 4 == 0, "rte_ring element sizes are multiples of 4");
-
 constexpr unsigned burst_size = 32;
-/// Empty polls before a "yield" poller starts giving its core away between polls: short enough
-/// that an oversubscribed machine does not wait for a time slice, long enough that a burst of
-/// traffic is met by a spinning poller.
-constexpr unsigned spins_before_yield = 256;
 /// Rings when no app says how large (bare transports in tests and benchmarks).
 constexpr uint32_t default_ring_size = 1024;
 /// Headroom of EAL memory beyond the rings: the EAL's own memzones and heap metadata.
 constexpr uint64_t eal_overhead_mb = 16;
 constexpr uint32_t max_rings = 2048; // below RTE_MAX_MEMZONE (2560), leaving the EAL its own
-/// An adaptive poller's sleep ends after this even if nobody rings: a safety net for a sender
-/// killed between its enqueue and its wake-up (and for bugs, which it counts as missed_wakes).
-/// Ten wake-ups a second cost nothing measurable.
-constexpr long sleep_timeout_ns = 100'000'000;
-
-enum class idle_mode { adaptive, spin, yield };
-
-idle_mode idle_mode_of(const std::string& name) {
-  // The section's check has refused anything else already (idle_problem).
-  return name == "spin" ? idle_mode::spin : name == "yield" ? idle_mode::yield : idle_mode::adaptive;
-}
-
-// Futexes on DPDK memory: shared between processes, so never FUTEX_PRIVATE_FLAG.
-long futex_wait(std::atomic<uint32_t>* word, uint32_t expected, const timespec* timeout) noexcept {
-  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex word is 32 bits");
-  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, timeout,
-                 nullptr, 0);
-}
-
-void futex_wake_all(std::atomic<uint32_t>* word) noexcept {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
-}
 
 std::atomic<uint64_t> next_generation{1};
 
@@ -132,6 +100,14 @@ std::map<std::string, std::string> parse_parameters(const std::string& text) {
 
 bool process_gone(pid_t pid) { return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH; }
 
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: the same clock as core::now_ns(), at the kernel
+/// tick's resolution.
+uint64_t coarse_now_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 // What this process knows about an endpoint bound in it.
 struct alignas(64) local_slot {
   std::atomic<core::descriptor_sink*> receiver{nullptr};
@@ -140,7 +116,7 @@ struct alignas(64) local_slot {
 class dpdk_transport final : public core::transport {
 public:
   dpdk_transport(const core::transport_context& ctx, const settings& s, eal* e, uint64_t generation,
-                 const rte_memzone* table_zone, std::vector<rte_ring*> rings)
+                 endpoint_rings rings)
     : pools_(ctx.pools),
       capacity_(ctx.queue_capacity),
       eal_(e),
@@ -148,31 +124,24 @@ public:
       idle_(idle_mode_of(s.spec.idle)),
       spin_ns_(uint64_t{s.spec.spin_us} * 1000),
       generation_(generation),
-      table_zone_(table_zone),
-      header_(static_cast<table_header*>(table_zone->addr)),
-      entries_(reinterpret_cast<endpoint_entry*>(header_ + 1)),
-      endpoints_(header_->endpoints),
       rings_(std::move(rings)),
+      entries_(rings_.entries()),
+      endpoints_(rings_.size()),
       slots_(new local_slot[endpoints_]),
       local_(new endpoint_id[endpoints_]) {
-    eal_->hold();
   }
 
   ~dpdk_transport() override {
     stop();
-    if (primary_) {
-      // The node created them; instances are gone by now (the runtime stops them first).
-      for (auto* r : rings_)
-        rte_ring_free(r);
-      rte_memzone_free(table_zone_);
-    }
-    eal_->release();
+    if (primary_)
+      rings_.free(); // the node created them; instances are gone by now (the runtime stops them first)
   }
 
   std::string_view name() const noexcept override { return "shm-dpdk"; }
 
   std::string instance_parameters() const override {
-    return "prefix:" + eal_->file_prefix() + "/gen:" + std::to_string(generation_);
+    return "prefix:" + eal_->file_prefix() + "/gen:" + std::to_string(generation_) +
+           "/table:" + std::to_string(rings_.address());
   }
 
   // -- endpoints -------------------------------------------------------------------------------
@@ -212,6 +181,11 @@ public:
     e.pid.store(getpid(), std::memory_order_release);
     if (!poller_.joinable())
       poller_ = std::thread([this] { poll_loop(); });
+    else
+      // An asleep poller does not know of this endpoint until something wakes it, and its ring
+      // may hold descriptors already (queued for an earlier binder, or by a sender that found
+      // a stale pid and rang that binder's poller): one round now looks at them.
+      kick_poller();
     return {};
   }
 
@@ -239,7 +213,7 @@ public:
     if (pid != 0 && !process_gone(pid))
       return; // still alive: the ring is its own
     e.pid.store(0, std::memory_order_release);
-    release_dead_claims();
+    rings_.release_dead_claims([this](endpoint_id r) { wake_poller_of(entries_[r]); });
     drain(id, "its instance is gone");
     e.depth.reset();
     eal_->forget_secondary(pid);
@@ -250,10 +224,10 @@ public:
   send_status send_forged(const core::descriptor& d) noexcept override {
     if (stopped_.load(std::memory_order_relaxed))
       return send_status::closed;
-    if (d.dst >= endpoints_ || !rings_[d.dst])
+    if (d.dst >= endpoints_)
       return send_status::unknown_endpoint;
     core::descriptor copy = d;
-    if (rte_ring_mp_enqueue_elem(rings_[d.dst], &copy, sizeof copy) != 0)
+    if (rte_ring_mp_enqueue_elem(rings_.ring(d.dst), &copy, sizeof copy) != 0)
       return send_status::backpressure;
     wake_poller_of(entries_[d.dst]);
     return send_status::ok;
@@ -282,7 +256,7 @@ public:
                                           __ATOMIC_ACQUIRE));
     core::descriptor copy = d;
     // Exactly one element per enqueue: release_dead_claims() relies on it.
-    if (rte_ring_mp_enqueue_elem(rings_[d.dst], &copy, sizeof copy) != 0) {
+    if (rte_ring_mp_enqueue_elem(rings_.ring(d.dst), &copy, sizeof copy) != 0) {
       uint32_t expected = d.dst;
       __atomic_compare_exchange_n(&b->owner, &expected, owner, false, __ATOMIC_ACQ_REL,
                                   __ATOMIC_ACQUIRE);
@@ -326,7 +300,7 @@ public:
       t.bytes = t.messages * sizeof(core::descriptor);
       t.last_ns = e.last_ns.load(std::memory_order_relaxed);
       t.bounced = e.bounced.load(std::memory_order_relaxed);
-      t.queued = slots_in_use(rings_[id]);
+      t.queued = rings_.slots_in_use(id);
       out.push_back(t);
     }
     return out;
@@ -364,14 +338,6 @@ private:
     return (*pools_)[d.pool].resolve(d.offset);
   }
 
-  // Slots of `r` that are not free: published and not yet consumed, plus claimed by a producer
-  // that has not published yet. What a sender sees as taken.
-  static uint64_t slots_in_use(const rte_ring* r) noexcept {
-    const uint32_t head = __atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE);
-    const uint32_t tail = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-    return static_cast<uint32_t>(head - tail);
-  }
-
   // -- polling ---------------------------------------------------------------------------------
 
   void poll_loop() {
@@ -379,61 +345,33 @@ private:
     if (const auto& cpus = eal_->poller_cpus())
       pthread_setaffinity_np(pthread_self(), sizeof *cpus, &*cpus);
     core::descriptor burst[burst_size];
-    unsigned empty = 0;
-    uint64_t quiet_since = 0;
+    poller_idle idle(idle_, spin_ns_, entries_[home_]);
+    // Asked after an adaptive poller announced a sleep: see doorbell.hpp.
+    auto has_work = [this] { return stopping_.load(std::memory_order_seq_cst) || work_waiting(); };
     while (!stopping_.load(std::memory_order_relaxed)) {
       rounds_.fetch_add(1, std::memory_order_seq_cst);
       unsigned got = 0;
       const uint32_t n = local_count_.load(std::memory_order_acquire);
       for (uint32_t i = 0; i < n; ++i)
         got += poll_one(local_[i], burst);
-      if (got) {
-        empty = 0;
-        continue;
-      }
-      if (++empty == 1 && idle_ == idle_mode::adaptive)
-        quiet_since = core::now_ns();
-      if (idle_ == idle_mode::spin || empty < spins_before_yield) {
-        rte_pause();
-      } else if (idle_ == idle_mode::yield || core::now_ns() - quiet_since < spin_ns_) {
-        sched_yield();
-      } else {
-        // `empty` and `quiet_since` stay: a wake-up that brings nothing (the safety timeout, a
-        // control thread's kick) goes straight back to sleep after one empty round, instead of
-        // polling another spin_us (which, every 100 ms, would be an idle cost of its own).
-        sleep_until_rung();
-      }
+      if (got)
+        idle.busy();
+      else
+        idle.empty_round(has_work);
     }
   }
 
-  // -- sleeping and waking (idle: adaptive) ----------------------------------------------------
-  //
-  // The lost wake-up to avoid: the poller finds its rings empty and decides to sleep, a sender
-  // enqueues and sees no sleeper, the poller sleeps with a descriptor in its ring. Both sides
-  // write one location and then read the other's (Dekker):
-  //   poller: asleep = 1; fence; read the rings (and stopping_); futex_wait(doorbell, bell)
-  //   sender: publish in the ring; fence; if asleep.exchange(0): ++doorbell, futex_wake
-  // With a seq_cst fence on each side, one of the two reads sees the other's write: either the
-  // poller finds the descriptor and does not sleep, or the sender finds asleep set and rings.
-  // The poller reads `bell` before it checks the rings, so a ring between that read and its
-  // futex_wait makes the wait return at once (the kernel compares doorbell with `bell`).
-  // The ring's own publish is only a release store (rte_ring's tail update), hence the fences.
+  // -- sleeping and waking (idle: adaptive; the protocol is in doorbell.hpp) -----------------
 
   // Any thread, after putting a descriptor in the ring of the endpoint `e` (or making room for
-  // one): wakes its poller if it sleeps. A fence and a load when it does not.
+  // one): wakes its poller if it sleeps.
   void wake_poller_of(endpoint_entry& e) noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // `poller` is written at bind, before the pid that let the sender in: no fence needed
+    // before this load (wake_if_asleep has the protocol's, before it reads `asleep`).
     const uint32_t home = e.poller.load(std::memory_order_acquire);
     if (home >= endpoints_)
       return; // written by another process: never trusted as an index unchecked
-    auto& h = entries_[home];
-    if (h.asleep.load(std::memory_order_relaxed) && h.asleep.exchange(0, std::memory_order_seq_cst))
-      ring(h);
-  }
-
-  [[gnu::noinline]] static void ring(endpoint_entry& home) noexcept {
-    home.doorbell.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake_all(&home.doorbell);
+    wake_if_asleep(entries_[home]);
   }
 
   // Control threads: make this transport's poller run a round now, asleep or not.
@@ -448,40 +386,11 @@ private:
     const uint32_t n = local_count_.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < n; ++i) {
       const endpoint_id id = local_[i];
-      if (slots_[id].receiver.load(std::memory_order_seq_cst) && rte_ring_count(rings_[id]) > 0 &&
+      if (slots_[id].receiver.load(std::memory_order_seq_cst) && rte_ring_count(rings_.ring(id)) > 0 &&
           entries_[id].depth.get() < capacity_)
         return true;
     }
     return false;
-  }
-
-  // Poller thread: sleeps in the kernel until a sender rings (or the safety timeout).
-  [[gnu::noinline]] void sleep_until_rung() noexcept {
-    auto& h = entries_[home_];
-    h.asleep.store(1, std::memory_order_seq_cst);
-    const uint32_t bell = h.doorbell.load(std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    // On leaving without sleeping `asleep` stays set: only senders clear it (see
-    // endpoint_table.hpp), and the next one pays one futex_wake for nothing.
-    if (stopping_.load(std::memory_order_seq_cst) || work_waiting())
-      return;
-    h.sleeps.fetch_add(1, std::memory_order_relaxed);
-    const timespec timeout{0, sleep_timeout_ns};
-    if (futex_wait(&h.doorbell, bell, &timeout) == 0)
-      return;
-    const int err = errno;
-    if (err == ETIMEDOUT) {
-      if (work_waiting()) {
-        h.missed_wakes.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("shm-dpdk: a poller slept through a descriptor until its safety timeout (a "
-                     "sender died between its enqueue and its wake-up, or a bug)");
-      }
-    } else if (err != EAGAIN && err != EINTR) {
-      // No futex on this memory: keep serving, the way "yield" does.
-      spdlog::error("shm-dpdk: a poller cannot sleep on its doorbell ({}); it polls and yields "
-                    "instead (dpdk.idle: yield)", std::strerror(err));
-      idle_ = idle_mode::yield;
-    }
   }
 
   unsigned poll_one(endpoint_id id, core::descriptor* burst) noexcept {
@@ -494,7 +403,7 @@ private:
       return 0; // the actor is behind: leave the rest in the ring, which pushes back on senders
     const unsigned want = std::min<uint32_t>(burst_size, capacity_ - depth);
     const unsigned n =
-      rte_ring_sc_dequeue_burst_elem(rings_[id], burst, sizeof(core::descriptor), want, nullptr);
+      rte_ring_sc_dequeue_burst_elem(rings_.ring(id), burst, sizeof(core::descriptor), want, nullptr);
     for (unsigned k = 0; k < n; ++k)
       deliver(id, e, receiver, burst[k]);
     return n;
@@ -514,9 +423,12 @@ private:
         return;
       }
     e.depth.add();
-    e.messages.fetch_add(1, std::memory_order_relaxed);
-    e.last_ns.store(core::now_ns(), std::memory_order_relaxed);
-    delivered_.fetch_add(1, std::memory_order_relaxed);
+    // One writer each (this endpoint's poller; this transport's poller): no locked add. And the
+    // coarse clock: a tick's precision is plenty for "last delivered", and reading it skips the
+    // TSC read and scaling of CLOCK_MONOTONIC, which showed in the inline hop (hop benchmark).
+    e.messages.store(e.messages.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    e.last_ns.store(coarse_now_ns(), std::memory_order_relaxed);
+    delivered_.store(delivered_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // Run to completion: an instance runs its function here, on the poller thread.
     receiver->deliver(d);
   }
@@ -547,7 +459,7 @@ private:
   [[gnu::noinline]] void drain(endpoint_id id, const char* why) noexcept {
     core::descriptor burst[burst_size];
     unsigned n;
-    while ((n = rte_ring_sc_dequeue_burst_elem(rings_[id], burst, sizeof(core::descriptor),
+    while ((n = rte_ring_sc_dequeue_burst_elem(rings_.ring(id), burst, sizeof(core::descriptor),
                                                burst_size, nullptr)) > 0)
       for (unsigned k = 0; k < n; ++k)
         fail_back(burst[k], id, why);
@@ -606,7 +518,7 @@ private:
   [[gnu::noinline]] void release_dead_claims() noexcept {
     using clock = std::chrono::steady_clock;
     for (endpoint_id id = 0; id < endpoints_; ++id) {
-      rte_ring* r = rings_[id];
+      rte_ring* r = rings_.ring(id);
       for (;;) {
         uint32_t tail = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
         if (__atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE) == tail)
@@ -639,14 +551,12 @@ private:
   uint32_t capacity_;
   eal* eal_;
   bool primary_;
-  idle_mode idle_; // the poller may fall back from adaptive to yield (no futex), itself only
+  idle_mode idle_;
   uint64_t spin_ns_;
   uint64_t generation_;
-  const rte_memzone* table_zone_;
-  table_header* header_;
-  endpoint_entry* entries_;
+  endpoint_rings rings_;
+  endpoint_entry* entries_; // rings_.entries(), rings_.size(): read on every send
   uint32_t endpoints_;
-  std::vector<rte_ring*> rings_;
   std::unique_ptr<local_slot[]> slots_;
   // Endpoints bound in this process, in bind order; the poller reads the first local_count_.
   std::unique_ptr<endpoint_id[]> local_;
@@ -670,10 +580,8 @@ core::expected<std::unique_ptr<core::transport>> make_node(const core::transport
     return core::make_error("transport shm-dpdk: " + std::to_string(endpoints) +
                             " endpoints need as many rings, more than the " +
                             std::to_string(max_rings) + " this build of DPDK can name");
-  const uint64_t ring_bytes = static_cast<uint64_t>(
-    rte_ring_get_memsize_elem(sizeof(core::descriptor), s.ring_size));
-  const uint64_t table_bytes = sizeof(table_header) + uint64_t{endpoints} * sizeof(endpoint_entry);
-  const uint64_t need_mb = (ring_bytes * endpoints + table_bytes + (1 << 20) - 1) / (1 << 20);
+  const uint64_t need_mb =
+    (endpoint_rings::memory_needed(endpoints, s.ring_size) + (1 << 20) - 1) / (1 << 20);
   eal_options o;
   o.primary = true;
   o.file_prefix = s.spec.file_prefix;
@@ -691,44 +599,17 @@ core::expected<std::unique_ptr<core::transport>> make_node(const core::transport
       "the EAL has " + std::to_string((*e)->memory_mb()) +
       " MiB: raise dpdk.memory or set a smaller dpdk.ring_size");
   const uint64_t generation = next_generation.fetch_add(1);
-  const rte_memzone* zone = rte_memzone_reserve(table_name(generation).c_str(), table_bytes,
-                                                SOCKET_ID_ANY, 0);
-  if (!zone)
-    return core::make_error("transport shm-dpdk: cannot reserve the endpoint table in DPDK memory: " +
-                            std::string(rte_strerror(rte_errno)));
-  auto* header = new (zone->addr) table_header{};
-  header->endpoints = endpoints;
-  header->ring_size = s.ring_size;
-  header->generation = generation;
-  auto* entries = reinterpret_cast<endpoint_entry*>(header + 1);
-  for (uint32_t i = 0; i < endpoints; ++i)
-    new (&entries[i]) endpoint_entry{};
-  std::vector<rte_ring*> rings;
-  for (uint32_t i = 0; i < endpoints; ++i) {
-    // Many producers (any process, any thread), one consumer (the endpoint's poller).
-    rte_ring* r = rte_ring_create_elem(ring_name(generation, i).c_str(), sizeof(core::descriptor),
-                                       s.ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
-    if (!r) {
-      const int err = rte_errno;
-      for (auto* made : rings)
-        rte_ring_free(made);
-      rte_memzone_free(zone);
-      return core::make_error("transport shm-dpdk: cannot create the ring of endpoint " +
-                              std::to_string(i) + ": " + rte_strerror(err) +
-                              " (raise dpdk.memory or lower dpdk.ring_size)");
-    }
-    rings.push_back(r);
-  }
-  // Published last: an instance that finds the table finds every ring.
-  __atomic_store_n(&header->magic, table_magic, __ATOMIC_RELEASE);
+  auto rings = endpoint_rings::create(endpoints, s.ring_size, generation);
+  if (!rings)
+    return rings.err();
   return std::unique_ptr<core::transport>(
-    new dpdk_transport(ctx, s, *e, generation, zone, std::move(rings)));
+    new dpdk_transport(ctx, s, *e, generation, std::move(*rings)));
 }
 
 core::expected<std::unique_ptr<core::transport>> make_instance(const core::transport_context& ctx,
                                                                const settings& s) {
   const auto params = parse_parameters(ctx.node_parameters);
-  if (!params.count("prefix") || !params.count("gen"))
+  if (!params.count("prefix") || !params.count("gen") || !params.count("table"))
     return core::make_error("transport shm-dpdk: this instance was started without the gateway's "
                             "DPDK parameters (got '" + ctx.node_parameters + "')");
   eal_options o;
@@ -738,29 +619,19 @@ core::expected<std::unique_ptr<core::transport>> make_instance(const core::trans
   auto e = eal::acquire(o);
   if (!e)
     return e.err();
-  uint64_t generation = 0;
+  uint64_t generation = 0, table = 0;
   try {
     generation = std::stoull(params.at("gen"));
+    table = std::stoull(params.at("table"));
   } catch (const std::exception&) {
-    return core::make_error("transport shm-dpdk: bad generation in '" + ctx.node_parameters + "'");
+    return core::make_error("transport shm-dpdk: bad generation or table in '" +
+                            ctx.node_parameters + "'");
   }
-  const rte_memzone* zone = rte_memzone_lookup(table_name(generation).c_str());
-  auto* header = zone ? static_cast<table_header*>(zone->addr) : nullptr;
-  if (!header || __atomic_load_n(&header->magic, __ATOMIC_ACQUIRE) != table_magic ||
-      header->generation != generation)
-    return core::make_error("transport shm-dpdk: the gateway's endpoint table (" +
-                            table_name(generation) + ") is not in DPDK memory with prefix " +
-                            o.file_prefix + "; is the gateway still running?");
-  std::vector<rte_ring*> rings;
-  for (uint32_t i = 0; i < header->endpoints; ++i) {
-    rte_ring* r = rte_ring_lookup(ring_name(generation, i).c_str());
-    if (!r)
-      return core::make_error("transport shm-dpdk: the ring of endpoint " + std::to_string(i) +
-                              " (" + ring_name(generation, i) + ") does not exist");
-    rings.push_back(r);
-  }
+  auto rings = endpoint_rings::attach(generation, table, o.file_prefix);
+  if (!rings)
+    return rings.err();
   return std::unique_ptr<core::transport>(
-    new dpdk_transport(ctx, s, *e, generation, zone, std::move(rings)));
+    new dpdk_transport(ctx, s, *e, generation, std::move(*rings)));
 }
 
 } // namespace

@@ -6,7 +6,9 @@
 // Processes: the gateway (node) is the DPDK EAL primary; it creates one rte_ring per endpoint
 // (multi-producer, single-consumer; 16-byte elements: core::descriptor) and a table of endpoint
 // state in a memzone. Instance processes attach as EAL secondaries with the primary's file prefix
-// (passed to them in the transport's instance parameters) and look the rings up by name.
+// and find the table at the address the primary gives them (both in the transport's instance
+// parameters), and the rings at the addresses the table holds - without the EAL's locks (see
+// endpoint_rings::attach).
 //
 // Payloads: buffers stay in spry's own per-chain memfd pools, mapped by every process of the
 // chain, exactly as on shm-skmsg; descriptors carry offsets into them. One pool design serves

@@ -42,7 +42,6 @@ constexpr bool address_sanitizer = false;
 std::mutex acquire_mtx;
 eal* the_eal = nullptr;               // never deleted: it lives until the process exits
 std::string init_failure;             // rte_eal_init failed once: it is not retried
-std::atomic<unsigned> holders{0};
 std::vector<std::string> argv_store;  // the EAL keeps pointers into its argv
 
 constexpr uint64_t page_mb = 2;
@@ -333,14 +332,18 @@ core::expected<eal*> eal::acquire(const eal_options& o) {
   }
   the_eal = new eal(opts);
   the_eal->cpus_ = pinned;
+  the_eal->pid_ = getpid();
   std::atexit(&eal::at_exit);
   spdlog::debug("shm-dpdk: EAL {} up, file prefix {}", role, opts.file_prefix);
   return the_eal;
 }
 
 void eal::forget_secondary(pid_t pid) const {
-  if (!primary() || pid <= 0)
-    return;
+  if (primary() && pid > 0)
+    remove_secondary_files(pid);
+}
+
+void eal::remove_secondary_files(pid_t pid) const {
   // fbarray_memseg-2048k-0-0_<pid> ... and mp_socket_<pid>_<tsc>.
   const std::string suffix = "_" + std::to_string(pid);
   const std::string socket = "mp_socket_" + std::to_string(pid) + "_";
@@ -356,20 +359,17 @@ void eal::forget_secondary(pid_t pid) const {
   }
 }
 
-void eal::hold() noexcept { holders.fetch_add(1); }
-void eal::release() noexcept { holders.fetch_sub(1); }
-
 void eal::at_exit() noexcept {
-  if (!the_eal)
+  if (!the_eal || getpid() != the_eal->pid_)
     return;
-  // A transport that was never destroyed may still have a poller reading a ring: then the
-  // memory stays mapped until the process is gone, and only the files are removed.
-  if (holders.load() == 0)
-    rte_eal_cleanup();
+  // No rte_eal_cleanup(), on purpose: see eal.hpp. Pollers may still run (a transport that was
+  // never destroyed); the memory stays mapped until the process is gone.
   if (the_eal->primary()) {
     remove_hugepage_files(the_eal->file_prefix());
     std::error_code ec;
     fs::remove_all(runtime_dir(the_eal->file_prefix()), ec);
+  } else {
+    the_eal->remove_secondary_files(the_eal->pid_);
   }
 }
 

@@ -1,14 +1,21 @@
 #pragma once
 // The DPDK Environment Abstraction Layer of this process: initialised once, shared by every
-// shm-dpdk transport the process creates, torn down when the process exits.
+// shm-dpdk transport the process creates, left when the process exits.
 //
 // Why process-wide: DPDK 22.11 refuses a second rte_eal_init() in a process, even after
 // rte_eal_cleanup(). A process that runs two apps one after the other (tests, benchmarks, an
 // embedding program) therefore keeps one EAL and gives each transport its own rings, named by a
-// generation number; a transport frees its rings when it is destroyed, and the EAL itself goes
-// at exit (std::atexit): rte_eal_cleanup(), then - in the primary - the hugepage files
-// (<hugetlbfs>/<prefix>map_*) and the runtime directory (/var/run/dpdk/<prefix>/) that the EAL
-// leaves behind, so the next run finds the machine as it was.
+// generation number; a transport frees its rings when it is destroyed.
+//
+// At exit (std::atexit) the primary removes the hugepage files (<hugetlbfs>/<prefix>map_*) and
+// the runtime directory (/var/run/dpdk/<prefix>/) that the EAL leaves behind, and a secondary
+// its own files in that directory, so the next run finds the machine as it was. Neither calls
+// rte_eal_cleanup(): it write-locks the EAL's memory hotplug lock, a reader-writer lock in the
+// memory every process of the prefix shares, and a secondary SIGKILLed inside its
+// rte_eal_init() (which read-locks it from its memory set-up to its heap set-up) leaves a reader
+// there forever - DPDK does not recover locks from dead processes. rte_eal_cleanup() then spins
+// for ever: the gateway never exits, and an instance asked to stop is SIGKILLed as a waiting
+// writer, which blocks every later secondary's rte_eal_init(). Exit unmaps the memory anyway.
 //
 // A primary that was SIGKILLed cannot clean up. The next primary removes what such runs left
 // (prefixes this code generates, "spry-<app>-<pid>", whose process is gone and whose config
@@ -57,14 +64,15 @@ public:
   /// CPUs the pollers should be pinned to, when dpdk.lcores asked for some.
   const std::optional<cpu_set_t>& poller_cpus() const noexcept { return cpus_; }
 
-  /// A transport holds the EAL while it uses DPDK memory; at exit, rte_eal_cleanup() runs only
-  /// if nothing holds it any more (a thread still polling a ring must not see it unmapped).
-  void hold() noexcept;
-  void release() noexcept;
-
   /// Primary: removes the runtime files a secondary that died left behind (its copies of the
-  /// memory maps, ~1.6 MB, and its IPC socket); the EAL removes them only on a clean exit.
+  /// memory maps, ~1.6 MB, and its IPC socket). A secondary removes its own at exit.
   void forget_secondary(pid_t pid) const;
+
+  /// What this process does at exit (registered with std::atexit by acquire()): removes the
+  /// files described above, and never takes a lock another process may have left held. Only
+  /// in the process that initialised the EAL: a forked child (tests fork one to play a process
+  /// that dies) leaves the files of its parent alone.
+  static void at_exit() noexcept;
 
   /// What this machine lacks for a primary EAL with `memory_mb` (no hugetlbfs, too few free
   /// 2 MB pages, no write access), or empty. Used before init and by tests to skip.
@@ -74,9 +82,11 @@ public:
 
 private:
   explicit eal(eal_options o) : opts_(std::move(o)) {}
-  static void at_exit() noexcept;
+  /// Removes the runtime files of secondary `pid` (its own, or a dead one's).
+  void remove_secondary_files(pid_t pid) const;
 
   eal_options opts_;
+  pid_t pid_ = 0; // the process that initialised it
   std::optional<cpu_set_t> cpus_;
 };
 
