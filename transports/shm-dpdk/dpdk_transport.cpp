@@ -503,50 +503,6 @@ private:
     }
   }
 
-  // A process killed between claiming a ring slot (moving prod.head) and publishing it (moving
-  // prod.tail) leaves every later producer of that ring waiting for the tail forever. Producers
-  // publish in claim order and every spry enqueue claims exactly one slot, so a tail that does
-  // not move while claims are outstanding is stuck at the dead producer's slot: advancing it by
-  // one hands the slot to the consumer, which drops it unless it holds a live descriptor for its
-  // endpoint (deliver() checks the buffer's owner). Node only, after a process died.
-  //
-  // The wait before deciding is long on purpose: a live producer descheduled between its claim
-  // and its publish for longer than that would have its slot released under it and then wait
-  // for a tail that has moved past it. Half a second is far beyond any run-queue delay seen on
-  // an oversubscribed machine; the cost is that a ring with a dead claim stays blocked that long
-  // after the death, and only then.
-  [[gnu::noinline]] void release_dead_claims() noexcept {
-    using clock = std::chrono::steady_clock;
-    for (endpoint_id id = 0; id < endpoints_; ++id) {
-      rte_ring* r = rings_.ring(id);
-      for (;;) {
-        uint32_t tail = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE) == tail)
-          break;
-        // Live producers publish within microseconds; give a descheduled one ample time.
-        const auto deadline = clock::now() + std::chrono::milliseconds(500);
-        bool moved = false;
-        while (clock::now() < deadline) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          const uint32_t now = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-          if (now != tail || __atomic_load_n(&r->prod.head, __ATOMIC_ACQUIRE) == now) {
-            moved = true;
-            break;
-          }
-        }
-        if (moved)
-          continue;
-        uint32_t expected = tail;
-        if (__atomic_compare_exchange_n(&r->prod.tail, &expected, tail + 1, false,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-          wake_poller_of(entries_[id]); // the slot is the consumer's now: let it drop it
-          spdlog::warn("shm-dpdk: released a slot of endpoint {}'s ring claimed by a process "
-                       "that died before publishing it", id);
-        }
-      }
-    }
-  }
-
   std::vector<core::pool>* pools_;
   uint32_t capacity_;
   eal* eal_;
