@@ -92,8 +92,11 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
         for (auto& c : children_)
           c->advertised = front_end_->advertised(c->endpoint, c->address);
     }
+    std::vector<child*> all;
     for (auto& c : children_)
-      if (auto ok = spawn(*c); !ok)
+      all.push_back(c.get());
+    for (auto& ok : spawn(all))
+      if (!ok)
         return ok;
   }
   monitor_ = std::thread([this] { monitor(); });
@@ -148,33 +151,64 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
 }
 
 status_or_error instance_supervisor::add(const planned& p) {
-  if (front_end_)
-    return make_error("instances cannot be added while the transport's front end sits between "
-                      "endpoints: it is configured once, at start");
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (stopping_.load())
-    return make_error("the node is stopping");
-  for (const auto& c : children_)
-    if (c->endpoint == p.endpoint)
-      return make_error("endpoint " + std::to_string(p.endpoint) + " is in use");
-  auto c = make_child(p);
-  if (!c)
-    return c.err();
-  if (auto ok = spawn(**c); !ok) {
-    for (int fd : {(*c)->listen_fd, (*c)->private_fd})
-      if (fd >= 0)
-        close(fd);
-    if (network_) {
-      netns_.erase(p.endpoint);
-      network_->close(p.endpoint);
-    }
-    return ok;
+  return add(std::vector<planned>{p}).front();
+}
+
+std::vector<status_or_error> instance_supervisor::add(const std::vector<planned>& plan) {
+  std::vector<status_or_error> out(plan.size());
+  if (front_end_) {
+    for (auto& o : out)
+      o = make_error("instances cannot be added while the transport's front end sits between "
+                     "endpoints: it is configured once, at start");
+    return out;
   }
-  children_.push_back(std::move(*c));
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::unique_ptr<child>> fresh(plan.size());
+  std::vector<child*> batch;
+  for (size_t k = 0; k < plan.size(); ++k) {
+    const planned& p = plan[k];
+    if (stopping_.load()) {
+      out[k] = make_error("the node is stopping");
+      continue;
+    }
+    bool in_use = false;
+    for (const auto& c : children_)
+      in_use = in_use || c->endpoint == p.endpoint;
+    for (size_t j = 0; j < k; ++j)
+      in_use = in_use || (fresh[j] && plan[j].endpoint == p.endpoint);
+    if (in_use) {
+      out[k] = make_error("endpoint " + std::to_string(p.endpoint) + " is in use");
+      continue;
+    }
+    auto c = make_child(p);
+    if (!c) {
+      out[k] = c.err();
+      continue;
+    }
+    fresh[k] = std::move(*c);
+    batch.push_back(fresh[k].get());
+  }
+  const auto spawned = spawn(batch);
+  for (size_t k = 0, b = 0; k < plan.size(); ++k) {
+    if (!fresh[k])
+      continue;
+    if (auto ok = spawned[b++]; !ok) {
+      for (int fd : {fresh[k]->listen_fd, fresh[k]->private_fd})
+        if (fd >= 0)
+          close(fd);
+      if (network_) {
+        netns_.erase(plan[k].endpoint);
+        network_->close(plan[k].endpoint);
+      }
+      out[k] = ok;
+      continue;
+    }
+    children_.push_back(std::move(fresh[k]));
+  }
   count_coming_locked();
   if (wake_[1] >= 0)
-    (void)!write(wake_[1], "x", 1); // poll its control socket from now on
-  return {};
+    (void)!write(wake_[1], "x", 1); // poll their control sockets from now on
+  return out;
 }
 
 void instance_supervisor::retire(endpoint_id endpoint) {
