@@ -46,11 +46,10 @@ int make_listener(uint16_t& port) {
 
 expected<std::unique_ptr<instance_supervisor::child>>
 instance_supervisor::make_child(const planned& p) {
-  auto c = std::make_unique<child>();
+  auto c = std::make_unique<child>(app_.instances);
   c->endpoint = p.endpoint;
   c->function = p.function;
   c->cpus = p.cpus;
-  c->backoff_ms = app_.instances.restart_backoff_ms;
   if (own_listeners_ && network_) {
     // In a pod: the socket lives in the instance's own network namespace, on its address.
     auto pod = network_->open(p.endpoint);

@@ -423,25 +423,13 @@ void instance_supervisor::on_exit(child& c, const std::string& why_override) {
     publish_locked();
   if (hooks_.on_down)
     hooks_.on_down(c.endpoint, why);
-  const uint64_t now = now_ns();
-  c.crashes.push_back(now);
-  while (!c.crashes.empty() &&
-         now - c.crashes.front() > uint64_t{app_.instances.crash_loop_window_ms} * 1000000)
-    c.crashes.pop_front();
-  if (c.crashes.size() >= app_.instances.crash_loop_restarts) {
-    if (!c.crash_looping)
-      spdlog::error("function '{}' instance {} is crash-looping ({} exits within {} ms); "
-                    "restarting it at most every {} ms{}",
-                    fname, c.endpoint, c.crashes.size(), app_.instances.crash_loop_window_ms,
-                    app_.instances.restart_backoff_max_ms, tail_of(c));
-    c.crash_looping = true;
-    c.backoff_ms = app_.instances.restart_backoff_max_ms;
-  } else if (c.crashes.size() <= 1) {
-    c.crash_looping = false;
-    c.backoff_ms = app_.instances.restart_backoff_ms;
-  }
-  c.restart_at_ns = now + uint64_t{c.backoff_ms} * 1000000;
-  c.backoff_ms = std::min(c.backoff_ms * 2, app_.instances.restart_backoff_max_ms);
+  const auto next = c.backoff.on_exit(now_ns());
+  if (next.started_looping)
+    spdlog::error("function '{}' instance {} is crash-looping ({} exits within {} ms); "
+                  "restarting it at most every {} ms{}",
+                  fname, c.endpoint, next.exits_in_window, app_.instances.crash_loop_window_ms,
+                  app_.instances.restart_backoff_max_ms, tail_of(c));
+  c.restart_at_ns = next.restart_at_ns;
   count_coming_locked(); // crash-looping now, or not any more
 }
 
@@ -452,7 +440,7 @@ uint32_t instance_supervisor::coming(function_id f) const noexcept {
 void instance_supervisor::count_coming_locked() {
   std::vector<uint32_t> n(app_.functions.size(), 0);
   for (const auto& c : children_)
-    if (!c->ready && !c->retiring && !c->removing && !c->gone && !c->crash_looping &&
+    if (!c->ready && !c->retiring && !c->removing && !c->gone && !c->backoff.crash_looping() &&
         c->function < n.size())
       n[c->function]++;
   for (size_t f = 0; f < n.size(); ++f)
@@ -669,7 +657,7 @@ std::vector<instance_status> instance_supervisor::status() const {
   std::vector<instance_status> out;
   for (const auto& c : children_)
     out.push_back({c->endpoint, c->function, c->main.pid, c->ready, c->restarts,
-                   c->crash_looping, c->advertised.empty() ? c->address : c->advertised});
+                   c->backoff.crash_looping(), c->advertised.empty() ? c->address : c->advertised});
   return out;
 }
 
