@@ -538,3 +538,48 @@ TEST_CASE("KPA's target burst capacity puts the activator in the path: requests 
     }
   }
 }
+
+TEST_CASE("a chain warming up from zero requests every instance before the first one is ready",
+          "[integration][scaling][processes]") {
+  // Whole-chain warm-up: the four instances start in one batch (forks from the template overlap;
+  // exec'd ones are all under way), so the chain's first request pays about one start, not one
+  // per function. The supervisor takes readiness only after the batch: in the log, every
+  // instance's start comes before any instance's `ready`.
+  for (const std::string start : {"fork", "exec"}) {
+    INFO(start);
+    temp_dir dir;
+    std::string functions, names;
+    for (int i = 0; i < 4; ++i) {
+      const std::string name = "f" + std::to_string(i);
+      functions += "  - { name: " + name + ", handler: test.step, min_instances: 0 }\n";
+      names += (i ? ", " : "") + name;
+    }
+    const std::string log = dir.path + "/stderr";
+    child_process spry(
+      {SPRY_BINARY, "run",
+       dir.file("app.yaml",
+                "app: warm\ntransport: tcp\nlibraries: [" SPRY_FAULT_LIBRARY "]\n"
+                "gateway: {listen: '127.0.0.1:0'}\ninstances: {start: " + start + "}\n"
+                "policies:\n  autoscaler: { name: kpa, interval: 100ms, params: "
+                "{ scale_to_zero_grace_s: 60, stable_window_s: 1 } }\n"
+                "functions:\n" + functions +
+                "chains:\n  - { name: c, http: { path: /c }, functions: [" + names + "] }\n"),
+       "--log-level", "debug"},
+      log);
+    const uint16_t port = port_of(spry);
+    auto r = http_request(port, "POST", "/c", "x");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == "x|0|1|2|3");
+    const std::string text = spry::bench::read_file(log);
+    const std::string started =
+      start == "fork" ? " forked from the instance template as pid " : " started as pid ";
+    std::vector<size_t> starts;
+    for (size_t at = text.find(started); at != std::string::npos; at = text.find(started, at + 1))
+      starts.push_back(at);
+    const size_t first_ready = text.find(" is ready at ");
+    REQUIRE(starts.size() == 4);
+    REQUIRE(first_ready != std::string::npos);
+    CHECK(starts.back() < first_ready);
+  }
+}
