@@ -281,6 +281,26 @@ expected<pid_t> instance_template::fork_instance(const fork_request& r, bool* se
 std::vector<expected<pid_t>> instance_template::fork_instances(const std::vector<fork_request>& rs,
                                                                std::vector<bool>* sent_out) {
   using result = expected<pid_t>;
+  // The answers wait in our socket until every request of the batch is sent, charged to the
+  // template's send buffer (shared with its intermediates): a bounded batch stays well inside it,
+  // so neither side can block the other. A larger one goes in parts.
+  constexpr size_t max_batch = 32;
+  if (rs.size() > max_batch) {
+    std::vector<result> out;
+    sent_out->clear();
+    for (size_t b = 0; b < rs.size(); b += max_batch) {
+      const std::vector<fork_request> part(rs.begin() + static_cast<std::ptrdiff_t>(b),
+                                           rs.begin() + static_cast<std::ptrdiff_t>(
+                                                          std::min(b + max_batch, rs.size())));
+      std::vector<bool> sent;
+      auto got = fork_instances(part, &sent);
+      for (size_t k = 0; k < got.size(); ++k) {
+        out.push_back(std::move(got[k]));
+        sent_out->push_back(sent[k]);
+      }
+    }
+    return out;
+  }
   std::vector<result> out(rs.size(), result(make_error("the instance template did not answer")));
   sent_out->assign(rs.size(), false);
   std::vector<bool> answered(rs.size(), false);
