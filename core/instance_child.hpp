@@ -7,6 +7,7 @@
 #include "core/ids.hpp"
 #include "core/instance_supervisor.hpp"
 #include "core/process_launcher.hpp"
+#include "core/restart_backoff.hpp"
 
 #include <fcntl.h>
 #include <sys/types.h>
@@ -37,6 +38,7 @@ struct instance_supervisor::proc {
 };
 
 struct instance_supervisor::child {
+  explicit child(const instances_spec& spec) : backoff(spec) {}
   endpoint_id endpoint;
   function_id function;
   proc main;
@@ -49,11 +51,9 @@ struct instance_supervisor::child {
   bool ready = false;
   bool running = false;
   uint32_t restarts = 0;
-  bool crash_looping = false;
   uint64_t ready_deadline_ns = 0;
   uint64_t restart_at_ns = 0;
-  uint32_t backoff_ms = 0;
-  std::deque<uint64_t> crashes;  // times of recent crashes
+  restart_backoff backoff;       // when to restart it after an exit; crash loops
   std::string exit_reason;       // why it last stopped (for start-up errors)
   uint64_t applied = 0;          // last topology version the instance says it uses
   std::vector<unsigned> cpus;    // its node's CPUs (sched affinity); empty = any

@@ -46,11 +46,10 @@ int make_listener(uint16_t& port) {
 
 expected<std::unique_ptr<instance_supervisor::child>>
 instance_supervisor::make_child(const planned& p) {
-  auto c = std::make_unique<child>();
+  auto c = std::make_unique<child>(app_.instances);
   c->endpoint = p.endpoint;
   c->function = p.function;
   c->cpus = p.cpus;
-  c->backoff_ms = app_.instances.restart_backoff_ms;
   if (own_listeners_ && network_) {
     // In a pod: the socket lives in the instance's own network namespace, on its address.
     auto pod = network_->open(p.endpoint);
@@ -78,11 +77,10 @@ instance_supervisor::make_child(const planned& p) {
   return c;
 }
 
-status_or_error instance_supervisor::start_process(proc& p, const std::string& role_env,
-                                                   int pass_fd, const std::string& label,
-                                                   int pools_of,
-                                                   const std::vector<unsigned>& cpus,
-                                                   int netns_fd) {
+process_request instance_supervisor::request_of(const std::string& role_env, int pass_fd,
+                                                const std::string& label, int pools_of,
+                                                const std::vector<unsigned>& cpus,
+                                                int netns_fd) const {
   process_request r;
   r.role_env = role_env;
   r.label = label;
@@ -99,76 +97,96 @@ status_or_error instance_supervisor::start_process(proc& p, const std::string& r
     for (size_t i = 0; i < pool_fds_.size() && i < 64; ++i)
       if (in_chain(static_cast<function_id>(pools_of), i))
         r.fds.emplace_back(pool_fds_[i], child_first_pool_fd + static_cast<int>(i));
-  auto started = launcher_.start(r);
-  if (!started)
-    return started.err();
-  p.pid = started->pid;
-  p.control = started->control;
-  p.err = started->output;
+  return r;
+}
+
+void instance_supervisor::adopt(proc& p, const launched_process& l) {
+  p.pid = l.pid;
+  p.control = l.control;
+  p.err = l.output;
   p.reader = control_reader{};
-  return {};
+}
+
+std::string instance_supervisor::role_of(const child& c) const {
+  const int instance_fd = sidecars_ ? c.private_fd : c.listen_fd;
+  return "SPRY_INSTANCE=endpoint=" + std::to_string(c.endpoint) +
+         ";function=" + app_.functions[c.function].name +
+         ";control_fd=" + std::to_string(child_control_fd) +
+         ";listen_fd=" + std::to_string(instance_fd >= 0 ? child_listen_fd : -1) +
+         ";parent=" + std::to_string(getpid()) +
+         ";gateway=" + gateway_address_ +
+         (board_fd_ >= 0 ? ";board=" + std::to_string(child_board_fd) : "") +
+         ";pools=" + [&] {
+           // Only the pools of chains this function is part of (-1: not passed, not mapped):
+           // chains are isolated from each other.
+           std::string list;
+           for (size_t i = 0; i < pool_fds_.size(); ++i)
+             list += (i ? "," : "") +
+                     (in_chain(c.function, i) ? std::to_string(child_first_pool_fd + i)
+                                              : std::string("-1"));
+           return list;
+         }() +
+         (transport_parameters_.empty() ? std::string() : ";transport=" + transport_parameters_) +
+         // The node's current function libraries (a hot reload changes them): a forked
+         // instance loads them too, finding the ones the template preloaded already mapped and
+         // opening a reloaded one itself.
+         (hooks_.libraries ? ";libraries=" + role_list(hooks_.libraries()) : std::string());
 }
 
 status_or_error instance_supervisor::spawn(child& c) {
-  // The cold start counts from here: a template's fork happens inside spawn_process, an exec'd
-  // child's loading after it; both are in the figure.
+  std::vector<child*> one{&c};
+  return spawn(one).front();
+}
+
+std::vector<status_or_error> instance_supervisor::spawn(const std::vector<child*>& cs) {
+  // The cold start counts from here: a template's fork happens inside the launcher's start, an
+  // exec'd child's loading after it; both are in the figure.
   const uint64_t spawned_ns = now_ns();
-  const std::string label = label_of(c);
-  const int instance_fd = sidecars_ ? c.private_fd : c.listen_fd;
-  const std::string role = "SPRY_INSTANCE=endpoint=" + std::to_string(c.endpoint) +
-                           ";function=" + app_.functions[c.function].name +
-                           ";control_fd=" + std::to_string(child_control_fd) +
-                           ";listen_fd=" + std::to_string(instance_fd >= 0 ? child_listen_fd : -1) +
-                           ";parent=" + std::to_string(getpid()) +
-                           ";gateway=" + gateway_address_ +
-                           (board_fd_ >= 0 ? ";board=" + std::to_string(child_board_fd) : "") +
-                           ";pools=" + [&] {
-                             // Only the pools of chains this function is part of (-1: not
-                             // passed, not mapped): chains are isolated from each other.
-                             std::string list;
-                             for (size_t i = 0; i < pool_fds_.size(); ++i)
-                               list += (i ? "," : "") +
-                                       (in_chain(c.function, i)
-                                          ? std::to_string(child_first_pool_fd + i)
-                                          : std::string("-1"));
-                             return list;
-                           }() +
-                           (transport_parameters_.empty() ? std::string()
-                                                          : ";transport=" + transport_parameters_) +
-                           // The node's current function libraries (a hot reload changes them):
-                           // a forked instance loads them too, finding the ones the template
-                           // preloaded already mapped and opening a reloaded one itself.
-                           (hooks_.libraries ? ";libraries=" + role_list(hooks_.libraries())
-                                             : std::string());
-  if (auto ok = start_process(c.main, role, instance_fd, label, c.function, c.cpus,
-                              netns_of(c.endpoint));
-      !ok)
-    return ok;
-  if (sidecars_) {
-    sidecar_launch l;
-    l.control_fd = child_control_fd;
-    l.listen_fd = child_listen_fd;
-    l.upstream_port = c.private_port;
-    l.concurrency = app_.functions[c.function].concurrency;
-    l.parent = getpid();
-    l.name = label;
-    if (auto ok = start_process(c.side, sidecar_.role_env(l), c.listen_fd,
-                                label + "/" + sidecar_.name, -1, c.cpus, netns_of(c.endpoint));
-        !ok) {
-      kill(c.main.pid, SIGKILL);
-      waitpid(c.main.pid, nullptr, 0);
-      close(c.main.control);
-      close(c.main.err);
-      c.main = proc{};
-      return ok;
+  // Every instance process in one batch: forks from the template overlap, so a chain warming
+  // up from zero starts its instances together rather than one after another.
+  std::vector<process_request> requests;
+  for (const child* c : cs)
+    requests.push_back(request_of(role_of(*c), sidecars_ ? c->private_fd : c->listen_fd,
+                                  label_of(*c), c->function, c->cpus, netns_of(c->endpoint)));
+  auto started = launcher_.start(requests);
+  std::vector<status_or_error> out;
+  for (size_t k = 0; k < cs.size(); ++k) {
+    child& c = *cs[k];
+    if (!started[k]) {
+      out.push_back(started[k].err());
+      continue;
     }
+    adopt(c.main, *started[k]);
+    if (sidecars_) {
+      sidecar_launch l;
+      l.control_fd = child_control_fd;
+      l.listen_fd = child_listen_fd;
+      l.upstream_port = c.private_port;
+      l.concurrency = app_.functions[c.function].concurrency;
+      l.parent = getpid();
+      l.name = label_of(c);
+      auto side = launcher_.start(request_of(sidecar_.role_env(l), c.listen_fd,
+                                             l.name + "/" + sidecar_.name, -1, c.cpus,
+                                             netns_of(c.endpoint)));
+      if (!side) {
+        kill(c.main.pid, SIGKILL);
+        waitpid(c.main.pid, nullptr, 0);
+        close(c.main.control);
+        close(c.main.err);
+        c.main = proc{};
+        out.push_back(side.err());
+        continue;
+      }
+      adopt(c.side, *side);
+    }
+    c.running = true;
+    c.ready = false;
+    c.started_ns = spawned_ns;
+    c.exit_reason.clear();
+    c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
+    out.push_back(status_or_error{});
   }
-  c.running = true;
-  c.ready = false;
-  c.started_ns = spawned_ns;
-  c.exit_reason.clear();
-  c.ready_deadline_ns = now_ns() + uint64_t{app_.instances.ready_timeout_ms} * 1000000;
-  return {};
+  return out;
 }
 
 std::optional<expected<instance_role>> instance_role_from_env() {

@@ -92,8 +92,11 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
         for (auto& c : children_)
           c->advertised = front_end_->advertised(c->endpoint, c->address);
     }
+    std::vector<child*> all;
     for (auto& c : children_)
-      if (auto ok = spawn(*c); !ok)
+      all.push_back(c.get());
+    for (auto& ok : spawn(all))
+      if (!ok)
         return ok;
   }
   monitor_ = std::thread([this] { monitor(); });
@@ -148,33 +151,64 @@ status_or_error instance_supervisor::start(const std::vector<planned>& plan) {
 }
 
 status_or_error instance_supervisor::add(const planned& p) {
-  if (front_end_)
-    return make_error("instances cannot be added while the transport's front end sits between "
-                      "endpoints: it is configured once, at start");
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (stopping_.load())
-    return make_error("the node is stopping");
-  for (const auto& c : children_)
-    if (c->endpoint == p.endpoint)
-      return make_error("endpoint " + std::to_string(p.endpoint) + " is in use");
-  auto c = make_child(p);
-  if (!c)
-    return c.err();
-  if (auto ok = spawn(**c); !ok) {
-    for (int fd : {(*c)->listen_fd, (*c)->private_fd})
-      if (fd >= 0)
-        close(fd);
-    if (network_) {
-      netns_.erase(p.endpoint);
-      network_->close(p.endpoint);
-    }
-    return ok;
+  return add(std::vector<planned>{p}).front();
+}
+
+std::vector<status_or_error> instance_supervisor::add(const std::vector<planned>& plan) {
+  std::vector<status_or_error> out(plan.size());
+  if (front_end_) {
+    for (auto& o : out)
+      o = make_error("instances cannot be added while the transport's front end sits between "
+                     "endpoints: it is configured once, at start");
+    return out;
   }
-  children_.push_back(std::move(*c));
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::unique_ptr<child>> fresh(plan.size());
+  std::vector<child*> batch;
+  for (size_t k = 0; k < plan.size(); ++k) {
+    const planned& p = plan[k];
+    if (stopping_.load()) {
+      out[k] = make_error("the node is stopping");
+      continue;
+    }
+    bool in_use = false;
+    for (const auto& c : children_)
+      in_use = in_use || c->endpoint == p.endpoint;
+    for (size_t j = 0; j < k; ++j)
+      in_use = in_use || (fresh[j] && plan[j].endpoint == p.endpoint);
+    if (in_use) {
+      out[k] = make_error("endpoint " + std::to_string(p.endpoint) + " is in use");
+      continue;
+    }
+    auto c = make_child(p);
+    if (!c) {
+      out[k] = c.err();
+      continue;
+    }
+    fresh[k] = std::move(*c);
+    batch.push_back(fresh[k].get());
+  }
+  const auto spawned = spawn(batch);
+  for (size_t k = 0, b = 0; k < plan.size(); ++k) {
+    if (!fresh[k])
+      continue;
+    if (auto ok = spawned[b++]; !ok) {
+      for (int fd : {fresh[k]->listen_fd, fresh[k]->private_fd})
+        if (fd >= 0)
+          close(fd);
+      if (network_) {
+        netns_.erase(plan[k].endpoint);
+        network_->close(plan[k].endpoint);
+      }
+      out[k] = ok;
+      continue;
+    }
+    children_.push_back(std::move(fresh[k]));
+  }
   count_coming_locked();
   if (wake_[1] >= 0)
-    (void)!write(wake_[1], "x", 1); // poll its control socket from now on
-  return {};
+    (void)!write(wake_[1], "x", 1); // poll their control sockets from now on
+  return out;
 }
 
 void instance_supervisor::retire(endpoint_id endpoint) {
@@ -389,25 +423,13 @@ void instance_supervisor::on_exit(child& c, const std::string& why_override) {
     publish_locked();
   if (hooks_.on_down)
     hooks_.on_down(c.endpoint, why);
-  const uint64_t now = now_ns();
-  c.crashes.push_back(now);
-  while (!c.crashes.empty() &&
-         now - c.crashes.front() > uint64_t{app_.instances.crash_loop_window_ms} * 1000000)
-    c.crashes.pop_front();
-  if (c.crashes.size() >= app_.instances.crash_loop_restarts) {
-    if (!c.crash_looping)
-      spdlog::error("function '{}' instance {} is crash-looping ({} exits within {} ms); "
-                    "restarting it at most every {} ms{}",
-                    fname, c.endpoint, c.crashes.size(), app_.instances.crash_loop_window_ms,
-                    app_.instances.restart_backoff_max_ms, tail_of(c));
-    c.crash_looping = true;
-    c.backoff_ms = app_.instances.restart_backoff_max_ms;
-  } else if (c.crashes.size() <= 1) {
-    c.crash_looping = false;
-    c.backoff_ms = app_.instances.restart_backoff_ms;
-  }
-  c.restart_at_ns = now + uint64_t{c.backoff_ms} * 1000000;
-  c.backoff_ms = std::min(c.backoff_ms * 2, app_.instances.restart_backoff_max_ms);
+  const auto next = c.backoff.on_exit(now_ns());
+  if (next.started_looping)
+    spdlog::error("function '{}' instance {} is crash-looping ({} exits within {} ms); "
+                  "restarting it at most every {} ms{}",
+                  fname, c.endpoint, next.exits_in_window, app_.instances.crash_loop_window_ms,
+                  app_.instances.restart_backoff_max_ms, tail_of(c));
+  c.restart_at_ns = next.restart_at_ns;
   count_coming_locked(); // crash-looping now, or not any more
 }
 
@@ -418,7 +440,7 @@ uint32_t instance_supervisor::coming(function_id f) const noexcept {
 void instance_supervisor::count_coming_locked() {
   std::vector<uint32_t> n(app_.functions.size(), 0);
   for (const auto& c : children_)
-    if (!c->ready && !c->retiring && !c->removing && !c->gone && !c->crash_looping &&
+    if (!c->ready && !c->retiring && !c->removing && !c->gone && !c->backoff.crash_looping() &&
         c->function < n.size())
       n[c->function]++;
   for (size_t f = 0; f < n.size(); ++f)
@@ -635,7 +657,7 @@ std::vector<instance_status> instance_supervisor::status() const {
   std::vector<instance_status> out;
   for (const auto& c : children_)
     out.push_back({c->endpoint, c->function, c->main.pid, c->ready, c->restarts,
-                   c->crash_looping, c->advertised.empty() ? c->address : c->advertised});
+                   c->backoff.crash_looping(), c->advertised.empty() ? c->address : c->advertised});
   return out;
 }
 

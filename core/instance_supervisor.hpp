@@ -112,6 +112,10 @@ public:
 
   /// Scaling, after start(): starts one more instance (ready later; on_ready tells).
   status_or_error add(const planned& p);
+  /// Starts several at once (a chain warming up from zero): their processes start together,
+  /// none waits for another's fork. One result per plan entry, in order; a failed one leaves
+  /// nothing behind, the others start all the same.
+  std::vector<status_or_error> add(const std::vector<planned>& plan);
   /// Whether add() can start instances (not with a front end, configured once at start).
   bool can_add() const noexcept { return !front_end_; }
   /// Takes `endpoint` out of the directory sent to every instance (drain starts).
@@ -129,12 +133,18 @@ private:
   struct child;
   void monitor();
   status_or_error spawn(child& c);
-  /// Starts one process of `c` through launcher_ (instance_spawn.cpp). `pools_of`: pass the
-  /// board and the pools of this function's chains (-1: none, e.g. a sidecar). `netns_fd`: the
-  /// network namespace the process enters before exec (-1: ours).
-  status_or_error start_process(proc& p, const std::string& role_env, int pass_fd,
-                                const std::string& label, int pools_of,
-                                const std::vector<unsigned>& cpus, int netns_fd);
+  /// Starts the processes of every child in `cs` together (instance_spawn.cpp): the instances
+  /// in one batch through the launcher (forks from the template overlap), then each sidecar.
+  /// One result per child, in order.
+  std::vector<status_or_error> spawn(const std::vector<child*>& cs);
+  /// What the launcher is asked for one process of a child. `pools_of`: pass the board and the
+  /// pools of this function's chains (-1: none, e.g. a sidecar). `netns_fd`: the network
+  /// namespace the process enters before exec (-1: ours).
+  process_request request_of(const std::string& role_env, int pass_fd, const std::string& label,
+                             int pools_of, const std::vector<unsigned>& cpus, int netns_fd) const;
+  /// The SPRY_INSTANCE role of `c`'s instance process.
+  std::string role_of(const child& c) const;
+  static void adopt(proc& p, const launched_process& l);
   expected<std::unique_ptr<child>> make_child(const planned& p);
   void on_exit(child& c, const std::string& why);
   void publish_locked();

@@ -66,11 +66,19 @@ public:
   instance_template& operator=(const instance_template&) = delete;
 
   /// Forks one instance and returns its pid: a child of this process by then. Thread-safe
-  /// (requests are serialised); blocks for the fork, about a millisecond. On an error `*sent`
+  /// (batches are serialised); blocks for the fork, about a millisecond. On an error `*sent`
   /// says whether the request reached the template: if not (the template is gone), nothing holds
   /// the descriptors and the caller may exec with them at once; if it did (no answer, or no
   /// fork), an instance may exist with them, so the caller must not reuse them.
   expected<pid_t> fork_instance(const fork_request& r, bool* sent);
+
+  /// Forks one instance per request, concurrently: every request is sent before any answer is
+  /// awaited, and the template forks each as it reads it, not waiting for the one before (a
+  /// chain's instances warming up from zero start together). Results and `*sent` (as for
+  /// fork_instance) are in the order of `rs`. Thread-safe; blocks until every answer is in
+  /// (5 s at most, then the template is killed).
+  std::vector<expected<pid_t>> fork_instances(const std::vector<fork_request>& rs,
+                                              std::vector<bool>* sent);
 
   pid_t pid() const noexcept { return pid_; }
 
@@ -78,7 +86,8 @@ private:
   instance_template(pid_t pid, int socket) : pid_(pid), socket_(socket) {}
   pid_t pid_;
   int socket_;
-  std::mutex mtx_;
+  std::mutex mtx_;          // one batch at a time on the socket
+  uint32_t next_seq_ = 1;   // under mtx_
 };
 
 } // namespace spry::core

@@ -23,27 +23,89 @@ void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOC
 } // namespace
 
 expected<launched_process> process_launcher::start(const process_request& r) {
-  int ctl[2], err[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
-    return make_error(std::string("socketpair: ") + strerror(errno));
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    const int e = errno;
-    close(ctl[0]);
-    close(ctl[1]);
-    return make_error(std::string("pipe: ") + strerror(e));
-  }
-  launched_process out;
-  if (r.may_fork && program_.forker) {
-    bool reuse = false;
-    if (fork_from_template(out, r, ctl[1], ctl[0], err[1], err[0], &reuse))
-      return out;
-    if (!reuse) { // the caller starts it again later, by exec
-      for (int fd : {ctl[0], ctl[1], err[0], err[1]})
-        close(fd);
-      return make_error("the instance template took the request but did not fork");
-    }
-  }
+  return std::move(start(std::vector<process_request>{r}).front());
+}
 
+std::vector<expected<launched_process>>
+process_launcher::start(const std::vector<process_request>& rs) {
+  std::vector<expected<launched_process>> out;
+  struct pipes {
+    int ctl[2] = {-1, -1};
+    int err[2] = {-1, -1};
+  };
+  std::vector<pipes> p(rs.size());
+  for (size_t k = 0; k < rs.size(); ++k) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p[k].ctl) != 0) {
+      out.emplace_back(make_error(std::string("socketpair: ") + strerror(errno)));
+      continue;
+    }
+    if (pipe2(p[k].err, O_CLOEXEC) != 0) {
+      const int e = errno;
+      close(p[k].ctl[0]);
+      close(p[k].ctl[1]);
+      p[k].ctl[0] = p[k].ctl[1] = -1;
+      out.emplace_back(make_error(std::string("pipe: ") + strerror(e)));
+      continue;
+    }
+    out.emplace_back(launched_process{});
+  }
+  // The template's share in one batch: their forks overlap (instance_template::fork_instances).
+  std::vector<size_t> batch;
+  for (size_t k = 0; k < rs.size(); ++k)
+    if (out[k] && rs[k].may_fork && program_.forker)
+      batch.push_back(k);
+  std::vector<bool> exec(rs.size(), true);
+  if (!batch.empty()) {
+    std::vector<fork_request> fr;
+    for (size_t k : batch) {
+      fork_request f;
+      f.role_env = rs[k].role_env;
+      f.fds = {{p[k].err[1], STDERR_FILENO}, {p[k].err[1], STDOUT_FILENO},
+               {p[k].ctl[1], child_control_fd}};
+      f.fds.insert(f.fds.end(), rs[k].fds.begin(), rs[k].fds.end());
+      f.cpus = rs[k].cpus;
+      f.netns_fd = rs[k].netns_fd;
+      fr.push_back(std::move(f));
+    }
+    std::vector<bool> sent;
+    auto pids = program_.forker->fork_instances(fr, &sent);
+    bool failed = false;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const size_t k = batch[i];
+      if (pids[i]) {
+        exec[k] = false;
+        close(p[k].ctl[1]);
+        close(p[k].err[1]);
+        set_nonblocking(p[k].ctl[0]);
+        set_nonblocking(p[k].err[0]);
+        out[k] = launched_process{*pids[i], p[k].ctl[0], p[k].err[0]};
+        spdlog::debug("{} forked from the instance template as pid {}", rs[k].label, *pids[i]);
+        continue;
+      }
+      if (!failed) // once: from now on every process is exec'd, as without a template
+        spdlog::warn("{}: {}; starting instances with exec from now on", rs[k].label,
+                     pids[i].err().message);
+      failed = true;
+      if (sent[i]) { // an instance may hold the descriptors: the caller starts it again later
+        exec[k] = false;
+        for (int fd : {p[k].ctl[0], p[k].ctl[1], p[k].err[0], p[k].err[1]})
+          close(fd);
+        out[k] = make_error("the instance template took the request but did not fork");
+      }
+      // not sent: nothing holds the descriptors, exec with them below
+    }
+    if (failed)
+      program_.forker.reset();
+  }
+  for (size_t k = 0; k < rs.size(); ++k)
+    if (out[k] && exec[k])
+      out[k] = exec_process(rs[k], p[k].ctl, p[k].err);
+  return out;
+}
+
+expected<launched_process> process_launcher::exec_process(const process_request& r, int ctl[2],
+                                                          int err[2]) {
+  launched_process out;
   // Everything the child needs is prepared before fork: after fork in a threaded process only
   // async-signal-safe calls are allowed until exec.
   const std::string role_var = r.role_env.substr(0, r.role_env.find('=') + 1);
@@ -135,35 +197,6 @@ expected<launched_process> process_launcher::start(const process_request& r) {
   out.output = err[0];
   spdlog::debug("{} started as pid {}", r.label, pid);
   return out;
-}
-
-bool process_launcher::fork_from_template(launched_process& out, const process_request& r,
-                                          int ctl_w, int ctl_r, int err_w, int err_r,
-                                          bool* reuse) {
-  fork_request f;
-  f.role_env = r.role_env;
-  f.fds = {{err_w, STDERR_FILENO}, {err_w, STDOUT_FILENO}, {ctl_w, child_control_fd}};
-  f.fds.insert(f.fds.end(), r.fds.begin(), r.fds.end());
-  f.cpus = r.cpus;
-  f.netns_fd = r.netns_fd;
-  bool sent = false;
-  auto pid = program_.forker->fork_instance(f, &sent);
-  *reuse = !sent;
-  if (!pid) {
-    // Once: from now on every process is exec'd, as without a template.
-    spdlog::warn("{}: {}; starting instances with exec from now on", r.label, pid.err().message);
-    program_.forker.reset();
-    return false;
-  }
-  close(ctl_w);
-  close(err_w);
-  set_nonblocking(ctl_r);
-  set_nonblocking(err_r);
-  out.pid = *pid;
-  out.control = ctl_r;
-  out.output = err_r;
-  spdlog::debug("{} forked from the instance template as pid {}", r.label, *pid);
-  return true;
 }
 
 } // namespace spry::core

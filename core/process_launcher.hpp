@@ -64,15 +64,18 @@ public:
   /// name what failed (socketpair, pipe, fork, a template that took the request and did not
   /// fork). An exec that fails is the child's: it writes why to its stderr and exits 127.
   expected<launched_process> start(const process_request& r);
+  /// Starts several, in the order given. Those that may fork go to the template in one batch, so
+  /// their forks overlap (a chain's instances warming up together); the rest are exec'd. One
+  /// result per request, as start() would give it.
+  std::vector<expected<launched_process>> start(const std::vector<process_request>& rs);
 
   /// Whether processes that may fork are forked (the template is there and alive).
   bool forks() const noexcept { return program_.forker != nullptr; }
 
 private:
-  /// Through the template. true: forked. false with `*reuse`: the template is gone before it
-  /// saw the request, exec with the same descriptors; false without: failed.
-  bool fork_from_template(launched_process& out, const process_request& r, int ctl_w, int ctl_r,
-                          int err_w, int err_r, bool* reuse);
+  /// fork + exec, with the control socket and the output pipe made for it (closes them on a
+  /// failed fork).
+  expected<launched_process> exec_process(const process_request& r, int ctl[2], int err[2]);
 
   launch_program program_;
 };

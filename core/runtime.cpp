@@ -353,8 +353,13 @@ status_or_error runtime::launch(launch_hooks hooks) {
 }
 
 expected<endpoint_id> runtime::add_instance(function_id f, std::vector<unsigned> cpus) {
-  if (role_ || f >= app_.functions.size())
-    return make_error("add_instance: not the node, or unknown function");
+  return std::move(add_instances({{f, std::move(cpus)}}).front());
+}
+
+std::vector<expected<endpoint_id>>
+runtime::add_instances(const std::vector<std::pair<function_id, std::vector<unsigned>>>& wanted) {
+  using result = expected<endpoint_id>;
+  std::vector<result> out;
   // Next unused id; after a wrap, the lowest id no instance uses.
   std::vector<bool> used(tp_max_endpoints_, false);
   used[gateway_endpoint] = true;
@@ -364,34 +369,58 @@ expected<endpoint_id> runtime::add_instance(function_id f, std::vector<unsigned>
   for (const auto& i : instances())
     if (i.endpoint < used.size())
       used[i.endpoint] = true;
-  endpoint_id ep = no_endpoint;
-  for (uint32_t k = 0; k < tp_max_endpoints_ && ep == no_endpoint; ++k) {
-    const endpoint_id cand = (next_endpoint_ + k) % tp_max_endpoints_;
-    if (!used[cand])
-      ep = cand;
+  std::vector<instance_supervisor::planned> plan;
+  std::vector<size_t> planned_at; // plan entry -> index in `out`
+  for (const auto& [f, cpus] : wanted) {
+    if (role_ || f >= app_.functions.size()) {
+      out.push_back(result(make_error("add_instance: not the node, or unknown function")));
+      continue;
+    }
+    if (!in_process_instances_ && !supervisor_) {
+      out.push_back(result(make_error("add_instance: instances are not launched")));
+      continue;
+    }
+    endpoint_id ep = no_endpoint;
+    for (uint32_t k = 0; k < tp_max_endpoints_ && ep == no_endpoint; ++k) {
+      const endpoint_id cand = (next_endpoint_ + k) % tp_max_endpoints_;
+      if (!used[cand])
+        ep = cand;
+    }
+    if (ep == no_endpoint) {
+      out.push_back(result(make_error("no free endpoint id (all " +
+                                      std::to_string(tp_max_endpoints_) + " in use)")));
+      continue;
+    }
+    used[ep] = true;
+    next_endpoint_ = (ep + 1) % tp_max_endpoints_;
+    board_.reset(ep, app_.functions[f].concurrency);
+    if (in_process_instances_) {
+      if (auto ok = spawn_local(ep, f); !ok) {
+        out.push_back(result(ok.err()));
+        continue;
+      }
+      auto d = std::make_shared<endpoint_directory>(*directory_.snapshot());
+      if (d->function_of.size() <= ep)
+        d->function_of.resize(ep + 1, no_function);
+      d->function_of[ep] = f;
+      d->instances[f].push_back(ep);
+      directory_.publish(std::move(d));
+      if (launch_hooks_.on_instance_ready)
+        launch_hooks_.on_instance_ready(ep, 0);
+      out.push_back(ep);
+      continue;
+    }
+    planned_at.push_back(out.size());
+    plan.push_back({ep, f, cpus});
+    out.push_back(ep);
   }
-  if (ep == no_endpoint)
-    return make_error("no free endpoint id (all " + std::to_string(tp_max_endpoints_) + " in use)");
-  next_endpoint_ = (ep + 1) % tp_max_endpoints_;
-  board_.reset(ep, app_.functions[f].concurrency);
-  if (in_process_instances_) {
-    if (auto ok = spawn_local(ep, f); !ok)
-      return ok.err();
-    auto d = std::make_shared<endpoint_directory>(*directory_.snapshot());
-    if (d->function_of.size() <= ep)
-      d->function_of.resize(ep + 1, no_function);
-    d->function_of[ep] = f;
-    d->instances[f].push_back(ep);
-    directory_.publish(std::move(d));
-    if (launch_hooks_.on_instance_ready)
-      launch_hooks_.on_instance_ready(ep, 0);
-    return ep;
+  if (!plan.empty()) {
+    const auto started = supervisor_->add(plan);
+    for (size_t k = 0; k < plan.size(); ++k)
+      if (!started[k])
+        out[planned_at[k]] = result(started[k].err());
   }
-  if (!supervisor_)
-    return make_error("add_instance: instances are not launched");
-  if (auto ok = supervisor_->add({ep, f, std::move(cpus)}); !ok)
-    return ok.err();
-  return ep;
+  return out;
 }
 
 void runtime::retire_instance(endpoint_id ep) {

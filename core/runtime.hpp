@@ -104,6 +104,11 @@ public:
   /// Starts one more instance of `f`, pinned to `cpus` (processes; empty = any). It takes
   /// requests once ready (the directory lists it then); on_instance_ready reports it.
   expected<endpoint_id> add_instance(function_id f, std::vector<unsigned> cpus = {});
+  /// Starts several at once, {function, cpus} each: their processes start together (a chain
+  /// warming up from zero pays about one start, not one per function). One result per entry,
+  /// in order, as add_instance would give it.
+  std::vector<expected<endpoint_id>>
+  add_instances(const std::vector<std::pair<function_id, std::vector<unsigned>>>& wanted);
   /// First step of removing an instance: no new request is sent to it (directory without it).
   void retire_instance(endpoint_id ep);
   /// Every process now routes without `ep` (so nothing new can arrive there).

@@ -350,6 +350,8 @@ void control_plane::tick(bool decide) {
         stats_[f].concurrency.sample(
           now, in_flight[f] + static_cast<double>(gw_.held(static_cast<core::function_id>(f))));
 
+    // Every start this tick decides goes out in one batch (flush_starts_locked below).
+    batching_ = true;
     if (decide) {
       const double interval = std::max(1e-3, (now - last_decision_ns_) / 1e9);
       last_decision_ns_ = now;
@@ -444,6 +446,8 @@ void control_plane::tick(bool decide) {
               }))
             scale_locked(fn, 1);
         }
+    batching_ = false;
+    flush_starts_locked();
     last_ready_ = ready_n;
     last_starting_ = starting_n;
     drain_locked();

@@ -168,6 +168,9 @@ private:
   /// and tells the gateway (live_activator_ only).
   void apply_activator_locked();
   void scale_locked(core::function_id f, uint32_t wanted);
+  /// Starts what scale_locked decided (starts_) in one runtime::add_instances call, so that the
+  /// instances of one tick (a chain warming up from zero) start together.
+  void flush_starts_locked();
   int place_locked(core::function_id f);
   void drain_locked();
   /// Retires every instance a hot reload replaced whose replacement is ready (or gone).
@@ -190,6 +193,15 @@ private:
 
   mutable std::mutex mtx_; // what follows; never held while waiting for an event
   std::map<core::endpoint_id, inst> instances_;
+  /// Instances scale_locked placed and has not started yet: while batching_ (a tick's scaling),
+  /// they wait for flush_starts_locked; they count as alive and as using their node meanwhile.
+  struct pending_start {
+    core::function_id function;
+    int node;
+    uint32_t desired; ///< for the log line
+  };
+  std::vector<pending_start> starts_;
+  bool batching_ = false;
   std::vector<std::vector<int>> initial_nodes_; // per function: nodes placed before launch
   uint32_t initial_placeholders_ = 0;
   std::vector<function_stats> stats_;

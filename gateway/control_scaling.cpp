@@ -119,10 +119,13 @@ void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
   for (const auto& [ep, x] : instances_) // one being replaced counts as its replacement
     if (x.function == f && x.state != inst_state::retiring && x.replaced_by == core::no_endpoint)
       alive.push_back(ep);
+  // Decided earlier in this tick, started with the tick's batch (flush_starts_locked).
+  const size_t deferred = static_cast<size_t>(
+    std::count_if(starts_.begin(), starts_.end(), [&](const pending_start& s) { return s.function == f; }));
   const uint64_t now = core::now_ns();
-  if (desired > alive.size()) {
+  if (desired > alive.size() + deferred) {
     bool short_of_room = false;
-    for (size_t k = alive.size(); k < desired; ++k) {
+    for (size_t k = alive.size() + deferred; k < desired; ++k) {
       const int n = place_locked(f);
       if (n < 0) {
         const auto unplaced = static_cast<uint32_t>(desired - k);
@@ -133,19 +136,9 @@ void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
         short_of_room = true;
         break;
       }
-      auto ep = rt_.add_instance(f, nodes_[static_cast<size_t>(n)].cpus);
-      if (!ep) {
-        spdlog::error("function '{}': cannot start an instance: {}", spec.name, ep.err().message);
-        break;
-      }
-      inst x{f, n, inst_state::starting, now};
-      x.scaled = true;
-      seed_from_board(*ep, x);
-      // An in-process instance is ready at once, and may already be in the directory.
-      instances_[*ep] = x;
-      st.scale_ups++;
-      spdlog::info("function '{}': scaling up to {} (instance {} on node '{}')", spec.name,
-                   desired, *ep, nodes_[static_cast<size_t>(n)].name);
+      starts_.push_back({f, n, desired});
+      if (!batching_)
+        flush_starts_locked();
     }
     if (!short_of_room)
       st.unplaced = 0;
@@ -170,6 +163,35 @@ void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
       spdlog::info("function '{}': scaling down to {} (draining instance {})", spec.name, desired,
                    alive[k]);
     }
+  }
+}
+
+void control_plane::flush_starts_locked() {
+  if (starts_.empty())
+    return;
+  std::vector<pending_start> batch;
+  batch.swap(starts_);
+  std::vector<std::pair<core::function_id, std::vector<unsigned>>> wanted;
+  for (const auto& s : batch)
+    wanted.emplace_back(s.function, nodes_[static_cast<size_t>(s.node)].cpus);
+  // One call: the instances' processes start together (a chain warming up from zero).
+  auto eps = rt_.add_instances(wanted);
+  const uint64_t now = core::now_ns();
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const auto& s = batch[k];
+    const auto& spec = app_.functions[s.function];
+    if (!eps[k]) {
+      spdlog::error("function '{}': cannot start an instance: {}", spec.name, eps[k].err().message);
+      continue;
+    }
+    inst x{s.function, s.node, inst_state::starting, now};
+    x.scaled = true;
+    seed_from_board(*eps[k], x);
+    // An in-process instance is ready at once, and may already be in the directory.
+    instances_[*eps[k]] = x;
+    stats_[s.function].scale_ups++;
+    spdlog::info("function '{}': scaling up to {} (instance {} on node '{}')", spec.name,
+                 s.desired, *eps[k], nodes_[static_cast<size_t>(s.node)].name);
   }
 }
 
@@ -268,6 +290,9 @@ double control_plane::node_cpu_used_locked(int n) const {
   for (const auto& [ep, x] : instances_)
     if (x.node == n)
       used += app_.functions[x.function].cpu * std::min(1.0, stats_[x.function].cpu_fraction);
+  for (const auto& s : starts_) // placed, not started yet: the node's room is taken all the same
+    if (s.node == n)
+      used += app_.functions[s.function].cpu * std::min(1.0, stats_[s.function].cpu_fraction);
   return used;
 }
 
@@ -276,6 +301,9 @@ double control_plane::node_memory_used_locked(int n) const {
   for (const auto& [ep, x] : instances_)
     if (x.node == n)
       used += app_.functions[x.function].memory / 1048576.0;
+  for (const auto& s : starts_)
+    if (s.node == n)
+      used += app_.functions[s.function].memory / 1048576.0;
   return used;
 }
 
@@ -300,6 +328,11 @@ int control_plane::place_locked(core::function_id f) {
   for (const auto& [ep, x] : instances_)
     if (x.function == f) {
       d.cpu_allocated += d.cpu * std::min(1.0, stats_[f].cpu_fraction); // as node_cpu_used_locked
+      d.memory_allocated += d.memory;
+    }
+  for (const auto& s : starts_)
+    if (s.function == f) {
+      d.cpu_allocated += d.cpu * std::min(1.0, stats_[f].cpu_fraction);
       d.memory_allocated += d.memory;
     }
   req.demands.push_back(d);

@@ -4,14 +4,21 @@
 // stop instances from starting (exec takes over). Every process started is stopped by its PID.
 
 #include "bench/load/child_process.hpp"
+#include "core/instance_template.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/processes.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <string>
@@ -149,4 +156,101 @@ TEST_CASE("instances forked from a template answer as exec'd ones and are superv
     CHECK(all_gone(templates, std::chrono::seconds(2)));
     exec.stop(SIGTERM, std::chrono::seconds(10));
   }
+}
+
+namespace {
+
+// Exit codes of the batch check (run in its own single-threaded process, as a template must be
+// forked from one).
+enum batch_check : int {
+  batch_ok = 0,
+  no_template = 10,
+  not_forked = 11,
+  same_pid = 12,
+  not_concurrent = 13,
+  wrong_order = 14,
+  bad_exit = 15,
+};
+
+// Each instance writes "index pid\n" to fd 7, then waits for EOF on fd 8 (the checker lets go).
+[[noreturn]] void batch_check_process() {
+  auto forker = spry::core::instance_template::start([]() -> int {
+    const char* index = std::getenv("SPRY_TEST_INDEX");
+    const std::string line = std::string(index ? index : "?") + " " + std::to_string(getpid()) + "\n";
+    (void)!write(7, line.data(), line.size());
+    // Held until the checker has heard from every instance of the batch (10 s at most).
+    pollfd p{8, POLLIN, 0};
+    const int released = poll(&p, 1, 10000);
+    _exit(released == 1 ? 0 : 3);
+  });
+  if (!forker)
+    _exit(no_template);
+  // Made after the template: it must not hold the write end of `go`, or EOF would never come.
+  int up[2], go[2];
+  if (pipe2(up, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0)
+    _exit(no_template);
+  std::vector<spry::core::fork_request> batch;
+  for (int i = 0; i < 4; ++i) {
+    spry::core::fork_request r;
+    r.role_env = "SPRY_TEST_INDEX=" + std::to_string(i);
+    r.fds = {{up[1], 7}, {go[0], 8}};
+    batch.push_back(r);
+  }
+  std::vector<bool> sent;
+  auto pids = (*forker)->fork_instances(batch, &sent);
+  close(up[1]);
+  close(go[0]);
+  std::set<pid_t> distinct;
+  for (auto& p : pids) {
+    if (!p)
+      _exit(not_forked);
+    distinct.insert(*p);
+  }
+  if (distinct.size() != 4)
+    _exit(same_pid);
+  // Every instance of the batch is up while none has been let go: they run side by side, and
+  // none was forked only after another finished.
+  std::string heard;
+  for (int lines = 0; lines < 4;) {
+    pollfd p{up[0], POLLIN, 0};
+    if (poll(&p, 1, 10000) != 1)
+      _exit(not_concurrent);
+    char buf[256];
+    const ssize_t n = read(up[0], buf, sizeof buf);
+    if (n <= 0)
+      _exit(not_concurrent);
+    heard.append(buf, static_cast<size_t>(n));
+    lines = static_cast<int>(std::count(heard.begin(), heard.end(), '\n'));
+  }
+  // Answers come in any order; the pids are given back in the order of the requests.
+  for (int i = 0; i < 4; ++i)
+    if (heard.find(std::to_string(i) + " " + std::to_string(*pids[static_cast<size_t>(i)]) +
+                   "\n") == std::string::npos)
+      _exit(wrong_order);
+  close(go[1]); // let them go
+  for (auto& p : pids) {
+    int status = 0;
+    if (waitpid(*p, &status, 0) != *p || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      _exit(bad_exit);
+  }
+  forker->reset();
+  _exit(batch_ok);
+}
+
+} // namespace
+
+TEST_CASE("a batch forked from the template starts together: every instance runs before any is "
+          "let go, and each pid comes back in the order of its request",
+          "[integration][processes]") {
+  const pid_t checker = fork();
+  REQUIRE(checker >= 0);
+  if (checker == 0)
+    batch_check_process();
+  int status = 0;
+  // Bounded by the checker's own timeouts (10 s per wait).
+  REQUIRE(waitpid(checker, &status, 0) == checker);
+  REQUIRE(WIFEXITED(status));
+  INFO("10: no template, 11: a request not forked, 12: a pid twice, 13: not all running at "
+       "once, 14: a pid out of order, 15: an instance did not exit cleanly");
+  CHECK(WEXITSTATUS(status) == batch_ok);
 }
