@@ -30,7 +30,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace spry::gateway {
@@ -174,8 +173,8 @@ std::optional<int> run_process_role(core::app_spec& app, core::function_registry
 
 namespace {
 
-// The marker of a gateway that re-executed itself for eager binding (its value: the process's
-// name before): it takes LD_BIND_NOW (and itself) out of its environment again, so that what it execs (sidecars, instances once the
+// The marker of a gateway that re-executed itself for eager binding: it takes LD_BIND_NOW (and
+// itself) out of its environment again, so that what it execs (sidecars, instances once the
 // template is gone) starts as the user started the gateway.
 constexpr const char* bound_marker = "SPRY_EAGER_BINDING";
 
@@ -189,19 +188,14 @@ constexpr const char* bound_marker = "SPRY_EAGER_BINDING";
 // and every instance inherits them. Costs one exec and the eager binding, once, at start.
 // Returns only if it did not re-exec (not needed, already done, or exec failed).
 void bind_eagerly_for_fork(char** argv) {
-  if (const char* name = std::getenv(bound_marker)) {
-    // exec of /proc/self/exe named this process "exe": it gets the name it was started with
-    // back (ps, pgrep, and the instances the template forks, which take the gateway's name).
-    prctl(PR_SET_NAME, name);
+  if (std::getenv(bound_marker)) {
     unsetenv(bound_marker);
     unsetenv("LD_BIND_NOW");
     return;
   }
   if (std::getenv("LD_BIND_NOW"))
     return; // bound eagerly already, the user's choice
-  char name[16] = {};
-  prctl(PR_GET_NAME, name);
-  setenv(bound_marker, name[0] ? name : "spry", 1);
+  setenv(bound_marker, "1", 1);
   setenv("LD_BIND_NOW", "1", 1);
   std::cout.flush();
   std::cerr.flush();
