@@ -24,11 +24,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <unistd.h>
 
@@ -171,43 +168,6 @@ std::optional<int> run_process_role(core::app_spec& app, core::function_registry
   return std::nullopt;
 }
 
-namespace {
-
-// The marker of a gateway that re-executed itself for eager binding: it takes LD_BIND_NOW (and
-// itself) out of its environment again, so that what it execs (sidecars, instances once the
-// template is gone) starts as the user started the gateway.
-constexpr const char* bound_marker = "SPRY_EAGER_BINDING";
-
-// `instances: {start: fork}`: every forked instance runs code the gateway had not run when it
-// forked the template (CAF, asio, the transport), and with lazy binding each instance resolves
-// every one of those PLT entries again, in its own copy-on-write pages (perf: ~14% of a forked
-// instance's CPU before ready; instances of a chain warming up from zero compete for the same
-// cores). The dynamic loader binds eagerly only at load (LD_BIND_NOW; glibc's dlopen with
-// RTLD_NOW does not rebind an object already loaded lazily), so the gateway execs itself once,
-// with the same arguments, before it starts anything: the template then holds resolved tables
-// and every instance inherits them. Costs one exec and the eager binding, once, at start.
-// Returns only if it did not re-exec (not needed, already done, or exec failed).
-void bind_eagerly_for_fork(char** argv) {
-  if (std::getenv(bound_marker)) {
-    unsetenv(bound_marker);
-    unsetenv("LD_BIND_NOW");
-    return;
-  }
-  if (std::getenv("LD_BIND_NOW"))
-    return; // bound eagerly already, the user's choice
-  setenv(bound_marker, "1", 1);
-  setenv("LD_BIND_NOW", "1", 1);
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
-  execv("/proc/self/exe", argv);
-  unsetenv(bound_marker); // lazily bound, as before; instances start all the same
-  unsetenv("LD_BIND_NOW");
-  spdlog::debug("instances.start fork: cannot re-execute for eager binding: {}", strerror(errno));
-}
-
-} // namespace
-
 int serve(core::app_spec app, core::function_registry functions, const overrides& o,
           int argc, char** argv) {
   if (auto ok = apply_overrides(app, o); !ok) {
@@ -216,9 +176,6 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
   }
   if (auto code = run_process_role(app, functions))
     return *code;
-  if (app.instances.start == "fork")
-    if (const auto* t = transports().find(app.transport); t && !t->in_process_instances)
-      bind_eagerly_for_fork(argv);
   // Exactly what `spry check` checks, before anything starts: an app refused here is the file's
   // fault (exit 2), anything failing later is the machine's (exit 1).
   auto checked = check_app(app, functions);
