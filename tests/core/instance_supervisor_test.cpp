@@ -3,6 +3,7 @@
 // restarted; scaling adds, retires and removes instances; every start is told the library set
 // the `libraries` hook gives at that moment; stop leaves no process behind.
 #include "core/instance_supervisor.hpp"
+#include "tests/support/eventually.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -16,19 +17,9 @@
 #include <thread>
 
 using namespace spry::core;
+using spry::test::eventually;
 
 namespace {
-
-template <class Pred>
-bool eventually(Pred p, std::chrono::milliseconds within = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (!p()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
 
 bool alive(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
 

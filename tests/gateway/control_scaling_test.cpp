@@ -5,6 +5,7 @@
 #include "core/runtime.hpp"
 #include "gateway/control_plane.hpp"
 #include "gateway/server.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,6 +18,7 @@
 #include <thread>
 
 using namespace spry;
+using spry::test::eventually;
 using spry::test::http_request;
 
 namespace {
@@ -37,17 +39,6 @@ instances_view instances_of(gateway::server& s) {
     v.endpoints.insert(i.at("endpoint").get<uint32_t>());
   }
   return v;
-}
-
-template <class Pred>
-bool eventually(Pred p, std::chrono::milliseconds within = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (!p()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
 }
 
 uint32_t pool_in_use(gateway::server& s) {

@@ -3,6 +3,7 @@
 // Every process started is stopped by its PID.
 #include "bench/load/child_process.hpp"
 #include "bench/load/http_load.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/prometheus_text.hpp"
@@ -52,14 +53,9 @@ double ready_instances(uint16_t port) {
   return metric(port, "spry_function_instances{function=\"burn\",state=\"ready\"}");
 }
 
+// Every 50 ms: each poll scrapes /metrics of a gateway that is busy scaling.
 bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds within) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return f();
+  return eventually(f, within, std::chrono::milliseconds(50));
 }
 
 struct burn_outcome {

@@ -8,6 +8,7 @@
 #include "gateway/gateway.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/server.hpp"
+#include "tests/support/eventually.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -55,15 +56,5 @@ struct http_gateway {
   std::unique_ptr<gateway::gateway> gw;
   std::unique_ptr<gateway::http_server> http;
 };
-
-/// Polls `done` for up to `within` (what the server does happens on its I/O threads): true once
-/// it holds. A bound for a failing test, not a timing the test asserts.
-template <class F>
-bool eventually(F&& done, std::chrono::milliseconds within = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (!done() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return done();
-}
 
 } // namespace spry::test

@@ -6,6 +6,7 @@
 // a child_process, stopped by its PID when it goes out of scope.
 
 #include "bench/load/child_process.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/mosquitto.hpp"
 #include "tests/support/processes.hpp"
@@ -41,15 +42,10 @@ inline double gateway_metric(uint16_t port, const std::string& series) {
   return v ? *v : -1;
 }
 
-/// Polls `f` until it holds or `within` passed; returns its last value.
+/// Polls `f` (a scrape of the gateway's /metrics, so every 20 ms) until it holds or `within`
+/// passed; returns its last value.
 inline bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds within) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return f();
+  return eventually(f, within, std::chrono::milliseconds(20));
 }
 
 /// A QoS 1 mosquitto_sub on `filter` printing "TOPIC PAYLOAD" lines, returned once its
