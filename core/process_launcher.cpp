@@ -20,6 +20,26 @@ namespace {
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
+// Every descriptor a new instance gets, with its number there, forked or exec'd alike:
+// stdout/stderr into the output pipe, the control socket, then what the request passes.
+std::vector<std::pair<int, int>> child_fds(const process_request& r, const int ctl[2],
+                                           const int err[2]) {
+  std::vector<std::pair<int, int>> place{{err[1], STDERR_FILENO}, {err[1], STDOUT_FILENO},
+                                         {ctl[1], child_control_fd}};
+  place.insert(place.end(), r.fds.begin(), r.fds.end());
+  return place;
+}
+
+// The gateway's side once process `pid` holds the child ends: those close here, and the control
+// socket and output pipe are read without blocking.
+launched_process parent_side(pid_t pid, const int ctl[2], const int err[2]) {
+  close(ctl[1]);
+  close(err[1]);
+  set_nonblocking(ctl[0]);
+  set_nonblocking(err[0]);
+  return launched_process{pid, ctl[0], err[0]};
+}
+
 } // namespace
 
 expected<launched_process> process_launcher::start(const process_request& r) {
@@ -60,9 +80,7 @@ process_launcher::start(const std::vector<process_request>& rs) {
     for (size_t k : batch) {
       fork_request f;
       f.role_env = rs[k].role_env;
-      f.fds = {{p[k].err[1], STDERR_FILENO}, {p[k].err[1], STDOUT_FILENO},
-               {p[k].ctl[1], child_control_fd}};
-      f.fds.insert(f.fds.end(), rs[k].fds.begin(), rs[k].fds.end());
+      f.fds = child_fds(rs[k], p[k].ctl, p[k].err);
       f.cpus = rs[k].cpus;
       f.netns_fd = rs[k].netns_fd;
       fr.push_back(std::move(f));
@@ -74,11 +92,7 @@ process_launcher::start(const std::vector<process_request>& rs) {
       const size_t k = batch[i];
       if (pids[i]) {
         exec[k] = false;
-        close(p[k].ctl[1]);
-        close(p[k].err[1]);
-        set_nonblocking(p[k].ctl[0]);
-        set_nonblocking(p[k].err[0]);
-        out[k] = launched_process{*pids[i], p[k].ctl[0], p[k].err[0]};
+        out[k] = parent_side(*pids[i], p[k].ctl, p[k].err);
         spdlog::debug("{} forked from the instance template as pid {}", rs[k].label, *pids[i]);
         continue;
       }
@@ -105,7 +119,6 @@ process_launcher::start(const std::vector<process_request>& rs) {
 
 expected<launched_process> process_launcher::exec_process(const process_request& r, int ctl[2],
                                                           int err[2]) {
-  launched_process out;
   // Everything the child needs is prepared before fork: after fork in a threaded process only
   // async-signal-safe calls are allowed until exec.
   const std::string role_var = r.role_env.substr(0, r.role_env.find('=') + 1);
@@ -131,10 +144,7 @@ expected<launched_process> process_launcher::exec_process(const process_request&
     if (cpu < CPU_SETSIZE)
       CPU_SET(cpu, &affinity);
   const bool pin = !r.cpus.empty();
-  // Every descriptor the child gets, with its number there: stdout/stderr, control, the rest.
-  std::vector<std::pair<int, int>> place{{err[1], STDERR_FILENO}, {err[1], STDOUT_FILENO},
-                                         {ctl[1], child_control_fd}};
-  place.insert(place.end(), r.fds.begin(), r.fds.end());
+  const std::vector<std::pair<int, int>> place = child_fds(r, ctl, err);
   // The lowest number above every target: F_DUPFD takes the lowest free one from there, so
   // this works under any descriptor limit that leaves room for what the process gets.
   int floor = child_control_fd + 1;
@@ -188,15 +198,8 @@ expected<launched_process> process_launcher::exec_process(const process_request&
     (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
     _exit(127);
   }
-  close(ctl[1]);
-  close(err[1]);
-  set_nonblocking(ctl[0]);
-  set_nonblocking(err[0]);
-  out.pid = pid;
-  out.control = ctl[0];
-  out.output = err[0];
   spdlog::debug("{} started as pid {}", r.label, pid);
-  return out;
+  return parent_side(pid, ctl, err);
 }
 
 } // namespace spry::core
