@@ -111,7 +111,7 @@ void http_server::give_answers_back() {
     return;
   answers_taken_ = false;
   beast::error_code ignored;
-  answers_->cancel(ignored);
+  answers_->close(ignored); // ends the wait and lets go of our dup of the socket
   gw_.return_answers();
 }
 

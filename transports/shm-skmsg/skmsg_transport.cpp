@@ -161,11 +161,9 @@ public:
     keep_alive_.push_back(std::move(receiver));
     if (send_fd_.load() < 0)
       send_fd_.store(pair->mine);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLET;
-    ev.data.u64 = id;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, pair->mine, &ev);
+    watch(id);
     // What the program could not redirect comes back on the connection's other end.
+    epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = bounce_flag | id;
     epoll_ctl(epoll_, EPOLL_CTL_ADD, pair->other, &ev);
@@ -325,10 +323,7 @@ public:
       return;
     // Adding a socket that already holds data queues a readiness event at once: the reader
     // delivers what arrived after the owner's last drain.
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLET;
-    ev.data.u64 = id;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, s.sock.mine, &ev);
+    watch(id);
   }
 
   uint32_t queue_depth(endpoint_id id) const noexcept override {
@@ -357,6 +352,15 @@ private:
   send_status reject(send_status s) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     return s;
+  }
+
+  // The reader's watch on endpoint `id`'s socket: edge-triggered, which drain() relies on to end
+  // on a short read.
+  void watch(endpoint_id id) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = id;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, slots_[id].sock.mine, &ev);
   }
 
   void note_endpoint(endpoint_id id) {
