@@ -32,6 +32,7 @@
 #include "gateway/control_report.hpp"
 #include "policies/autoscaling/autoscaler.hpp"
 
+#include <algorithm>
 #include <caf/actor.hpp>
 
 #include <array>
@@ -172,6 +173,19 @@ private:
   /// instances of one tick (a chain warming up from zero) start together.
   void flush_starts_locked();
   int place_locked(core::function_id f);
+  /// Calls f(function, node) for every instance that holds room on a node: those in instances_
+  /// and those placed this tick and not started yet (starts_).
+  template <class F>
+  void for_each_placed_locked(F&& f) const {
+    for (const auto& [ep, x] : instances_)
+      f(x.function, x.node);
+    for (const auto& s : starts_)
+      f(s.function, s.node);
+  }
+  /// The CPU one instance of `f` holds on its node: its size, or what deflation leaves it.
+  double cpu_held_locked(core::function_id f) const {
+    return app_.functions[f].cpu * std::min(1.0, stats_[f].cpu_fraction);
+  }
   void drain_locked();
   /// Retires every instance a hot reload replaced whose replacement is ready (or gone).
   void supersede_locked();

@@ -287,23 +287,19 @@ double control_plane::node_cpu_used_locked(int n) const {
   // would keep the CPU a deflation frees from other functions' instances under overload, which
   // is the point of deflating rather than keeping everyone at full size.
   double used = 0;
-  for (const auto& [ep, x] : instances_)
-    if (x.node == n)
-      used += app_.functions[x.function].cpu * std::min(1.0, stats_[x.function].cpu_fraction);
-  for (const auto& s : starts_) // placed, not started yet: the node's room is taken all the same
-    if (s.node == n)
-      used += app_.functions[s.function].cpu * std::min(1.0, stats_[s.function].cpu_fraction);
+  for_each_placed_locked([&](core::function_id f, int node) {
+    if (node == n)
+      used += cpu_held_locked(f);
+  });
   return used;
 }
 
 double control_plane::node_memory_used_locked(int n) const {
   double used = 0;
-  for (const auto& [ep, x] : instances_)
-    if (x.node == n)
-      used += app_.functions[x.function].memory / 1048576.0;
-  for (const auto& s : starts_)
-    if (s.node == n)
-      used += app_.functions[s.function].memory / 1048576.0;
+  for_each_placed_locked([&](core::function_id f, int node) {
+    if (node == n)
+      used += app_.functions[f].memory / 1048576.0;
+  });
   return used;
 }
 
@@ -325,16 +321,12 @@ int control_plane::place_locked(core::function_id f) {
   d.memory = app_.functions[f].memory / 1048576.0;
   d.created_s = (core::now_ns() - start_ns_) / 1e9;
   d.weight = app_.functions[f].weight;
-  for (const auto& [ep, x] : instances_)
-    if (x.function == f) {
-      d.cpu_allocated += d.cpu * std::min(1.0, stats_[f].cpu_fraction); // as node_cpu_used_locked
+  for_each_placed_locked([&](core::function_id g, int) {
+    if (g == f) {
+      d.cpu_allocated += cpu_held_locked(f); // as node_cpu_used_locked
       d.memory_allocated += d.memory;
     }
-  for (const auto& s : starts_)
-    if (s.function == f) {
-      d.cpu_allocated += d.cpu * std::min(1.0, stats_[f].cpu_fraction);
-      d.memory_allocated += d.memory;
-    }
+  });
   req.demands.push_back(d);
   int node = -1;
   caf::scoped_actor self{rt_.system()};
