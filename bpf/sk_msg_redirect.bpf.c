@@ -1,8 +1,12 @@
 // sk_msg program of transport shm-skmsg: every sendmsg() on an endpoint's socket carries one
-// 16-byte descriptor; the program reads its destination endpoint id and redirects the message
-// into that endpoint's socket ingress queue through the sockmap, inside the kernel: no protocol
-// stack traversal, no copy of the payload (the payload stays in the shared pool), and the
-// receiver is woken only when something arrives.
+// 16-byte descriptor, or up to SPRY_SKMSG_MAX_BATCH of them for one destination; the program
+// reads the (first) destination endpoint id and redirects the message into that endpoint's
+// socket ingress queue through the sockmap, inside the kernel: no protocol stack traversal, no
+// copy of the payload (the payload stays in the shared pool), and the receiver is woken only
+// when something arrives. A batch is redirected whole: one verdict, one ingress queueing and one
+// wake-up for all of it. The receiver checks that every descriptor it reads names it (a sender
+// that mixed destinations in one message only reaches the first one's endpoint, where the
+// others are refused as not its own).
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -49,7 +53,9 @@ int spry_redirect(struct sk_msg_md *msg) {
   if (dst >= SPRY_SKMSG_MAX_ENDPOINTS)
     return SK_PASS;
   struct spry_skmsg_counters *c = bpf_map_lookup_elem(&spry_counters, &dst);
-  if (msg->size != SPRY_SKMSG_DESCRIPTOR_SIZE) {
+  const __u32 size = msg->size;
+  if (size == 0 || size % SPRY_SKMSG_DESCRIPTOR_SIZE != 0 ||
+      size > SPRY_SKMSG_MAX_BATCH * SPRY_SKMSG_DESCRIPTOR_SIZE) {
     if (c)
       __sync_fetch_and_add(&c->rejected, 1);
     return SK_PASS;
@@ -60,7 +66,7 @@ int spry_redirect(struct sk_msg_md *msg) {
     return SK_PASS;
   }
   if (c) {
-    __sync_fetch_and_add(&c->messages, 1);
+    __sync_fetch_and_add(&c->messages, size / SPRY_SKMSG_DESCRIPTOR_SIZE);
     __sync_fetch_and_add(&c->bytes, msg->size);
     c->last_ns = bpf_ktime_get_ns();
   }

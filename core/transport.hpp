@@ -123,6 +123,19 @@ public:
   /// delivered by it); the owner must not call drain_owned() after this.
   virtual void return_delivery(endpoint_id /*id*/) noexcept {}
 
+  /// Holds the sends this thread makes from now on, to send them together at flush_sends(): an
+  /// event loop that starts many requests per wake-up (the gateway's I/O thread) pays one
+  /// system call and one wake-up of each receiver for all of them. Returns true when a hold
+  /// began now: the caller must then call flush_sends() on this thread before it waits for
+  /// anything (the gateway posts it behind the handlers its loop has ready). False: this
+  /// transport sends at once, or a hold is already under way on this thread. A held send
+  /// returns ok; one the flush cannot place is failed back to the gateway as the send would have
+  /// been (503 on backpressure). A function's own sends are batched by the transports that
+  /// run it (shm-skmsg) without this.
+  virtual bool hold_sends() noexcept { return false; }
+  /// Sends what this thread's hold kept and ends the hold. No-op without one.
+  virtual void flush_sends() noexcept {}
+
   /// Per-endpoint counters, if the transport keeps them (empty otherwise). Any thread.
   virtual std::vector<endpoint_traffic> traffic() const { return {}; }
 

@@ -162,6 +162,10 @@ public:
   /// On that thread: the transport's receive thread reads the endpoint again.
   void return_answers() noexcept { rt_.tp().return_delivery(core::gateway_endpoint); }
 
+  /// The calling event loop's head-hop sends go out together (core::transport::hold_sends).
+  bool hold_sends() noexcept { return rt_.tp().hold_sends(); }
+  void flush_sends() noexcept { rt_.tp().flush_sends(); }
+
   uint32_t chain_timeout_ms(core::chain_id chain) const;
   core::runtime& runtime() noexcept { return rt_; }
   gateway_metrics& stats() noexcept { return *metrics_; }

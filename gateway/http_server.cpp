@@ -71,10 +71,11 @@ core::status_or_error http_server::start() {
   take_answers();
   do_accept();
   for (auto& ctx : contexts_)
-    threads_.emplace_back([c = ctx.get()] {
+    threads_.emplace_back([c = ctx.get(), &gw = gw_] {
       // Without work of its own a context's run() would return at once.
       auto guard = net::make_work_guard(*c);
       c->run();
+      gw.flush_sends(); // a flush the stopped loop did not run
     });
   return {};
 }

@@ -216,6 +216,9 @@ private:
       topic = in.topic;
       ct = in.content_type;
     }
+    // The requests this loop turn reads leave together, after the turn's other handlers.
+    if (gw_.hold_sends())
+      net::post(stream_.get_executor(), [&gw = gw_] { gw.flush_sends(); });
     auto result = gw_.submit(chain_, std::move(lease_), length, topic, ct,
                              [self = shared_from_this()](chain_result r) mutable {
                                // The reference moves into the posted handler: the completion
