@@ -221,10 +221,15 @@ private:
       net::post(stream_.get_executor(), [&gw = gw_] { gw.flush_sends(); });
     auto result = gw_.submit(chain_, std::move(lease_), length, topic, ct,
                              [self = shared_from_this()](chain_result r) mutable {
+                               auto ex = self->stream_.get_executor();
+                               // Answered on this session's own thread (the I/O thread drains
+                               // the gateway's answers, shm-skmsg): written out right here. Not
+                               // while submit() is still under way on it (no ticket yet).
+                               if (ex.running_in_this_thread() && self->ticket_)
+                                 return self->on_chain_done(std::move(r));
                                // The reference moves into the posted handler: the completion
                                // runs and is destroyed on a transport thread, and a session
                                // must never be destroyed there (it may outlive the I/O loop).
-                               auto ex = self->stream_.get_executor();
                                net::post(ex, [s = std::move(self), r = std::move(r)]() mutable {
                                  s->on_chain_done(std::move(r));
                                });
