@@ -109,15 +109,11 @@ constexpr uint64_t cork_budget_ns = 20000;
 class skmsg_transport;
 
 struct cork {
-  struct held_descriptor {
-    core::descriptor d;
-    uint32_t previous_owner; // the owner word before send() handed the buffer to d.dst
-  };
   const skmsg_transport* transport = nullptr;
   uint32_t n = 0;
   uint64_t first_ns = 0;    // when the oldest held descriptor was sent
   uint64_t last_run_ns = 0; // how long the last function of the batch ran
-  held_descriptor held[cork_capacity];
+  core::descriptor held[cork_capacity]; // validated; their owner words not handed over yet
 };
 
 // The drain under way on this thread, if any: send() from its functions is held there.
@@ -285,23 +281,25 @@ public:
     core::buffer_header* b = buffer_of(d);
     if (!b)
       return reject(send_status::invalid);
-    // Ownership moves with the descriptor. The gateway may have reclaimed the buffer from an
-    // instance that died meanwhile: then it is no longer ours to send.
-    uint32_t owner = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
-    do {
-      if (owner == core::reclaimed_owner)
-        return reject(send_status::invalid);
-    } while (!__atomic_compare_exchange_n(&b->owner, &owner, d.dst, true, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
     if (cork* c = tl_cork_; c && c->transport == this) {
-      // A function running in a drain of this transport: its output leaves with the batch's.
+      // A function running in a drain of this transport (or the gateway's loop turn): its output
+      // leaves with the batch's. The buffer's owner word stays ours until the flush hands it
+      // over: a process killed before its flush still owns what it held, so the gateway
+      // reclaims and answers those requests with the rest of that process's.
+      if (__atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) == core::reclaimed_owner)
+        return reject(send_status::invalid);
       if (c->n == 0)
         c->first_ns = core::now_ns();
-      c->held[c->n] = {d, owner};
-      if (++c->n == cork_capacity)
+      c->held[c->n++] = d;
+      if (c->n == cork_capacity)
         flush(*c);
       return send_status::ok;
     }
+    // Ownership moves with the descriptor. The gateway may have reclaimed the buffer from an
+    // instance that died meanwhile: then it is no longer ours to send.
+    uint32_t owner = 0;
+    if (!hand_over(b, d.dst, owner))
+      return reject(send_status::invalid);
     for (;;) {
       const ssize_t n = ::send(fd, &d, sizeof d, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n == static_cast<ssize_t>(sizeof d)) {
@@ -555,16 +553,35 @@ private:
   // Sends what a drain held: each run of descriptors for one endpoint in one send(). What the
   // kernel refuses is failed back to the gateway as a send() that returned it would have been:
   // the caller has moved on, so the request is answered here instead of lost.
+  // The buffer's owner word from whoever holds it now to `dst`, unless the gateway reclaimed
+  // it (its holder was reported dead): then it is no longer ours to send. `previous`: the word
+  // before, to give the buffer back with if the send fails.
+  static bool hand_over(core::buffer_header* b, uint32_t dst, uint32_t& previous) noexcept {
+    previous = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
+    do {
+      if (previous == core::reclaimed_owner)
+        return false;
+    } while (!__atomic_compare_exchange_n(&b->owner, &previous, dst, true, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    return true;
+  }
+
   void flush(cork& c) noexcept {
     const int fd = send_fd_.load(std::memory_order_acquire);
     uint32_t i = 0;
     while (i < c.n) {
-      uint32_t run = 1;
-      while (i + run < c.n && c.held[i + run].d.dst == c.held[i].d.dst)
-        ++run;
+      const endpoint_id dst = c.held[i].dst;
       core::descriptor out[cork_capacity];
-      for (uint32_t k = 0; k < run; ++k)
-        out[k] = c.held[i + k].d;
+      uint32_t previous[cork_capacity];
+      uint32_t run = 0;
+      for (; i < c.n && c.held[i].dst == dst; ++i) {
+        if (hand_over(buffer_of(c.held[i]), dst, previous[run]))
+          out[run++] = c.held[i];
+        else
+          rejected_.fetch_add(1, std::memory_order_relaxed); // reclaimed while held
+      }
+      if (run == 0)
+        continue;
       ssize_t n;
       do
         n = ::send(fd, out, run * sizeof(core::descriptor), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -576,25 +593,23 @@ private:
           ? send_status::unknown_endpoint
           : send_status::backpressure;
       for (uint32_t k = accepted; k < run; ++k)
-        refused(c.held[i + k], why);
-      i += run;
+        refused(out[k], previous[k], why);
     }
     c.n = 0;
   }
 
-  void refused(const cork::held_descriptor& h, send_status why) noexcept {
+  void refused(core::descriptor d, uint32_t previous_owner, send_status why) noexcept {
     rejected_.fetch_add(1, std::memory_order_relaxed);
-    core::buffer_header* b = buffer_of(h.d);
-    uint32_t expected = h.d.dst;
-    if (!b || !__atomic_compare_exchange_n(&b->owner, &expected, h.previous_owner, false,
+    core::buffer_header* b = buffer_of(d);
+    uint32_t expected = d.dst;
+    if (!b || !__atomic_compare_exchange_n(&b->owner, &expected, previous_owner, false,
                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
       return; // reclaimed by the gateway meanwhile: no longer ours to answer
-    core::message m(b, (*pools_)[h.d.pool].buffer_size());
+    core::message m(b, (*pools_)[d.pool].buffer_size());
     core::next_hop hop;
     hop.outcome = core::outcome_of(why);
     hop.st = why;
     core::fail_hop(m, hop, "");
-    core::descriptor d = h.d;
     to_gateway(d, b);
   }
 
