@@ -38,6 +38,11 @@ SPRY_FUNCTION_LIBRARY(registry) {
   }
   // Dies on every request, as a function that crashes does (SIGKILL: no core file).
   registry.add("test.die", [](spry::core::message&) { kill(getpid(), SIGKILL); });
+  // Dies on a request whose payload is "die"; passes every other one on unchanged.
+  registry.add("test.die_on", [](spry::core::message& m) {
+    if (m.payload() == "die")
+      kill(getpid(), SIGKILL);
+  });
   registry.add("fault.upper", hello::uppercase{});
   registry.add("fault.count", hello::count{});
   // A chain step that appends which function ran at which hop: identical on every transport.
