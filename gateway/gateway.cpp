@@ -1,5 +1,6 @@
 #include "gateway/gateway.hpp"
 
+#include "core/buffer_owner.hpp"
 #include "core/clock.hpp"
 #include "core/data_path_counters.hpp"
 #include "core/descriptor_check.hpp"
@@ -433,9 +434,7 @@ void gateway::on_instance_down(core::endpoint_id endpoint, const std::string& wh
         // The buffer itself says who holds it (or is about to): take it back from the dead
         // instance atomically, so a racing sender or receiver sees reclaimed_owner and backs off.
         core::buffer_header* b = p.at(i);
-        uint32_t owner = endpoint;
-        if (!__atomic_compare_exchange_n(&b->owner, &owner, core::reclaimed_owner, false,
-                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        if (!core::reclaim(*b, endpoint))
           continue;
         uint32_t st = abandoned;
         if (s.state.compare_exchange_strong(st, idle, std::memory_order_acq_rel)) {

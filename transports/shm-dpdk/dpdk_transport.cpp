@@ -1,5 +1,6 @@
 #include "transports/shm-dpdk/dpdk_transport.hpp"
 
+#include "core/buffer_owner.hpp"
 #include "core/app_spec.hpp"
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
@@ -248,18 +249,13 @@ public:
       return reject(send_status::invalid);
     // Ownership moves with the descriptor; a buffer the gateway reclaimed from a dead instance
     // is not ours to send (same protocol as every shared-memory transport).
-    uint32_t owner = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
-    do {
-      if (owner == core::reclaimed_owner)
-        return reject(send_status::invalid);
-    } while (!__atomic_compare_exchange_n(&b->owner, &owner, d.dst, true, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
+    uint32_t owner = 0;
+    if (!core::hand_over(*b, d.dst, owner))
+      return reject(send_status::invalid);
     core::descriptor copy = d;
     // Exactly one element per enqueue: release_dead_claims() relies on it.
     if (rte_ring_mp_enqueue_elem(rings_.ring(d.dst), &copy, sizeof copy) != 0) {
-      uint32_t expected = d.dst;
-      __atomic_compare_exchange_n(&b->owner, &expected, owner, false, __ATOMIC_ACQ_REL,
-                                  __ATOMIC_ACQUIRE);
+      core::give_back(*b, d.dst, owner);
       e.bounced.fetch_add(1, std::memory_order_relaxed);
       return reject(send_status::backpressure);
     }

@@ -1,5 +1,6 @@
 #include "transports/shm-skmsg/skmsg_transport.hpp"
 
+#include "core/buffer_owner.hpp"
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
 #include "core/log_limiter.hpp"
@@ -286,7 +287,7 @@ public:
       // leaves with the batch's. The buffer's owner word stays ours until the flush hands it
       // over: a process killed before its flush still owns what it held, so the gateway
       // reclaims and answers those requests with the rest of that process's.
-      if (__atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) == core::reclaimed_owner)
+      if (core::reclaimed(*b))
         return reject(send_status::invalid);
       if (c->n == 0)
         c->first_ns = core::now_ns();
@@ -298,7 +299,7 @@ public:
     // Ownership moves with the descriptor. The gateway may have reclaimed the buffer from an
     // instance that died meanwhile: then it is no longer ours to send.
     uint32_t owner = 0;
-    if (!hand_over(b, d.dst, owner))
+    if (!core::hand_over(*b, d.dst, owner))
       return reject(send_status::invalid);
     for (;;) {
       const ssize_t n = ::send(fd, &d, sizeof d, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -310,9 +311,7 @@ public:
         continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOMEM || errno == ENOBUFS)) {
         // Not sent: the caller keeps the buffer (unless it was reclaimed in the meantime).
-        uint32_t expected = d.dst;
-        __atomic_compare_exchange_n(&b->owner, &expected, owner, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE);
+        core::give_back(*b, d.dst, owner);
         return reject(send_status::backpressure);
       }
       // EACCES: the program dropped it, i.e. no socket is registered under d.dst.
@@ -476,7 +475,7 @@ private:
         // A descriptor whose buffer the gateway reclaimed (its sender died after sending) is
         // not ours any more: drop it without touching the buffer.
         core::buffer_header* b = buffer_of(d);
-        if (b && __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE) == core::reclaimed_owner) {
+        if (b && core::reclaimed(*b)) {
           rejected_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
@@ -553,19 +552,6 @@ private:
   // Sends what a drain held: each run of descriptors for one endpoint in one send(). What the
   // kernel refuses is failed back to the gateway as a send() that returned it would have been:
   // the caller has moved on, so the request is answered here instead of lost.
-  // The buffer's owner word from whoever holds it now to `dst`, unless the gateway reclaimed
-  // it (its holder was reported dead): then it is no longer ours to send. `previous`: the word
-  // before, to give the buffer back with if the send fails.
-  static bool hand_over(core::buffer_header* b, uint32_t dst, uint32_t& previous) noexcept {
-    previous = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
-    do {
-      if (previous == core::reclaimed_owner)
-        return false;
-    } while (!__atomic_compare_exchange_n(&b->owner, &previous, dst, true, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
-    return true;
-  }
-
   void flush(cork& c) noexcept {
     const int fd = send_fd_.load(std::memory_order_acquire);
     uint32_t i = 0;
@@ -575,7 +561,7 @@ private:
       uint32_t previous[cork_capacity];
       uint32_t run = 0;
       for (; i < c.n && c.held[i].dst == dst; ++i) {
-        if (hand_over(buffer_of(c.held[i]), dst, previous[run]))
+        if (core::hand_over(*buffer_of(c.held[i]), dst, previous[run]))
           out[run++] = c.held[i];
         else
           rejected_.fetch_add(1, std::memory_order_relaxed); // reclaimed while held
@@ -601,9 +587,7 @@ private:
   void refused(core::descriptor d, uint32_t previous_owner, send_status why) noexcept {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     core::buffer_header* b = buffer_of(d);
-    uint32_t expected = d.dst;
-    if (!b || !__atomic_compare_exchange_n(&b->owner, &expected, previous_owner, false,
-                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    if (!b || !core::give_back(*b, d.dst, previous_owner))
       return; // reclaimed by the gateway meanwhile: no longer ours to answer
     core::message m(b, (*pools_)[d.pool].buffer_size());
     core::next_hop hop;
