@@ -10,6 +10,8 @@
 #include "core/route_next.hpp"
 #include "sk_msg_redirect.skel.h"
 #include "transports/shm-skmsg/hop_bench.hpp"
+#include "transports/shm-skmsg/loopback_pair.hpp"
+#include "transports/shm-skmsg/send_batch.hpp"
 #include "skmsg_maps.h"
 
 #include <bpf/bpf.h>
@@ -44,47 +46,6 @@ static_assert(sizeof(core::descriptor) == SPRY_SKMSG_DESCRIPTOR_SIZE,
               "the sk_msg program and the runtime must agree on the descriptor size");
 static_assert(offsetof(core::descriptor, dst) == 0, "the program reads dst at offset 0");
 
-// An established loopback TCP connection; `mine` is the endpoint's socket (in the sockmap),
-// `other` only keeps the connection established.
-struct socket_pair {
-  int mine = -1;
-  int other = -1;
-};
-
-core::expected<socket_pair> make_socket_pair() {
-  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (l < 0 || bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l, 1) != 0 ||
-      getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    const int e = errno;
-    if (l >= 0)
-      close(l);
-    return core::make_error(std::string("shm-skmsg: cannot create a loopback socket: ") + strerror(e));
-  }
-  socket_pair p;
-  p.mine = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (p.mine < 0 || connect(p.mine, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    const int e = errno;
-    close(l);
-    if (p.mine >= 0)
-      close(p.mine);
-    return core::make_error(std::string("shm-skmsg: cannot connect a loopback socket: ") + strerror(e));
-  }
-  p.other = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
-  close(l);
-  if (p.other < 0) {
-    close(p.mine);
-    return core::make_error(std::string("shm-skmsg: accept failed: ") + strerror(errno));
-  }
-  int one = 1;
-  setsockopt(p.mine, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  fcntl(p.mine, F_SETFL, fcntl(p.mine, F_GETFL) | O_NONBLOCK);
-  return p;
-}
-
 struct alignas(64) endpoint_slot {
   std::atomic<core::descriptor_sink*> receiver{nullptr};
   core::queue_depth depth;
@@ -95,38 +56,6 @@ struct alignas(64) endpoint_slot {
   socket_pair sock;       // control thread; the reader only reads sock.mine
   char partial[16];       // reader thread: bytes of a descriptor split across reads
   size_t partial_len = 0;
-};
-
-// Descriptors an instance's functions send while the reader drains a batch of their inputs:
-// they leave together when the batch ends, one send() per run of descriptors for the same
-// endpoint, which the sk_msg program redirects as one message (one system call, one wake-up of
-// the receiver, instead of one each). Measured on the hello chain at 32 connections: an instance
-// reads about 6 descriptors per wake-up, so its send() calls drop about 6x.
-constexpr uint32_t cork_capacity = SPRY_SKMSG_MAX_BATCH;
-// A held descriptor waits for the rest of its batch only while functions are short: it leaves
-// once it has waited this long, or before the next function when the last one ran this long.
-constexpr uint64_t cork_budget_ns = 20000;
-
-class skmsg_transport;
-
-struct cork {
-  const skmsg_transport* transport = nullptr;
-  uint32_t n = 0;
-  uint64_t first_ns = 0;    // when the oldest held descriptor was sent
-  uint64_t last_run_ns = 0; // how long the last function of the batch ran
-  core::descriptor held[cork_capacity]; // validated; their owner words not handed over yet
-};
-
-// The drain under way on this thread, if any: send() from its functions is held there.
-thread_local cork* tl_cork_ = nullptr;
-
-// A hold_sends() on this thread (the gateway's I/O loop): kept until flush_sends().
-thread_local cork tl_held_;
-
-struct cork_scope {
-  explicit cork_scope(cork* c) noexcept : saved(tl_cork_) { tl_cork_ = c; }
-  ~cork_scope() { tl_cork_ = saved; }
-  cork* saved;
 };
 
 class skmsg_transport final : public core::transport {
@@ -282,18 +211,13 @@ public:
     core::buffer_header* b = buffer_of(d);
     if (!b)
       return reject(send_status::invalid);
-    if (cork* c = tl_cork_; c && c->transport == this) {
+    if (send_batch* batch = send_batch::current(); batch && batch->owner() == this) {
       // A function running in a drain of this transport (or the gateway's loop turn): its output
-      // leaves with the batch's. The buffer's owner word stays ours until the flush hands it
-      // over: a process killed before its flush still owns what it held, so the gateway
-      // reclaims and answers those requests with the rest of that process's.
+      // leaves with the batch's, and the buffer stays ours until then (send_batch.hpp).
       if (core::reclaimed(*b))
         return reject(send_status::invalid);
-      if (c->n == 0)
-        c->first_ns = core::now_ns();
-      c->held[c->n++] = d;
-      if (c->n == cork_capacity)
-        flush(*c);
+      if (batch->add(d, core::now_ns()))
+        flush(*batch);
       return send_status::ok;
     }
     // Ownership moves with the descriptor. The gateway may have reclaimed the buffer from an
@@ -331,20 +255,11 @@ public:
     }
   }
 
-  bool hold_sends() noexcept override {
-    if (tl_cork_)
-      return false; // held already (a hold, or a drain of ours or another transport's)
-    tl_held_.transport = this;
-    tl_held_.n = 0;
-    tl_cork_ = &tl_held_;
-    return true;
-  }
+  bool hold_sends() noexcept override { return send_batch::begin_hold(this); }
 
   void flush_sends() noexcept override {
-    if (tl_cork_ != &tl_held_ || tl_held_.transport != this)
-      return;
-    flush(tl_held_);
-    tl_cork_ = nullptr;
+    if (send_batch* held = send_batch::end_hold(this))
+      flush(*held);
   }
 
   int take_delivery(endpoint_id id) override {
@@ -446,11 +361,10 @@ private:
     if (!receiver)
       return;
     alignas(16) char buf[16 * 256];
-    core::descriptor batch[256];
+    core::descriptor input[256];
     const bool owned = s.owned.load(std::memory_order_relaxed);
-    cork c;
-    c.transport = this;
-    const cork_scope corked{&c};
+    send_batch batch{this};
+    const send_batch::scope batched{&batch};
     for (;;) {
       const uint32_t depth = owned ? 0 : s.depth.get();
       if (depth >= capacity_) {
@@ -483,25 +397,25 @@ private:
           misrouted(d);
           continue;
         }
-        batch[count++] = d;
+        input[count++] = d;
       }
       s.partial_len = have - whole * 16;
       std::memcpy(s.partial, buf + whole * 16, s.partial_len);
       for (size_t i = 0; i < count; ++i)
         s.depth.add(); // room was checked above, per batch
       uint64_t t = core::now_ns(); // one clock read per descriptor: the end of one run starts the next
+      uint64_t last_run_ns = 0;
       for (size_t i = 0; i < count; ++i) {
-        // Held sends wait for the batch's end only while the functions are short: one that has
-        // waited cork_budget_ns, or behind a function that ran that long, leaves now.
-        if (c.n && (c.last_run_ns >= cork_budget_ns || t - c.first_ns >= cork_budget_ns))
-          flush(c);
-        receiver->deliver(batch[i]);
+        // Held sends wait for the batch's end only while the functions are short.
+        if (batch.due(t, last_run_ns))
+          flush(batch);
+        receiver->deliver(input[i]);
         const uint64_t end = core::now_ns();
-        c.last_run_ns = end - t;
+        last_run_ns = end - t;
         t = end;
         delivered_.fetch_add(1, std::memory_order_relaxed);
       }
-      flush(c);
+      flush(batch);
       // A short read emptied the socket's ingress queue: back to epoll_wait without the recv()
       // that would only say EAGAIN (one system call less per hop). Edge-triggered epoll still
       // sees what arrives from now on: the kernel queues a redirected message first and then
@@ -522,7 +436,7 @@ private:
       spdlog::warn("shm-skmsg: a descriptor for endpoint {} came in a message for another "
                    "endpoint; sent on{}", d.dst,
                    left_out ? " (and " + std::to_string(left_out) + " more)" : "");
-    const cork_scope uncorked{nullptr};
+    const send_batch::scope unbatched{nullptr};
     if (send(d) != send_status::ok)
       undeliverable(d);
   }
@@ -549,39 +463,18 @@ private:
     }
   }
 
-  // Sends what a drain held: each run of descriptors for one endpoint in one send(). What the
-  // kernel refuses is failed back to the gateway as a send() that returned it would have been:
-  // the caller has moved on, so the request is answered here instead of lost.
-  void flush(cork& c) noexcept {
-    const int fd = send_fd_.load(std::memory_order_acquire);
-    uint32_t i = 0;
-    while (i < c.n) {
-      const endpoint_id dst = c.held[i].dst;
-      core::descriptor out[cork_capacity];
-      uint32_t previous[cork_capacity];
-      uint32_t run = 0;
-      for (; i < c.n && c.held[i].dst == dst; ++i) {
-        if (core::hand_over(*buffer_of(c.held[i]), dst, previous[run]))
-          out[run++] = c.held[i];
-        else
-          rejected_.fetch_add(1, std::memory_order_relaxed); // reclaimed while held
-      }
-      if (run == 0)
-        continue;
-      ssize_t n;
-      do
-        n = ::send(fd, out, run * sizeof(core::descriptor), MSG_DONTWAIT | MSG_NOSIGNAL);
-      while (n < 0 && errno == EINTR);
-      const uint32_t accepted = n > 0 ? static_cast<uint32_t>(n) / sizeof(core::descriptor) : 0;
-      sent_.fetch_add(accepted, std::memory_order_relaxed);
-      const send_status why =
-        n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOMEM && errno != ENOBUFS
-          ? send_status::unknown_endpoint
-          : send_status::backpressure;
-      for (uint32_t k = accepted; k < run; ++k)
-        refused(out[k], previous[k], why);
-    }
-    c.n = 0;
+  // Sends what a batch held. What the kernel refuses is failed back to the gateway as a send()
+  // that returned it would have been: the caller has moved on, so the request is answered here
+  // instead of lost.
+  void flush(send_batch& batch) noexcept {
+    uint32_t skipped = 0;
+    const uint32_t sent = batch.flush(
+      send_fd_.load(std::memory_order_acquire), [this](const core::descriptor& d) { return buffer_of(d); },
+      [this](const core::descriptor& d, uint32_t previous, send_status why) { refused(d, previous, why); },
+      skipped);
+    sent_.fetch_add(sent, std::memory_order_relaxed);
+    if (skipped)
+      rejected_.fetch_add(skipped, std::memory_order_relaxed);
   }
 
   void refused(core::descriptor d, uint32_t previous_owner, send_status why) noexcept {
@@ -635,7 +528,7 @@ private:
   }
 
   // A request this process failed goes back to the gateway: to its sink when the gateway is in
-  // this process, else sent (never held by a cork: nothing would flush it).
+  // this process, else sent (never held in a batch: nothing would flush it).
   void to_gateway(core::descriptor d, core::buffer_header* b) noexcept {
     d.dst = core::gateway_endpoint;
     auto& g = slots_[core::gateway_endpoint];
@@ -644,7 +537,7 @@ private:
       gw->deliver(d);
       return;
     }
-    const cork_scope uncorked{nullptr};
+    const send_batch::scope unbatched{nullptr};
     if (send(d) != send_status::ok) {
       uint64_t left_out = 0;
       if (undeliverable_log_.allow(left_out))
