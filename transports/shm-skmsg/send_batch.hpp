@@ -84,7 +84,7 @@ private:
   const void* owner_;
   uint32_t n_ = 0;
   uint64_t first_ns_ = 0;
-  core::descriptor held_[capacity]{};
+  core::descriptor held_[capacity]; // not zeroed: a drain makes a batch on its stack each time
 };
 
 template <class Resolve, class Refused>
