@@ -2,7 +2,6 @@
 
 #include "core/descriptor.hpp"
 #include "core/log_limiter.hpp"
-#include "core/message.hpp"
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
 #include "sk_msg_redirect.skel.h"
@@ -438,8 +437,8 @@ private:
   }
 
   // Descriptors the kernel could not redirect (no socket registered under their destination)
-  // arrive on the sender's own peer socket. Each is a request that must not be lost: fail it
-  // and return it to the gateway.
+  // arrive on the sender's own peer socket. Each is a request that must not be lost and that
+  // never reached an instance: it returns to the gateway undelivered (payload intact).
   void read_bounced(endpoint_id id) {
     auto& s = slots_[id];
     alignas(16) char buf[16 * 64];
@@ -490,9 +489,10 @@ private:
       p.release(b);
       return;
     }
-    core::message m(b, p.buffer_size());
-    m.fail("endpoint " + std::to_string(d.dst) + " is not reachable (no socket registered)", 502);
-    b->status = static_cast<uint16_t>(core::buffer_status::no_route);
+    // The request never reached an instance (the kernel found no socket under d.dst): it goes
+    // back to the gateway as it was, payload intact, to be sent to another instance of the
+    // same function or held for one (buffer_status::undelivered), not failed here.
+    core::mark_undelivered(*b, d.dst);
     d.dst = core::gateway_endpoint;
     auto& g = slots_[core::gateway_endpoint];
     if (auto* gw = g.receiver.load(std::memory_order_acquire)) {
@@ -502,7 +502,7 @@ private:
     }
     if (send(d) != send_status::ok) {
       if (undeliverable_log_.allow(left_out))
-        spdlog::warn("shm-skmsg: request {} cannot be failed back to the gateway; released{}",
+        spdlog::warn("shm-skmsg: request {} cannot be returned to the gateway; released{}",
                      b->request_id,
                      left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       p.release(b);
