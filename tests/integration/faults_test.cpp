@@ -394,13 +394,14 @@ TEST_CASE("a mid-chain instance killed while the function before it still routes
           std::this_thread::sleep_for(std::chrono::milliseconds(60));
           // A `mid` instance that is up (its restart after the last kill included). /status
           // says pid 0 for one not started yet: never kill(0), which is this process's group.
-          std::vector<int> pids;
-          REQUIRE(eventually([&] {
-            pids = pids_of(port, "mid");
-            return static_cast<int>(pids.size()) == st.mids &&
-                   std::all_of(pids.begin(), pids.end(), [](int p) { return p > 0; });
-          }, std::chrono::seconds(10)));
-          if (kill(static_cast<pid_t>(pids[static_cast<size_t>(k) % pids.size()]), SIGKILL) == 0)
+          // The pid read may be gone by the time of the kill (it died starting): read again.
+          if (eventually([&] {
+                const auto pids = pids_of(port, "mid");
+                return static_cast<int>(pids.size()) == st.mids &&
+                       std::all_of(pids.begin(), pids.end(), [](int p) { return p > 0; }) &&
+                       kill(static_cast<pid_t>(pids[static_cast<size_t>(k) % pids.size()]),
+                            SIGKILL) == 0;
+              }, std::chrono::seconds(10)))
             ++killed;
         }
         for (auto& t : load)
