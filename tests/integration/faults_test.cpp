@@ -1,5 +1,6 @@
 // Integration: faults injected into running apps. Instances killed with SIGKILL at random points
-// under load, an instance stopped (SIGSTOP) past the chain timeout, a pool filled, the gateway's
+// under load, a mid-chain instance killed while the function before it still routes to it (what
+// never reached it is sent again), an instance stopped (SIGSTOP) past the chain timeout, a pool filled, the gateway's
 // file descriptors exhausted, forged descriptors sent through the shared-memory transports, and
 // chain isolation. For each: every request is answered with a defined status, nothing leaks (the
 // pool is full again, the fd count back to its baseline) and the gateway still serves.
