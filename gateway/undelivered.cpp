@@ -82,10 +82,15 @@ bool gateway::take_undelivered(const core::descriptor& d, core::buffer_header* b
   if (!f)
     return false;
   const core::endpoint_id e = b->failed_at;
+  ++s.bounces;
+  // In-process instances have no transport that bounces and no supervisor to wait for: one
+  // that comes back undelivered again and again was marked so by a function (the status is
+  // the instance's to write, like any header field), and is answered rather than looped.
+  if (rt_.in_process_instances() && s.bounces > quick_resends)
+    return false;
   // It is not at that endpoint (and never was): an instance-down scan by holder (copying
   // transports) must not answer it for that endpoint's end.
   s.holder.store(core::no_endpoint, std::memory_order_release);
-  ++s.bounces;
   std::string ended;
   bool parked = false;
   if (!rt_.in_process_instances() && e != core::gateway_endpoint && e != core::no_endpoint &&

@@ -52,6 +52,8 @@ core::app test_app() {
     core::mark_undelivered(m.header(), 77);
   });
   a.function("taker", [](core::message& m) { m.write("taker got '" + std::string(m.payload()) + "'"); });
+  // Marks every output undelivered, so that its request would go round for ever.
+  a.function("again", [](core::message& m) { core::mark_undelivered(m.header(), 78); });
   a.chain("echo").http("POST", "/echo").then("echo");
   a.chain("fail").http("POST", "/fail").then("echo").then("fail");
   a.chain("throw").http("POST", "/throw").then("throw");
@@ -64,6 +66,8 @@ core::app test_app() {
   a.chain("loop").http("POST", "/loop").head("loop").route("loop", "*", "loop")
     .route("loop", "stop", "end");
   a.chain("handed").http("POST", "/handed").then("handed").then("taker");
+  a.chain("again").http("POST", "/again").head("again").route("again", "*", "again")
+    .route("again", "stop", "end");
   a.spec().gateway.port = 0;
   a.spec().gateway.body_limit = 4096;
   a.spec().gateway.header_timeout_ms = 300;
@@ -126,6 +130,16 @@ TEST_CASE("gateway: a request that came back undelivered goes on to the function
   auto m = http_request(r.port(), "GET", "/metrics");
   REQUIRE(m);
   CHECK(spry::test::metric_value(m->body, "spry_requests_undelivered_total") == 3.0);
+  CHECK(r.pools_full());
+}
+
+TEST_CASE("gateway: a request that keeps coming back undelivered is answered, not looped",
+          "[gateway]") {
+  running r;
+  auto res = http_request(r.port(), "POST", "/again", "x");
+  REQUIRE(res);
+  CHECK(res->status == 502);
+  CHECK_THAT(res->body, Catch::Contains("could not be delivered"));
   CHECK(r.pools_full());
 }
 
