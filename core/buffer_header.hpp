@@ -8,6 +8,7 @@
 
 #include "core/ids.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -24,6 +25,18 @@ enum class buffer_status : uint16_t {
   /// The next function has no instance (scaled to zero): the request comes back to the gateway
   /// untouched, which holds it until an instance is ready (Knative's activator) or fails it.
   no_instance = 6,
+  /// A transport could not hand the buffer to the instance it was sent to (no socket registered
+  /// under its endpoint, its ring unbound or drained after it died, a refused connection): the
+  /// request never reached that instance. The payload is carried back unchanged and
+  /// `failed_at` names the endpoint; the gateway sends it to another (or the restarted)
+  /// instance of the same function, or holds it until one is ready, and writes a reason only if
+  /// it gives up. Never set for a request an instance may have started on.
+  undelivered = 7,
+  /// A transport lost the request on its way to endpoint `failed_at` after that instance may
+  /// have got it (a connection broken after the request was written): the payload holds the
+  /// transport's reason. Never sent again (the function may have side effects); the gateway
+  /// answers 502 with how that instance ended once the supervisor says (or with this reason).
+  transport_failed = 8,
 };
 
 /// buffer_header::owner of a buffer the gateway took back from a dead instance.
@@ -55,10 +68,33 @@ struct buffer_header {
   uint64_t home_offset;
   char topic[topic_capacity];               ///< NUL-padded; decides the next hop
   char content_type[content_type_capacity]; ///< NUL-padded; response content type
-  char reserved[64];
+  /// With status `undelivered` or `transport_failed`: the endpoint the transport could not
+  /// deliver the buffer to (the gateway does not send the request there again before that
+  /// instance is known gone, and answers with how it ended). Meaningless otherwise.
+  uint32_t failed_at;
+  char reserved[60];
 };
 
 static_assert(sizeof(buffer_header) == 256, "buffer header is a fixed 256-byte wire struct");
 static_assert(std::is_trivially_copyable_v<buffer_header>);
+static_assert(offsetof(buffer_header, failed_at) == 192 && offsetof(buffer_header, reserved) == 196,
+              "the header's layout is shared by every process mapping the pool");
+
+/// Marks `b` as a request its transport could not deliver to endpoint `to` (see
+/// buffer_status::undelivered). The payload and every other field are left as they are: the
+/// request goes on from where it was. Called by a transport that owns the buffer (it took it
+/// back from `to`); noexcept, no allocation.
+inline void mark_undelivered(buffer_header& b, endpoint_id to) noexcept {
+  b.failed_at = to;
+  b.status = static_cast<uint16_t>(buffer_status::undelivered);
+}
+
+/// Marks `b` as lost by its transport on its way to endpoint `to` after that instance may have
+/// got it (see buffer_status::transport_failed). The caller has written the transport's reason
+/// into the payload (message::fail).
+inline void mark_transport_failed(buffer_header& b, endpoint_id to) noexcept {
+  b.failed_at = to;
+  b.status = static_cast<uint16_t>(buffer_status::transport_failed);
+}
 
 } // namespace spry::core

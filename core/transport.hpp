@@ -13,6 +13,15 @@
 // buffer is full) send returns send_status::backpressure and the caller still owns the buffer: the
 // gateway answers 503, an instance tries another instance or fails the request.
 //
+// Delivery failures after send() returned ok: a descriptor the transport finds it cannot hand
+// to d.dst (no socket registered under it, its ring unbound or drained after its process died,
+// a refused connection) goes to the gateway endpoint with the buffer as it was, marked
+// mark_undelivered(b, d.dst) (core/buffer_header.hpp): the request never reached an instance,
+// and the gateway sends it to another one. Only a request the destination may have started on
+// (a connection cut after the whole request was written) is failed, with
+// mark_transport_failed and the transport's reason in the payload. Never lost either way; the
+// conformance suite checks it on every transport.
+//
 // Queue depth: the receiving endpoint calls consumed(endpoint) once for every descriptor it
 // starts on (a transport counts a descriptor when it hands it to the sink). The transport uses the difference sent - consumed as the endpoint's queue
 // length, for backpressure and as the Q_i that load balancers and autoscalers read.

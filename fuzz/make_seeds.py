@@ -141,10 +141,12 @@ def mp_bin(b):
     return (b"\xc4" + bytes([len(b)])) if len(b) < 256 else (b"\xc5" + struct.pack(">H", len(b))) + b
 
 
-def envelope(version=1, dst=3, chain=0, rid=77, topic=b"a/b", ct=b"text/plain", payload=b"hello", fields=None):
+def envelope(version=2, dst=3, chain=0, rid=77, topic=b"a/b", ct=b"text/plain", payload=b"hello", fields=None,
+             failed_at=0):
     vals = [version, dst, chain, rid, 1, 0, 0, 2, 0, 5, 10, 20, 30, 4096]
-    body = b"".join(mp_uint(v) for v in vals) + mp_str(topic) + mp_str(ct) + mp_bin(payload)
-    n = fields if fields is not None else 17
+    body = (b"".join(mp_uint(v) for v in vals) + mp_str(topic) + mp_str(ct) + mp_bin(payload) +
+            mp_uint(failed_at))
+    n = fields if fields is not None else 18
     return bytes([0x90 | n]) + body if n < 16 else b"\xdc" + struct.pack(">H", n) + body
 
 
@@ -152,8 +154,9 @@ put("tcp_envelope", "valid", envelope())
 put("tcp_envelope", "empty_payload", envelope(payload=b"", topic=b"", ct=b""))
 put("tcp_envelope", "big_ids", envelope(dst=2**32 - 1, rid=2**64 - 1))
 put("tcp_envelope", "long_topic", envelope(topic=b"t" * 65))
-put("tcp_envelope", "bad_version", envelope(version=2))
-put("tcp_envelope", "too_few_fields", envelope(fields=16))
+put("tcp_envelope", "undelivered", envelope(failed_at=4))
+put("tcp_envelope", "bad_version", envelope(version=1))
+put("tcp_envelope", "too_few_fields", envelope(fields=17))
 put("tcp_envelope", "payload_too_large", envelope(payload=b"x" * 1100))
 put("tcp_envelope", "chain_out_of_range", envelope(chain=70000))
 

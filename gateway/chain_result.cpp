@@ -63,6 +63,14 @@ chain_result result_of(core::buffer_header* b, core::pool& p, uint64_t request_i
                        "no instance of the next function of this chain is running (restarting, "
                        "or at zero instances with the hold limit reached)",
                        request_id);
+  if (status == buffer_status::undelivered)
+    // The gateway sends these on or holds them (gateway/undelivered.cpp); one answered from the
+    // buffer was not resendable (e.g. no route names the function it was addressed to). The
+    // payload is still the request's: never echoed as the answer.
+    return make_result(502,
+                       "the request could not be delivered to an instance of the next function "
+                       "of this chain, and no other instance could take it",
+                       request_id);
   uint16_t code = asked;
   if (code < 400 || code > 599)
     code = status == buffer_status::overloaded       ? 503

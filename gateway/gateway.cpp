@@ -184,6 +184,7 @@ std::variant<ticket, chain_result> gateway::start(core::chain_id chain, core::bu
   s.started_ns = b->t_ingress_ns;
   s.answer_in_buffer = answer_in_buffer;
   s.held_ns.store(0, std::memory_order_relaxed);
+  s.bounces = 0;
   s.done = std::move(done);
   s.state.store(waiting, std::memory_order_release);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -331,8 +332,12 @@ void gateway::on_descriptor(const core::descriptor& d) {
     p.release(b);
     return;
   }
-  if (state == waiting && b->request_id == s.request_id && park_undelivered(d, b, s))
-    return; // answered when its instance's fate is known
+  if (state == waiting && b->request_id == s.request_id &&
+      b->status == static_cast<uint16_t>(buffer_status::undelivered) &&
+      take_undelivered(d, b, s))
+    return; // never reached an instance: sent on, held or parked, but not failed for that
+  if (state == waiting && b->request_id == s.request_id && park_transport_failed(d, b, s))
+    return; // may have reached its instance: answered when that instance's fate is known
   if (state == waiting && rt_.routing() == core::routing_mode::broker &&
       b->status == static_cast<uint16_t>(buffer_status::ok) && b->request_id == s.request_id &&
       forward(d, b, s))

@@ -185,6 +185,10 @@ private:
     // completion on whichever thread completes; atomic because the hop between them may be a
     // shared-memory transport that no sanitizer sees as synchronisation.
     std::atomic<uint64_t> held_ns{0};
+    // Times the request came back undelivered (gateway/undelivered.cpp): after a few quick
+    // resends, each further one waits for the endpoint's end to be reported. Touched only by
+    // on_descriptor (one at a time) and start().
+    uint32_t bounces = 0;
     completion done;
   };
   struct chain_slots {
@@ -207,16 +211,39 @@ private:
 
   // -- requests the transport could not deliver to an instance (gateway/undelivered.cpp) ------
 
-  /// A waiting request came back failed by the transport on its way to instance `s.holder`
-  /// (a broken connection, a bounced descriptor): most likely that instance just died. It is
-  /// parked until the supervisor says so (fail_undelivered, with how it ended: the same reason
-  /// on every transport) or, if it does not within undelivered_grace_ms, answered with the
-  /// transport's own reason. false: not such a request (the caller completes it as usual).
-  bool park_undelivered(const core::descriptor& d, core::buffer_header* b, slot& s);
-  /// Instance `endpoint` is gone: the requests parked on it are answered with `why`.
+  /// A waiting request came back with buffer_status::transport_failed: lost on its way to
+  /// instance b->failed_at after that instance may have got it (a connection broken after the
+  /// request was written): most likely that instance just died. It is parked until the
+  /// supervisor says so (fail_undelivered, with how it ended: the same reason on every
+  /// transport) or, if it does not within undelivered_grace_ms, answered with the transport's
+  /// own reason; never sent again. false: not such a request (the caller completes it).
+  bool park_transport_failed(const core::descriptor& d, core::buffer_header* b, slot& s);
+  /// Instance `endpoint` is gone: the requests parked on it are answered with `why`; those
+  /// that never reached it (take_undelivered) are made due for the sweep, which sends them on.
+  /// Runs on the supervisor's thread (under its lock): sends nothing itself.
   void fail_undelivered(core::endpoint_id endpoint, const std::string& why);
-  /// Answers the parked requests whose grace is over (the receiver actor, on a delayed message).
+  /// Answers the parked requests whose grace is over, and sends on the undelivered ones that
+  /// are due (the receiver actor, on a delayed or an immediate message).
   void sweep_undelivered();
+  /// A waiting request came back with buffer_status::undelivered: its transport could not hand
+  /// it to instance b->failed_at, so no function started on it. It goes to another (or
+  /// the restarted) instance of the function it was addressed to, or is held until one is
+  /// ready (resend). While that endpoint is still listed and not reported gone, or after the
+  /// request bounced a few times already, it is parked until the endpoint's end is reported
+  /// (or undelivered_grace_ms passes) instead: never a tight loop against a dead endpoint.
+  /// false: the function it was addressed to is unknown; the caller answers it.
+  bool take_undelivered(const core::descriptor& d, core::buffer_header* b, slot& s);
+  /// Sends waiting request `s` (buffer `b`, owned here) to an instance of `f` or holds it;
+  /// answers it (502, or 503 on backpressure, saying why with `ended`: how the instance it
+  /// was first sent to ended, if known) when neither is possible. Never on the supervisor's
+  /// thread.
+  void resend(const core::descriptor& d, core::buffer_header* b, slot& s, core::function_id f,
+              const std::string& ended);
+  /// The function an undelivered request was addressed to: the route from the function that
+  /// wrote it last (the chain's head if none did), else the directory's owner of the endpoint.
+  std::optional<core::function_id> addressed_to(core::chain_id chain, const core::buffer_header& b);
+  /// Answers waiting request `s` with `r`, or frees its buffer if its client got a 504 meanwhile.
+  void settle(core::chain_id chain, core::buffer_header* b, slot& s, chain_result r);
   /// Cluster mode: sends the request on to another node when `f` has no local instance and
   /// another node runs it. nullopt: not applicable (go local); otherwise the send's outcome.
   /// `local`: the caller's directory snapshot (a router's reader: no lock on the hot path).
@@ -265,6 +292,9 @@ private:
     uint64_t request_id;
     core::endpoint_id endpoint;
     uint64_t deadline_ns;
+    // no_function: it may have reached the instance, and is answered with how that ended.
+    // Otherwise it never did (take_undelivered) and is sent on to this function when due.
+    core::function_id resend = core::no_function;
   };
   std::mutex undelivered_mtx_;
   std::vector<undelivered> undelivered_;

@@ -72,6 +72,12 @@ gateway_metrics::gateway_metrics(core::runtime& rt)
                 .Help("Descriptors that failed validation at the gateway and were dropped")
                 .Register(*registry_)
                 .Add({{"endpoint", "gateway"}})),
+    undelivered_(prometheus::BuildCounter()
+                   .Name("spry_requests_undelivered_total")
+                   .Help("Requests a transport brought back to the gateway before they reached "
+                         "an instance (the instance was gone); sent again or held, not failed")
+                   .Register(*registry_)
+                   .Add({})),
     shed_(prometheus::BuildCounter()
             .Name("spry_http_connections_shed_total")
             .Help("Connections answered 503 and closed at once because the gateway ran out of "
@@ -143,6 +149,8 @@ void gateway_metrics::cold_start_paid(uint16_t chain, double seconds) {
 }
 
 void gateway_metrics::rejected_descriptor() { rejected_.Increment(); }
+
+void gateway_metrics::request_undelivered() { undelivered_.Increment(); }
 void gateway_metrics::connection_shed() { shed_.Increment(); }
 
 std::string gateway_metrics::render(uint64_t in_flight) {

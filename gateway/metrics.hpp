@@ -11,6 +11,9 @@
 //   spry_pool_alloc_failures_total{chain}           counter
 //   spry_in_flight_requests                         gauge
 //   spry_rejected_descriptors_total{endpoint}       counter (failed validation)
+//   spry_requests_undelivered_total                 counter: requests a transport brought back
+//                                                   before they reached an instance (sent again
+//                                                   or held, see gateway/undelivered.cpp)
 //   spry_instance_requests_total{function,instance} counter
 //   spry_transport_descriptors_total{transport,result="sent"|"rejected"}
 //   spry_endpoint_messages_total{transport,endpoint,function,instance}   counted by the transport
@@ -55,6 +58,8 @@ public:
   /// Thread-safe; a request of `chain` that was held `seconds` waiting for an instance.
   void cold_start_paid(uint16_t chain, double seconds);
   void rejected_descriptor();
+  /// Thread-safe; a request came back undelivered (buffer_status::undelivered).
+  void request_undelivered();
   /// Requests answered so far, every chain and code (cluster reports).
   uint64_t requests_done() const noexcept { return done_.load(std::memory_order_relaxed); }
   /// A connection accepted and closed at once with 503 because the process ran out of file
@@ -75,6 +80,7 @@ private:
   prometheus::Family<prometheus::Gauge>& pool_failures_;
   prometheus::Gauge& in_flight_;
   prometheus::Counter& rejected_;
+  prometheus::Counter& undelivered_;
   prometheus::Counter& shed_;
   prometheus::Family<prometheus::Gauge>& instance_requests_;
   prometheus::Family<prometheus::Gauge>& transport_;

@@ -43,6 +43,17 @@ core::app test_app() {
   a.function("left", [](core::message& m) { m.write("went left"); });
   a.function("right", [](core::message& m) { m.write("went right"); });
   a.function("loop", [](core::message&) {});
+  // Plays a transport that could not deliver this function's output to the next function's
+  // instance (a killed instance; see gateway/undelivered.cpp): the request comes back to the
+  // gateway undelivered, output intact, naming an endpoint that is not there. In-process
+  // instances have no such transport, so the function does what the transport would.
+  a.function("handed", [](core::message& m) {
+    m.write("handed: " + std::string(m.payload()));
+    core::mark_undelivered(m.header(), 77);
+  });
+  a.function("taker", [](core::message& m) { m.write("taker got '" + std::string(m.payload()) + "'"); });
+  // Marks every output undelivered, so that its request would go round for ever.
+  a.function("again", [](core::message& m) { core::mark_undelivered(m.header(), 78); });
   a.chain("echo").http("POST", "/echo").then("echo");
   a.chain("fail").http("POST", "/fail").then("echo").then("fail");
   a.chain("throw").http("POST", "/throw").then("throw");
@@ -54,6 +65,9 @@ core::app test_app() {
     .route("left", "*", "end").route("right", "*", "end");
   a.chain("loop").http("POST", "/loop").head("loop").route("loop", "*", "loop")
     .route("loop", "stop", "end");
+  a.chain("handed").http("POST", "/handed").then("handed").then("taker");
+  a.chain("again").http("POST", "/again").head("again").route("again", "*", "again")
+    .route("again", "stop", "end");
   a.spec().gateway.port = 0;
   a.spec().gateway.body_limit = 4096;
   a.spec().gateway.header_timeout_ms = 300;
@@ -101,6 +115,31 @@ TEST_CASE("gateway: a chain answers with the last function's output", "[gateway]
   REQUIRE(created);
   CHECK(created->status == 201);
   CHECK(created->header("content-type") == "application/x-test");
+  CHECK(r.pools_full());
+}
+
+TEST_CASE("gateway: a request that came back undelivered goes on to the function it was "
+          "addressed to, payload intact", "[gateway]") {
+  running r;
+  for (int i = 0; i < 3; ++i) {
+    auto res = http_request(r.port(), "POST", "/handed", "x" + std::to_string(i));
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(res->body == "taker got 'handed: x" + std::to_string(i) + "'");
+  }
+  auto m = http_request(r.port(), "GET", "/metrics");
+  REQUIRE(m);
+  CHECK(spry::test::metric_value(m->body, "spry_requests_undelivered_total") == 3.0);
+  CHECK(r.pools_full());
+}
+
+TEST_CASE("gateway: a request that keeps coming back undelivered is answered, not looped",
+          "[gateway]") {
+  running r;
+  auto res = http_request(r.port(), "POST", "/again", "x");
+  REQUIRE(res);
+  CHECK(res->status == 502);
+  CHECK_THAT(res->body, Catch::Contains("could not be delivered"));
   CHECK(r.pools_full());
 }
 

@@ -4,8 +4,9 @@
 //
 // What is checked is what the runtime relies on: the buffer a receiver gets carries the header
 // and payload the sender wrote (same buffer on shared-memory transports, a copy on tcp), per-
-// sender order, exactly-once delivery, clear errors for unknown endpoints, and backpressure that
-// never loses a message (refused at send(), or failed back to the gateway endpoint).
+// sender order, exactly-once delivery, clear errors for unknown endpoints, backpressure that
+// never loses a message (refused at send(), or failed back to the gateway endpoint), and a
+// descriptor that cannot be delivered coming back to the gateway as it was (undelivered).
 
 #include "core/descriptor_sink.hpp"
 #include "core/message.hpp"
@@ -27,7 +28,10 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
 
@@ -39,6 +43,7 @@ struct received {
   uint64_t request_id;
   std::string payload;
   uint16_t status;
+  uint32_t failed_at = 0;
 };
 
 // What a receiving endpoint saw, shared between its actor and the test thread.
@@ -125,7 +130,8 @@ struct harness {
         buffer_header* b = p->resolve(d.offset);
         received r{0, "<invalid buffer>", 0};
         if (b && d.dst == id) {
-          r = {b->request_id, std::string(message(b, p->buffer_size()).payload()), b->status};
+          r = {b->request_id, std::string(message(b, p->buffer_size()).payload()), b->status,
+               b->failed_at};
           p->release(b);
         }
         std::lock_guard<std::mutex> guard{box->mtx};
@@ -306,7 +312,8 @@ TEST_CASE("conformance: unknown and unbound endpoints are reported", "[conforman
   for (const auto& name : transport_names()) {
     DYNAMIC_SECTION(name) {
       // Reported at send() (unknown_endpoint, the caller keeps the buffer), or, where the
-      // kernel decides (shm-skmsg), failed back to the gateway endpoint as no_route.
+      // kernel decides (shm-skmsg), returned to the gateway endpoint undelivered: the payload
+      // as it was sent (the request never reached an instance, so nothing is failed yet).
       harness h(name);
       if (h.skipped)
         continue;
@@ -318,8 +325,11 @@ TEST_CASE("conformance: unknown and unbound endpoints are reported", "[conforman
         if (st == send_status::ok) {
           ++reported_async;
           REQUIRE(gateway->wait_for(reported_async));
-          CHECK(gateway->got.back().status == static_cast<uint16_t>(buffer_status::no_route));
-          CHECK_THAT(gateway->got.back().payload, Catch::Contains("not reachable"));
+          std::lock_guard<std::mutex> guard{gateway->mtx};
+          CHECK(gateway->got.back().status == static_cast<uint16_t>(buffer_status::undelivered));
+          CHECK(gateway->got.back().failed_at == d.dst);
+          CHECK(gateway->got.back().payload ==
+                "payload " + std::to_string(gateway->got.back().request_id));
         } else {
           CHECK(st == send_status::unknown_endpoint);
           h.reclaim(d);
@@ -334,6 +344,84 @@ TEST_CASE("conformance: unknown and unbound endpoints are reported", "[conforman
       CHECK(h.tp->stats().rejected >= 3);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       CHECK(b->size() == 1);
+      CHECK(h.pools[0].stats().in_use == 0);
+    }
+  }
+}
+
+TEST_CASE("conformance: a descriptor that cannot be delivered comes back to the gateway as it was",
+          "[conformance]") {
+  // The contract the gateway's resend relies on (gateway/undelivered.cpp): an endpoint the
+  // sender was told about but that is not there (never bound, unbound, its peer address dead)
+  // either refuses the send at once (the caller keeps the buffer, untouched) or returns the
+  // buffer to the gateway endpoint with buffer_status::undelivered, failed_at naming the
+  // endpoint, and the request id and payload exactly as they were sent: never a failure text
+  // in place of the payload, never lost.
+  for (const auto& name : transport_names()) {
+    DYNAMIC_SECTION(name) {
+      harness h(name);
+      if (h.skipped)
+        continue;
+      auto gateway = h.endpoint(gateway_endpoint);
+      auto bound = h.endpoint(5);
+      // A peer address where nothing listens (copying transports connect to it and fail).
+      uint16_t closed_port = 0;
+      {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t len = sizeof a;
+        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        closed_port = ntohs(a.sin_port);
+        ::close(fd);
+      }
+      REQUIRE(h.tp->set_peer(7, "127.0.0.1:" + std::to_string(closed_port)));
+      CHECK(h.tp->send(h.make(5, 1)) == send_status::ok);
+      REQUIRE(bound->wait_for(1));
+      h.tp->unbind(5);
+      std::set<uint64_t> returned, refused;
+      const std::vector<std::pair<endpoint_id, uint64_t>> sends = {
+        {7, 100}, {7, 101}, {5, 102}, {5, 103}, {9, 104}};
+      for (const auto& [dst, n] : sends) {
+        const descriptor d = h.make(dst, n);
+        const auto st = h.tp->send(d);
+        if (st == send_status::ok) {
+          returned.insert(n);
+        } else {
+          CHECK(st == send_status::unknown_endpoint);
+          // Refused at send(): the buffer is the caller's, as it was.
+          buffer_header* b = h.pools[0].resolve(d.offset);
+          REQUIRE(b);
+          CHECK(b->request_id == n);
+          CHECK(std::string(message(b, h.pools[0].buffer_size()).payload()) ==
+                "payload " + std::to_string(n));
+          refused.insert(n);
+          h.reclaim(d);
+        }
+      }
+      INFO(returned.size() << " returned to the gateway, " << refused.size() << " refused");
+      REQUIRE(gateway->wait_for(returned.size()));
+      {
+        std::lock_guard<std::mutex> guard{gateway->mtx};
+        REQUIRE(gateway->got.size() == returned.size());
+        std::set<uint64_t> seen;
+        for (const auto& g : gateway->got) {
+          CAPTURE(g.request_id);
+          seen.insert(g.request_id);
+          CHECK(g.status == static_cast<uint16_t>(buffer_status::undelivered));
+          CHECK(g.payload == "payload " + std::to_string(g.request_id));
+          const endpoint_id to = g.request_id <= 101 ? 7 : g.request_id <= 103 ? 5 : 9;
+          CHECK(g.failed_at == to);
+        }
+        CHECK(seen == returned);
+      }
+      CHECK(returned.size() + refused.size() == sends.size());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      CHECK(bound->size() == 1);
+      CHECK(gateway->size() == returned.size()); // each exactly once
       CHECK(h.pools[0].stats().in_use == 0);
     }
   }

@@ -20,6 +20,7 @@ TEST_CASE("an envelope carries every header field and the payload", "[envelope]"
   h.t_sent_ns = 200;
   h.exec_ns = 300;
   h.home_offset = 4096;
+  h.failed_at = 7;
   core::set_fixed_field(h.topic, core::topic_capacity, "sensors/kitchen");
   core::set_fixed_field(h.content_type, core::content_type_capacity, "application/json");
   const std::string payload("bin\0ary", 7);
@@ -38,6 +39,7 @@ TEST_CASE("an envelope carries every header field and the payload", "[envelope]"
   CHECK(e->header.instance == 12);
   CHECK(e->header.exec_ns == 300);
   CHECK(e->header.home_offset == 4096);
+  CHECK(e->header.failed_at == 7);
   CHECK(core::fixed_field(e->header.topic, core::topic_capacity) == "sensors/kitchen");
   CHECK(core::fixed_field(e->header.content_type, core::content_type_capacity) == "application/json");
   CHECK(e->payload == payload);
@@ -61,7 +63,7 @@ TEST_CASE("malformed envelopes are refused with the reason", "[envelope]") {
   SECTION("wrong arity") {
     auto e = parse_envelope("\x93\x01\x02\x03", keep);
     REQUIRE_FALSE(e);
-    CHECK_THAT(e.err().message, Catch::Contains("array of 17"));
+    CHECK_THAT(e.err().message, Catch::Contains("array of 18"));
   }
   SECTION("wrong version") {
     std::string bad = good;

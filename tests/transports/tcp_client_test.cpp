@@ -22,14 +22,19 @@ using namespace spry::transports::tcp;
 namespace {
 
 struct recording_owner final : client_owner {
-  std::vector<std::string> ends; // "ok", or "failed: WHY (overloaded)" with the body given back
+  // "ok", or "failed: WHY (HOW)" with the body given back
+  std::vector<std::string> ends;
   std::shared_ptr<client_conn> last_free;
   void sent_ok(peer&, std::shared_ptr<client_conn> c) override {
     ends.push_back("ok");
     last_free = std::move(c);
   }
-  void send_failed(peer&, outgoing msg, const std::string& why, bool overloaded) override {
-    ends.push_back("failed: " + why + (overloaded ? " (overloaded)" : "") + " body " + msg.body);
+  void send_failed(peer&, outgoing msg, const std::string& why, send_failure how) override {
+    const char* kind = how == send_failure::not_sent     ? "not sent"
+                       : how == send_failure::unanswered ? "unanswered"
+                       : how == send_failure::overloaded ? "overloaded"
+                                                         : "refused";
+    ends.push_back("failed: " + why + " (" + kind + ") body " + msg.body);
   }
 };
 
@@ -107,5 +112,55 @@ TEST_CASE("tcp client: a peer that is not there fails the message with the reaso
   std::make_shared<client_conn>(ioc, owner, p)->start(message("lost"));
   ioc.run();
   REQUIRE(owner.ends.size() == 1);
-  CHECK_THAT(owner.ends[0], Catch::StartsWith("failed: connect: ") && Catch::EndsWith(" body lost"));
+  // Nothing was sent: the transport may give the request to another instance.
+  CHECK_THAT(owner.ends[0], Catch::StartsWith("failed: connect: ") &&
+                              Catch::EndsWith(" (not sent) body lost"));
+}
+
+TEST_CASE("tcp client: how far a failed message got: not served there (404) or written and "
+          "then cut off", "[tcp][client]") {
+  net::io_context ioc;
+  btcp::acceptor acc(ioc, btcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  // The peer reads each request whole, answers the first 404 and closes the second's
+  // connection without an answer (an instance that died while it had the request).
+  std::thread server([&] {
+    for (const bool answer : {true, false}) {
+      btcp::socket s = acc.accept();
+      net::streambuf buf;
+      net::read_until(s, buf, "\r\n\r\n");
+      std::istream in(&buf);
+      std::string line;
+      size_t length = 0;
+      while (std::getline(in, line) && line != "\r")
+        if (line.rfind("Content-Length: ", 0) == 0)
+          length = std::stoul(line.substr(16));
+      if (buf.size() < length)
+        net::read(s, buf, net::transfer_exactly(length - buf.size()));
+      if (answer) {
+        const std::string reason = "endpoint 3 is not served here";
+        net::write(s, net::buffer("HTTP/1.1 404 Not Found\r\nContent-Length: " +
+                                  std::to_string(reason.size()) + "\r\n\r\n" + reason));
+        // Wait for the client to close its end.
+        char c;
+        boost::system::error_code ec;
+        s.read_some(net::buffer(&c, 1), ec);
+      }
+    }
+  });
+  auto p = std::make_shared<peer>();
+  p->id = 3;
+  p->host = "127.0.0.1";
+  p->port = acc.local_endpoint().port();
+  p->target = "/deliver";
+  recording_owner owner;
+  std::make_shared<client_conn>(ioc, owner, p)->start(message("first"));
+  ioc.run();
+  ioc.restart();
+  std::make_shared<client_conn>(ioc, owner, p)->start(message("second"));
+  ioc.run();
+  server.join();
+  REQUIRE(owner.ends.size() == 2);
+  CHECK(owner.ends[0] == "failed: HTTP 404 endpoint 3 is not served here (not sent) body first");
+  CHECK_THAT(owner.ends[1], Catch::StartsWith("failed: read: ") &&
+                              Catch::EndsWith(" (unanswered) body second"));
 }

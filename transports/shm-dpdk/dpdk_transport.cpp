@@ -4,7 +4,6 @@
 #include "core/app_spec.hpp"
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
-#include "core/message.hpp"
 #include "transports/shm-dpdk/dpdk_config.hpp"
 #include "core/pool.hpp"
 #include "transports/shm-dpdk/doorbell.hpp"
@@ -197,7 +196,7 @@ public:
     entries_[id].pid.store(0, std::memory_order_release); // new sends: unknown_endpoint
     slots_[id].receiver.store(nullptr, std::memory_order_seq_cst);
     // The ring has one consumer. Once the poller has finished the round that may still have
-    // seen the receiver, this thread is it, and fails back what senders queued meanwhile.
+    // seen the receiver, this thread is it, and returns what senders queued meanwhile.
     wait_for_poller_round();
     drain(id, "it was unbound");
   }
@@ -450,8 +449,9 @@ private:
 
   // -- faults ----------------------------------------------------------------------------------
 
-  // Control thread, as the only consumer of ring `id`: every descriptor still in it becomes a
-  // failed request returned to the gateway, so nothing waits for an endpoint that will not read.
+  // Control thread, as the only consumer of ring `id`: every descriptor still in it goes back to
+  // the gateway undelivered, so nothing waits for an endpoint that will not read. `why` (why the
+  // endpoint will not read) is only logged: the gateway decides what becomes of the requests.
   [[gnu::noinline]] void drain(endpoint_id id, const char* why) noexcept {
     core::descriptor burst[burst_size];
     unsigned n;
@@ -467,9 +467,7 @@ private:
     if (!b || d.dst != id)
       return; // names no buffer of ours: nothing to return
     // Take the buffer back from the unreachable endpoint, unless the gateway already did.
-    uint32_t owner = id;
-    if (!__atomic_compare_exchange_n(&b->owner, &owner, core::gateway_endpoint, false,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    if (!core::give_back(*b, id, core::gateway_endpoint))
       return;
     core::pool& p = (*pools_)[d.pool];
     if (id == core::gateway_endpoint) {
@@ -478,12 +476,10 @@ private:
       p.release(b);
       return;
     }
-    try {
-      core::message m(b, p.buffer_size());
-      m.fail("endpoint " + std::to_string(id) + " is not reachable (" + why + ")", 502);
-    } catch (...) {
-    }
-    b->status = static_cast<uint16_t>(core::buffer_status::no_route);
+    // Still in the ring: the endpoint's instance never took it. It goes back to the gateway as
+    // it was, payload intact, to be sent to another instance of the same function or held for
+    // one (buffer_status::undelivered), not failed here.
+    core::mark_undelivered(*b, id);
     d.dst = core::gateway_endpoint;
     if (auto* gw = slots_[core::gateway_endpoint].receiver.load(std::memory_order_acquire)) {
       auto& g = entries_[core::gateway_endpoint];
@@ -493,7 +489,7 @@ private:
       return;
     }
     if (send(d) != send_status::ok) {
-      spdlog::warn("shm-dpdk: request {} cannot be failed back to the gateway; released",
+      spdlog::warn("shm-dpdk: request {} cannot be returned to the gateway; released",
                    b->request_id);
       p.release(b);
     }

@@ -442,8 +442,8 @@ private:
   }
 
   // Descriptors the kernel could not redirect (no socket registered under their destination)
-  // arrive on the sender's own peer socket. Each is a request that must not be lost: fail it
-  // and return it to the gateway.
+  // arrive on the sender's own peer socket. Each is a request that must not be lost and that
+  // never reached an instance: it returns to the gateway undelivered (payload intact).
   void read_bounced(endpoint_id id) {
     auto& s = slots_[id];
     alignas(16) char buf[16 * 64];
@@ -482,11 +482,15 @@ private:
     core::buffer_header* b = buffer_of(d);
     if (!b || !core::give_back(*b, d.dst, previous_owner))
       return; // reclaimed by the gateway meanwhile: no longer ours to answer
-    core::message m(b, (*pools_)[d.pool].buffer_size());
-    core::next_hop hop;
-    hop.outcome = core::outcome_of(why);
-    hop.st = why;
-    core::fail_hop(m, hop, "");
+    if (why == send_status::backpressure) { // 503, as the send would have answered
+      core::message m(b, (*pools_)[d.pool].buffer_size());
+      core::next_hop hop;
+      hop.outcome = core::outcome_of(why);
+      hop.st = why;
+      core::fail_hop(m, hop, "");
+    } else { // it never left this process: sent again or held by the gateway
+      core::mark_undelivered(*b, d.dst);
+    }
     to_gateway(d, b);
   }
 
@@ -509,9 +513,7 @@ private:
       return;
     }
     // Take the buffer back from the unreachable destination, unless the gateway already did.
-    uint32_t owner = d.dst;
-    if (!__atomic_compare_exchange_n(&b->owner, &owner, core::gateway_endpoint, false,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    if (!core::give_back(*b, d.dst, core::gateway_endpoint))
       return;
     if (d.dst == core::gateway_endpoint) {
       if (undeliverable_log_.allow(left_out))
@@ -521,14 +523,15 @@ private:
       p.release(b);
       return;
     }
-    core::message m(b, p.buffer_size());
-    m.fail("endpoint " + std::to_string(d.dst) + " is not reachable (no socket registered)", 502);
-    b->status = static_cast<uint16_t>(core::buffer_status::no_route);
+    // The request never reached an instance (the kernel found no socket under d.dst): it goes
+    // back to the gateway as it was, payload intact, to be sent to another instance of the
+    // same function or held for one (buffer_status::undelivered), not failed here.
+    core::mark_undelivered(*b, d.dst);
     to_gateway(d, b);
   }
 
-  // A request this process failed goes back to the gateway: to its sink when the gateway is in
-  // this process, else sent (never held in a batch: nothing would flush it).
+  // A request this process gives up on goes back to the gateway: to its sink when the gateway
+  // is in this process, else sent (never held in a batch: nothing would flush it).
   void to_gateway(core::descriptor d, core::buffer_header* b) noexcept {
     d.dst = core::gateway_endpoint;
     auto& g = slots_[core::gateway_endpoint];
@@ -541,7 +544,7 @@ private:
     if (send(d) != send_status::ok) {
       uint64_t left_out = 0;
       if (undeliverable_log_.allow(left_out))
-        spdlog::warn("shm-skmsg: request {} cannot be failed back to the gateway; released{}",
+        spdlog::warn("shm-skmsg: request {} cannot be returned to the gateway; released{}",
                      b->request_id,
                      left_out ? " (and " + std::to_string(left_out) + " more undeliverable)" : "");
       (*pools_)[d.pool].release(b);

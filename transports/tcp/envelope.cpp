@@ -17,7 +17,7 @@ struct string_sink {
   void write(const char* p, size_t n) { out->append(p, n); }
 };
 
-constexpr uint32_t field_count = 17;
+constexpr uint32_t field_count = 18;
 
 } // namespace
 
@@ -50,6 +50,9 @@ std::string encode_envelope(core::endpoint_id dst, const core::buffer_header& h,
   pk.pack_str_body(ct.data(), static_cast<uint32_t>(ct.size()));
   pk.pack_bin(static_cast<uint32_t>(payload.size()));
   pk.pack_bin_body(payload.data(), static_cast<uint32_t>(payload.size()));
+  // Last, so that the fields before it keep their places: a request a transport could not
+  // deliver names the endpoint it did not reach (buffer_status::undelivered).
+  pk.pack(h.failed_at);
   // For the overhead audit: the message is serialized, and its payload copied into the frame.
   using namespace core::data_path;
   count(site::chain, event::serialization);
@@ -91,6 +94,7 @@ core::expected<envelope> parse_envelope(std::string_view bytes, msgpack::object_
     h.t_sent_ns = f[11].as<uint64_t>();
     h.exec_ns = f[12].as<uint64_t>();
     h.home_offset = f[13].as<uint64_t>();
+    h.failed_at = f[17].as<uint32_t>();
   } catch (const std::exception&) {
     return core::make_error("malformed envelope: a header field has the wrong type or range");
   }

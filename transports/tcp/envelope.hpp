@@ -18,7 +18,8 @@
 
 namespace spry::transports::tcp {
 
-inline constexpr unsigned envelope_version = 1;
+/// 2: the header's failed_at travels too (the 18th field).
+inline constexpr unsigned envelope_version = 2;
 
 struct envelope {
   core::endpoint_id dst = 0;

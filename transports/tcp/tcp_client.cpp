@@ -27,11 +27,11 @@ void client_conn::start(outgoing msg) {
   beast::error_code ec;
   const auto addr = net::ip::make_address(peer_->host, ec);
   if (ec)
-    return fail("bad peer address " + peer_->host, false);
+    return fail("bad peer address " + peer_->host, send_failure::not_sent);
   stream_.async_connect(btcp::endpoint{addr, peer_->port},
                         [self = shared_from_this()](beast::error_code ec) {
                           if (ec)
-                            return self->fail("connect: " + ec.message(), false);
+                            return self->fail("connect: " + ec.message(), send_failure::not_sent);
                           self->connected_ = true;
                           self->stream_.socket().set_option(btcp::no_delay(true), ec);
                           self->write();
@@ -45,8 +45,9 @@ void client_conn::close() {
 
 void client_conn::write() {
   http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    // Not written whole: the peer's server delivers only a complete request, so it never got it.
     if (ec)
-      return self->fail("write: " + ec.message(), false);
+      return self->fail("write: " + ec.message(), send_failure::not_sent);
     // For the overhead audit: one HTTP message through the stack, its frame copied into the kernel.
     using namespace core::data_path;
     count(site::chain, event::protocol_message);
@@ -59,7 +60,7 @@ void client_conn::write() {
 
 void client_conn::on_response(beast::error_code ec) {
   if (ec)
-    return fail("read: " + ec.message(), false);
+    return fail("read: " + ec.message(), send_failure::unanswered); // it may have started on it
   const auto status = res_->get().result();
   if (status == http::status::no_content) {
     msg_.reset();
@@ -74,18 +75,21 @@ void client_conn::on_response(beast::error_code ec) {
     owner_.sent_ok(*peer_, shared_from_this());
     return;
   }
+  // 404: the endpoint is not served there (not bound yet, or gone): it took nothing.
   fail("HTTP " + std::to_string(res_->get().result_int()) + " " + res_->get().body(),
-       status == http::status::service_unavailable);
+       status == http::status::service_unavailable ? send_failure::overloaded
+       : status == http::status::not_found         ? send_failure::not_sent
+                                                   : send_failure::refused);
 }
 
-void client_conn::fail(const std::string& why, bool overloaded) {
+void client_conn::fail(const std::string& why, send_failure how) {
   close();
   connected_ = false;
   outgoing m = std::move(*msg_);
   msg_.reset();
   // The body moved into the request; the failure path may need to decode it again.
   m.body = std::move(req_.body());
-  owner_.send_failed(*peer_, std::move(m), why, overloaded);
+  owner_.send_failed(*peer_, std::move(m), why, how);
 }
 
 } // namespace spry::transports::tcp

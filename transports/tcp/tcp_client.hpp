@@ -49,6 +49,15 @@ struct peer {
   bool removed = false;
 };
 
+/// How far a message that did not get through got: what the transport may do with it.
+enum class send_failure {
+  not_sent,   ///< no connection, not written whole, or 404 (endpoint not served there): the
+              ///< peer did not take it
+  unanswered, ///< written whole, then the connection broke: the peer may have started on it
+  refused,    ///< the peer answered with an error status
+  overloaded, ///< the peer answered 503
+};
+
 /// Who a connection reports to (the transport). Called on the I/O thread; must not block.
 class client_owner {
 public:
@@ -57,8 +66,8 @@ public:
   /// for the next message.
   virtual void sent_ok(peer& p, std::shared_ptr<client_conn> c) = 0;
   /// The message did not get through (`why`: connect/write/read error or the peer's answer;
-  /// `overloaded`: the peer answered 503). The connection is closed; `msg` has its body back.
-  virtual void send_failed(peer& p, outgoing msg, const std::string& why, bool overloaded) = 0;
+  /// `how`: how far it got). The connection is closed; `msg` has its body back.
+  virtual void send_failed(peer& p, outgoing msg, const std::string& why, send_failure how) = 0;
 };
 
 /// A keep-alive client connection to one peer; one message at a time. Owned by shared_ptr
@@ -74,7 +83,7 @@ public:
 private:
   void write();
   void on_response(boost::beast::error_code ec);
-  void fail(const std::string& why, bool overloaded);
+  void fail(const std::string& why, send_failure how);
 
   boost::beast::tcp_stream stream_;
   client_owner& owner_;

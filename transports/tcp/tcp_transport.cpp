@@ -312,13 +312,16 @@ public:
     p.idle.push_back(std::move(c));
   }
 
-  void send_failed(peer& p, outgoing msg, const std::string& why, bool overloaded) override {
+  void send_failed(peer& p, outgoing msg, const std::string& why, send_failure how) override {
     p.in_flight.fetch_sub(1, std::memory_order_relaxed);
     p.open = p.open > 0 ? p.open - 1 : 0;
     rejected_.fetch_add(1, std::memory_order_relaxed);
     return_to_gateway(std::move(msg), "could not deliver to endpoint " + std::to_string(p.id) +
                                         ": " + why,
-                      overloaded);
+                      how == send_failure::not_sent     ? returned::undelivered
+                      : how == send_failure::unanswered ? returned::lost
+                      : how == send_failure::overloaded ? returned::overloaded
+                                                        : returned::failed);
     pump(p);
   }
 
@@ -351,9 +354,20 @@ private:
     return true;
   }
 
-  // A message could not be delivered: fail its request and hand it to the gateway, so the client
-  // gets an answer (502/503) instead of waiting for the deadline.
-  void return_to_gateway(outgoing msg, const std::string& why, bool overloaded) {
+  // How a message that did not get through goes back to the gateway.
+  enum class returned {
+    undelivered, ///< the peer never got it: as it was, payload intact (buffer_status::undelivered)
+    lost,        ///< it may have reached the peer, then the connection broke (transport_failed)
+    failed,      ///< the peer answered with an error: failed with `why` (502)
+    overloaded,  ///< the peer refused it: failed with `why` (503)
+  };
+
+  // A message could not be delivered: hand its request back to the gateway, so the client gets
+  // an answer instead of waiting for the deadline. One that never reached the peer goes back
+  // unchanged, for the gateway to send to another instance of the same function (or hold);
+  // one that may have reached it is failed here (the gateway answers a lost one with how the
+  // peer's instance ended, once the supervisor says).
+  void return_to_gateway(outgoing msg, const std::string& why, returned how) {
     if (msg.dst == core::gateway_endpoint) {
       lost_.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("tcp: request {} could not be returned to the gateway ({}); it will time out "
@@ -382,11 +396,17 @@ private:
       }
       write_envelope(*env, b);
     }
-    core::message m(b, pl.buffer_size());
-    const auto f = core::failure_of(overloaded ? core::hop_outcome::overloaded
-                                               : core::hop_outcome::unreachable);
-    m.fail(why, f.http_status);
-    b->status = static_cast<uint16_t>(f.status);
+    if (how == returned::undelivered) {
+      core::mark_undelivered(*b, msg.dst);
+    } else {
+      core::message m(b, pl.buffer_size());
+      const auto f = core::failure_of(how == returned::overloaded ? core::hop_outcome::overloaded
+                                                                 : core::hop_outcome::unreachable);
+      m.fail(why, f.http_status);
+      b->status = static_cast<uint16_t>(f.status);
+      if (how == returned::lost)
+        core::mark_transport_failed(*b, msg.dst);
+    }
     const core::descriptor d{core::gateway_endpoint, msg.chain, core::tag_of(msg.request_id),
                              pl.offset_of(b)};
     if (gateway_here()) {
@@ -461,7 +481,9 @@ private:
         auto m = std::move(old->queue.front());
         old->queue.pop_front();
         old->in_flight.fetch_sub(1, std::memory_order_relaxed);
-        return_to_gateway(std::move(m), "endpoint " + std::to_string(old->id) + " went away", false);
+        // Queued, never sent: the endpoint never got it.
+        return_to_gateway(std::move(m), "endpoint " + std::to_string(old->id) + " went away",
+                          returned::undelivered);
       }
     });
   }
@@ -477,7 +499,8 @@ private:
   void enqueue(const std::shared_ptr<peer>& p, outgoing msg) {
     if (p->removed) {
       p->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      return_to_gateway(std::move(msg), "endpoint " + std::to_string(p->id) + " went away", false);
+      return_to_gateway(std::move(msg), "endpoint " + std::to_string(p->id) + " went away",
+                        returned::undelivered);
       return;
     }
     p->queue.push_back(std::move(msg));
