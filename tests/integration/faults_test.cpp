@@ -1,8 +1,7 @@
 // Integration: faults injected into running apps. Instances killed with SIGKILL at random points
-// under load, a mid-chain instance killed while the function before it still routes to it (what
-// never reached it is sent again), an instance stopped (SIGSTOP) past the chain timeout, a pool filled, the gateway's
+// under load, an instance stopped (SIGSTOP) past the chain timeout, a pool filled, the gateway's
 // file descriptors exhausted, forged descriptors sent through the shared-memory transports, and
-// chain isolation. For each: every request is answered with a defined status, nothing leaks (the
+// chain isolation (how an instance's death is answered: death_faults_test.cpp). For each: every request is answered with a defined status, nothing leaks (the
 // pool is full again, the fd count back to its baseline) and the gateway still serves.
 // Every process started is stopped by its PID.
 
@@ -13,6 +12,7 @@
 #include "gateway/server.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/processes.hpp"
+#include "tests/integration/faults_support.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -36,82 +36,6 @@ using spry::bench::child_process;
 using spry::bench::children_of;
 using spry::bench::read_file;
 
-namespace {
-
-// Why `transport` cannot run here ("" if it can): not in the build, no root, no hugepages.
-std::string unavailable(const std::string& transport) {
-  const auto* e = spry::gateway::transports().find(transport);
-  if (!e)
-    return transport + " is not in this build";
-  if (e->missing_requirement)
-    return e->missing_requirement();
-  return {};
-}
-
-std::vector<std::string> process_transports() { return {"tcp", "shm-skmsg", "shm-dpdk"}; }
-
-std::string hello_yaml(const std::string& transport, const std::string& extra,
-                       const std::string& chain_extra = "timeout: 10s") {
-  return "app: faults\ntransport: " + transport + "\nlibraries: [" SPRY_FAULT_LIBRARY "]\n"
-         "gateway: {listen: '127.0.0.1:0'}\n" + extra +
-         "functions:\n  - { name: upper, handler: fault.upper }\n"
-         "  - { name: count, handler: fault.count }\n"
-         "chains:\n  - name: hello\n    http: { method: POST, path: /hello }\n"
-         "    functions: [upper, count]\n    pool: { buffers: 64, buffer_size: 16KiB }\n    " +
-         chain_extra + "\n";
-}
-
-double metric(uint16_t port, const std::string& name) {
-  auto m = http_request(port, "GET", "/metrics");
-  REQUIRE(m);
-  return metric_value(m->body, name).value_or(-1);
-}
-
-// Waits until `pred` holds (up to `within`); its last value.
-template <class F>
-bool eventually(F pred, std::chrono::milliseconds within = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
-// A request answered 200, retried while instances come back.
-bool serves(uint16_t port, const std::string& path = "/hello", const std::string& body = "after") {
-  return eventually([&] {
-    auto r = http_request(port, "POST", path, body);
-    return r && r->status == 200;
-  }, std::chrono::seconds(10));
-}
-
-// The instances of `function` from GET /status: "pid" or "endpoint" of each.
-std::vector<int> instances_of(uint16_t port, const std::string& function, const char* what) {
-  std::vector<int> out;
-  auto r = http_request(port, "GET", "/status");
-  REQUIRE(r);
-  const auto j = nlohmann::json::parse(r->body);
-  for (const auto& f : j.at("functions"))
-    if (f.at("name") == function)
-      for (const auto& i : f.at("instances"))
-        if (i.contains(what) && i.at(what).is_number())
-          out.push_back(i.at(what).get<int>());
-  return out;
-}
-
-std::vector<int> pids_of(uint16_t port, const std::string& function) {
-  return instances_of(port, function, "pid");
-}
-
-uint64_t seed_of_run() {
-  if (const char* s = std::getenv("SPRY_TEST_SEED"))
-    return std::strtoull(s, nullptr, 10);
-  return std::random_device{}();
-}
-
-} // namespace
 
 TEST_CASE("random SIGKILLs under load: every request answered and nothing leaked",
           "[integration][faults]") {
@@ -283,165 +207,6 @@ TEST_CASE("requests that arrive while a function's only instance restarts wait f
       CHECK(all_gone(kids, std::chrono::seconds(3)));
     }
   }
-}
-
-TEST_CASE("a function that crashes its instance: every transport's 502 says how it ended",
-          "[integration][faults]") {
-  // Each request kills the instance that runs it (SIGKILL). Whether the transport sees the
-  // broken connection / bounced descriptor before the supervisor reaps the process is a race;
-  // the answer must name the signal either way, never the socket's error.
-  for (const auto& transport : process_transports()) {
-    CAPTURE(transport);
-    if (auto why = unavailable(transport); !why.empty()) {
-      WARN("SKIPPED on " << transport << ": " << why);
-      continue;
-    }
-    temp_dir dir;
-    const std::string yaml =
-      "app: die\ntransport: " + transport + "\nlibraries: [" SPRY_FAULT_LIBRARY "]\n"
-      "gateway: {listen: '127.0.0.1:0'}\n"
-      "instances: { restart_backoff: 10ms, restart_backoff_max: 20ms, crash_loop_restarts: 1000 }\n"
-      "functions:\n  - { name: pass, handler: test.step }\n  - { name: die, handler: test.die }\n"
-      "chains:\n  - { name: one, http: { path: /one }, functions: [die] }\n"
-      "  - { name: two, http: { path: /two }, functions: [pass, die] }\n";
-    child_process spry({SPRY_BINARY, "run", dir.file("die.yaml", yaml), "--log-level", "error"},
-                       dir.path + "/stderr");
-    const uint16_t port = port_of(spry);
-    int answered = 0;
-    for (int i = 0; i < 12; ++i) {
-      auto r = http_request(port, "POST", i % 2 ? "/two" : "/one", "x");
-      REQUIRE(r);
-      CHECK(r->status == 502);
-      CHECK_THAT(r->body, Catch::Contains("of function 'die' was killed by signal 9"));
-      answered++;
-    }
-    CHECK(answered == 12);
-    CHECK(eventually([&] { return metric(port, "spry_pool_buffers{chain=\"one\",state=\"in_use\"}") == 0 &&
-                                  metric(port, "spry_pool_buffers{chain=\"two\",state=\"in_use\"}") == 0; }));
-    CHECK(spry.stop(SIGTERM, std::chrono::seconds(10)) == 0);
-  }
-}
-
-TEST_CASE("a mid-chain instance killed while the function before it still routes to it: what "
-          "never reached it is sent again, what did is answered with how it ended",
-          "[integration][faults]") {
-  // With direct routing `first` routes to `mid` from a directory the gateway pushes to it, which
-  // lags behind the gateway's own: for a moment after a `mid` instance dies, `first` still sends
-  // to it. Those requests never reached an instance: the transport brings them back to the
-  // gateway with their payload, and the gateway sends them to another (or the restarted) `mid`
-  // instance, or holds them until one is ready. The requests the killed instance had taken are
-  // answered 502 with how it ended. None is lost, none is answered with a transport's error.
-  // `mid` burns 1 ms per request, so that requests queue for it (in its ring on shm-dpdk, whose
-  // leftovers come back undelivered when it dies). How many of each kind a run sees depends on
-  // timing: only what every answer may be is checked.
-  struct setup {
-    const char* routing;
-    int mids;
-  };
-  for (const auto& transport : process_transports())
-    for (const setup& st : {setup{"direct", 1}, setup{"direct", 2}, setup{"broker", 1}}) {
-      // Not tcp with direct routing: there a request `mid` had taken (answered 204 to `first`)
-      // when it was killed is known to no process that is left (the gateway sees only its own
-      // hop to the head, and `mid`'s copy died with it), so it is answered 504 at the chain's
-      // timeout and its home buffer stays in use: a gap of its own, not this test's subject.
-      if (transport == "tcp" && std::string(st.routing) == "direct")
-        continue;
-      DYNAMIC_SECTION(transport << ", " << st.routing << " routing, " << st.mids
-                                << " mid instance(s)") {
-        if (auto why = unavailable(transport); !why.empty()) {
-          WARN("SKIPPED: " << transport << " did not run: " << why);
-          continue;
-        }
-        temp_dir dir;
-        const std::string yaml =
-          "app: midkill\ntransport: " + transport + "\nrouting: " + st.routing +
-          "\nlibraries: [" SPRY_FAULT_LIBRARY "]\n"
-          "gateway: {listen: '127.0.0.1:0'}\n"
-          "instances: { restart_backoff: 20ms, restart_backoff_max: 50ms, crash_loop_restarts: 1000 }\n"
-          "functions:\n  - { name: first, handler: test.step }\n"
-          "  - { name: mid, handler: test.burn, min_instances: " + std::to_string(st.mids) + " }\n"
-          "  - { name: last, handler: test.step }\n"
-          "chains:\n  - name: steps\n    http: { method: POST, path: /steps }\n"
-          "    functions: [first, mid, last]\n    pool: { buffers: 64, buffer_size: 4KiB }\n"
-          "    timeout: 8s\n";
-        child_process spry({SPRY_BINARY, "run", dir.file("app.yaml", yaml), "--log-level", "warn"},
-                           dir.path + "/stderr");
-        const uint16_t port = port_of(spry);
-        REQUIRE(wait_children(spry.pid(), 2 + st.mids).size() == 2u + st.mids);
-        REQUIRE(serves(port, "/steps", "1000"));
-        const auto first_answer = http_request(port, "POST", "/steps", "1000");
-        REQUIRE(first_answer);
-        REQUIRE(first_answer->status == 200);
-        const std::string expected = first_answer->body; // the payload and two hops' marks
-
-        constexpr int users = 8, per_user = 40, kills = 6;
-        std::mutex mtx;
-        std::map<std::string, int> answers; // "status body" -> count
-        int unanswered = 0;
-        std::vector<std::thread> load;
-        for (int u = 0; u < users; ++u)
-          load.emplace_back([&] {
-            for (int i = 0; i < per_user; ++i) {
-              auto r = http_request(port, "POST", "/steps", "1000");
-              std::lock_guard<std::mutex> guard{mtx};
-              if (!r)
-                ++unanswered;
-              else
-                ++answers[std::to_string(r->status) + " " + r->body];
-            }
-          });
-        int killed = 0;
-        for (int k = 0; k < kills; ++k) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(60));
-          // A `mid` instance that is up (its restart after the last kill included). /status
-          // says pid 0 for one not started yet: never kill(0), which is this process's group.
-          // The pid read may be gone by the time of the kill (it died starting): read again.
-          if (eventually([&] {
-                const auto pids = pids_of(port, "mid");
-                return static_cast<int>(pids.size()) == st.mids &&
-                       std::all_of(pids.begin(), pids.end(), [](int p) { return p > 0; }) &&
-                       kill(static_cast<pid_t>(pids[static_cast<size_t>(k) % pids.size()]),
-                            SIGKILL) == 0;
-              }, std::chrono::seconds(10)))
-            ++killed;
-        }
-        for (auto& t : load)
-          t.join();
-
-        int ok = 0, ended = 0, total = unanswered;
-        std::string unexpected;
-        for (const auto& [answer, n] : answers) {
-          total += n;
-          if (answer == "200 " + expected)
-            ok += n;
-          else if (answer.rfind("502 ", 0) == 0 &&
-                   answer.find("of function 'mid' was killed by signal 9") != std::string::npos)
-            ended += n;
-          else
-            unexpected += "\n  " + std::to_string(n) + " x " + answer;
-        }
-        if (!unexpected.empty() || unanswered)
-          std::printf("%s\n", read_file(dir.path + "/stderr").c_str());
-        std::printf("faults: %s, %s routing, %d mid instance(s): %d SIGKILLs, %d answered 200, "
-                    "%d answered 502 with the signal, %.0f came back undelivered%s\n",
-                    transport.c_str(), st.routing, st.mids, killed, ok, ended,
-                    metric(port, "spry_requests_undelivered_total"),
-                    unexpected.empty() ? "" : (", unexpected:" + unexpected).c_str());
-        CHECK(killed == kills);
-        CHECK(total == users * per_user);
-        CHECK(unanswered == 0);
-        CHECK(unexpected.empty()); // no "not reachable", no transport error, no 504
-        CHECK(ok + ended == users * per_user);
-        CHECK(ok > 0);
-        CHECK(wait_pool_idle(port, "steps") == 0);
-        CHECK(serves(port, "/steps", "1000"));
-        const auto kids = children_of(spry.pid());
-        auto status = spry.stop(SIGTERM, std::chrono::seconds(10));
-        REQUIRE(status);
-        CHECK(WEXITSTATUS(*status) == 0);
-        CHECK(all_gone(kids, std::chrono::seconds(3)));
-      }
-    }
 }
 
 TEST_CASE("an instance stopped past the chain timeout: 504s and its buffers come back when it "
