@@ -273,11 +273,20 @@ enum spare_check : int {
   spare_not_reaped = 26,   // drop_spares() left a spare behind
 };
 
-std::vector<pid_t> spares_of(pid_t parent) {
+// The spares of `parent` once there are `n` (a spare is a child of `parent` only once its
+// intermediate has exited, and names itself after that: refill_spares() returns on the
+// intermediate's answer), or what there is after 5 s.
+std::vector<pid_t> spares_of(pid_t parent, size_t n) {
   std::vector<pid_t> out;
-  for (pid_t p : children_of(parent))
-    if (comm_of(p) == "spry-spare")
-      out.push_back(p);
+  for (int i = 0; i < 500; ++i) {
+    out.clear();
+    for (pid_t p : children_of(parent))
+      if (comm_of(p) == "spry-spare")
+        out.push_back(p);
+    if (out.size() == n)
+      break;
+    usleep(10000);
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -314,7 +323,7 @@ char state_of(pid_t pid) {
   if (t.spare_count() != 2 || t.spares_missing() || !t.refill_spares() || t.spare_count() != 2)
     _exit(spare_not_forked);
   // Children of this process (the subreaper), named apart, blocked: no CPU while waiting.
-  const auto waiting = spares_of(self);
+  const auto waiting = spares_of(self, 2);
   if (waiting.size() != 2)
     _exit(spare_not_waiting);
   for (pid_t s : waiting) {
@@ -333,7 +342,7 @@ char state_of(pid_t pid) {
   if (!t.refill_spares() || t.spare_count() != 2 || spry::bench::alive(waiting[0]) ||
       kill(waiting[0], 0) == 0)
     _exit(spare_not_replaced);
-  const auto spares = spares_of(self);
+  const auto spares = spares_of(self, 2);
   if (spares.size() != 2 || std::count(spares.begin(), spares.end(), waiting[0]) != 0)
     _exit(spare_not_replaced);
 
@@ -387,7 +396,7 @@ char state_of(pid_t pid) {
   while (t.spares_missing())
     if (!t.refill_spares())
       _exit(spare_not_forked);
-  const auto last = spares_of(self);
+  const auto last = spares_of(self, 2);
   if (last.size() != 2)
     _exit(spare_not_forked);
   t.drop_spares();
