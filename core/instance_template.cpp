@@ -296,7 +296,8 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
 } // namespace
 
 expected<std::unique_ptr<instance_template>> instance_template::start(std::function<int()> body,
-                                                                     size_t spares) {
+                                                                     size_t spares,
+                                                                     std::function<void()> prepare) {
   using result = expected<std::unique_ptr<instance_template>>;
   if (const int threads = count_threads(); threads != 1)
     return result(make_error("cannot fork an instance template: this process has " +
@@ -328,6 +329,18 @@ expected<std::unique_ptr<instance_template>> instance_template::start(std::funct
     // Named apart from the instances and the gateway, so ps (and tests counting instance
     // processes) can tell it from them.
     prctl(PR_SET_NAME, "spry-template");
+    if (prepare) {
+      prepare();
+      // Whatever it started must be gone again: a fork copies only the calling thread, and a
+      // lock held by another one would stay held in every instance. Exiting makes the gateway's
+      // first request fail, and the launcher exec from then on (said once in the log).
+      if (count_threads() != 1) {
+        const char msg[] = "spry: the instance template still has threads after its "
+                           "preparation; instances will be exec'd\n";
+        (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+        _exit(1);
+      }
+    }
     // Stop signals for the gateway (a terminal's Ctrl-C reaches the whole group) end the
     // template too; that is fine, the gateway is stopping. The instances unblock them again.
     serve_requests(sv[1], gateway, comm, body);

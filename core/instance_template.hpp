@@ -70,9 +70,13 @@ public:
   /// from the thread that lives as long as the process (the template's PR_SET_PDEATHSIG is tied
   /// to it). `body` runs in every forked instance once its descriptors, affinity, namespace and
   /// environment are in place; its result is the instance's exit code. Makes this process a
-  /// child subreaper. `spares`: how many spares refill_spares() keeps (0: none).
+  /// child subreaper. `spares`: how many spares refill_spares() keeps (0: none). `prepare`, if
+  /// set, runs once in the template before it serves any request: work every instance would
+  /// otherwise repeat after its fork (it may start threads if it joins them all again; a
+  /// template left with more than one thread exits, and the launcher execs from then on).
   static expected<std::unique_ptr<instance_template>> start(std::function<int()> body,
-                                                            size_t spares = 0);
+                                                            size_t spares = 0,
+                                                            std::function<void()> prepare = {});
 
   /// Ends and reaps the spares, closes the template's socket (it exits on EOF) and reaps it.
   ~instance_template();

@@ -221,7 +221,7 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
         const auto code = run_process_role(app, functions);
         return code ? *code : exit_code::failed;
       },
-      app.instances.spare);
+      app.instances.spare, core::warm_up_actor_system);
     if (forker)
       launcher.forker = std::move(*forker);
     else

@@ -19,6 +19,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -119,6 +120,11 @@ TEST_CASE("instances forked from a template answer as exec'd ones and are superv
     const auto templates = children(spry.pid()).templates;
     REQUIRE(templates.size() == 1);
     CHECK(children(exec.pid()).templates.empty()); // start: exec has none
+    // The template started and stopped an actor system before serving (warm_up_actor_system):
+    // every thread of it is gone again, or forking from it would not be safe.
+    CHECK(std::distance(std::filesystem::directory_iterator(
+                          "/proc/" + std::to_string(templates[0]) + "/task"),
+                        std::filesystem::directory_iterator()) == 1);
     for (pid_t k : kids)
       CHECK(comm_of(k) != "spry-template");
 
