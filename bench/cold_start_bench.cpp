@@ -152,6 +152,9 @@ int main(int argc, char** argv) {
                  "instances.spare of the apps (start fork: processes forked ahead); default: the "
                  "app's default")
     ->check(CLI::Range(0, 64));
+  bool keep_logs = false;
+  cli.add_flag("--keep-logs", keep_logs, "Keep the apps and their gateway logs (the directory is "
+                                         "printed at the end)");
   CLI11_PARSE(cli, argc, argv);
 
   const auto dir = fs::temp_directory_path() / ("spry-cold-" + std::to_string(getpid()));
@@ -205,6 +208,9 @@ int main(int argc, char** argv) {
     for (const auto& [t, cpu] : idle_rows)
       std::printf("| %s | %.3f CPU s |\n", t.c_str(), cpu);
   }
-  fs::remove_all(dir);
+  if (keep_logs)
+    std::printf("\nlogs kept in %s\n", dir.c_str());
+  else
+    fs::remove_all(dir);
   return 0;
 }

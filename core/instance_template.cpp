@@ -332,9 +332,16 @@ expected<std::unique_ptr<instance_template>> instance_template::start(std::funct
     if (prepare) {
       prepare();
       // Whatever it started must be gone again: a fork copies only the calling thread, and a
-      // lock held by another one would stay held in every instance. Exiting makes the gateway's
-      // first request fail, and the launcher exec from then on (said once in the log).
-      if (count_threads() != 1) {
+      // lock held by another one would stay held in every instance. A joined thread may still be
+      // listed for a moment (pthread_join returns when the kernel clears its tid, before the
+      // kernel has released it), so give that a second. Exiting makes the gateway's first
+      // request fail, and the launcher exec from then on (said once in the log).
+      int threads = count_threads();
+      for (int i = 0; i < 1000 && threads != 1; ++i) {
+        usleep(1000);
+        threads = count_threads();
+      }
+      if (threads != 1) {
         const char msg[] = "spry: the instance template still has threads after its "
                            "preparation; instances will be exec'd\n";
         (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
