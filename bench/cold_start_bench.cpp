@@ -52,6 +52,9 @@ double pct(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
 }
 
+// `instances.spare` of the apps (--spare); < 0: the app's default.
+int spare = -1;
+
 // `length` functions in one chain (/up), each at `min_instances`.
 std::string app(const std::string& transport, const std::string& start, const std::string& library,
                 unsigned min_instances, unsigned length = 1, const std::string& interval = "100ms") {
@@ -63,20 +66,21 @@ std::string app(const std::string& transport, const std::string& start, const st
     chain += (i ? ", " : "") + name;
   }
   return "app: cold\ntransport: " + transport + "\nlibraries: [" + library +
-         "]\ngateway: {listen: '127.0.0.1:0'}\ninstances: {start: " + start + "}\n"
+         "]\ngateway: {listen: '127.0.0.1:0'}\ninstances: {start: " + start +
+         (spare >= 0 ? ", spare: " + std::to_string(spare) : std::string()) + "}\n"
          "policies:\n  autoscaler: { name: kpa, interval: " + interval + ", params: { stable_window_s: 1,"
          " scale_to_zero_grace_s: 0.3 } }\n"
          "functions:\n" + functions +
          "chains:\n  - { name: up, http: { path: /up }, functions: [" + chain + "] }\n";
 }
 
-// Children of `gateway` that are instances (not the fork template, which stays).
+// Children of `gateway` that are instances (not the fork template nor its spares, which stay).
 size_t instance_processes(pid_t gateway) {
   size_t n = 0;
   for (pid_t c : bench::children_of(gateway)) {
     std::string comm;
     std::getline(std::ifstream("/proc/" + std::to_string(c) + "/comm"), comm);
-    n += comm != "spry-template";
+    n += comm != "spry-template" && comm != "spry-spare";
   }
   return n;
 }
@@ -144,6 +148,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> starts{"exec", "fork"};
   cli.add_option("--start", starts, "instances.start modes to compare (exec, fork)")
     ->capture_default_str();
+  cli.add_option("--spare", spare,
+                 "instances.spare of the apps (start fork: processes forked ahead); default: the "
+                 "app's default")
+    ->check(CLI::Range(0, 64));
+  bool keep_logs = false;
+  cli.add_flag("--keep-logs", keep_logs, "Keep the apps and their gateway logs (the directory is "
+                                         "printed at the end)");
   CLI11_PARSE(cli, argc, argv);
 
   const auto dir = fs::temp_directory_path() / ("spry-cold-" + std::to_string(getpid()));
@@ -197,6 +208,9 @@ int main(int argc, char** argv) {
     for (const auto& [t, cpu] : idle_rows)
       std::printf("| %s | %.3f CPU s |\n", t.c_str(), cpu);
   }
-  fs::remove_all(dir);
+  if (keep_logs)
+    std::printf("\nlogs kept in %s\n", dir.c_str());
+  else
+    fs::remove_all(dir);
   return 0;
 }

@@ -179,7 +179,8 @@ status_or_error validate(const app_spec& app) {
                        rules::duration(i.restart_backoff_ms, "instances.restart_backoff"),
                        rules::duration(i.restart_backoff_max_ms, "instances.restart_backoff_max"),
                        rules::at_most(i.crash_loop_restarts, 1000, "instances.crash_loop_restarts"),
-                       rules::duration(i.crash_loop_window_ms, "instances.crash_loop_window")});
+                       rules::duration(i.crash_loop_window_ms, "instances.crash_loop_window"),
+                       rules::at_most(i.spare, 64, "instances.spare")});
       !ok)
     return ok;
   const auto& as = app.autoscaling;

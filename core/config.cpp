@@ -423,7 +423,7 @@ app_spec parse_root(const walker& w, const YAML::Node& root, const transport_reg
     const auto& n = root["instances"];
     w.expect_map(n, "instances");
     w.only_keys(n, "instances", {"ready_timeout", "restart_backoff", "restart_backoff_max",
-                                 "crash_loop_restarts", "crash_loop_window", "start"});
+                                 "crash_loop_restarts", "crash_loop_window", "start", "spare"});
     auto& i = app.instances;
     if (n["start"]) {
       i.start = w.str(n["start"], "instances.start");
@@ -440,6 +440,8 @@ app_spec parse_root(const walker& w, const YAML::Node& root, const transport_reg
         static_cast<uint32_t>(w.uint(n["crash_loop_restarts"], "instances.crash_loop_restarts", 1000));
     if (n["crash_loop_window"])
       i.crash_loop_window_ms = w.duration(n["crash_loop_window"], "instances.crash_loop_window");
+    if (n["spare"])
+      i.spare = static_cast<uint32_t>(w.uint(n["spare"], "instances.spare", 64));
   }
   for (const auto* s : sections)
     if (const auto& n = root[s->key]) {

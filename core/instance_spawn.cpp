@@ -142,6 +142,7 @@ std::vector<status_or_error> instance_supervisor::spawn(const std::vector<child*
   // The cold start counts from here: a template's fork happens inside the launcher's start, an
   // exec'd child's loading after it; both are in the figure.
   const uint64_t spawned_ns = now_ns();
+  start_activity_ns_ = spawned_ns;
   // Every instance process in one batch: forks from the template overlap, so a chain warming
   // up from zero starts its instances together rather than one after another.
   std::vector<process_request> requests;

@@ -28,6 +28,9 @@ namespace spry::core {
 namespace {
 
 constexpr size_t stderr_tail_lines = 20;
+// How long nothing must have started or become ready before a spare is forked (see monitor()):
+// longer than a cold start and its first request take, short next to a scale-to-zero cycle.
+constexpr uint64_t spare_refill_quiet_ms = 100;
 
 std::string describe_status(int status) {
   if (WIFEXITED(status))
@@ -346,6 +349,7 @@ void instance_supervisor::read_control(child& c) {
       }
       close_all();
       c.ready = true;
+      start_activity_ns_ = now_ns();
       if (!own_listeners_)
         c.address = msg.address;
       spdlog::debug("instance {} of '{}' is ready at {}", c.endpoint,
@@ -488,6 +492,7 @@ void instance_supervisor::monitor() {
   std::vector<std::pair<child*, proc*>> owners;
   while (!stopping_.load()) {
     int timeout_ms = 1000;
+    std::shared_ptr<instance_template> refill; // its spares, after the lock is released
     {
       std::lock_guard<std::mutex> guard{mtx_};
       const uint64_t now = now_ns();
@@ -545,6 +550,20 @@ void instance_supervisor::monitor() {
         if (c->running && !c->ready && c->ready_deadline_ns != UINT64_MAX)
           until(c->ready_deadline_ns);
       }
+      // Spares: a fork takes CPU that starting instances (a chain warming up on two cores) and
+      // the first request right after them need more; so only once nothing started or became
+      // ready for a while. Every pass also reaps a spare that died while waiting (the 1 s
+      // timeout at the latest), which the refill then replaces.
+      if (const auto& forker = launcher_.forker(); forker && !spares_failed_ && serving_) {
+        bool starting = false;
+        for (const auto& c : children_)
+          starting = starting || (c->running && !c->ready);
+        const uint64_t quiet_at = start_activity_ns_ + spare_refill_quiet_ms * 1000000;
+        if (!starting && now >= quiet_at)
+          refill = forker;
+        else if (!starting)
+          timeout_ms = std::min<int>(timeout_ms, static_cast<int>((quiet_at - now) / 1000000 + 1));
+      }
       fds.clear();
       owners.clear();
       fds.push_back({wake_[0], POLLIN, 0});
@@ -560,6 +579,14 @@ void instance_supervisor::monitor() {
             owners.emplace_back(c.get(), p);
           }
         }
+    }
+    if (refill) {
+      // One spare per pass, without the supervisor's lock: a scale-up meanwhile waits for one
+      // template round at most, not for the whole set.
+      if (!refill->refill_spares())
+        spares_failed_ = true; // the template is gone: the next start finds out and execs
+      else if (refill->spares_missing())
+        timeout_ms = 0;
     }
     const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n <= 0)
@@ -599,6 +626,8 @@ void instance_supervisor::stop(unsigned grace_ms) {
   if (monitor_.joinable())
     monitor_.join();
   std::lock_guard<std::mutex> guard{mtx_};
+  if (const auto& forker = launcher_.forker())
+    forker->drop_spares(); // no instance starts any more: the spares go first
   control_message stop_msg;
   stop_msg.type = control_message::kind::stop;
   for (auto& c : children_)

@@ -179,6 +179,10 @@ private:
   std::atomic<bool> stopping_{false};
   uint64_t topology_version_ = 0; // of the last directory sent to the instances
   bool serving_ = false; // start() succeeded: exits from now on are restarted
+  // The template's spares (instances.spare) are refilled off the start path: when no instance
+  // is starting and none started or became ready within the last spare_refill_quiet_ms.
+  uint64_t start_activity_ns_ = 0; // the last spawn or `ready`; under mtx_
+  bool spares_failed_ = false;     // the template could not fork one: not asked again (monitor)
   std::thread monitor_;
 };
 

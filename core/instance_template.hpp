@@ -28,6 +28,19 @@
 // not); a function library runs its load-time code once, in the gateway, not in each instance
 // (except a library a hot reload brought in after the template was forked: an instance forked
 // later opens it itself, since the template, forked before any thread, cannot be made again).
+//
+// Spares (`instances.spare`). Starting an instance from the template still costs two forks (two
+// copies of the template's page tables) and the intermediate's exit before the instance runs
+// anything; a chain warming up from zero pays that four times on a two-core machine. So the
+// template also forks, ahead of need, a bounded number of spares: processes that went through
+// both forks and the reparenting, and wait (blocked in recvmsg on their own socket: no CPU, no
+// thread, no user code) for an instance's request, which the gateway then sends to a spare
+// instead of the template. A spare that receives one becomes that instance exactly as a freshly
+// forked one would (same code from there on); it never was any function before. The set is
+// refilled by refill_spares(), which the supervisor calls off the start path (when no instance
+// is starting); a spare that dies while waiting is reaped and replaced there, and is never an
+// instance to the supervisor (no exit reason, no restart, no crash loop). Spares are children of
+// the gateway (so they die with it, PR_SET_PDEATHSIG) and are named "spry-spare".
 
 #include "core/error.hpp"
 
@@ -57,10 +70,15 @@ public:
   /// from the thread that lives as long as the process (the template's PR_SET_PDEATHSIG is tied
   /// to it). `body` runs in every forked instance once its descriptors, affinity, namespace and
   /// environment are in place; its result is the instance's exit code. Makes this process a
-  /// child subreaper.
-  static expected<std::unique_ptr<instance_template>> start(std::function<int()> body);
+  /// child subreaper. `spares`: how many spares refill_spares() keeps (0: none). `prepare`, if
+  /// set, runs once in the template before it serves any request: work every instance would
+  /// otherwise repeat after its fork (it may start threads if it joins them all again; a
+  /// template left with more than one thread exits, and the launcher execs from then on).
+  static expected<std::unique_ptr<instance_template>> start(std::function<int()> body,
+                                                            size_t spares = 0,
+                                                            std::function<void()> prepare = {});
 
-  /// Closes the template's socket (it exits on EOF) and reaps it.
+  /// Ends and reaps the spares, closes the template's socket (it exits on EOF) and reaps it.
   ~instance_template();
   instance_template(const instance_template&) = delete;
   instance_template& operator=(const instance_template&) = delete;
@@ -72,8 +90,9 @@ public:
   /// fork), an instance may exist with them, so the caller must not reuse them.
   expected<pid_t> fork_instance(const fork_request& r, bool* sent);
 
-  /// Forks one instance per request, concurrently: every request is sent before any answer is
-  /// awaited, and the template forks each as it reads it, not waiting for the one before (a
+  /// Forks one instance per request, concurrently: a waiting spare takes a request first (the
+  /// oldest spare, no fork at all), the rest go to the template, every one sent before any
+  /// answer is awaited, and the template forks each as it reads it, not waiting for the one before (a
   /// chain's instances warming up from zero start together). Results and `*sent` (as for
   /// fork_instance) are in the order of `rs`. Thread-safe; blocks until every answer is in
   /// (5 s at most, then the template is killed).
@@ -82,12 +101,39 @@ public:
 
   pid_t pid() const noexcept { return pid_; }
 
+  // -- spares ----------------------------------------------------------------------------------
+
+  /// Reaps the spares that died while waiting, then forks one more if fewer than asked wait.
+  /// False if the template could not fork one (it is gone; the caller stops asking). Blocks for
+  /// one template round, about a millisecond; thread-safe (serialised with fork_instances).
+  bool refill_spares();
+  /// Fewer spares wait than asked, and the template is still there to fork more.
+  bool spares_missing();
+  /// Spares waiting now.
+  size_t spare_count();
+  /// Ends every spare (EOF on its socket, SIGKILL if it does not go) and reaps it; keeps none
+  /// from now on. Called on shutdown; the destructor calls it too.
+  void drop_spares();
+
 private:
-  instance_template(pid_t pid, int socket) : pid_(pid), socket_(socket) {}
+  struct spare {
+    pid_t pid;  // a child of this process
+    int socket; // our end of its socket
+  };
+  instance_template(pid_t pid, int socket, size_t spares)
+    : pid_(pid), socket_(socket), spare_target_(spares) {}
+  /// Sends `r` to the oldest waiting spare and returns its pid (now the instance's); a spare
+  /// found dead is reaped and the next tried; 0 if none took it.
+  pid_t give_to_spare_locked(const fork_request& r);
+  void reap_spares_locked();
+
   pid_t pid_;
   int socket_;
-  std::mutex mtx_;          // one batch at a time on the socket
-  uint32_t next_seq_ = 1;   // under mtx_
+  std::mutex mtx_;             // one batch at a time on the socket; guards everything below
+  uint32_t next_seq_ = 1;
+  bool gone_ = false;          // the template failed a request: not asked again
+  size_t spare_target_;
+  std::vector<spare> spares_;  // oldest first
 };
 
 } // namespace spry::core

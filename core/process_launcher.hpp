@@ -71,6 +71,8 @@ public:
 
   /// Whether processes that may fork are forked (the template is there and alive).
   bool forks() const noexcept { return program_.forker != nullptr; }
+  /// The template (null: none, or it failed); for its spares (refill, shutdown).
+  const std::shared_ptr<instance_template>& forker() const noexcept { return program_.forker; }
 
 private:
   /// fork + exec, with the control socket and the output pipe made for it (closes them on a

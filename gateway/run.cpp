@@ -216,10 +216,12 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
     for (const auto& path : app.libraries)
       if (auto lib = core::function_library::load(path, preloaded); !lib)
         spdlog::warn("instances.start fork: cannot preload {}: {}", path, lib.err().message);
-    auto forker = core::instance_template::start([&app, &functions] {
-      const auto code = run_process_role(app, functions);
-      return code ? *code : exit_code::failed;
-    });
+    auto forker = core::instance_template::start(
+      [&app, &functions] {
+        const auto code = run_process_role(app, functions);
+        return code ? *code : exit_code::failed;
+      },
+      app.instances.spare, core::warm_up_actor_system);
     if (forker)
       launcher.forker = std::move(*forker);
     else

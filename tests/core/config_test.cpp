@@ -592,3 +592,20 @@ TEST_CASE("instances.start chooses exec (default) or fork, and a mistake names i
   CHECK_THAT(e, Catch::StartsWith("app.yaml:8:"));
   CHECK_THAT(e, Catch::Contains("instances.start: expected 'exec' or 'fork', got 'clone'"));
 }
+
+TEST_CASE("instances.spare: spare processes forked ahead, 4 unless set, at most 64", "[config]") {
+  const std::string head = "app: demo\ntransport: tcp\nfunctions: [a]\nchains:\n  - name: c\n"
+                           "    http: {path: /c}\n    functions: [a]\n";
+  auto plain = parse_app_yaml(head, "app.yaml", no_sections);
+  REQUIRE(plain);
+  CHECK(plain->instances.spare == 4);
+  auto none = parse_app_yaml(head + "instances: { start: fork, spare: 0 }\n", "app.yaml", no_sections);
+  REQUIRE(none);
+  CHECK(none->instances.spare == 0);
+  auto some = parse_app_yaml(head + "instances: { start: fork, spare: 9 }\n", "app.yaml", no_sections);
+  REQUIRE(some);
+  CHECK(some->instances.spare == 9);
+  auto e = error_of(head + "instances: { start: fork, spare: 65 }\n");
+  CHECK_THAT(e, Catch::StartsWith("app.yaml:8:"));
+  CHECK_THAT(e, Catch::Contains("instances.spare"));
+}
