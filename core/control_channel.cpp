@@ -1,6 +1,7 @@
 #include "core/control_channel.hpp"
 
 #include "core/msgpack_frame.hpp"
+#include "core/passed_fds.hpp"
 
 #include <msgpack.hpp>
 
@@ -179,15 +180,7 @@ bool read_control_socket(int fd, control_reader& reader, std::vector<int>& fds) 
       return false;
     if (n < 0)
       return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; ++i) {
-          int received;
-          std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-          fds.push_back(received);
-        }
-      }
+    for_each_passed_fd(msg, [&](int received) { fds.push_back(received); });
     reader.feed(buf, static_cast<size_t>(n));
   }
 }

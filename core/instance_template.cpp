@@ -1,5 +1,7 @@
 #include "core/instance_template.hpp"
 
+#include "core/passed_fds.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -155,18 +157,12 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
       errno = 0;
     return n;
   }
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < k; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        if (*received < max_fds)
-          fds[(*received)++] = fd;
-        else
-          close(fd); // more than any request carries: refused below
-      }
-    }
+  core::for_each_passed_fd(m, [&](int fd) {
+    if (*received < max_fds)
+      fds[(*received)++] = fd;
+    else
+      close(fd); // more than any request carries: refused below
+  });
   *valid = static_cast<size_t>(n) == sizeof w && w.magic == wire_magic &&
            w.fd_count == *received && w.cpu_count <= max_cpus && w.env_length <= max_env &&
            !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
