@@ -451,8 +451,10 @@ private:
       const ssize_t n = recv(s.sock.other, buf, sizeof buf, MSG_DONTWAIT);
       if (n <= 0)
         return;
-      // Bounced messages are whole 16-byte sends; a torn one cannot happen on one connection
-      // from one sender, and is dropped with a warning if it ever did.
+      // Bounced messages are whole sends of 16-byte descriptors (one, or a batch of up to 64),
+      // and every read asks for a multiple of 16 bytes, so reads stay on descriptor boundaries;
+      // a torn one cannot happen on one connection from one sender, and is dropped with a
+      // warning if it ever did.
       for (ssize_t off = 0; off + 16 <= n; off += 16) {
         core::descriptor d;
         std::memcpy(&d, buf + off, sizeof d);
