@@ -318,10 +318,7 @@ public:
     rejected_.fetch_add(1, std::memory_order_relaxed);
     return_to_gateway(std::move(msg), "could not deliver to endpoint " + std::to_string(p.id) +
                                         ": " + why,
-                      how == send_failure::not_sent     ? returned::undelivered
-                      : how == send_failure::unanswered ? returned::lost
-                      : how == send_failure::overloaded ? returned::overloaded
-                                                        : returned::failed);
+                      how);
     pump(p);
   }
 
@@ -354,20 +351,14 @@ private:
     return true;
   }
 
-  // How a message that did not get through goes back to the gateway.
-  enum class returned {
-    undelivered, ///< the peer never got it: as it was, payload intact (buffer_status::undelivered)
-    lost,        ///< it may have reached the peer, then the connection broke (transport_failed)
-    failed,      ///< the peer answered with an error: failed with `why` (502)
-    overloaded,  ///< the peer refused it: failed with `why` (503)
-  };
-
   // A message could not be delivered: hand its request back to the gateway, so the client gets
-  // an answer instead of waiting for the deadline. One that never reached the peer goes back
-  // unchanged, for the gateway to send to another instance of the same function (or hold);
-  // one that may have reached it is failed here (the gateway answers a lost one with how the
-  // peer's instance ended, once the supervisor says).
-  void return_to_gateway(outgoing msg, const std::string& why, returned how) {
+  // an answer instead of waiting for the deadline. `how` far it got decides how: one the peer
+  // never took (not_sent) goes back unchanged (buffer_status::undelivered), for the gateway to
+  // send to another instance of the same function (or hold); one that may have reached it
+  // (unanswered) is failed here as transport_failed (the gateway answers it with how the peer's
+  // instance ended, once the supervisor says); one the peer answered with an error is failed
+  // with `why` (503 when it was overloaded, else 502).
+  void return_to_gateway(outgoing msg, const std::string& why, send_failure how) {
     if (msg.dst == core::gateway_endpoint) {
       lost_.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("tcp: request {} could not be returned to the gateway ({}); it will time out "
@@ -396,15 +387,16 @@ private:
       }
       write_envelope(*env, b);
     }
-    if (how == returned::undelivered) {
+    if (how == send_failure::not_sent) {
       core::mark_undelivered(*b, msg.dst);
     } else {
       core::message m(b, pl.buffer_size());
-      const auto f = core::failure_of(how == returned::overloaded ? core::hop_outcome::overloaded
-                                                                 : core::hop_outcome::unreachable);
+      const auto f = core::failure_of(how == send_failure::overloaded
+                                        ? core::hop_outcome::overloaded
+                                        : core::hop_outcome::unreachable);
       m.fail(why, f.http_status);
       b->status = static_cast<uint16_t>(f.status);
-      if (how == returned::lost)
+      if (how == send_failure::unanswered)
         core::mark_transport_failed(*b, msg.dst);
     }
     const core::descriptor d{core::gateway_endpoint, msg.chain, core::tag_of(msg.request_id),
@@ -483,7 +475,7 @@ private:
         old->in_flight.fetch_sub(1, std::memory_order_relaxed);
         // Queued, never sent: the endpoint never got it.
         return_to_gateway(std::move(m), "endpoint " + std::to_string(old->id) + " went away",
-                          returned::undelivered);
+                          send_failure::not_sent);
       }
     });
   }
@@ -500,7 +492,7 @@ private:
     if (p->removed) {
       p->in_flight.fetch_sub(1, std::memory_order_relaxed);
       return_to_gateway(std::move(msg), "endpoint " + std::to_string(p->id) + " went away",
-                        returned::undelivered);
+                        send_failure::not_sent);
       return;
     }
     p->queue.push_back(std::move(msg));
