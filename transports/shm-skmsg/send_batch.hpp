@@ -24,6 +24,15 @@
 
 namespace spry::transports::skmsg {
 
+/// What a send() on an endpoint's socket that failed with `err` means: only a full receiver
+/// makes the kernel refuse (its memory for queued messages), which is backpressure; any other
+/// error means the socket cannot reach the destination.
+inline core::send_status refusal_of(int err) noexcept {
+  return err == EAGAIN || err == EWOULDBLOCK || err == ENOMEM || err == ENOBUFS
+           ? core::send_status::backpressure
+           : core::send_status::unknown_endpoint;
+}
+
 class send_batch {
 public:
   static constexpr uint32_t capacity = SPRY_SKMSG_MAX_BATCH;
@@ -110,12 +119,7 @@ uint32_t send_batch::flush(int fd, Resolve&& resolve, Refused&& refused, uint32_
     while (n < 0 && errno == EINTR);
     const uint32_t accepted = n > 0 ? static_cast<uint32_t>(n) / sizeof(core::descriptor) : 0;
     sent += accepted;
-    // Only a full receiver makes the kernel refuse (its memory for queued messages); any other
-    // error means the socket cannot reach the destination.
-    const core::send_status why =
-      n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOMEM && errno != ENOBUFS
-        ? core::send_status::unknown_endpoint
-        : core::send_status::backpressure;
+    const core::send_status why = n < 0 ? refusal_of(errno) : core::send_status::backpressure;
     for (uint32_t k = accepted; k < run; ++k)
       refused(out[k], previous[k], why);
   }

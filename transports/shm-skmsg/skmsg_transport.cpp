@@ -233,7 +233,7 @@ public:
       }
       if (n < 0 && errno == EINTR)
         continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOMEM || errno == ENOBUFS)) {
+      if (n < 0 && refusal_of(errno) == send_status::backpressure) {
         // Not sent: the caller keeps the buffer (unless it was reclaimed in the meantime).
         core::give_back(*b, d.dst, owner);
         return reject(send_status::backpressure);
@@ -486,10 +486,7 @@ private:
       return; // reclaimed by the gateway meanwhile: no longer ours to answer
     if (why == send_status::backpressure) { // 503, as the send would have answered
       core::message m(b, (*pools_)[d.pool].buffer_size());
-      core::next_hop hop;
-      hop.outcome = core::outcome_of(why);
-      hop.st = why;
-      core::fail_hop(m, hop, "");
+      core::fail_hop(m, {core::outcome_of(why), core::no_function, why}, "");
     } else { // it never left this process: sent again or held by the gateway
       core::mark_undelivered(*b, d.dst);
     }
