@@ -23,7 +23,8 @@ namespace spry::core {
 // child_control_fd (3): core/process_launcher.hpp
 constexpr int child_listen_fd = 4;
 constexpr int child_board_fd = 5;
-constexpr int child_first_pool_fd = 6;
+constexpr int child_transport_fd = 6;
+constexpr int child_first_pool_fd = 7;
 
 inline void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 

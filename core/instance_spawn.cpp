@@ -92,6 +92,8 @@ process_request instance_supervisor::request_of(const std::string& role_env, int
     r.fds.emplace_back(pass_fd, child_listen_fd);
   if (pools_of >= 0 && board_fd_ >= 0)
     r.fds.emplace_back(board_fd_, child_board_fd);
+  if (pools_of >= 0 && transport_fd_ >= 0)
+    r.fds.emplace_back(transport_fd_, child_transport_fd);
   // Only the pools of chains this function is part of: chains are isolated from each other.
   if (pools_of >= 0)
     for (size_t i = 0; i < pool_fds_.size() && i < 64; ++i)
@@ -127,6 +129,7 @@ std::string instance_supervisor::role_of(const child& c) const {
            return list;
          }() +
          (transport_parameters_.empty() ? std::string() : ";transport=" + transport_parameters_) +
+         (transport_fd_ >= 0 ? ";transport_fd=" + std::to_string(child_transport_fd) : std::string()) +
          // The node's current function libraries (a hot reload changes them): a forked
          // instance loads them too, finding the ones the template preloaded already mapped and
          // opening a reloaded one itself.
@@ -207,6 +210,7 @@ std::optional<expected<instance_role>> instance_role_from_env() {
     r.gateway_address = kv.count("gateway") ? kv.at("gateway") : std::string();
     r.board_fd = kv.count("board") ? static_cast<int>(role_number(kv, "board")) : -1;
     r.transport_parameters = kv.count("transport") ? kv.at("transport") : std::string();
+    r.transport_fd = kv.count("transport_fd") ? static_cast<int>(role_number(kv, "transport_fd")) : -1;
     if (kv.count("libraries"))
       r.libraries = parse_role_list(kv.at("libraries"));
     if (kv.count("pools")) {

@@ -48,7 +48,7 @@ instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch
                                          bool listen_socket_per_endpoint,
                                          std::optional<sidecar_kind> sidecar,
                                          std::vector<int> pool_fds, hooks h,
-                                         std::string transport_parameters)
+                                         std::string transport_parameters, int transport_fd)
   : app_(app),
     network_(launch.network),
     launcher_(launch_program{launch.executable, launch.argv, std::move(launch.forker)}),
@@ -58,6 +58,7 @@ instance_supervisor::instance_supervisor(const app_spec& app, launch_spec launch
     sidecar_(sidecar ? std::move(*sidecar) : sidecar_kind{}),
     hooks_(std::move(h)),
     transport_parameters_(std::move(transport_parameters)),
+    transport_fd_(transport_fd),
     coming_(new std::atomic<uint32_t>[app.functions.size()]()) {
   if (!pool_fds.empty()) {
     board_fd_ = pool_fds.front();

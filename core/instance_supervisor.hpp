@@ -95,11 +95,12 @@ public:
   /// sockets); nullopt: none.
   /// `pool_fds`: [0] the endpoint board, then the pools the instances map (shared-memory
   /// transports), passed down at start.
-  /// `transport_parameters`: the node transport's instance_parameters(), passed to every instance.
+  /// `transport_parameters`, `transport_fd`: the node transport's instance_parameters() and
+  /// instance_fd() (-1: none), passed to every instance.
   instance_supervisor(const app_spec& app, launch_spec launch, std::string gateway_address,
                       bool listen_socket_per_endpoint, std::optional<sidecar_kind> sidecar,
                       std::vector<int> pool_fds,
-                      hooks h, std::string transport_parameters = {});
+                      hooks h, std::string transport_parameters = {}, int transport_fd = -1);
   ~instance_supervisor();
 
   /// Starts the planned instances and waits until all are ready. On failure every child is
@@ -169,6 +170,7 @@ private:
   std::vector<int> pool_fds_;
   hooks hooks_;
   std::string transport_parameters_;
+  int transport_fd_ = -1; // the node transport's, not ours to close
   std::unordered_map<endpoint_id, int> netns_; // launch_.network's pods, by endpoint
   std::unique_ptr<front_end> front_end_;
   mutable std::mutex mtx_;
@@ -201,6 +203,8 @@ struct instance_role {
   int board_fd = -1;
   /// The node transport's instance_parameters() (empty for most transports).
   std::string transport_parameters;
+  /// The node transport's instance_fd(), inherited; -1 if not passed.
+  int transport_fd = -1;
   /// The function libraries to load instead of the app's `libraries:` (the node's current set
   /// after a hot reload); unset: the app's.
   std::optional<std::vector<std::string>> libraries;

@@ -28,7 +28,7 @@ namespace {
 // -- the request on the wire (one SOCK_SEQPACKET message, the fds in SCM_RIGHTS) ---------------
 
 constexpr uint32_t wire_magic = 0x5350544d; // "SPTM"
-constexpr size_t max_fds = 80;              // 64 pools + control, listen, board, stderr twice, netns
+constexpr size_t max_fds = 80;              // 64 pools + control, listen, board, transport, stderr twice, netns
 constexpr size_t max_cpus = 256;
 constexpr size_t max_env = 16384;
 

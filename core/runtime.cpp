@@ -202,8 +202,10 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
   tctx.pools = &rt->pools_;
   tctx.app = &app;
   tctx.instance_role = role != nullptr;
-  if (role)
+  if (role) {
     tctx.node_parameters = role->transport_parameters;
+    tctx.node_fd = role->transport_fd;
+  }
   tctx.max_endpoints = static_cast<uint32_t>(std::max<size_t>(64, total_instances + 1));
   // Ids are not reused at once when instances come and go (a late message for a retired id must
   // not reach its successor): leave room for a few generations of scaling.
@@ -361,7 +363,7 @@ status_or_error runtime::launch(launch_hooks hooks) {
   supervisor_ = std::make_unique<instance_supervisor>(app_, *opts_.launcher, gateway_address,
                                                       listen_socket_per_endpoint_, sidecar_,
                                                       std::move(pool_fds), std::move(sh),
-                                                      parameters);
+                                                      parameters, tp_->instance_fd());
   return supervisor_->start(plan);
 }
 

@@ -139,8 +139,10 @@ public:
   /// anything (the gateway posts it behind the handlers its loop has ready). False: this
   /// transport sends at once, or a hold is already under way on this thread. A held send
   /// returns ok; one the flush cannot place is failed back to the gateway as the send would have
-  /// been (503 on backpressure). A function's own sends are batched by the transports that
-  /// run it (shm-skmsg) without this.
+  /// been (503 on backpressure). A transport may let held sends leave before the flush when that
+  /// costs nothing (shm-dpdk puts them in the ring at once and holds only the wake-up of a
+  /// sleeping poller); by the flush every one has left. A function's own sends are batched by
+  /// the transports that run it (shm-skmsg, shm-dpdk) without this.
   virtual bool hold_sends() noexcept { return false; }
   /// Sends what this thread's hold kept and ends the hold. No-op without one.
   virtual void flush_sends() noexcept {}
@@ -168,6 +170,11 @@ public:
   /// halves agree on names the node chose at run time. No ';' (it travels in SPRY_INSTANCE).
   /// Control thread.
   virtual std::string instance_parameters() const { return {}; }
+  /// Node side: a file descriptor every instance process inherits (its number reaches the
+  /// instance's transport as transport_context::node_fd), or -1. shm-dpdk: the eventfd an
+  /// instance writes to wake the gateway's I/O thread when that thread reads its endpoint itself
+  /// (take_delivery). Control thread.
+  virtual int instance_fd() const { return -1; }
   /// Node side: takes the handed-over fd of remote endpoint `id` (a dup: the caller closes its
   /// own). Control thread.
   virtual status_or_error adopt(endpoint_id id, int /*fd*/) {

@@ -46,6 +46,8 @@ struct transport_context {
   bool instance_role = false;
   /// Instance role: what the node's transport returned from instance_parameters().
   std::string node_parameters;
+  /// Instance role: the node transport's instance_fd(), inherited by this process (-1: none).
+  int node_fd = -1;
   /// Endpoint ids are 0..max_endpoints-1.
   uint32_t max_endpoints = 4096;
   /// Per-endpoint queue bound (descriptors sent and not yet consumed) before backpressure.

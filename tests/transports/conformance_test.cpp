@@ -81,7 +81,9 @@ TEST_CASE("conformance: sends an event loop holds leave at its flush, each once,
         CHECK_FALSE(h.tp->hold_sends()); // one hold per thread at a time
       for (uint64_t i = 0; i < total; ++i)
         REQUIRE(h.tp->send(h.make(dst_of(i), i)) == send_status::ok);
-      if (held) {
+      // shm-dpdk holds only the wake-ups: its descriptors are in the ring at once, and a
+      // poller that is awake takes them before the flush.
+      if (held && name != "shm-dpdk") {
         // Nothing leaves before the flush, unless the hold filled up (then in whole batches).
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         CHECK(a->size() + b->size() < total);

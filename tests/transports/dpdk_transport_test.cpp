@@ -34,6 +34,7 @@
 #include <regex>
 #include <sstream>
 #include <sys/syscall.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -306,6 +307,118 @@ TEST_CASE("shm-dpdk: an adaptive poller sleeps when its rings are quiet, burns n
   REQUIRE(other->wait_for(1));
   CHECK(entries[2].missed_wakes.load() == 0);
   CHECK(n.pools[0].stats().in_use == 0);
+}
+
+TEST_CASE("shm-dpdk: sends held by a thread ring a sleeping poller once, at the flush, and "
+          "their descriptors are in the ring before it",
+          "[shm-dpdk]") {
+  if (auto missing = why_not(); !missing.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << missing);
+    return;
+  }
+  node n;
+  auto box = n.endpoint(2);
+  auto* entries = n.entries();
+  REQUIRE(poller_asleep(entries, 2));
+  const uint32_t bell = entries[2].doorbell.load();
+  REQUIRE(n.tp->hold_sends());
+  CHECK_FALSE(n.tp->hold_sends()); // one hold per thread
+  for (uint64_t i = 0; i < 40; ++i)
+    REQUIRE(n.tp->send(n.make(2, i)) == send_status::ok);
+  // Nobody rang: the poller is still asleep (unless its safety timeout woke it, which does not
+  // move the doorbell), and the descriptors wait in its ring.
+  CHECK(entries[2].doorbell.load() == bell);
+  CHECK(entries[2].asleep.load() == 1);
+  n.tp->flush_sends();
+  CHECK(entries[2].doorbell.load() == bell + 1); // one ring for all forty
+  REQUIRE(box->wait_for(40));
+  for (uint64_t i = 0; i < 40; ++i)
+    CHECK(box->items[i].request_id == i);
+  // No hold now: a send rings at once again.
+  REQUIRE(poller_asleep(entries, 2));
+  const uint32_t after = entries[2].doorbell.load();
+  REQUIRE(n.tp->send(n.make(2, 99)) == send_status::ok);
+  CHECK(entries[2].doorbell.load() == after + 1);
+  REQUIRE(box->wait_for(41));
+  CHECK(entries[2].missed_wakes.load() == 0);
+}
+
+TEST_CASE("shm-dpdk: an event loop takes an endpoint's delivery over: its poller stops, senders "
+          "here and in other processes wake it through the eventfd, and giving it back restarts "
+          "the poller",
+          "[shm-dpdk]") {
+  if (auto missing = why_not(); !missing.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << missing);
+    return;
+  }
+  node n;
+  auto box = n.endpoint(2);
+  auto* entries = n.entries();
+  REQUIRE(poller_asleep(entries, 2)); // it has run (and named itself)
+  REQUIRE(thread_cpu_seconds("spry-dpdk-poll") >= 0);
+  const int fd = n.tp->take_delivery(2);
+  REQUIRE(fd >= 0);
+  CHECK(fd == n.tp->instance_fd()); // the one every instance inherits
+  CHECK(n.tp->take_delivery(2) == -1); // taken already
+  CHECK(thread_cpu_seconds("spry-dpdk-poll") < 0); // no poller thread left
+  CHECK(entries[2].wakes_by_fd.load() == 1);
+  auto readable = [fd](int ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, ms) == 1;
+  };
+  n.tp->drain_owned(2); // the owner's first drain, before its first wait: announces the wait
+  CHECK(entries[2].asleep.load() == 1);
+  CHECK_FALSE(readable(0));
+
+  // A send from this process: the eventfd becomes readable, the owner's drain delivers it.
+  REQUIRE(n.tp->send(n.make(2, 1)) == send_status::ok);
+  REQUIRE(readable(5000));
+  n.tp->drain_owned(2);
+  REQUIRE(box->wait_for(1));
+  CHECK_FALSE(readable(0)); // the drain read the eventfd back to zero
+
+  // A send from another process (a forked child has the eventfd at the same number, as an
+  // instance has the one it inherited).
+  const descriptor d = n.make(2, 2);
+  run_and_die([&] { (void)n.tp->send(d); });
+  REQUIRE(readable(5000));
+  n.tp->drain_owned(2);
+  REQUIRE(box->wait_for(2));
+  CHECK(box->items[1].request_id == 2);
+
+  // Many sends between two drains: every one delivered by the next drain, in order.
+  for (uint64_t i = 3; i < 103; ++i)
+    REQUIRE(n.tp->send(n.make(2, i)) == send_status::ok);
+  REQUIRE(readable(5000));
+  n.tp->drain_owned(2);
+  REQUIRE(box->wait_for(102));
+  for (uint64_t i = 0; i < 102; ++i)
+    CHECK(box->items[i].request_id == i + 1);
+
+  // Given back: the poller delivers again, what waited included.
+  REQUIRE(n.tp->send(n.make(2, 103)) == send_status::ok);
+  n.tp->return_delivery(2);
+  CHECK(entries[2].wakes_by_fd.load() == 0);
+  REQUIRE(box->wait_for(103));
+  CHECK(thread_cpu_seconds("spry-dpdk-poll") >= 0);
+  REQUIRE(n.tp->send(n.make(2, 104)) == send_status::ok);
+  REQUIRE(box->wait_for(104));
+  CHECK(entries[2].missed_wakes.load() == 0);
+}
+
+TEST_CASE("shm-dpdk: an endpoint's delivery stays with the poller while it polls other "
+          "endpoints of the process",
+          "[shm-dpdk]") {
+  if (auto missing = why_not(); !missing.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << missing);
+    return;
+  }
+  node n;
+  auto a = n.endpoint(2);
+  auto b = n.endpoint(3);
+  CHECK(n.tp->take_delivery(2) == -1);
+  REQUIRE(n.tp->send(n.make(2, 1)) == send_status::ok);
+  REQUIRE(a->wait_for(1));
 }
 
 TEST_CASE("shm-dpdk: no wake-up is lost when senders race a poller falling asleep",

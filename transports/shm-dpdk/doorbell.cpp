@@ -25,8 +25,15 @@ void futex_wake_all(std::atomic<uint32_t>* word) noexcept {
 
 } // namespace
 
-[[gnu::noinline]] void ring(endpoint_entry& home) noexcept {
+[[gnu::noinline]] void ring(endpoint_entry& home, int bell_fd) noexcept {
   home.doorbell.fetch_add(1, std::memory_order_seq_cst);
+  if (home.wakes_by_fd.load(std::memory_order_seq_cst) && bell_fd >= 0) {
+    // The sleeper waits in epoll on the eventfd, not on the futex. Its counter is never read
+    // back: the waiter's epoll is edge-triggered, and every write raises an edge.
+    const uint64_t one = 1;
+    (void)!write(bell_fd, &one, sizeof one);
+    return;
+  }
   futex_wake_all(&home.doorbell);
 }
 

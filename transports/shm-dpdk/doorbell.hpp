@@ -42,11 +42,13 @@ namespace spry::transports::dpdk {
 
 /// Any thread, after putting a descriptor in a ring polled by the poller whose home is `home` (or
 /// making room for one): wakes that poller if it sleeps. A fence and a load when it does not.
-inline void wake_if_asleep(endpoint_entry& home) noexcept;
+/// `bell_fd`: this process's copy of the node's eventfd (-1: none), written instead of the futex
+/// when the sleeper is an event loop (home.wakes_by_fd).
+inline void wake_if_asleep(endpoint_entry& home, int bell_fd) noexcept;
 
 /// Any thread: makes the poller sleeping on `home` (if any) run a round now, whether or not it
 /// announced a sleep. Control threads use it to kick their poller.
-void ring(endpoint_entry& home) noexcept;
+void ring(endpoint_entry& home, int bell_fd) noexcept;
 
 struct sleep_outcome {
   enum kind {
@@ -67,15 +69,17 @@ sleep_outcome sleep_unless(endpoint_entry& home, HasWork&& has_work, long timeou
 
 namespace detail {
 /// The doorbell's value, read before the announcement; then the announcement and the fence.
+/// An event loop that owns an endpoint (wakes_by_fd) announces the same way, then re-checks its
+/// ring and waits in epoll on the eventfd.
 uint32_t announce_sleep(endpoint_entry& home) noexcept;
 sleep_outcome wait_for_ring(endpoint_entry& home, uint32_t bell, long timeout_ns) noexcept;
 } // namespace detail
 
-inline void wake_if_asleep(endpoint_entry& home) noexcept {
+inline void wake_if_asleep(endpoint_entry& home, int bell_fd) noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (home.asleep.load(std::memory_order_relaxed) &&
       home.asleep.exchange(0, std::memory_order_seq_cst))
-    ring(home);
+    ring(home, bell_fd);
 }
 
 template <class HasWork>

@@ -8,6 +8,7 @@
 #include "core/pool.hpp"
 #include "transports/shm-dpdk/doorbell.hpp"
 #include "transports/shm-dpdk/eal.hpp"
+#include "transports/shm-dpdk/held_wakes.hpp"
 #include "transports/shm-dpdk/endpoint_rings.hpp"
 #include "transports/shm-dpdk/hop_bench.hpp"
 #include "transports/shm-dpdk/poller_idle.hpp"
@@ -32,6 +33,7 @@
 #include <mutex>
 #include <new>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -111,12 +113,14 @@ uint64_t coarse_now_ns() noexcept {
 // What this process knows about an endpoint bound in it.
 struct alignas(64) local_slot {
   std::atomic<core::descriptor_sink*> receiver{nullptr};
+  // Delivered by its owner's event loop (take_delivery), not by the poller: the poller skips it.
+  std::atomic<bool> owned{false};
 };
 
 class dpdk_transport final : public core::transport {
 public:
   dpdk_transport(const core::transport_context& ctx, const settings& s, eal* e, uint64_t generation,
-                 endpoint_rings rings)
+                 endpoint_rings rings, int bell_fd)
     : pools_(ctx.pools),
       capacity_(ctx.queue_capacity),
       eal_(e),
@@ -128,16 +132,21 @@ public:
       entries_(rings_.entries()),
       endpoints_(rings_.size()),
       slots_(new local_slot[endpoints_]),
-      local_(new endpoint_id[endpoints_]) {
+      local_(new endpoint_id[endpoints_]),
+      bell_fd_(bell_fd) {
   }
 
   ~dpdk_transport() override {
     stop();
-    if (primary_)
+    if (primary_) {
       rings_.free(); // the node created them; instances are gone by now (the runtime stops them first)
+      close(bell_fd_); // an instance's copy is the inherited fd, closed with its process
+    }
   }
 
   std::string_view name() const noexcept override { return "shm-dpdk"; }
+
+  int instance_fd() const override { return primary_ ? bell_fd_ : -1; }
 
   std::string instance_parameters() const override {
     return "prefix:" + eal_->file_prefix() + "/gen:" + std::to_string(generation_) +
@@ -159,6 +168,7 @@ public:
     auto& e = entries_[id];
     if (s.receiver.load())
       return core::make_error("shm-dpdk: endpoint " + std::to_string(id) + " is already bound");
+    s.owned.store(false);
     // Another process's pid may still be recorded here: an instance that died before the node
     // cleared it. The node's supervisor runs one process per endpoint at a time, so that pid is
     // stale (and may even belong to an unrelated process by now): take the endpoint over.
@@ -168,7 +178,7 @@ public:
     // endpoint_table.hpp). Published before pid, so a sender that finds the endpoint bound
     // finds where to ring.
     if (!poller_.joinable())
-      home_ = id;
+      home_ = id; // its first endpoint, or the first after an owner took the last one over
     e.poller.store(home_, std::memory_order_release);
     s.receiver.store(receiver.get(), std::memory_order_release);
     keep_alive_.push_back(std::move(receiver));
@@ -180,7 +190,7 @@ public:
     // Senders may use the endpoint from here on: its ring is polled (or will be, below).
     e.pid.store(getpid(), std::memory_order_release);
     if (!poller_.joinable())
-      poller_ = std::thread([this] { poll_loop(); });
+      start_poller();
     else
       // An asleep poller does not know of this endpoint until something wakes it, and its ring
       // may hold descriptors already (queued for an earlier binder, or by a sender that found
@@ -214,6 +224,10 @@ public:
       return; // still alive: the ring is its own
     e.pid.store(0, std::memory_order_release);
     rings_.release_dead_claims([this](endpoint_id r) { wake_poller_of(entries_[r]); });
+    // A sender killed between its enqueue and its ring left a descriptor no wake-up announces.
+    // A poller finds it at its sleep's safety timeout; an event loop that owns its endpoint has
+    // none, so it is rung here.
+    ring_owners();
     drain(id, "its instance is gone");
     e.depth.reset();
     eal_->forget_secondary(pid);
@@ -231,6 +245,88 @@ public:
       return send_status::backpressure;
     wake_poller_of(entries_[d.dst]);
     return send_status::ok;
+  }
+
+  // An event loop that starts many requests per turn (the gateway's I/O thread): one ring per
+  // sleeping poller per turn (held_wakes.hpp); the descriptors themselves go at once.
+  bool hold_sends() noexcept override { return held_wakes::begin(this); }
+
+  void flush_sends() noexcept override {
+    if (held_wakes* held = held_wakes::of(this))
+      held->end([this](uint32_t home) { ring_held(home); });
+  }
+
+  // -- delivery on the owner's event loop ------------------------------------------------------
+  // The gateway's HTTP I/O thread reads the gateway endpoint's ring itself, so an answer is
+  // written by the thread that takes it off the ring: no poller, no hand-off to the I/O thread.
+  // It waits in epoll on an eventfd the node made and every instance inherited (instance_fd);
+  // it announces that wait with the doorbell protocol (doorbell.hpp) on its endpoint's entry,
+  // and senders that find the announcement write the eventfd instead of waking a futex
+  // (wakes_by_fd). Only the node (which made the eventfd) and only while the endpoint is the
+  // only one this process polls: the poller thread then stops, and starts again on
+  // return_delivery() or when another endpoint is bound here.
+
+  int take_delivery(endpoint_id id) override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (!primary_ || bell_fd_ < 0 || stopped_.load() || id >= endpoints_ ||
+        !slots_[id].receiver.load() || slots_[id].owned.load())
+      return -1;
+    const uint32_t n = local_count_.load();
+    for (uint32_t i = 0; i < n; ++i)
+      if (local_[i] != id && slots_[local_[i]].receiver.load())
+        return -1; // the poller has other endpoints to serve: it keeps this one too
+    stop_poller();
+    auto& e = entries_[id];
+    slots_[id].owned.store(true);
+    // Its own home from now on, rung by the eventfd. Set before the owner's first drain
+    // announces a wait: a sender that sees that announcement sees this too.
+    e.wakes_by_fd.store(1, std::memory_order_seq_cst);
+    e.poller.store(id, std::memory_order_seq_cst);
+    return bell_fd_;
+  }
+
+  void drain_owned(endpoint_id id) noexcept override {
+    if (id >= endpoints_ || !slots_[id].owned.load(std::memory_order_relaxed))
+      return;
+    auto* receiver = slots_[id].receiver.load(std::memory_order_acquire);
+    if (!receiver)
+      return;
+    auto& e = entries_[id];
+    // Reset the eventfd before looking at the ring: a write after this read makes it readable
+    // again. Left readable, it would wake the owner at once on every wait (asio re-arms the
+    // descriptor with EPOLL_CTL_MOD, which reports a readable one again).
+    uint64_t rung;
+    (void)!read(bell_fd_, &rung, sizeof rung);
+    core::descriptor burst[burst_size];
+    for (;;) {
+      const unsigned n = rte_ring_sc_dequeue_burst_elem(rings_.ring(id), burst,
+                                                        sizeof(core::descriptor), burst_size, nullptr);
+      for (unsigned k = 0; k < n; ++k)
+        deliver(id, e, receiver, burst[k]);
+      if (n == burst_size)
+        continue;
+      // Empty: announce the wait in epoll, then look once more (the poller's protocol, with
+      // the eventfd for the futex): a descriptor enqueued after this look finds the
+      // announcement and writes the eventfd.
+      (void)detail::announce_sleep(e);
+      if (rte_ring_count(rings_.ring(id)) == 0)
+        return;
+    }
+  }
+
+  void return_delivery(endpoint_id id) noexcept override {
+    std::lock_guard<std::mutex> guard{control_};
+    if (id >= endpoints_ || !slots_[id].owned.load())
+      return;
+    auto& e = entries_[id];
+    slots_[id].owned.store(false);
+    e.poller.store(home_, std::memory_order_seq_cst);
+    e.wakes_by_fd.store(0, std::memory_order_seq_cst);
+    if (stopped_.load())
+      return;
+    // The poller's first round looks at the ring before any sleep: what arrived after the
+    // owner's last drain is delivered by it.
+    start_poller();
   }
 
   send_status send(const core::descriptor& d) noexcept override {
@@ -308,10 +404,7 @@ public:
         return;
     }
     stopping_.store(true);
-    if (poller_.joinable()) {
-      kick_poller(); // it may be asleep; it checks stopping_ after announcing that it sleeps
-      poller_.join();
-    }
+    stop_poller();
     const uint32_t n = local_count_.load();
     for (uint32_t i = 0; i < n; ++i) {
       const endpoint_id id = local_[i];
@@ -335,6 +428,25 @@ private:
 
   // -- polling ---------------------------------------------------------------------------------
 
+  // Control thread (control_ held).
+  void start_poller() {
+    pausing_.store(false);
+    poller_ = std::thread([this] { poll_loop(); });
+  }
+
+  // Control thread: the poller has finished its last round when this returns.
+  void stop_poller() noexcept {
+    if (!poller_.joinable())
+      return;
+    pausing_.store(true, std::memory_order_seq_cst);
+    kick_poller(); // it may be asleep; it checks pausing_ after announcing that it sleeps
+    poller_.join();
+  }
+
+  bool leaving() const noexcept {
+    return stopping_.load(std::memory_order_seq_cst) || pausing_.load(std::memory_order_seq_cst);
+  }
+
   void poll_loop() {
     pthread_setname_np(pthread_self(), "spry-dpdk-poll");
     if (const auto& cpus = eal_->poller_cpus())
@@ -342,13 +454,18 @@ private:
     core::descriptor burst[burst_size];
     poller_idle idle(idle_, spin_ns_, entries_[home_]);
     // Asked after an adaptive poller announced a sleep: see doorbell.hpp.
-    auto has_work = [this] { return stopping_.load(std::memory_order_seq_cst) || work_waiting(); };
-    while (!stopping_.load(std::memory_order_relaxed)) {
+    auto has_work = [this] { return leaving() || work_waiting(); };
+    auto ring = [this](uint32_t home) { ring_held(home); };
+    while (!stopping_.load(std::memory_order_relaxed) && !pausing_.load(std::memory_order_relaxed)) {
       rounds_.fetch_add(1, std::memory_order_seq_cst);
       unsigned got = 0;
       const uint32_t n = local_count_.load(std::memory_order_acquire);
+      // The round's sends ring each sleeping poller once, at its end (held_wakes.hpp).
+      const bool held = held_wakes::begin(this);
       for (uint32_t i = 0; i < n; ++i)
         got += poll_one(local_[i], burst);
+      if (held)
+        held_wakes::of(this)->end(ring);
       if (got)
         idle.busy();
       else
@@ -366,13 +483,25 @@ private:
     const uint32_t home = e.poller.load(std::memory_order_acquire);
     if (home >= endpoints_)
       return; // written by another process: never trusted as an index unchecked
-    wake_if_asleep(entries_[home]);
+    if (held_wakes* held = held_wakes::of(this); held && held->add(home))
+      return; // rung at the end of this thread's round (held_wakes.hpp)
+    wake_if_asleep(entries_[home], bell_fd_);
   }
+
+  void ring_held(uint32_t home) noexcept { wake_if_asleep(entries_[home], bell_fd_); }
 
   // Control threads: make this transport's poller run a round now, asleep or not.
   void kick_poller() noexcept {
     if (home_ < endpoints_)
-      ring(entries_[home_]);
+      ring(entries_[home_], bell_fd_);
+  }
+
+  // Control thread: rings every endpoint an event loop owns, announced or not.
+  void ring_owners() noexcept {
+    const uint32_t n = local_count_.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; ++i)
+      if (slots_[local_[i]].owned.load())
+        ring(entries_[local_[i]], bell_fd_);
   }
 
   // Whether a local endpoint has descriptors its poller would take now (receiver bound, room
@@ -381,6 +510,8 @@ private:
     const uint32_t n = local_count_.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < n; ++i) {
       const endpoint_id id = local_[i];
+      if (slots_[id].owned.load(std::memory_order_relaxed))
+        continue;
       if (slots_[id].receiver.load(std::memory_order_seq_cst) && rte_ring_count(rings_.ring(id)) > 0 &&
           entries_[id].depth.get() < capacity_)
         return true;
@@ -390,7 +521,7 @@ private:
 
   unsigned poll_one(endpoint_id id, core::descriptor* burst) noexcept {
     auto* receiver = slots_[id].receiver.load(std::memory_order_seq_cst);
-    if (!receiver)
+    if (!receiver || slots_[id].owned.load(std::memory_order_relaxed))
       return 0;
     auto& e = entries_[id];
     const uint32_t depth = e.depth.get();
@@ -399,8 +530,12 @@ private:
     const unsigned want = std::min<uint32_t>(burst_size, capacity_ - depth);
     const unsigned n =
       rte_ring_sc_dequeue_burst_elem(rings_.ring(id), burst, sizeof(core::descriptor), want, nullptr);
-    for (unsigned k = 0; k < n; ++k)
+    held_wakes* held = held_wakes::of(this);
+    for (unsigned k = 0; k < n; ++k) {
       deliver(id, e, receiver, burst[k]);
+      if (held && held->due())
+        held->flush([this](uint32_t home) { ring_held(home); });
+    }
     return n;
   }
 
@@ -513,9 +648,13 @@ private:
   endpoint_id home_ = ~endpoint_id{0}; // set before the poller starts, then fixed
   std::atomic<uint64_t> rounds_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> pausing_{false}; // the poller stops for an owner (take_delivery)
   std::atomic<bool> stopped_{false};
   std::mutex control_;
   std::vector<std::shared_ptr<core::descriptor_sink>> keep_alive_;
+  // The node's eventfd that rings an event loop owning an endpoint (see take_delivery); made by
+  // the node, inherited by every instance. -1: none (a bare instance transport, the hop bench).
+  int bell_fd_;
   std::atomic<uint64_t> sent_{0}, delivered_{0}, rejected_{0};
 };
 
@@ -550,8 +689,15 @@ core::expected<std::unique_ptr<core::transport>> make_node(const core::transport
   auto rings = endpoint_rings::create(endpoints, s.ring_size, generation);
   if (!rings)
     return rings.err();
+  // Inherited by every instance (instance_fd): how they wake the gateway's I/O thread.
+  const int bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (bell < 0) {
+    const int err = errno;
+    rings->free();
+    return core::make_error(std::string("transport shm-dpdk: eventfd: ") + std::strerror(err));
+  }
   return std::unique_ptr<core::transport>(
-    new dpdk_transport(ctx, s, *e, generation, std::move(*rings)));
+    new dpdk_transport(ctx, s, *e, generation, std::move(*rings), bell));
 }
 
 core::expected<std::unique_ptr<core::transport>> make_instance(const core::transport_context& ctx,
@@ -578,8 +724,10 @@ core::expected<std::unique_ptr<core::transport>> make_instance(const core::trans
   auto rings = endpoint_rings::attach(generation, table, o.file_prefix);
   if (!rings)
     return rings.err();
+  // Without the node's eventfd (a bare instance transport, the hop bench) this process cannot
+  // wake an event loop that owns an endpoint; the node's runtime always passes it.
   return std::unique_ptr<core::transport>(
-    new dpdk_transport(ctx, s, *e, generation, std::move(*rings)));
+    new dpdk_transport(ctx, s, *e, generation, std::move(*rings), ctx.node_fd));
 }
 
 } // namespace

@@ -15,8 +15,9 @@
 // "home"); every endpoint it polls names that entry in `poller`. The poller reads `doorbell`,
 // then sets `asleep`, re-checks its rings and sleeps while `doorbell` is unchanged; a sender
 // enqueues, then takes `asleep` back to 0 and, if it was set, bumps `doorbell` and wakes the
-// futex. Futexes on this
-// memory work between processes: DPDK maps it MAP_SHARED from hugetlbfs in every process.
+// futex. Futexes on this memory work between processes: DPDK maps it MAP_SHARED from
+// hugetlbfs in every process. An endpoint whose delivery an event loop took over is its own
+// home, rung through an eventfd instead (wakes_by_fd).
 
 #include "core/ids.hpp"
 #include "core/queue_depth.hpp"
@@ -28,8 +29,9 @@
 
 namespace spry::transports::dpdk {
 
-/// "sprydpk3": two cache lines per entry, what senders read apart from what deliveries write.
-inline constexpr uint64_t table_magic = 0x7370727964706b33;
+/// "sprydpk4": two cache lines per entry, what senders read apart from what deliveries write;
+/// a home entry may be rung through the node's eventfd (wakes_by_fd).
+inline constexpr uint64_t table_magic = 0x7370727964706b34;
 
 struct table_header {
   uint64_t magic;
@@ -61,6 +63,11 @@ struct alignas(64) endpoint_entry {
   /// unless the protocol is broken, or a sender died (or was descheduled just as the timeout
   /// fell) between its enqueue and its wake-up.
   std::atomic<uint32_t> missed_wakes;
+  /// 1: what sleeps on this home is not a poller on the `doorbell` futex but an event loop that
+  /// took the endpoint's delivery over (take_delivery: the gateway's HTTP I/O thread), waiting
+  /// in epoll on the node's eventfd, which every process of the app inherited; a ring writes
+  /// that eventfd instead of waking the futex. Written by the owning process.
+  std::atomic<uint32_t> wakes_by_fd;
   /// The address of this endpoint's rte_ring, the same in every process of the EAL (secondaries
   /// map the primary's memory at its addresses): instances find rings here, not by name (see
   /// endpoint_rings::attach). Written by the node before the table is published.
