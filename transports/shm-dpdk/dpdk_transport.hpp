@@ -18,9 +18,13 @@
 // and the endpoint table.
 //
 // Receiving: one poller thread per process polls the rings of every endpoint bound in it with
-// rte_ring_sc_dequeue_burst and hands each descriptor to the endpoint's actor (the buffer is not
-// touched, let alone copied). The poller exists from the first bind until stop(); nothing polls
-// after stop().
+// rte_ring_sc_dequeue_burst and hands each descriptor to the endpoint's sink on that thread (an
+// instance runs its function right there; the buffer is not touched, let alone copied). With
+// dpdk.idle: adaptive (the default) it sleeps on a futex in the endpoint table once its rings
+// are quiet, and senders ring it (doorbell.hpp), once per round of sends (held_wakes.hpp). The
+// gateway's endpoint is read by the gateway's HTTP I/O thread itself (take_delivery), which
+// waits in epoll on an eventfd that every instance inherits and writes when it finds that
+// thread waiting; the gateway process then has no poller. Nothing polls after stop().
 //
 // Faults: an instance killed with SIGKILL may leave descriptors in its ring, and a slot of some
 // ring claimed but never published. When the node learns the instance is gone (remove_peer),
