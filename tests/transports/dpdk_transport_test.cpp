@@ -421,6 +421,32 @@ TEST_CASE("shm-dpdk: an endpoint's delivery stays with the poller while it polls
   REQUIRE(a->wait_for(1));
 }
 
+TEST_CASE("shm-dpdk: an endpoint bound while another's delivery is taken over gets a poller, "
+          "which takes both once the delivery is given back",
+          "[shm-dpdk]") {
+  if (auto missing = why_not(); !missing.empty()) {
+    WARN("SKIPPED: shm-dpdk did not run: " << missing);
+    return;
+  }
+  node n;
+  auto a = n.endpoint(2);
+  REQUIRE(n.tp->take_delivery(2) >= 0);
+  n.tp->drain_owned(2);
+  auto b = n.endpoint(3); // a poller again, for 3 only
+  REQUIRE(n.tp->send(n.make(3, 1)) == send_status::ok);
+  REQUIRE(b->wait_for(1));
+  // 2 stays the owner's: the poller leaves its ring alone.
+  REQUIRE(n.tp->send(n.make(2, 2)) == send_status::ok);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(a->size() == 0);
+  n.tp->return_delivery(2); // the running poller takes 2 over, what waits included
+  REQUIRE(a->wait_for(1));
+  CHECK(a->items[0].request_id == 2);
+  REQUIRE(n.tp->send(n.make(2, 3)) == send_status::ok);
+  REQUIRE(a->wait_for(2));
+  CHECK(n.entries()[2].poller.load() == 3); // rung through the poller's home now
+}
+
 TEST_CASE("shm-dpdk: no wake-up is lost when senders race a poller falling asleep",
           "[shm-dpdk]") {
   if (auto missing = why_not(); !missing.empty()) {

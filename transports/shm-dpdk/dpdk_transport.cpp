@@ -264,8 +264,12 @@ public:
     if (stopped_.load())
       return;
     // The poller's first round looks at the ring before any sleep: what arrived after the
-    // owner's last drain is delivered by it.
-    start_poller();
+    // owner's last drain is delivered by it. One may run already (another endpoint was bound
+    // meanwhile): it learns of this one at its next round, which the kick starts now.
+    if (!poller_.joinable())
+      start_poller();
+    else
+      kick_poller();
   }
 
   send_status send(const core::descriptor& d) noexcept override {
