@@ -2,6 +2,7 @@
 
 #include "core/buffer_owner.hpp"
 #include "core/clock.hpp"
+#include "core/home_buffer.hpp"
 #include "core/data_path_counters.hpp"
 #include "core/descriptor_check.hpp"
 #include "core/message.hpp"
@@ -302,7 +303,32 @@ bool gateway::abandon(const ticket& t) {
   s.done = nullptr;
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   metrics_->request_done(t.chain, 504, (core::now_ns() - s.started_ns) / 1e9);
+  take_home_back(t, s);
   return true;
+}
+
+void gateway::take_home_back(const ticket& t, slot& s) {
+  // Only where no other process maps the buffer (a copying transport: tcp) and it was sent to
+  // an instance of this node: a held or parked request is released by its sweep, a shared or
+  // in-process buffer may still be read by the instance that holds it, a remote node's answer
+  // comes through complete_remote().
+  if (rt_.shared_pools() || rt_.in_process_instances())
+    return;
+  const core::endpoint_id holder = s.holder.load(std::memory_order_acquire);
+  if (holder == core::no_endpoint || holder == core::gateway_endpoint || holder >= remote_holder_base)
+    return;
+  // The request may never come back (a mid-chain instance killed after it took it: no process
+  // that is left knows of it), and the buffer would stay in use until the head instance ends.
+  // Taken back now, a late answer is refused (410) by the transport instead.
+  auto& p = rt_.pools()[t.chain];
+  core::buffer_header* b = p.at(t.slot);
+  if (!core::take_home_back(*b, t.request_id))
+    return; // an answer is being written into it: on_descriptor releases it
+  uint32_t state = abandoned;
+  if (s.state.compare_exchange_strong(state, idle, std::memory_order_acq_rel)) {
+    s.holder.store(core::no_endpoint, std::memory_order_relaxed);
+    p.release(b);
+  }
 }
 
 void gateway::reject(const core::descriptor& d, const char* why) {
@@ -327,9 +353,10 @@ void gateway::on_descriptor(const core::descriptor& d) {
   slot& s = pending_[d.pool].slots[p.index_of(b)];
   uint32_t state = s.state.load(std::memory_order_acquire);
   if (state == abandoned) {
-    // The client already got its 504; the chain has now let go of the buffer.
-    s.state.store(idle, std::memory_order_release);
-    p.release(b);
+    // The client already got its 504; the chain has now let go of the buffer. A CAS: abandon()
+    // may be taking a copying transport's buffer back right now (take_home_back).
+    if (s.state.compare_exchange_strong(state, idle, std::memory_order_acq_rel))
+      p.release(b);
     return;
   }
   if (state == waiting && b->request_id == s.request_id &&
@@ -362,8 +389,8 @@ void gateway::on_descriptor(const core::descriptor& d) {
   if (state != waiting || !s.state.compare_exchange_strong(state, completing,
                                                             std::memory_order_acq_rel)) {
     if (state == abandoned) { // lost the race against abandon() between the load and the CAS
-      s.state.store(idle, std::memory_order_release);
-      p.release(b);
+      if (s.state.compare_exchange_strong(state, idle, std::memory_order_acq_rel))
+        p.release(b);
       return;
     }
     return reject(d, "no request is waiting on this buffer (duplicate descriptor?)");

@@ -197,6 +197,8 @@ private:
   };
 
   void on_descriptor(const core::descriptor& d);
+  /// After abandon(): takes a copying transport's home buffer back at once (core/home_buffer.hpp).
+  void take_home_back(const ticket& t, slot& s);
   /// Broker routing: sends a finished hop on to the next function. true if it went out.
   bool forward(const core::descriptor& d, core::buffer_header* b, slot& s);
   /// Answers a waiting request (state already `completing`) and releases its buffer.

@@ -241,9 +241,15 @@ TEST_CASE("an instance stopped past the chain timeout: 504s and its buffers come
       INFO("statuses:" << seen << ", unanswered " << out.no_answer);
       CHECK(out.statuses[504] == 6); // answered at the deadline, not left hanging
       CHECK(took < std::chrono::seconds(5));
-      // The chain still holds the buffers the stopped instance has: they are not reused while
-      // a process may write them.
-      CHECK(in_use(port) > 0);
+      if (transport == "tcp") {
+        // No other process maps tcp's buffers: the timeout took each back from the transport
+        // (core/home_buffer.hpp), and the stopped instance's late answers will be refused.
+        CHECK(wait_pool_idle(port) == 0);
+      } else {
+        // The chain still holds the buffers the stopped instance has: they are not reused
+        // while a process may write them.
+        CHECK(in_use(port) > 0);
+      }
       REQUIRE(kill(static_cast<pid_t>(upper[0]), SIGCONT) == 0);
       CHECK(wait_pool_idle(port) == 0);
       CHECK(serves(port));

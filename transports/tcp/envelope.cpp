@@ -5,6 +5,7 @@
 #include "core/msgpack_frame.hpp"
 #include "core/pool.hpp"
 
+#include <cstddef>
 #include <cstring>
 
 namespace spry::transports::tcp {
@@ -123,8 +124,14 @@ core::expected<envelope> parse_envelope(std::string_view bytes, msgpack::object_
   return e;
 }
 
-void write_envelope(const envelope& e, core::buffer_header* b) {
-  *b = e.header;
+void write_envelope(const envelope& e, core::buffer_header* b, bool home) {
+  static_assert(offsetof(core::buffer_header, request_id) == 0 &&
+                sizeof(core::buffer_header::request_id) == 8, "the request id leads the header");
+  if (home) // every field after the request id: the id is the lock, not ours to store
+    std::memcpy(reinterpret_cast<char*>(b) + 8, reinterpret_cast<const char*>(&e.header) + 8,
+                sizeof(core::buffer_header) - 8);
+  else
+    *b = e.header;
   std::memcpy(core::pool::payload(b), e.payload.data(), e.payload.size());
   if (!e.payload.empty())
     core::data_path::count(core::data_path::site::chain, core::data_path::event::copy);

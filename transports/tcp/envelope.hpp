@@ -35,7 +35,8 @@ std::string encode_envelope(core::endpoint_id dst, const core::buffer_header& h,
 core::expected<envelope> parse_envelope(std::string_view bytes, msgpack::object_handle& keep);
 
 /// Writes a parsed envelope into a pool buffer of `capacity` payload bytes (the caller checked
-/// that the payload fits).
-void write_envelope(const envelope& e, core::buffer_header* b);
+/// that the payload fits). `home`: the buffer is a request's home at the gateway, locked for
+/// this write (core/home_buffer.hpp): its request id is left for the caller to unlock.
+void write_envelope(const envelope& e, core::buffer_header* b, bool home = false);
 
 } // namespace spry::transports::tcp

@@ -1,5 +1,7 @@
 #include "transports/tcp/tcp_transport.hpp"
 
+#include "core/home_buffer.hpp"
+
 #include "core/app_spec.hpp"
 #include "core/data_path_counters.hpp"
 #include "core/message.hpp"
@@ -275,18 +277,28 @@ public:
     if (e.payload.size() > pl.buffer_size())
       return {http::status::payload_too_large, "payload larger than the chain's buffer size"};
     core::buffer_header* b = nullptr;
-    if (e.dst == core::gateway_endpoint) {
-      // Back home: the gateway still holds the request's buffer; anything else is stale.
+    const bool home = e.dst == core::gateway_endpoint;
+    if (home) {
+      // Back home: the gateway still holds the request's buffer (locked while this writes, see
+      // core/home_buffer.hpp); anything else is stale.
       b = pl.resolve(e.header.home_offset);
-      if (!b || b->request_id != e.header.request_id || b->home_offset != e.header.home_offset)
+      if (!b || (e.header.request_id & core::home_busy_bit) ||
+          !core::lock_home(*b, e.header.request_id))
         return {http::status::gone, "request " + std::to_string(e.header.request_id) +
                                       " is no longer waiting at the gateway"};
+      if (b->home_offset != e.header.home_offset) {
+        core::unlock_home(*b, e.header.request_id);
+        return {http::status::gone, "request " + std::to_string(e.header.request_id) +
+                                      " is no longer waiting at the gateway"};
+      }
     } else {
       b = pl.alloc();
       if (!b)
         return {http::status::service_unavailable, "pool exhausted"};
     }
-    write_envelope(e, b);
+    write_envelope(e, b, home);
+    if (home)
+      core::unlock_home(*b, e.header.request_id);
     const core::descriptor d{e.dst, e.header.chain, core::tag_of(e.header.request_id),
                              pl.offset_of(b)};
     if (!deliver_local(d, /*bounded=*/e.dst != core::gateway_endpoint)) {
@@ -372,8 +384,8 @@ private:
     core::buffer_header* b = nullptr;
     if (msg.home_kept) {
       b = pl.resolve(msg.home_offset);
-      if (!b || b->request_id != msg.request_id)
-        return; // the gateway already gave up on it and reused nothing: the buffer is gone
+      if (!b || !core::lock_home(*b, msg.request_id))
+        return; // the gateway gave up on it and took its buffer back (core/home_buffer.hpp)
     } else {
       msgpack::object_handle keep;
       auto env = parse_envelope(msg.body, keep);
@@ -399,6 +411,8 @@ private:
       if (how == send_failure::unanswered)
         core::mark_transport_failed(*b, msg.dst);
     }
+    if (msg.home_kept)
+      core::unlock_home(*b, msg.request_id);
     const core::descriptor d{core::gateway_endpoint, msg.chain, core::tag_of(msg.request_id),
                              pl.offset_of(b)};
     if (gateway_here()) {
