@@ -1,5 +1,6 @@
 #include "core/instance_template.hpp"
 
+#include "core/page_prefault.hpp"
 #include "core/passed_fds.hpp"
 
 #include <dirent.h>
@@ -180,6 +181,9 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
   close(sock); // the template's: a spare never talks to it
   // Named apart from instances, so ps, the bench and the tests can tell it from them.
   prctl(PR_SET_NAME, "spry-spare");
+  // Nothing to do until asked: map in the code the instance will run, which the fork left
+  // unmapped (page_prefault.hpp). On failure the instance takes the faults as it would anyway.
+  map_in_file_pages();
   auto w = std::make_unique<wire_request>();
   int fds[max_fds];
   for (;;) {
