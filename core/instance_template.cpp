@@ -182,8 +182,10 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
   // Named apart from instances, so ps, the bench and the tests can tell it from them.
   prctl(PR_SET_NAME, "spry-spare");
   // Nothing to do until asked: map in the code the instance will run, which the fork left
-  // unmapped (page_prefault.hpp). On failure the instance takes the faults as it would anyway.
+  // unmapped, and copy the pages its start writes to (page_prefault.hpp). On failure the
+  // instance takes the faults as it would anyway.
   map_in_file_pages();
+  copy_shared_pages();
   auto w = std::make_unique<wire_request>();
   int fds[max_fds];
   for (;;) {

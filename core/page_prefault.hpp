@@ -12,14 +12,16 @@
 // Only pages already in the page cache are mapped: what this process or any other has used (the
 // gateway, earlier instances), not whole libraries read from disk; the cost is page-table
 // entries, no memory of the pages themselves (they stay shared, clean, with the page cache).
+//
+// Likewise the pages it shares with the template and would copy at its first write to them.
 
 #include <cstddef>
 
 namespace spry::core {
 
 struct prefault_counts {
-  size_t mappings = 0; ///< mappings looked at (private, read-only, file-backed)
-  size_t pages = 0;    ///< pages mapped in (resident in the page cache)
+  size_t mappings = 0; ///< mappings looked at
+  size_t pages = 0;    ///< pages mapped in, or copied
   int error = 0;       ///< errno of the first failure (0: none); what was mapped stays mapped
 };
 
@@ -29,5 +31,14 @@ struct prefault_counts {
 /// memory on the heap (safe in a forked child of a single-threaded process, which is where it
 /// is meant to run). Blocks for about a millisecond per few thousand pages.
 prefault_counts map_in_file_pages() noexcept;
+
+/// Copies now every page of this process's private writable mappings (heap, stacks, the
+/// libraries' data) that it still shares with the process it was forked from
+/// (MADV_POPULATE_WRITE on the present pages /proc/self/pagemap shows as not exclusively
+/// mapped). A forked child's first write to such a page is a copy-on-write fault; an instance
+/// takes a few hundred of them as it starts (malloc's free lists, the thread stacks glibc kept
+/// from the template's warm-up, the libraries' data). The memory is what those writes would
+/// copy anyway, taken ahead: the pages the template holds. Same conditions as above.
+prefault_counts copy_shared_pages() noexcept;
 
 } // namespace spry::core
