@@ -74,9 +74,14 @@ public:
   /// set, runs once in the template before it serves any request: work every instance would
   /// otherwise repeat after its fork (it may start threads if it joins them all again; a
   /// template left with more than one thread exits, and the launcher execs from then on).
+  /// `spare_prepare`, if set, runs in each spare once it is the gateway's child, before it
+  /// waits: work that does not depend on which instance it becomes (it may start threads: a
+  /// spare forks no more; they must not run while idle, since spares wait for as long as
+  /// nothing starts).
   static expected<std::unique_ptr<instance_template>> start(std::function<int()> body,
                                                             size_t spares = 0,
-                                                            std::function<void()> prepare = {});
+                                                            std::function<void()> prepare = {},
+                                                            std::function<void()> spare_prepare = {});
 
   /// Ends and reaps the spares, closes the template's socket (it exits on EOF) and reaps it.
   ~instance_template();

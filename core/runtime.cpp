@@ -32,8 +32,14 @@ void configure_actor_system(caf::actor_system_config& config, unsigned workers) 
   config.set("work-stealing.moderate-poll-attempts", size_t{0});
   // A sleeping worker is woken by a notify when work is enqueued for it; the timeout only
   // paces idle work-stealing attempts. CAF's 10 ms default wakes every idle process 100 times
-  // a second per worker: measurable CPU across a dozen idle instances.
-  config.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::seconds(1)});
+  // a second per worker: measurable CPU across a dozen idle instances. A lone worker has no one
+  // to steal from (CAF 0.17's try_steal returns at once with fewer than two workers), and its
+  // wait checks its queue under the lock an enqueue notifies under (no wake-up is lost), so
+  // its timeout only ever wakes it for nothing: an hour, so an idle instance (or a spare with
+  // its actor system started, prestart_actor_system) does not run at all.
+  config.set("work-stealing.relaxed-sleep-duration",
+             workers == 1 ? caf::timespan{std::chrono::hours(1)}
+                          : caf::timespan{std::chrono::seconds(1)});
 }
 
 } // namespace
@@ -43,6 +49,30 @@ void warm_up_actor_system() {
   configure_actor_system(config, 1);
   caf::actor_system system{config};
   // Its destructor stops and joins every thread it started.
+}
+
+namespace {
+
+// The actor system prestart_actor_system() started, until runtime::start takes it.
+struct prestarted_system {
+  std::unique_ptr<caf::actor_system_config> config;
+  std::unique_ptr<caf::actor_system> system;
+};
+
+prestarted_system& prestarted() {
+  static prestarted_system p;
+  return p;
+}
+
+} // namespace
+
+void prestart_actor_system() {
+  auto& p = prestarted();
+  if (p.system)
+    return;
+  p.config = std::make_unique<caf::actor_system_config>();
+  configure_actor_system(*p.config, 1);
+  p.system = std::make_unique<caf::actor_system>(*p.config);
 }
 
 runtime::runtime()
@@ -142,8 +172,17 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
     app.worker_threads ? app.worker_threads : std::max(2u, std::thread::hardware_concurrency());
   if (role) // an instance runs one function: its concurrency is all the parallelism it needs
     workers = std::max(1u, std::min(workers, app.functions[find_function(app, role->function)].concurrency));
-  configure_actor_system(*rt->config_, workers);
-  rt->system_ = std::make_unique<caf::actor_system>(*rt->config_);
+  if (auto& pre = prestarted(); role && workers == 1 && pre.system) {
+    rt->config_ = std::move(pre.config); // set up exactly as below
+    rt->system_ = std::move(pre.system);
+  } else {
+    if (role && pre.system) { // started for a function of concurrency 1: not this one
+      pre.system.reset();
+      pre.config.reset();
+    }
+    configure_actor_system(*rt->config_, workers);
+    rt->system_ = std::make_unique<caf::actor_system>(*rt->config_);
+  }
 
   // -- pools -----------------------------------------------------------------------------------
   if (role && entry->shared_pools && role->pool_fds.size() != app.chains.size())

@@ -72,6 +72,16 @@ struct instance_info {
 /// one-time set-up (its threads' malloc arenas) is done, once, in the template.
 void warm_up_actor_system();
 
+/// Starts the actor system of an instance with one scheduler thread (a function of
+/// concurrency 1, the default) ahead of need, in a spare instance process (instance_template):
+/// runtime::start of an instance that wants one scheduler thread then takes it instead of
+/// starting its own (its four threads and CAF's set-up were a third of a forked instance's start
+/// CPU). It depends on nothing the instance is given later. Idle, it does not run: its one
+/// worker waits without a timeout (configure_actor_system), its clock without a deadline, its
+/// printer in its mailbox. Call it from the process's one thread, in a process that forks no
+/// more and enters no other network namespace (its threads would stay in this one).
+void prestart_actor_system();
+
 class runtime {
 public:
   struct launch_hooks {
