@@ -64,24 +64,6 @@ struct instance_info {
   std::shared_ptr<inline_sink> runner;
 };
 
-/// Starts and stops an actor system set up as an instance's (one scheduler thread, the same
-/// settings), leaving this process with the one thread it had. The instance template runs it
-/// once before it forks anything (`instances: {start: fork}`): the code every forked instance
-/// runs to start CAF is then bound already (the dynamic loader resolves a function on its first
-/// call, in each process that did not call it before the fork) and CAF's and the allocator's
-/// one-time set-up (its threads' malloc arenas) is done, once, in the template.
-void warm_up_actor_system();
-
-/// Starts the actor system of an instance with one scheduler thread (a function of
-/// concurrency 1, the default) ahead of need, in a spare instance process (instance_template):
-/// runtime::start of an instance that wants one scheduler thread then takes it instead of
-/// starting its own (its four threads and CAF's set-up were a third of a forked instance's start
-/// CPU). It depends on nothing the instance is given later. Idle, it does not run: its one
-/// worker waits without a timeout (configure_actor_system), its clock without a deadline, its
-/// printer in its mailbox. Call it from the process's one thread, in a process that forks no
-/// more and enters no other network namespace (its threads would stay in this one).
-void prestart_actor_system();
-
 class runtime {
 public:
   struct launch_hooks {

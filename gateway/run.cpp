@@ -5,6 +5,7 @@
 #include "core/instance_process.hpp"
 #include "core/node_preparation.hpp"
 #include "core/instance_template.hpp"
+#include "core/instance_actor_system.hpp"
 #include "core/runtime.hpp"
 #include "gateway/adapter_command.hpp"
 #include "gateway/adapter_set.hpp"
