@@ -314,7 +314,7 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
 expected<std::unique_ptr<instance_template>> instance_template::start(std::function<int()> body,
                                                                      size_t spares,
                                                                      std::function<void()> prepare,
-                                                                  std::function<void()> spare_prepare) {
+                                                                     std::function<void()> spare_prepare) {
   using result = expected<std::unique_ptr<instance_template>>;
   if (const int threads = count_threads(); threads != 1)
     return result(make_error("cannot fork an instance template: this process has " +
