@@ -34,7 +34,7 @@ void warm_up_actor_system();
 
 /// Starts the actor system of an instance with one scheduler thread (a function of
 /// concurrency 1, the default) ahead of need, in a spare instance process (instance_template):
-/// start_actor_system(1, true) then returns it instead of starting one (its four threads and
+/// start_actor_system(1, true) then returns it instead of starting one (its three threads and
 /// CAF's set-up were a third of a forked instance's start CPU). It depends on nothing the
 /// instance is given later. Idle, it does not run: its one worker sleeps an hour between
 /// wake-ups (start_actor_system's settings say why), its clock waits for no deadline, its
