@@ -2,16 +2,53 @@
 
 #include <dlfcn.h>
 
+#include <map>
+#include <mutex>
+
 namespace spry::core {
 
-expected<std::shared_ptr<function_library>> function_library::load(const std::string& path,
-                                                                     function_registry& into) {
+// Closed with its last holder, as each function_library's own dlopen() reference was: what
+// dlopen() counts per handle, the shared_ptr counts here.
+struct function_library::loaded_object {
+  void* handle;
+  explicit loaded_object(void* h) : handle(h) {}
+  ~loaded_object() { dlclose(handle); }
+  loaded_object(const loaded_object&) = delete;
+  loaded_object& operator=(const loaded_object&) = delete;
+};
+
+namespace {
+
+// The paths this process holds open, by the exact string it opened them with (another spelling
+// of the same file goes to dlopen(), which finds the object itself).
+std::mutex open_mtx;
+std::map<std::string, std::weak_ptr<function_library::loaded_object>> open_paths;
+
+expected<std::shared_ptr<function_library::loaded_object>> open_object(const std::string& path) {
+  std::lock_guard<std::mutex> guard{open_mtx};
+  auto& known = open_paths[path];
+  if (auto held = known.lock())
+    return held;
   void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
+    open_paths.erase(path);
     const char* why = dlerror();
     return make_error("cannot load function library '" + path + "': " + (why ? why : "unknown"));
   }
-  auto lib = std::shared_ptr<function_library>(new function_library(path, h));
+  auto object = std::make_shared<function_library::loaded_object>(h);
+  known = object;
+  return object;
+}
+
+} // namespace
+
+expected<std::shared_ptr<function_library>> function_library::load(const std::string& path,
+                                                                     function_registry& into) {
+  auto object = open_object(path);
+  if (!object)
+    return object.err();
+  void* h = (*object)->handle;
+  auto lib = std::shared_ptr<function_library>(new function_library(path, std::move(*object)));
   using abi_fn = uint32_t (*)();
   using reg_fn = void (*)(function_registry*);
   auto abi = reinterpret_cast<abi_fn>(dlsym(h, "spry_function_abi_version"));
@@ -39,11 +76,6 @@ expected<std::shared_ptr<function_library>> function_library::load(const std::st
     into.add(name, [lib, fn = *body](message& m) { fn(m); });
   }
   return lib;
-}
-
-function_library::~function_library() {
-  if (handle_)
-    dlclose(handle_);
 }
 
 } // namespace spry::core

@@ -1,5 +1,6 @@
 #include "core/instance_template.hpp"
 
+#include "core/page_prefault.hpp"
 #include "core/passed_fds.hpp"
 
 #include <dirent.h>
@@ -57,16 +58,24 @@ struct wire_reply {
   int32_t error; // errno of what failed, when pid <= 0
 };
 
-int count_threads() {
+// Calls f(tid) for every thread of this process; the number of threads, -1 if unreadable.
+template <class F>
+int for_each_thread(F&& f) {
   DIR* d = opendir("/proc/self/task");
   if (!d)
     return -1;
   int n = 0;
   while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.')
+    if (e->d_name[0] != '.') {
+      f(static_cast<pid_t>(std::atoi(e->d_name)));
       ++n;
+    }
   closedir(d);
   return n;
+}
+
+int count_threads() {
+  return for_each_thread([](pid_t) {});
 }
 
 // In a process the template forked through an intermediate (one thread, a copy of the
@@ -97,7 +106,9 @@ void join_gateway(pid_t gateway) {
     for (uint32_t i = 0; i < w.cpu_count; ++i)
       if (w.cpus[i] < CPU_SETSIZE)
         CPU_SET(w.cpus[i], &affinity);
-    sched_setaffinity(0, sizeof affinity, &affinity);
+    // Every thread's: a spare may have started some already (spare_prepare); those started
+    // from here on inherit the calling thread's.
+    for_each_thread([&](pid_t tid) { sched_setaffinity(tid, sizeof affinity, &affinity); });
   }
   if (w.netns >= 0 && setns(fds[w.netns], CLONE_NEWNET) != 0) {
     const char msg[] = "spry: cannot enter the instance's network namespace\n";
@@ -175,11 +186,19 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
 // until the gateway sends it an instance's request, the same one the template would get, and
 // then becomes that instance. EOF (the gateway is stopping or shrinking the set) ends it.
 [[noreturn]] void wait_as_spare(int spare, pid_t gateway, int sock, const char* comm,
-                                const std::function<int()>& body) {
+                                const std::function<int()>& body,
+                                const std::function<void()>& spare_prepare) {
   join_gateway(gateway);
   close(sock); // the template's: a spare never talks to it
   // Named apart from instances, so ps, the bench and the tests can tell it from them.
   prctl(PR_SET_NAME, "spry-spare");
+  // Nothing to do until asked: map in the code the instance will run, which the fork left
+  // unmapped, and copy the pages its start writes to (page_prefault.hpp). On failure the
+  // instance takes the faults as it would anyway.
+  map_in_file_pages();
+  copy_shared_pages();
+  if (spare_prepare)
+    spare_prepare();
   auto w = std::make_unique<wire_request>();
   int fds[max_fds];
   for (;;) {
@@ -212,7 +231,8 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
 // exit; one that died without answering (status not 0) is answered for with EIO, as an
 // instance may exist with the descriptors.
 [[noreturn]] void serve_requests(int sock, pid_t gateway, const char* comm,
-                                 const std::function<int()>& body) {
+                                 const std::function<int()>& body,
+                                 const std::function<void()>& spare_prepare) {
   auto w = std::make_unique<wire_request>();
   std::vector<std::pair<pid_t, uint32_t>> intermediates; // not yet reaped, with their request
   auto answer = [&](uint32_t seq, int32_t pid, int32_t error) {
@@ -265,7 +285,7 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
         const pid_t pid = fork();
         if (pid == 0) {
           if (w->kind == wire_kind::spare)
-            wait_as_spare(fds[0], gateway, sock, comm, body);
+            wait_as_spare(fds[0], gateway, sock, comm, body, spare_prepare);
           join_gateway(gateway);
           close(sock);
           become_instance(*w, fds, comm, body);
@@ -293,7 +313,8 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
 
 expected<std::unique_ptr<instance_template>> instance_template::start(std::function<int()> body,
                                                                      size_t spares,
-                                                                     std::function<void()> prepare) {
+                                                                     std::function<void()> prepare,
+                                                                     std::function<void()> spare_prepare) {
   using result = expected<std::unique_ptr<instance_template>>;
   if (const int threads = count_threads(); threads != 1)
     return result(make_error("cannot fork an instance template: this process has " +
@@ -346,7 +367,7 @@ expected<std::unique_ptr<instance_template>> instance_template::start(std::funct
     }
     // Stop signals for the gateway (a terminal's Ctrl-C reaches the whole group) end the
     // template too; that is fine, the gateway is stopping. The instances unblock them again.
-    serve_requests(sv[1], gateway, comm, body);
+    serve_requests(sv[1], gateway, comm, body, spare_prepare);
   }
   close(sv[1]);
   return result(std::unique_ptr<instance_template>(new instance_template(pid, sv[0], spares)));

@@ -9,8 +9,9 @@
 // Threads. fork() copies only the calling thread: a lock another thread held (CAF's scheduler,
 // spdlog's async pool, asio, malloc's arenas) stays held forever in the child. So the template
 // is forked from the gateway while the gateway still has exactly one thread (start() checks
-// /proc/self/task and refuses otherwise), the template never starts a thread, and each instance
-// starts its threads after its own fork.
+// /proc/self/task and refuses otherwise), the template never keeps a thread (its preparation
+// joins what it starts), and each instance or spare starts its threads after its own fork (a
+// spare forks nothing).
 //
 // Supervision. The supervisor stays the parent of every instance, as with exec: waitpid gives
 // the exit status (and so the exit reason), SIGKILL by pid cannot hit a reused pid, nothing else
@@ -33,10 +34,14 @@
 // copies of the template's page tables) and the intermediate's exit before the instance runs
 // anything; a chain warming up from zero pays that four times on a two-core machine. So the
 // template also forks, ahead of need, a bounded number of spares: processes that went through
-// both forks and the reparenting, and wait (blocked in recvmsg on their own socket: no CPU, no
-// thread, no user code) for an instance's request, which the gateway then sends to a spare
-// instead of the template. A spare that receives one becomes that instance exactly as a freshly
-// forked one would (same code from there on); it never was any function before. The set is
+// both forks and the reparenting, and wait (blocked in recvmsg on their own socket: no CPU) for
+// an instance's request, which the gateway then sends to a spare instead of the template. A
+// spare that receives one becomes that instance exactly as a freshly forked one would (same
+// code from there on); it never was any function before. Before it waits, a spare does what
+// does not depend on which instance it becomes: it maps in the code an instance runs and copies
+// the pages it would write (page_prefault.hpp), and runs `spare_prepare` (the gateway starts
+// the instance's actor system there: runtime.hpp, prestart_actor_system); the threads that
+// starts sleep without a timeout, so a waiting spare still uses no CPU. The set is
 // refilled by refill_spares(), which the supervisor calls off the start path (when no instance
 // is starting); a spare that dies while waiting is reaped and replaced there, and is never an
 // instance to the supervisor (no exit reason, no restart, no crash loop). Spares are children of
@@ -74,9 +79,14 @@ public:
   /// set, runs once in the template before it serves any request: work every instance would
   /// otherwise repeat after its fork (it may start threads if it joins them all again; a
   /// template left with more than one thread exits, and the launcher execs from then on).
+  /// `spare_prepare`, if set, runs in each spare once it is the gateway's child, before it
+  /// waits: work that does not depend on which instance it becomes (it may start threads: a
+  /// spare forks no more; they must not run while idle, since spares wait for as long as
+  /// nothing starts).
   static expected<std::unique_ptr<instance_template>> start(std::function<int()> body,
                                                             size_t spares = 0,
-                                                            std::function<void()> prepare = {});
+                                                            std::function<void()> prepare = {},
+                                                            std::function<void()> spare_prepare = {});
 
   /// Ends and reaps the spares, closes the template's socket (it exits on EOF) and reaps it.
   ~instance_template();

@@ -1,6 +1,7 @@
 #include "core/runtime.hpp"
 
 #include "core/control_channel.hpp"
+#include "core/instance_actor_system.hpp"
 
 #include <caf/actor_pool.hpp>
 #include <caf/actor_system.hpp>
@@ -20,30 +21,7 @@ namespace {
 // An instance process keeps a small pool per chain: it only holds the requests queued at it.
 constexpr uint32_t instance_pool_buffers = 256;
 
-// The actor system's settings, the gateway's and an instance's alike (the number of scheduler
-// threads aside).
-void configure_actor_system(caf::actor_system_config& config, unsigned workers) {
-  config.set("scheduler.max-threads", static_cast<size_t>(workers));
-  config.set("logger.verbosity", caf::atom("quiet"));
-  // CAF 0.17's idle workers first spin briefly, then poll 500 times with 50 us sleeps, then
-  // wait on a condition variable. The middle phase adds up to 50 us to every hop that finds its
-  // worker there, and wakes an idle process 20000 times a second. Skipping it makes delivery
-  // event-driven after the short spin: an enqueue notifies the sleeping worker directly.
-  config.set("work-stealing.moderate-poll-attempts", size_t{0});
-  // A sleeping worker is woken by a notify when work is enqueued for it; the timeout only
-  // paces idle work-stealing attempts. CAF's 10 ms default wakes every idle process 100 times
-  // a second per worker: measurable CPU across a dozen idle instances.
-  config.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::seconds(1)});
-}
-
 } // namespace
-
-void warm_up_actor_system() {
-  caf::actor_system_config config;
-  configure_actor_system(config, 1);
-  caf::actor_system system{config};
-  // Its destructor stops and joins every thread it started.
-}
 
 runtime::runtime()
   : routes_(std::make_shared<const route_table>()),
@@ -137,13 +115,22 @@ expected<std::unique_ptr<runtime>> runtime::start(app_spec app, function_registr
                       "without a way to launch them (use `spry run` or spry::gateway::run)");
 
   // -- actor system ----------------------------------------------------------------------------
-  rt->config_ = std::make_unique<caf::actor_system_config>();
-  unsigned workers =
-    app.worker_threads ? app.worker_threads : std::max(2u, std::thread::hardware_concurrency());
-  if (role) // an instance runs one function: its concurrency is all the parallelism it needs
-    workers = std::max(1u, std::min(workers, app.functions[find_function(app, role->function)].concurrency));
-  configure_actor_system(*rt->config_, workers);
-  rt->system_ = std::make_unique<caf::actor_system>(*rt->config_);
+  auto all_workers = [&app] {
+    return app.worker_threads ? app.worker_threads
+                              : std::max(2u, std::thread::hardware_concurrency());
+  };
+  unsigned workers = 1;
+  if (!role)
+    workers = all_workers();
+  // An instance runs one function: its concurrency is all the parallelism it needs (1, the
+  // default, asks nothing more: no reading of the machine's CPUs on its start path).
+  else if (const uint32_t c = app.functions[find_function(app, role->function)].concurrency; c > 1)
+    workers = std::min(c, all_workers());
+  {
+    auto started = start_actor_system(workers, role != nullptr);
+    rt->config_ = std::move(started.config);
+    rt->system_ = std::move(started.system);
+  }
 
   // -- pools -----------------------------------------------------------------------------------
   if (role && entry->shared_pools && role->pool_fds.size() != app.chains.size())

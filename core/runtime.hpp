@@ -64,14 +64,6 @@ struct instance_info {
   std::shared_ptr<inline_sink> runner;
 };
 
-/// Starts and stops an actor system set up as an instance's (one scheduler thread, the same
-/// settings), leaving this process with the one thread it had. The instance template runs it
-/// once before it forks anything (`instances: {start: fork}`): the code every forked instance
-/// runs to start CAF is then bound already (the dynamic loader resolves a function on its first
-/// call, in each process that did not call it before the fork) and CAF's and the allocator's
-/// one-time set-up (its threads' malloc arenas) is done, once, in the template.
-void warm_up_actor_system();
-
 class runtime {
 public:
   struct launch_hooks {

@@ -5,6 +5,7 @@
 #include "core/instance_process.hpp"
 #include "core/node_preparation.hpp"
 #include "core/instance_template.hpp"
+#include "core/instance_actor_system.hpp"
 #include "core/runtime.hpp"
 #include "gateway/adapter_command.hpp"
 #include "gateway/adapter_set.hpp"
@@ -221,7 +222,11 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
         const auto code = run_process_role(app, functions);
         return code ? *code : exit_code::failed;
       },
-      app.instances.spare, core::warm_up_actor_system);
+      app.instances.spare, core::warm_up_actor_system,
+      // A spare starts the actor system an instance of concurrency 1 runs before it is asked;
+      // not when instances enter a network namespace of their own (pods): setns() moves only
+      // the calling thread, and the actor system's threads would stay in the gateway's.
+      launcher.network ? std::function<void()>{} : std::function<void()>{core::prestart_actor_system});
     if (forker)
       launcher.forker = std::move(*forker);
     else

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <string>
 
 using namespace spry::core;
 
@@ -52,4 +53,35 @@ TEST_CASE("bad function libraries are refused with the reason", "[library]") {
     REQUIRE_FALSE(again);
     CHECK_THAT(again.err().message, Catch::Contains("already defined"));
   }
+}
+
+TEST_CASE("a library loaded again while held is shared, and opened again once released",
+          "[library]") {
+  pool_options o;
+  o.buffer_count = 1;
+  o.buffer_size = 128;
+  o.try_hugepages = false;
+  auto p = pool::create(o);
+  auto* b = p->alloc();
+  auto upper = [&](function_registry& r) {
+    message m(b, 128);
+    m.write("abc");
+    (*r.find("hello.uppercase"))(m);
+    return std::string(m.payload());
+  };
+  {
+    function_registry first, second;
+    auto a = function_library::load(SPRY_HELLO_LIBRARY, first);
+    auto b2 = function_library::load(SPRY_HELLO_LIBRARY, second);
+    REQUIRE(a);
+    REQUIRE(b2);
+    CHECK((*b2)->handlers() == (*a)->handlers());
+    a->reset();
+    first = function_registry{}; // the first holder is gone: the second still runs
+    CHECK(upper(second) == "ABC");
+  }
+  // Every holder is gone: a new load opens it again and works.
+  function_registry again;
+  REQUIRE(function_library::load(SPRY_HELLO_LIBRARY, again));
+  CHECK(upper(again) == "ABC");
 }

@@ -124,6 +124,8 @@ TEST_CASE("check --dump prints the transport settings in effect", "[integration]
 
 TEST_CASE("check warns about routes that fail every request at run time", "[integration]") {
   temp_dir dir;
+  // A free port (last, so the lines the warnings name stay put): the default, 8080, may be
+  // taken by a test running beside this one.
   const auto file = dir.file("mood.yaml",
                              "libraries: [" + hello_library + "]\n"
                              "functions:\n  - { name: parse, handler: hello.uppercase }\n"
@@ -132,7 +134,8 @@ TEST_CASE("check warns about routes that fail every request at run time", "[inte
                              "chains:\n  - name: mood\n    http: { path: /mood }\n    routes:\n"
                              "      - { from: parse, topic: happy, to: happy }\n"
                              "      - { from: parse, topic: sad, to: sad }\n"
-                             "      - { from: happy, to: end }\n");
+                             "      - { from: happy, to: end }\n"
+                             "gateway: { listen: '127.0.0.1:0' }\n");
   auto [code, out] = run_command(spry_binary + " check " + file);
   CHECK(code == 0);
   CHECK_THAT(out, Catch::Contains("mood.yaml:7:5: warning: chain 'mood': no route leads on from "
