@@ -442,20 +442,23 @@ uint32_t instance_supervisor::coming(function_id f) const noexcept {
   return f < app_.functions.size() ? coming_[f].load(std::memory_order_acquire) : 0;
 }
 
-void instance_supervisor::count_coming_locked() {
+void instance_supervisor::count_coming_locked(bool only_raise) {
   std::vector<uint32_t> n(app_.functions.size(), 0);
   for (const auto& c : children_)
     if (!c->ready && !c->retiring && !c->removing && !c->gone && !c->backoff.crash_looping() &&
         c->function < n.size())
       n[c->function]++;
   for (size_t f = 0; f < n.size(); ++f)
-    coming_[f].store(n[f], std::memory_order_release);
+    if (!only_raise || n[f] > coming_[f].load(std::memory_order_relaxed))
+      coming_[f].store(n[f], std::memory_order_release);
 }
 
 void instance_supervisor::publish_locked() {
-  // Before the directory goes out: a sender that finds no ready instance of a function must
-  // already see that one is coming back (the gateway holds the request instead of failing it).
-  count_coming_locked();
+  // A count rises before the directory goes out and falls after it: a sender that finds no
+  // ready instance of a function must see that one is coming back (the gateway holds the
+  // request instead of failing it), whether the directory it read is the one without the
+  // instance that just died or the one before the instance that just became ready.
+  count_coming_locked(/*only_raise=*/true);
   endpoint_directory dir;
   dir.instances.resize(app_.functions.size());
   endpoint_id max_ep = 0;
@@ -486,6 +489,7 @@ void instance_supervisor::publish_locked() {
     }
   if (hooks_.on_topology)
     hooks_.on_topology(dir, peers);
+  count_coming_locked(); // the instances that became ready are in the directory now
 }
 
 void instance_supervisor::monitor() {

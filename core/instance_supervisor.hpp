@@ -149,7 +149,9 @@ private:
   expected<std::unique_ptr<child>> make_child(const planned& p);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
-  void count_coming_locked();
+  /// Recounts coming() per function; `only_raise`: keeps a count that would fall (see
+  /// publish_locked()).
+  void count_coming_locked(bool only_raise = false);
   void read_control(child& c);
   void read_stderr(proc& p, const std::string& label);
   std::string tail_of(const child& c) const;
