@@ -2,9 +2,9 @@
 
 #include "core/buffer_owner.hpp"
 #include "core/clock.hpp"
-#include "core/home_buffer.hpp"
 #include "core/data_path_counters.hpp"
 #include "core/descriptor_check.hpp"
+#include "core/home_buffer.hpp"
 #include "core/message.hpp"
 #include "core/route_next.hpp"
 #include "gateway/metrics.hpp"

@@ -1,9 +1,8 @@
 #include "transports/tcp/tcp_transport.hpp"
 
-#include "core/home_buffer.hpp"
-
 #include "core/app_spec.hpp"
 #include "core/data_path_counters.hpp"
+#include "core/home_buffer.hpp"
 #include "core/message.hpp"
 #include "core/route_next.hpp"
 #include "core/pool.hpp"
