@@ -24,6 +24,10 @@ namespace {
 
 constexpr size_t page = 4096;
 constexpr size_t chunk = 4096; // pages looked at per mincore() or pagemap read
+// A mapping larger than this is a reservation, not memory an instance's start touches: a
+// sanitizer's shadow memory (terabytes under ASan), a runtime's heap reserve. Walking its page
+// map would take far longer than the faults it could save (under ASan, seconds per spare).
+constexpr uintptr_t largest_mapping = uintptr_t{256} << 20;
 
 struct mapping {
   uintptr_t from = 0;
@@ -142,7 +146,7 @@ prefault_counts map_in_file_pages() noexcept {
   };
   const int e = for_each_mapping([&](const mapping& m) {
     if (m.perms[0] != 'r' || m.perms[1] != '-' || m.perms[3] != 'p' || !m.path ||
-        !plain_file(m.path))
+        !plain_file(m.path) || m.to - m.from > largest_mapping)
       return true;
     ++out.mappings;
     if (!populate_runs(m.from, m.to, MADV_POPULATE_READ, resident, out)) {
@@ -177,7 +181,7 @@ prefault_counts copy_shared_pages() noexcept {
   };
   const int e = for_each_mapping([&](const mapping& m) {
     if (m.perms[0] != 'r' || m.perms[1] != 'w' || m.perms[3] != 'p' || m.special ||
-        (m.path && !plain_file(m.path)))
+        (m.path && !plain_file(m.path)) || m.to - m.from > largest_mapping)
       return true;
     ++out.mappings;
     if (!populate_runs(m.from, m.to, MADV_POPULATE_WRITE, shared, out)) {
