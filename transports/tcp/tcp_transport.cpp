@@ -281,12 +281,11 @@ public:
       // Back home: the gateway still holds the request's buffer (locked while this writes, see
       // core/home_buffer.hpp); anything else is stale.
       b = pl.resolve(e.header.home_offset);
-      if (!b || (e.header.request_id & core::home_busy_bit) ||
-          !core::lock_home(*b, e.header.request_id))
-        return {http::status::gone, "request " + std::to_string(e.header.request_id) +
-                                      " is no longer waiting at the gateway"};
-      if (b->home_offset != e.header.home_offset) {
-        core::unlock_home(*b, e.header.request_id);
+      const bool locked = b && !(e.header.request_id & core::home_busy_bit) &&
+                          core::lock_home(*b, e.header.request_id);
+      if (!locked || b->home_offset != e.header.home_offset) {
+        if (locked)
+          core::unlock_home(*b, e.header.request_id);
         return {http::status::gone, "request " + std::to_string(e.header.request_id) +
                                       " is no longer waiting at the gateway"};
       }
