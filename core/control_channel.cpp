@@ -126,7 +126,10 @@ std::optional<expected<control_message>> control_reader::next() {
 }
 
 bool write_control(int fd, const control_message& m, int pass_fd) {
-  const std::string frame = encode_control(m);
+  return write_control_frames(fd, encode_control(m), pass_fd);
+}
+
+bool write_control_frames(int fd, std::string_view frame, int pass_fd) {
   size_t off = 0;
   while (off < frame.size()) {
     ssize_t n;

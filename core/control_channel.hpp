@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,6 +54,11 @@ private:
 /// Writes a whole frame to a blocking or non-blocking socket (retries EINTR/EAGAIN briefly).
 /// `pass_fd` >= 0 travels with it as SCM_RIGHTS. false if the peer is gone.
 bool write_control(int fd, const control_message& m, int pass_fd = -1);
+
+/// Writes frames already encoded (encode_control(), one or several back to back) as
+/// write_control() does: one message encoded once can go to many instances, and two frames
+/// for one instance leave in one system call.
+bool write_control_frames(int fd, std::string_view frames, int pass_fd = -1);
 
 /// Reads what is available from a non-blocking control socket into `reader`, collecting file
 /// descriptors passed with SCM_RIGHTS into `fds`. Returns false on EOF or error.

@@ -59,6 +59,7 @@ struct instance_supervisor::child {
   uint64_t applied = 0;          // last topology version the instance says it uses
   std::vector<unsigned> cpus;    // its node's CPUs (sched affinity); empty = any
   uint64_t started_ns = 0;       // when its process was last started (cold-start time)
+  uint64_t ready_ns = 0;         // when its `ready` came (cold start: ready_ns - started_ns)
   bool retiring = false;         // out of the directory; drains, then remove() stops it
   uint64_t retired_version = 0;  // first topology version without it
   bool removing = false;         // remove() sent stop: its exit is expected, not restarted

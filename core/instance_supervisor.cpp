@@ -353,12 +353,13 @@ void instance_supervisor::read_control(child& c) {
       start_activity_ns_ = now_ns();
       if (!own_listeners_)
         c.address = msg.address;
-      spdlog::debug("instance {} of '{}' is ready at {}", c.endpoint,
-                    app_.functions[c.function].name, c.address);
-      publish_locked();
-      if (hooks_.on_ready)
-        hooks_.on_ready(c.endpoint, now_ns() - c.started_ns);
-      cv_.notify_all();
+      spdlog::debug("instance {} of '{}' is ready{}{}", c.endpoint,
+                    app_.functions[c.function].name, c.address.empty() ? "" : " at ", c.address);
+      // Published once the monitor has read every socket of this round (publish_readied_locked):
+      // a chain warming up has its instances ready together, and each publish goes to every
+      // instance, so one per instance would cost n publishes and n wake-ups of each instance.
+      c.ready_ns = now_ns();
+      readied_.push_back(c.endpoint);
     } else if (msg.type == control_message::kind::applied) {
       c.applied = std::max(c.applied, msg.version);
       cv_.notify_all();
@@ -453,6 +454,18 @@ void instance_supervisor::count_coming_locked(bool only_raise) {
       coming_[f].store(n[f], std::memory_order_release);
 }
 
+void instance_supervisor::publish_readied_locked() {
+  if (readied_.empty())
+    return;
+  publish_locked();
+  for (const endpoint_id e : readied_)
+    for (const auto& c : children_)
+      if (c->endpoint == e && c->ready && hooks_.on_ready)
+        hooks_.on_ready(e, c->ready_ns - c->started_ns);
+  readied_.clear();
+  cv_.notify_all();
+}
+
 void instance_supervisor::publish_locked() {
   // A count rises before the directory goes out and falls after it: a sender that finds no
   // ready instance of a function must see that one is coming back (the gateway holds the
@@ -482,11 +495,11 @@ void instance_supervisor::publish_locked() {
   dm.type = control_message::kind::directory;
   dm.directory = dir.instances;
   dm.version = ++topology_version_;
+  // Encoded once for all, and both in one write: the peers the directory names arrive with it.
+  const std::string frames = encode_control(pm) + encode_control(dm);
   for (const auto& c : children_)
-    if (c->running && c->main.control >= 0) {
-      write_control(c->main.control, pm);
-      write_control(c->main.control, dm);
-    }
+    if (c->running && c->main.control >= 0)
+      write_control_frames(c->main.control, frames);
   if (hooks_.on_topology)
     hooks_.on_topology(dir, peers);
   count_coming_locked(); // the instances that became ready are in the directory now
@@ -620,6 +633,7 @@ void instance_supervisor::monitor() {
           on_exit(c, "");
       }
     }
+    publish_readied_locked();
   }
 }
 

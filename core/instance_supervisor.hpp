@@ -149,6 +149,9 @@ private:
   expected<std::unique_ptr<child>> make_child(const planned& p);
   void on_exit(child& c, const std::string& why);
   void publish_locked();
+  /// Publishes the topology once for the instances that became ready since the last call
+  /// (readied_), then tells on_ready about each.
+  void publish_readied_locked();
   /// Recounts coming() per function; `only_raise`: keeps a count that would fall (see
   /// publish_locked()).
   void count_coming_locked(bool only_raise = false);
@@ -182,6 +185,7 @@ private:
   int wake_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
   uint64_t topology_version_ = 0; // of the last directory sent to the instances
+  std::vector<endpoint_id> readied_; // ready since the monitor's last publish; under mtx_
   bool serving_ = false; // start() succeeded: exits from now on are restarted
   // The template's spares (instances.spare) are refilled off the start path: when no instance
   // is starting and none started or became ready within the last spare_refill_quiet_ms.
