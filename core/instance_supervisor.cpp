@@ -454,16 +454,18 @@ void instance_supervisor::count_coming_locked(bool only_raise) {
       coming_[f].store(n[f], std::memory_order_release);
 }
 
-void instance_supervisor::publish_readied_locked() {
+std::vector<std::pair<endpoint_id, uint64_t>> instance_supervisor::publish_readied_locked() {
+  std::vector<std::pair<endpoint_id, uint64_t>> out;
   if (readied_.empty())
-    return;
+    return out;
   publish_locked();
   for (const endpoint_id e : readied_)
     for (const auto& c : children_)
-      if (c->endpoint == e && c->ready && hooks_.on_ready)
-        hooks_.on_ready(e, c->ready_ns - c->started_ns);
+      if (c->endpoint == e && c->ready)
+        out.emplace_back(e, c->ready_ns - c->started_ns);
   readied_.clear();
   cv_.notify_all();
+  return out;
 }
 
 void instance_supervisor::publish_locked() {
@@ -609,31 +611,39 @@ void instance_supervisor::monitor() {
     const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n <= 0)
       continue;
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (fds[0].revents) {
-      char drain[64];
-      while (read(wake_[0], drain, sizeof drain) > 0) {
+    std::vector<std::pair<endpoint_id, uint64_t>> readied;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (fds[0].revents) {
+        char drain[64];
+        while (read(wake_[0], drain, sizeof drain) > 0) {
+        }
       }
-    }
-    // stderr first, so an exit's reason comes with its last words.
-    for (size_t i = 1; i < fds.size(); ++i)
-      if (fds[i].revents && owners[i].second->err == fds[i].fd)
-        read_stderr(*owners[i].second, label_of(*owners[i].first));
-    for (size_t i = 1; i < fds.size(); ++i) {
-      if (!fds[i].revents)
-        continue;
-      child& c = *owners[i].first;
-      proc& p = *owners[i].second;
-      if (&p == &c.main && p.control == fds[i].fd)
-        read_control(c);
-      else if (&p == &c.side && p.control == fds[i].fd) {
-        char drain[256];
-        const ssize_t n = read(p.control, drain, sizeof drain);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-          on_exit(c, "");
+      // stderr first, so an exit's reason comes with its last words.
+      for (size_t i = 1; i < fds.size(); ++i)
+        if (fds[i].revents && owners[i].second->err == fds[i].fd)
+          read_stderr(*owners[i].second, label_of(*owners[i].first));
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!fds[i].revents)
+          continue;
+        child& c = *owners[i].first;
+        proc& p = *owners[i].second;
+        if (&p == &c.main && p.control == fds[i].fd)
+          read_control(c);
+        else if (&p == &c.side && p.control == fds[i].fd) {
+          char drain[256];
+          const ssize_t n = read(p.control, drain, sizeof drain);
+          if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            on_exit(c, "");
+        }
       }
+      readied = publish_readied_locked();
     }
-    publish_readied_locked();
+    // Outside the lock: the gateway sends the requests held for these instances from here,
+    // which may ask the supervisor again (coming(), when a send fails).
+    if (hooks_.on_ready)
+      for (const auto& [e, ns] : readied)
+        hooks_.on_ready(e, ns);
   }
 }
 

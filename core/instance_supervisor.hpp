@@ -150,8 +150,8 @@ private:
   void on_exit(child& c, const std::string& why);
   void publish_locked();
   /// Publishes the topology once for the instances that became ready since the last call
-  /// (readied_), then tells on_ready about each.
-  void publish_readied_locked();
+  /// (readied_); returns them with their cold-start times, for on_ready (called unlocked).
+  std::vector<std::pair<endpoint_id, uint64_t>> publish_readied_locked();
   /// Recounts coming() per function; `only_raise`: keeps a count that would fall (see
   /// publish_locked()).
   void count_coming_locked(bool only_raise = false);

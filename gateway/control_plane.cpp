@@ -28,6 +28,11 @@ constexpr uint64_t drain_poll_ms = 20;
 // autoscaler gets (concurrency_average.hpp); a few board reads per instance, under a second
 // like the queue-proxy's reporting period.
 constexpr uint64_t concurrency_sample_ms = 100;
+// An instance's `ready` is recorded (its state, the cold-start statistics and log line) this
+// long after it came, not at once: the requests held for it are sent by the supervisor's
+// thread as the directory lists it (server.cpp), and when a chain warms up on a small node
+// the other instances still starting need the CPU a tick would take now.
+constexpr uint64_t ready_record_delay_ns = 2000000;
 
 } // namespace
 
@@ -106,10 +111,10 @@ std::vector<unsigned> control_plane::initial_cpus(core::function_id f) {
 void control_plane::on_ready(core::endpoint_id ep, uint64_t start_ns) {
   {
     std::lock_guard<std::mutex> guard{events_mtx_};
+    if (ready_events_.empty())
+      ready_since_ns_ = core::now_ns();
     ready_events_.emplace_back(ep, start_ns);
-    wake_ = true;
   }
-  cv_.notify_one();
 }
 
 void control_plane::on_down(core::endpoint_id) {
@@ -198,6 +203,10 @@ void control_plane::run() {
       // gateway does not see it (a chain's completion releases at once, gateway::on_descriptor).
       if (slot_waits_.load(std::memory_order_relaxed))
         wait_ns = std::min<uint64_t>(wait_ns, 1000000);
+      if (!ready_events_.empty()) {
+        const uint64_t due = ready_since_ns_ + ready_record_delay_ns;
+        wait_ns = std::min<uint64_t>(wait_ns, due > now ? due - now : 0);
+      }
       const bool sample_only = wait_ns > concurrency_sample_ms * 1000000;
       wait_ns = std::min<uint64_t>(wait_ns, concurrency_sample_ms * 1000000);
       const bool woken =

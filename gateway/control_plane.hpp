@@ -226,6 +226,7 @@ private:
   std::mutex events_mtx_;
   std::condition_variable cv_;
   std::vector<std::pair<core::endpoint_id, uint64_t>> ready_events_;
+  uint64_t ready_since_ns_ = 0; // when the oldest of ready_events_ came (ready_record_delay_ns)
   std::vector<core::chain_id> warm_chains_; ///< chains a held request asks to warm up
   /// Per function (under mtx_): warmed up for a held request's chain; not scaled to zero before
   /// this time (the request is on its way to it; the chain's timeout bounds how long).

@@ -60,7 +60,15 @@ core::expected<std::unique_ptr<server>> server::start(core::app_spec app,
     gw->on_instance_down(ep, why);
     cp->on_down(ep);
   };
-  hooks.on_instance_ready = [cp](core::endpoint_id ep, uint64_t ns) { cp->on_ready(ep, ns); };
+  hooks.on_instance_ready = [gw, cp](core::endpoint_id ep, uint64_t ns) {
+    cp->on_ready(ep, ns);
+    // An instance process (on the supervisor's thread): the directory lists it now, so what
+    // waited for it goes at once, not at the control plane's next tick (a chain warming up
+    // would wait for one tick per function). An in-process one (ns 0) is added by that tick
+    // itself, under its lock, and the tick sends them when it ends.
+    if (ns != 0)
+      gw->release_held();
+  };
   hooks.initial_cpus = [cp](core::function_id f) { return cp->initial_cpus(f); };
   if (cluster) {
     gw->set_remote(cluster->remote);
