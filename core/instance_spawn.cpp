@@ -5,6 +5,7 @@
 // is in instance_supervisor.cpp.
 #include "core/clock.hpp"
 #include "core/instance_child.hpp"
+#include "core/instance_template.hpp"
 #include "core/instance_supervisor.hpp"
 #include "core/role_env.hpp"
 
@@ -76,6 +77,10 @@ instance_supervisor::make_child(const planned& p) {
   }
   return c;
 }
+
+// The numbers an instance's descriptors are placed at (below) stay under those a spare keeps
+// what it opened ahead at.
+static_assert(child_first_pool_fd + 64 <= spare_fd_floor);
 
 process_request instance_supervisor::request_of(const std::string& role_env, int pass_fd,
                                                 const std::string& label, int pools_of,

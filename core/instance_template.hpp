@@ -40,8 +40,9 @@
 // code from there on); it never was any function before. Before it waits, a spare does what
 // does not depend on which instance it becomes: it maps in the code an instance runs and copies
 // the pages it would write (page_prefault.hpp), and runs `spare_prepare` (the gateway starts
-// the instance's actor system there: runtime.hpp, prestart_actor_system); the threads that
-// starts sleep without a timeout, so a waiting spare still uses no CPU. The set is
+// the instance's actor system there: runtime.hpp, prestart_actor_system; and its transport's
+// prepare_spare: parked threads, spare_thread.hpp, and a socket made ahead); the threads these
+// start sleep without a timeout, so a waiting spare still uses no CPU. The set is
 // refilled by refill_spares(), which the supervisor calls off the start path (when no instance
 // is starting); a spare that dies while waiting is reaped and replaced there, and is never an
 // instance to the supervisor (no exit reason, no restart, no crash loop). Spares are children of
@@ -59,6 +60,11 @@
 #include <vector>
 
 namespace spry::core {
+
+/// Descriptors a spare opens ahead (spare_prepare, a transport's prepare_spare) must be numbered
+/// at least this (fcntl F_DUPFD_CLOEXEC): becoming an instance places the descriptors it is given
+/// at fixed low numbers with dup2, which would silently replace one of the spare's there.
+constexpr int spare_fd_floor = 128;
 
 /// What an instance gets at its start: the same as an exec'd one.
 struct fork_request {
@@ -82,7 +88,7 @@ public:
   /// `spare_prepare`, if set, runs in each spare once it is the gateway's child, before it
   /// waits: work that does not depend on which instance it becomes (it may start threads: a
   /// spare forks no more; they must not run while idle, since spares wait for as long as
-  /// nothing starts).
+  /// nothing starts; descriptors it keeps open must be numbered from spare_fd_floor up).
   static expected<std::unique_ptr<instance_template>> start(std::function<int()> body,
                                                             size_t spares = 0,
                                                             std::function<void()> prepare = {},

@@ -101,6 +101,15 @@ public:
     /// hop, each between two processes, `round_trips` times (benchmarks only; it may start a
     /// child process, which it reaches through role_main).
     std::function<expected<std::vector<hop_measurement>>(unsigned round_trips)> measure_hops;
+    /// Optional: work an instance process of this transport can do before it knows its function
+    /// or endpoint; what it makes is kept for the factory or bind() to take (threads parked with
+    /// park_spare_threads, a socket made ahead). Called once in each spare instance process
+    /// (`instances: {start: fork}`, instance_template.hpp) before it waits, on its main thread,
+    /// in the gateway's network namespace (not called when instances enter their own); may
+    /// block briefly. Whatever it makes must use no CPU while the spare waits, and an instance
+    /// that never takes it must work the same; descriptors it keeps must be numbered from
+    /// spare_fd_floor up (instance_template.hpp says why).
+    std::function<void()> prepare_spare;
   };
 
   /// Errors if the name is taken.

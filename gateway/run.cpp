@@ -223,10 +223,16 @@ int serve(core::app_spec app, core::function_registry functions, const overrides
         return code ? *code : exit_code::failed;
       },
       app.instances.spare, core::warm_up_actor_system,
-      // A spare starts the actor system an instance of concurrency 1 runs before it is asked;
-      // not when instances enter a network namespace of their own (pods): setns() moves only
-      // the calling thread, and the actor system's threads would stay in the gateway's.
-      launcher.network ? std::function<void()>{} : std::function<void()>{core::prestart_actor_system});
+      // A spare starts the actor system an instance of concurrency 1 runs before it is asked,
+      // and does what its transport can do ahead (prepare_spare); not when instances enter a
+      // network namespace of their own (pods): setns() moves only the calling thread, and the
+      // threads and sockets made here would stay in the gateway's.
+      launcher.network ? std::function<void()>{}
+                       : std::function<void()>{[prepare = transport_entry->prepare_spare] {
+                           core::prestart_actor_system();
+                           if (prepare)
+                             prepare();
+                         }});
     if (forker)
       launcher.forker = std::move(*forker);
     else

@@ -4,6 +4,7 @@
 #include "transports/shm-dpdk/dpdk_setup.hpp"
 
 #include "core/app_spec.hpp"
+#include "core/spare_thread.hpp"
 #include "transports/shm-dpdk/dpdk_transport.hpp"
 #include "transports/shm-dpdk/eal.hpp"
 #include "transports/shm-dpdk/hop_bench.hpp"
@@ -157,6 +158,8 @@ void register_transport(core::transport_registry& registry) {
   e.missing_requirement = [] { return eal::missing_requirement(dpdk_config{}.memory >> 20); };
   e.measure_hops = measure_hops;
   e.role_main = hop_bench_role_main;
+  // Every instance's transport starts its poller thread at its first bind.
+  e.prepare_spare = [] { core::park_spare_threads(1); };
   registry.add(std::move(e));
 }
 

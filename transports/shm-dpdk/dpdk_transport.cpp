@@ -7,6 +7,7 @@
 #include "core/clock.hpp"
 #include "core/descriptor.hpp"
 #include "core/pool.hpp"
+#include "core/spare_thread.hpp"
 #include "transports/shm-dpdk/doorbell.hpp"
 #include "transports/shm-dpdk/dpdk_setup.hpp"
 #include "transports/shm-dpdk/eal.hpp"
@@ -374,7 +375,7 @@ private:
   // Control thread (control_ held).
   void start_poller() {
     pausing_.store(false);
-    poller_ = std::thread([this] { poll_loop(); });
+    poller_.start([this] { poll_loop(); });
   }
 
   // Control thread: the poller has finished its last round when this returns.
@@ -587,7 +588,7 @@ private:
   // Endpoints bound in this process, in bind order; the poller reads the first local_count_.
   std::unique_ptr<endpoint_id[]> local_;
   std::atomic<uint32_t> local_count_{0};
-  std::thread poller_;
+  core::spare_thread poller_; // the first a parked one in an instance that was a spare
   endpoint_id home_ = ~endpoint_id{0}; // set before the poller starts, then fixed
   std::atomic<uint64_t> rounds_{0};
   std::atomic<bool> stopping_{false};

@@ -1,9 +1,13 @@
 #include "transports/shm-skmsg/loopback_pair.hpp"
 
+#include "core/instance_template.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
+#include <optional>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
@@ -12,7 +16,12 @@
 
 namespace spry::transports::skmsg {
 
-core::expected<socket_pair> make_socket_pair() {
+namespace {
+
+std::mutex ahead_mtx;
+std::optional<socket_pair> ahead; // made by make_socket_pair_ahead, not taken yet
+
+core::expected<socket_pair> make_new_pair() {
   int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -44,6 +53,41 @@ core::expected<socket_pair> make_socket_pair() {
   setsockopt(p.mine, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   fcntl(p.mine, F_SETFL, fcntl(p.mine, F_GETFL) | O_NONBLOCK);
   return p;
+}
+
+} // namespace
+
+core::expected<socket_pair> make_socket_pair() {
+  {
+    std::lock_guard<std::mutex> guard{ahead_mtx};
+    if (ahead) {
+      const socket_pair p = *ahead;
+      ahead.reset();
+      return p;
+    }
+  }
+  return make_new_pair();
+}
+
+void make_socket_pair_ahead() {
+  std::lock_guard<std::mutex> guard{ahead_mtx};
+  if (ahead)
+    return;
+  auto p = make_new_pair();
+  if (!p)
+    return;
+  // Kept where becoming an instance does not place its own descriptors over them.
+  socket_pair kept{fcntl(p->mine, F_DUPFD_CLOEXEC, core::spare_fd_floor),
+                   fcntl(p->other, F_DUPFD_CLOEXEC, core::spare_fd_floor)};
+  for (int fd : {p->mine, p->other})
+    close(fd);
+  if (kept.mine >= 0 && kept.other >= 0) {
+    ahead = kept;
+    return;
+  }
+  for (int fd : {kept.mine, kept.other})
+    if (fd >= 0)
+      close(fd);
 }
 
 } // namespace spry::transports::skmsg

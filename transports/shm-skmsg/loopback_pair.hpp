@@ -13,7 +13,16 @@ struct socket_pair {
   int other = -1;
 };
 
-/// A new connected pair on 127.0.0.1 (an ephemeral listener, closed again).
+/// A connected pair on 127.0.0.1: the one make_socket_pair_ahead() made, if it is still there,
+/// else a new one (an ephemeral listener, closed again). Thread-safe.
 core::expected<socket_pair> make_socket_pair();
+
+/// Makes one pair now and keeps it for the next make_socket_pair() (once): a spare instance
+/// process (prepare_spare) pays for socket, bind, listen, connect and accept before it is asked.
+/// The pair sits idle until taken (an established loopback connection costs no CPU) and is
+/// closed with the process if never taken. Its descriptors are numbered from
+/// core::spare_fd_floor up. Does nothing if one is kept already or on failure
+/// (make_socket_pair then makes one, and reports the error). Thread-safe.
+void make_socket_pair_ahead();
 
 } // namespace spry::transports::skmsg

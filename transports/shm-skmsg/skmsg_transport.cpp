@@ -8,6 +8,7 @@
 #include "core/pool.hpp"
 #include "core/queue_depth.hpp"
 #include "core/route_next.hpp"
+#include "core/spare_thread.hpp"
 #include "sk_msg_redirect.skel.h"
 #include "transports/shm-skmsg/hop_bench.hpp"
 #include "transports/shm-skmsg/loopback_pair.hpp"
@@ -72,7 +73,7 @@ public:
     ev.events = EPOLLIN;
     ev.data.u64 = UINT64_MAX;
     epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
-    reader_ = std::thread([this] { read_loop(); });
+    reader_.start([this] { read_loop(); });
   }
 
   ~skmsg_transport() override {
@@ -585,7 +586,7 @@ private:
   std::atomic<int> send_fd_{-1};
   int epoll_ = -1;
   int wake_ = -1;
-  std::thread reader_;
+  core::spare_thread reader_; // a parked one in an instance that was a spare (prepare_spare)
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> reader_batches_{0}; // epoll batches the reader has finished (take_delivery)
   std::atomic<bool> reader_done_{false};
@@ -635,6 +636,12 @@ void register_transport(core::transport_registry& registry) {
   e.shared_pools = true;
   e.measure_hops = measure_hops;
   e.role_main = hop_bench_role_main;
+  // What every instance's transport makes first: its reader thread (the constructor) and its
+  // endpoint's socket pair (bind). Neither depends on the endpoint.
+  e.prepare_spare = [] {
+    core::park_spare_threads(1);
+    make_socket_pair_ahead();
+  };
   registry.add(std::move(e));
 }
 
