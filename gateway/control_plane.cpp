@@ -86,8 +86,15 @@ control_plane::control_plane(core::runtime& rt, gateway& gw, app_policies polici
 
 control_plane::~control_plane() {
   stop();
+  asker_.reset();
   caf::anon_send_exit(autoscaler_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(placement_, caf::exit_reason::user_shutdown);
+}
+
+caf::scoped_actor& control_plane::asker_locked() {
+  if (!asker_)
+    asker_ = std::make_unique<caf::scoped_actor>(rt_.system());
+  return *asker_;
 }
 
 std::vector<unsigned> control_plane::initial_cpus(core::function_id f) {
@@ -361,6 +368,29 @@ void control_plane::tick(bool decide) {
 
     // Every start this tick decides goes out in one batch (flush_starts_locked below).
     batching_ = true;
+    // Whole-chain warm-up: a request held for a function at zero starts every function of its
+    // chain at zero at once, so the chain's first request pays one cold start, not one per hop.
+    // First in the tick, placed in one question and started at once: the decision below (a
+    // question to the autoscaler) need not delay the instances a request waits for, and it
+    // sees them as alive.
+    if (!managed_ && autoscaler_name_ != "fixed") {
+      std::vector<core::function_id> cold;
+      for (auto c : warm)
+        for (auto fn : core::functions_of_chain(app_, c)) {
+          if (fn >= stats_.size())
+            continue;
+          // Until the request got there: the autoscaler, seeing no traffic yet, must not undo it.
+          warm_until_ns_[fn] = std::max(warm_until_ns_[fn],
+                                        now + uint64_t{app_.chains[c].timeout_ms} * 1000000);
+          if (ready_n[fn] + starting_n[fn] == 0 && app_.functions[fn].max_instances > 0 &&
+              std::find(cold.begin(), cold.end(), fn) == cold.end() &&
+              std::none_of(instances_.begin(), instances_.end(), [&](const auto& e) {
+                return e.second.function == fn && e.second.state != inst_state::retiring;
+              }))
+            cold.push_back(fn);
+        }
+      warm_up_locked(cold);
+    }
     if (decide) {
       const double interval = std::max(1e-3, (now - last_decision_ns_) / 1e9);
       last_decision_ns_ = now;
@@ -416,8 +446,8 @@ void control_plane::tick(bool decide) {
         // the controller's targets are applied below, on every tick
       } else if (autoscaler_name_ != "fixed") { // fixed: min_instances, as started
         std::vector<policies::autoscaling::scaling_decision> decisions;
-        caf::scoped_actor self{rt_.system()};
-        self->request(autoscaler_, std::chrono::seconds(5), policies::autoscaling::scale_atom::value, snap)
+        auto& self = asker_locked();
+        self->request(autoscaler_, caf::infinite, policies::autoscaling::scale_atom::value, snap)
           .receive([&](std::vector<policies::autoscaling::scaling_decision>& d) { decisions = std::move(d); },
                    [&](caf::error& e) { spdlog::error("autoscaler: {}", rt_.system().render(e)); });
         // Every function's new size first: CPU a deflation frees on a node is room for another
@@ -439,22 +469,6 @@ void control_plane::tick(bool decide) {
     if (managed_)
       for (size_t f = 0; f < targets_.size() && f < stats_.size(); ++f)
         scale_locked(static_cast<core::function_id>(f), targets_[f]);
-    // Whole-chain warm-up: a request held for a function at zero starts every function of its
-    // chain at zero at once, so the chain's first request pays one cold start, not one per hop.
-    if (!managed_ && autoscaler_name_ != "fixed")
-      for (auto c : warm)
-        for (auto fn : core::functions_of_chain(app_, c)) {
-          if (fn >= stats_.size())
-            continue;
-          // Until the request got there: the autoscaler, seeing no traffic yet, must not undo it.
-          warm_until_ns_[fn] = std::max(warm_until_ns_[fn],
-                                        now + uint64_t{app_.chains[c].timeout_ms} * 1000000);
-          if (ready_n[fn] + starting_n[fn] == 0 &&
-              std::none_of(instances_.begin(), instances_.end(), [&](const auto& e) {
-                return e.second.function == fn && e.second.state != inst_state::retiring;
-              }))
-            scale_locked(fn, 1);
-        }
     batching_ = false;
     flush_starts_locked();
     last_ready_ = ready_n;

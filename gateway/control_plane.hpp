@@ -173,6 +173,12 @@ private:
   /// instances of one tick (a chain warming up from zero) start together.
   void flush_starts_locked();
   int place_locked(core::function_id f);
+  /// One node per function (one instance each; -1: none has room), in one question to the
+  /// placement engine, which sees the whole set (the functions of a chain warming up).
+  std::vector<int> place_each_locked(const std::vector<core::function_id>& fs);
+  /// Whole-chain warm-up: starts one instance of each of `fs` (functions at zero, each with
+  /// max_instances >= 1), placed together (place_each_locked), at once.
+  void warm_up_locked(const std::vector<core::function_id>& fs);
   /// Calls f(function, node) for every instance that holds room on a node: those in instances_
   /// and those placed this tick and not started yet (starts_).
   template <class F>
@@ -200,6 +206,13 @@ private:
   const core::app_spec& app_;
   caf::actor autoscaler_;
   caf::actor placement_;
+  // Asks the two policy actors (asker_locked()): one blocking actor for the plane's life, not
+  // one spawned and torn down per question, and without a timeout (caf::infinite): a policy
+  // actor is local, and answers or CAF answers for it with an error when it fails; a timeout
+  // cost two wake-ups of CAF's clock thread per question. Questions are asked on the path of a
+  // cold start: once per decision, once per instance placed. Under mtx_.
+  std::unique_ptr<caf::scoped_actor> asker_;
+  caf::scoped_actor& asker_locked();
   std::string autoscaler_name_, placement_name_;
   std::vector<node> nodes_;
   std::unique_ptr<core::cpu_limiter> limiter_; // null on local (actors)

@@ -304,6 +304,10 @@ double control_plane::node_memory_used_locked(int n) const {
 }
 
 int control_plane::place_locked(core::function_id f) {
+  return place_each_locked({f}).front();
+}
+
+std::vector<int> control_plane::place_each_locked(const std::vector<core::function_id>& fs) {
   policies::placement::placement_request req;
   for (size_t n = 0; n < nodes_.size(); ++n) {
     policies::placement::node_state s;
@@ -314,30 +318,54 @@ int control_plane::place_locked(core::function_id f) {
     s.speed = nodes_[n].speed;
     req.nodes.push_back(s);
   }
-  policies::placement::placement_demand d;
-  d.function = f;
-  d.instances = 1;
-  d.cpu = app_.functions[f].cpu;
-  d.memory = app_.functions[f].memory / 1048576.0;
-  d.created_s = (core::now_ns() - start_ns_) / 1e9;
-  d.weight = app_.functions[f].weight;
-  for_each_placed_locked([&](core::function_id g, int) {
-    if (g == f) {
-      d.cpu_allocated += cpu_held_locked(f); // as node_cpu_used_locked
-      d.memory_allocated += d.memory;
-    }
-  });
-  req.demands.push_back(d);
-  int node = -1;
-  caf::scoped_actor self{rt_.system()};
-  self->request(placement_, std::chrono::seconds(5), policies::placement::place_atom::value, req)
+  for (const core::function_id f : fs) {
+    policies::placement::placement_demand d;
+    d.function = f;
+    d.instances = 1;
+    d.cpu = app_.functions[f].cpu;
+    d.memory = app_.functions[f].memory / 1048576.0;
+    d.created_s = (core::now_ns() - start_ns_) / 1e9;
+    d.weight = app_.functions[f].weight;
+    for_each_placed_locked([&](core::function_id g, int) {
+      if (g == f) {
+        d.cpu_allocated += cpu_held_locked(f); // as node_cpu_used_locked
+        d.memory_allocated += d.memory;
+      }
+    });
+    req.demands.push_back(d);
+  }
+  std::vector<int> nodes(fs.size(), -1);
+  auto& self = asker_locked();
+  self->request(placement_, caf::infinite, policies::placement::place_atom::value, req)
     .receive(
       [&](policies::placement::placement_result& r) {
-        if (!r.assignments.empty())
-          node = static_cast<int>(r.assignments.front().node);
+        for (const auto& a : r.assignments)
+          if (a.demand < nodes.size())
+            nodes[a.demand] = static_cast<int>(a.node);
       },
       [&](caf::error& e) { spdlog::error("placement: {}", rt_.system().render(e)); });
-  return node;
+  return nodes;
+}
+
+void control_plane::warm_up_locked(const std::vector<core::function_id>& fs) {
+  if (fs.empty())
+    return;
+  const auto nodes = place_each_locked(fs);
+  for (size_t k = 0; k < fs.size(); ++k) {
+    const core::function_id f = fs[k];
+    auto& st = stats_[f];
+    if (nodes[k] < 0) {
+      if (st.unplaced != 1) // said once per change, not every tick
+        spdlog::warn("function '{}': 1 instance(s) wanted do not fit on any node",
+                     app_.functions[f].name);
+      st.unplaced = 1;
+      continue;
+    }
+    st.unplaced = 0;
+    st.desired = std::max<uint32_t>(st.desired, 1);
+    starts_.push_back({f, nodes[k], 1});
+  }
+  flush_starts_locked();
 }
 
 void control_plane::apply_activator_locked() {

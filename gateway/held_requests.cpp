@@ -50,7 +50,9 @@ bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {
       return true; // nothing to activate: the control plane releases it as slots free
     }
   }
-  if (activate_)
+  // Activation asks the control plane for f's instances (and its chain's): not again while one
+  // is starting, as when a request of a chain warming up comes back from the hop before f.
+  if (activate_ && rt_.instances_coming(f) == 0 && !(remote_ && remote_->coming(f)))
     activate_(f, d.pool);
   return true;
 }
