@@ -201,10 +201,17 @@ ssize_t receive_request(int sock, wire_request& w, int* fds, size_t* received, b
     spare_prepare();
   auto w = std::make_unique<wire_request>();
   int fds[max_fds];
+  // Waits as SCHED_BATCH: the request that wakes it does not preempt the gateway thread that
+  // sent it, which hands a chain warming up one spare per function in a burst (on a busy node
+  // the first spare woken took the CPU from that thread, and the rest waited for it). As an
+  // instance it is a normal thread again (below), before anything else runs.
+  const sched_param no_priority{};
   for (;;) {
+    sched_setscheduler(0, SCHED_BATCH, &no_priority);
     size_t received = 0;
     bool valid = false;
     const ssize_t n = receive_request(spare, *w, fds, &received, &valid);
+    sched_setscheduler(0, SCHED_OTHER, &no_priority);
     if (n == 0)
       _exit(0);
     if (n < 0) {
