@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -304,14 +305,16 @@ char state_of(pid_t pid) {
 }
 
 // Spares (instances.spare): forked ahead, waiting asleep, taken before the template, replaced
-// when killed while waiting, reaped by drop_spares. The body writes "index pid\n" to fd 7 and
+// when killed while waiting, reaped by drop_spares. The body writes "index pid policy\n" to fd 7
+// (its scheduling policy: a spare waits as SCHED_BATCH, an instance runs as SCHED_OTHER) and
 // exits when fd 8 reaches EOF.
 [[noreturn]] void spare_check_process() {
   auto forker = spry::core::instance_template::start(
     []() -> int {
       const char* index = std::getenv("SPRY_TEST_INDEX");
-      const std::string line =
-        std::string(index ? index : "?") + " " + std::to_string(getpid()) + "\n";
+      const std::string line = std::string(index ? index : "?") + " " +
+                               std::to_string(getpid()) + " " +
+                               std::to_string(sched_getscheduler(0)) + "\n";
       (void)!write(7, line.data(), line.size());
       pollfd p{8, POLLIN, 0};
       _exit(poll(&p, 1, 10000) == 1 ? 0 : 3);
@@ -336,7 +339,7 @@ char state_of(pid_t pid) {
     char st = '?';
     for (int i = 0; i < 100 && (st = state_of(s)) != 'S'; ++i)
       usleep(10000);
-    if (st != 'S')
+    if (st != 'S' || sched_getscheduler(s) != SCHED_BATCH)
       _exit(spare_not_waiting);
   }
 
@@ -385,7 +388,7 @@ char state_of(pid_t pid) {
   }
   for (int i = 0; i < 3; ++i)
     if (heard.find(std::to_string(i) + " " + std::to_string(*pids[static_cast<size_t>(i)]) +
-                   "\n") == std::string::npos)
+                   " " + std::to_string(SCHED_OTHER) + "\n") == std::string::npos)
       _exit(spare_bad_instance);
   // Instances now, not spares: named as the process was.
   for (auto& p : pids)
