@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -65,6 +66,10 @@ int run_instance(app_spec app, function_registry functions, const instance_role&
     if (n < 0)
       continue;
     reader.feed(buf, static_cast<size_t>(n));
+    // Of the directories read together only the last is applied and confirmed: each is the
+    // whole topology, and the agent takes a confirmation as covering every earlier version (a
+    // chain warming up publishes once per instance that becomes ready).
+    std::optional<control_message> directory;
     while (auto m = reader.next()) {
       if (!*m) {
         std::fprintf(stderr, "spry instance %u: %s\n", role.endpoint, m->err().message.c_str());
@@ -88,18 +93,9 @@ int run_instance(app_spec app, function_registry functions, const instance_role&
           known = now;
           break;
         }
-        case control_message::kind::directory: {
-          endpoint_directory dir;
-          dir.instances = msg.directory;
-          (*rt)->directory().publish(std::make_shared<const endpoint_directory>(std::move(dir)));
-          // Tell the agent this topology is in use: start-up waits for it, so the first request
-          // never finds an instance that does not know its next hop yet.
-          control_message applied;
-          applied.type = control_message::kind::applied;
-          applied.version = msg.version;
-          write_control(role.control_fd, applied);
+        case control_message::kind::directory:
+          directory = std::move(**m);
           break;
-        }
         case control_message::kind::stop:
           running = false;
           break;
@@ -107,6 +103,17 @@ int run_instance(app_spec app, function_registry functions, const instance_role&
         case control_message::kind::applied:
           break;
       }
+    }
+    if (directory) {
+      endpoint_directory dir;
+      dir.instances = std::move(directory->directory);
+      (*rt)->directory().publish(std::make_shared<const endpoint_directory>(std::move(dir)));
+      // Tell the agent this topology is in use: start-up waits for it, so the first request
+      // never finds an instance that does not know its next hop yet.
+      control_message applied;
+      applied.type = control_message::kind::applied;
+      applied.version = directory->version;
+      write_control(role.control_fd, applied);
     }
   }
   (*rt)->stop();

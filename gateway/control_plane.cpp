@@ -33,6 +33,10 @@ constexpr uint64_t concurrency_sample_ms = 100;
 // thread as the directory lists it (server.cpp), and when a chain warms up on a small node
 // the other instances still starting need the CPU a tick would take now.
 constexpr uint64_t ready_record_delay_ns = 2000000;
+// A decision due in the tick that warms a chain up is made this much later (once per decision):
+// the question to the autoscaler and the scaling after it would take CPU from the instances
+// just started, which the request is waiting for.
+constexpr uint64_t warm_up_decision_delay_ns = 5000000;
 
 } // namespace
 
@@ -201,7 +205,7 @@ void control_plane::run() {
     {
       std::unique_lock<std::mutex> lock{events_mtx_};
       const uint64_t now = core::now_ns();
-      const uint64_t next_decision = last_decision_ns_ + interval_ns;
+      const uint64_t next_decision = next_decision_ns(interval_ns);
       // Between decisions, poll only while something is in motion (draining, held requests).
       uint64_t wait_ns = next_decision > now ? next_decision - now : 0;
       if (busy_.load(std::memory_order_relaxed))
@@ -227,7 +231,7 @@ void control_plane::run() {
         continue;
       }
     }
-    tick(core::now_ns() >= last_decision_ns_ + interval_ns);
+    tick(core::now_ns() >= next_decision_ns(interval_ns));
   }
 }
 
@@ -294,6 +298,10 @@ void control_plane::seed_from_board(core::endpoint_id ep, inst& x) const {
   for (size_t b = 0; b < core::exec_buckets; ++b)
     x.exec_seen[b] = s->exec_histogram[b].load(std::memory_order_relaxed);
   x.busy_seen = x.busy_ns;
+}
+
+uint64_t control_plane::next_decision_ns(uint64_t interval_ns) const {
+  return std::max(last_decision_ns_ + interval_ns, decide_at_ns_);
 }
 
 void control_plane::tick(bool decide) {
@@ -390,8 +398,15 @@ void control_plane::tick(bool decide) {
             cold.push_back(fn);
         }
       warm_up_locked(cold);
+      if (decide && !cold.empty() && !decision_postponed_) {
+        decide = false;
+        decision_postponed_ = true;
+        decide_at_ns_ = now + warm_up_decision_delay_ns;
+      }
     }
     if (decide) {
+      decision_postponed_ = false;
+      decide_at_ns_ = 0;
       const double interval = std::max(1e-3, (now - last_decision_ns_) / 1e9);
       last_decision_ns_ = now;
       policies::autoscaling::scaling_snapshot snap;

@@ -233,6 +233,11 @@ private:
   uint32_t initial_placeholders_ = 0;
   std::vector<function_stats> stats_;
   uint64_t start_ns_ = 0, last_decision_ns_ = 0, last_tick_ns_ = 0, ticks_ = 0;
+  // A decision postponed by a chain's warm-up (warm_up_decision_delay_ns): not before this.
+  uint64_t decide_at_ns_ = 0;
+  bool decision_postponed_ = false; // once per decision: warm-ups cannot starve decisions
+  /// When the next decision is due (control thread).
+  uint64_t next_decision_ns(uint64_t interval_ns) const;
 
   // Events from other threads (supervisor, gateway): their own lock, so that a hook called under
   // the supervisor's or the gateway's lock never waits for the control thread.
