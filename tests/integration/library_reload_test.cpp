@@ -234,6 +234,10 @@ void reload_under_load(const std::string& transport, const std::string& instance
   std::atomic<bool> stop{false};
   // Set once every old instance is gone: a request sent after that must run the new code.
   std::atomic<int> settled_gen{0}; // 0: none yet; 'a' or 'b'
+  // Requests sent while settled_gen was set and not answered yet. The next reload waits for
+  // none, after clearing settled_gen: a request checked against the old generation must not
+  // be in flight across the next reload (it would rightly run the next code on some hop).
+  std::atomic<int> checked_in_flight{0};
   std::atomic<bool> killed{false};  // an instance was killed at the end (after the reloads)
   std::mutex mtx;
   std::map<std::string, uint64_t> outcomes;
@@ -245,7 +249,10 @@ void reload_under_load(const std::string& transport, const std::string& instance
       std::map<std::string, uint64_t> mine;
       std::vector<sample> times;
       while (!stop) {
+        checked_in_flight++; // before reading settled_gen: see the reload's wait below
         const int settled = settled_gen.load();
+        if (!settled)
+          checked_in_flight--;
         const auto t0 = std::chrono::steady_clock::now();
         auto r = c.request("POST", "/t", "x");
         const auto t1 = std::chrono::steady_clock::now();
@@ -258,6 +265,8 @@ void reload_under_load(const std::string& transport, const std::string& instance
           mine["wrong after the old instances left: " + got]++;
         else
           mine[got]++;
+        if (settled)
+          checked_in_flight--;
         if (!r)
           break;
       }
@@ -278,6 +287,8 @@ void reload_under_load(const std::string& transport, const std::string& instance
     const auto old = instance_pids(port);
     REQUIRE(old.size() >= 2);
     settled_gen = 0; // from here until the old instances are gone, either code may answer
+    while (checked_in_flight.load() > 0) // requests checked against the last generation
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto t0 = std::chrono::steady_clock::now();
     auto r = http_request(port, "POST", admin + (to_b ? SPRY_TAG_LIBRARY_B : SPRY_TAG_LIBRARY_A));
     REQUIRE(r);
