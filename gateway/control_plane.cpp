@@ -398,14 +398,12 @@ void control_plane::tick(bool decide) {
             cold.push_back(fn);
         }
       warm_up_locked(cold);
-      if (decide && !cold.empty() && !decision_postponed_) {
+      if (decide && !cold.empty() && decide_at_ns_ == 0) {
         decide = false;
-        decision_postponed_ = true;
         decide_at_ns_ = now + warm_up_decision_delay_ns;
       }
     }
     if (decide) {
-      decision_postponed_ = false;
       decide_at_ns_ = 0;
       const double interval = std::max(1e-3, (now - last_decision_ns_) / 1e9);
       last_decision_ns_ = now;

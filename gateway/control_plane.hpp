@@ -179,6 +179,8 @@ private:
   /// Whole-chain warm-up: starts one instance of each of `fs` (functions at zero, each with
   /// max_instances >= 1), placed together (place_each_locked), at once.
   void warm_up_locked(const std::vector<core::function_id>& fs);
+  /// `unplaced` instances of `f` fit on no node: kept in its stats, warned once per change.
+  void note_unplaced_locked(core::function_id f, uint32_t unplaced);
   /// Calls f(function, node) for every instance that holds room on a node: those in instances_
   /// and those placed this tick and not started yet (starts_).
   template <class F>
@@ -233,9 +235,9 @@ private:
   uint32_t initial_placeholders_ = 0;
   std::vector<function_stats> stats_;
   uint64_t start_ns_ = 0, last_decision_ns_ = 0, last_tick_ns_ = 0, ticks_ = 0;
-  // A decision postponed by a chain's warm-up (warm_up_decision_delay_ns): not before this.
+  // A decision postponed by a chain's warm-up (warm_up_decision_delay_ns): not before this; 0
+  // while none is. Once per decision (set only from 0): warm-ups cannot starve decisions.
   uint64_t decide_at_ns_ = 0;
-  bool decision_postponed_ = false; // once per decision: warm-ups cannot starve decisions
   /// When the next decision is due (control thread).
   uint64_t next_decision_ns(uint64_t interval_ns) const;
 

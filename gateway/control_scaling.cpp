@@ -128,11 +128,7 @@ void control_plane::scale_locked(core::function_id f, uint32_t wanted) {
     for (size_t k = alive.size() + deferred; k < desired; ++k) {
       const int n = place_locked(f);
       if (n < 0) {
-        const auto unplaced = static_cast<uint32_t>(desired - k);
-        if (unplaced != st.unplaced) // said once per change, not every tick
-          spdlog::warn("function '{}': {} instance(s) wanted do not fit on any node", spec.name,
-                       unplaced);
-        st.unplaced = unplaced;
+        note_unplaced_locked(f, static_cast<uint32_t>(desired - k));
         short_of_room = true;
         break;
       }
@@ -347,6 +343,14 @@ std::vector<int> control_plane::place_each_locked(const std::vector<core::functi
   return nodes;
 }
 
+void control_plane::note_unplaced_locked(core::function_id f, uint32_t unplaced) {
+  auto& st = stats_[f];
+  if (unplaced != st.unplaced) // said once per change, not every tick
+    spdlog::warn("function '{}': {} instance(s) wanted do not fit on any node",
+                 app_.functions[f].name, unplaced);
+  st.unplaced = unplaced;
+}
+
 void control_plane::warm_up_locked(const std::vector<core::function_id>& fs) {
   if (fs.empty())
     return;
@@ -355,10 +359,7 @@ void control_plane::warm_up_locked(const std::vector<core::function_id>& fs) {
     const core::function_id f = fs[k];
     auto& st = stats_[f];
     if (nodes[k] < 0) {
-      if (st.unplaced != 1) // said once per change, not every tick
-        spdlog::warn("function '{}': 1 instance(s) wanted do not fit on any node",
-                     app_.functions[f].name);
-      st.unplaced = 1;
+      note_unplaced_locked(f, 1);
       continue;
     }
     st.unplaced = 0;

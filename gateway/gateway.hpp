@@ -208,6 +208,8 @@ private:
   /// function cannot scale from zero, or the hold limit is reached); the caller answers.
   bool hold(core::function_id f, const core::descriptor& d, slot& s);
   bool can_hold(core::function_id f) const;
+  /// An instance of `f` is starting or restarting, here or (a cluster) on another node.
+  bool instance_coming(core::function_id f) const;
   /// Slots of `f`'s listed instances not in use (concurrency - in flight, from the board).
   size_t free_slots(core::function_id f) const;
 

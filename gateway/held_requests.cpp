@@ -31,6 +31,10 @@ bool gateway::can_hold(core::function_id f) const {
   // Its only instances crashed and are restarting: failing the requests that arrive meanwhile
   // would turn one crash into many errors. A crash-looping function is not waited for. In a
   // cluster the same holds for an instance starting on another node.
+  return instance_coming(f);
+}
+
+bool gateway::instance_coming(core::function_id f) const {
   return rt_.instances_coming(f) > 0 || (remote_ && remote_->coming(f));
 }
 
@@ -52,7 +56,7 @@ bool gateway::hold(core::function_id f, const core::descriptor& d, slot& s) {
   }
   // Activation asks the control plane for f's instances (and its chain's): not again while one
   // is starting, as when a request of a chain warming up comes back from the hop before f.
-  if (activate_ && rt_.instances_coming(f) == 0 && !(remote_ && remote_->coming(f)))
+  if (activate_ && !instance_coming(f))
     activate_(f, d.pool);
   return true;
 }

@@ -8,6 +8,21 @@
 
 using namespace spry::core;
 
+namespace {
+
+// A pool of one small buffer, for running a loaded function on a message.
+pool one_buffer_pool() {
+  pool_options o;
+  o.buffer_count = 1;
+  o.buffer_size = 128;
+  o.try_hugepages = false;
+  auto p = pool::create(o);
+  REQUIRE(p);
+  return std::move(*p);
+}
+
+} // namespace
+
 TEST_CASE("a function library registers its functions", "[library]") {
   function_registry r;
   auto lib = function_library::load(SPRY_HELLO_LIBRARY, r);
@@ -15,12 +30,8 @@ TEST_CASE("a function library registers its functions", "[library]") {
   REQUIRE(r.find("hello.uppercase"));
   REQUIRE(r.find("hello.count"));
 
-  pool_options o;
-  o.buffer_count = 1;
-  o.buffer_size = 128;
-  o.try_hugepages = false;
-  auto p = pool::create(o);
-  auto* b = p->alloc();
+  auto p = one_buffer_pool();
+  auto* b = p.alloc();
   message m(b, 128);
   m.write("two words");
   (*r.find("hello.uppercase"))(m);
@@ -57,12 +68,8 @@ TEST_CASE("bad function libraries are refused with the reason", "[library]") {
 
 TEST_CASE("a library loaded again while held is shared, and opened again once released",
           "[library]") {
-  pool_options o;
-  o.buffer_count = 1;
-  o.buffer_size = 128;
-  o.try_hugepages = false;
-  auto p = pool::create(o);
-  auto* b = p->alloc();
+  auto p = one_buffer_pool();
+  auto* b = p.alloc();
   auto upper = [&](function_registry& r) {
     message m(b, 128);
     m.write("abc");
